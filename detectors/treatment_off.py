@@ -1,0 +1,77 @@
+"""``treatment_off`` (治污设施未运行): production running while none of its treatment runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from detectors._core import FloatArray, Finding, IntArray, runs
+from detectors.running import OFF, ON, running_state
+
+__all__ = ["RULE_ID", "TreatmentOffParams", "treatment_off"]
+
+RULE_ID = "treatment_off"
+
+
+@dataclass(frozen=True, slots=True)
+class TreatmentOffParams:
+    min_duration_min: float = 10.0
+    # Equipment switches off below this fraction of its running threshold (hysteresis).
+    off_ratio: float = 0.8
+    # A reading stands for the grid points after it for at most this long.
+    max_hold_s: int = 300
+    # An episode this long or longer is high severity.
+    high_severity_min: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.min_duration_min <= 0:
+            raise ValueError("min_duration_min must be positive")
+        if not 0 < self.off_ratio <= 1:
+            raise ValueError("off_ratio must be in (0, 1]")
+
+
+def treatment_off(times_s: IntArray, production_kw: FloatArray, treatment_kw: FloatArray,
+                  production_on_kw: float, treatment_on_kw: FloatArray,
+                  params: TreatmentOffParams) -> list[Finding]:
+    """Episodes where production is ON and every treatment unit is known OFF.
+
+    ``times_s``: grid times (n,); ``production_kw``: (n,); ``treatment_kw``: (k, n)
+    with NaN for no data; ``treatment_on_kw``: (k,). A treatment unit without data
+    is not taken as off (that is a data gap, not this rule).
+    """
+    n = times_s.size
+    treat = np.atleast_2d(np.asarray(treatment_kw, dtype=np.float64))
+    on_kw = np.atleast_1d(np.asarray(treatment_on_kw, dtype=np.float64))
+    if treat.shape != (on_kw.size, n) or production_kw.shape != (n,):
+        raise ValueError("array shapes do not match")
+    prod_state = running_state(production_kw, production_on_kw, params.off_ratio * production_on_kw)
+    all_off = np.ones(n, dtype=bool)
+    treat_states = []
+    for row, thr in zip(treat, on_kw, strict=True):
+        st = running_state(row, float(thr), params.off_ratio * float(thr))
+        treat_states.append(st)
+        all_off &= st == OFF
+    cond = (prod_state == ON) & all_off
+    starts, ends = runs(cond)
+    step = int(times_s[1] - times_s[0]) if n > 1 else 60
+    out = []
+    for s, e in zip(starts, ends, strict=True):
+        duration_min = float((e - s) * step / 60.0)
+        if duration_min < params.min_duration_min:
+            continue
+        ongoing = e >= n
+        seg = slice(int(s), int(e))
+        out.append(Finding(
+            start_s=int(times_s[s]),
+            end_s=None if ongoing else int(times_s[e]),
+            facts={
+                "duration_min": duration_min,
+                "production_mean_kw": round(float(np.nanmean(production_kw[seg])), 2),
+                "production_on_kw": production_on_kw,
+                "treatment_max_kw": [round(float(np.nanmax(r[seg])), 2) for r in treat],
+                "treatment_off_below_kw": [round(params.off_ratio * float(t), 2) for t in on_kw],
+                "severity": "high" if duration_min >= params.high_severity_min else "medium",
+            },
+        ))
+    return out

@@ -1,0 +1,38 @@
+-- TimescaleDB layer for 0001 (runs outside a transaction, statement by statement).
+-- Readings become a hypertable partitioned by event time in one-day chunks;
+-- chunks older than 7 days are compressed, segmented by device; raw data is kept
+-- for 5 years (HJ 75 asks platforms to keep monitoring records for years), hourly
+-- aggregates are kept without a retention policy.
+SELECT create_hypertable('readings', by_range('ts', INTERVAL '1 day'), migrate_data => true, if_not_exists => true);
+
+ALTER TABLE readings SET (
+    timescaledb.compress,
+    timescaledb.compress_segmentby = 'device_id',
+    timescaledb.compress_orderby = 'metric, ts DESC'
+);
+
+SELECT add_compression_policy('readings', INTERVAL '7 days', if_not_exists => true);
+
+SELECT add_retention_policy('readings', INTERVAL '5 years', if_not_exists => true);
+
+DROP VIEW IF EXISTS readings_hourly;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS readings_hourly
+WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+SELECT device_id,
+       metric,
+       time_bucket(INTERVAL '1 hour', ts)             AS bucket,
+       count(*)                                       AS n,
+       count(value) FILTER (WHERE flag = 'N')         AS n_valid,
+       avg(value) FILTER (WHERE flag = 'N')           AS avg_valid,
+       min(value)                                     AS min_value,
+       max(value)                                     AS max_value
+FROM readings
+GROUP BY device_id, metric, time_bucket(INTERVAL '1 hour', ts)
+WITH NO DATA;
+
+SELECT add_continuous_aggregate_policy('readings_hourly',
+    start_offset => INTERVAL '3 days',
+    end_offset => INTERVAL '1 hour',
+    schedule_interval => INTERVAL '15 minutes',
+    if_not_exists => true);
