@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["FLAGS", "KIND_METRICS", "KINDS", "UNITS", "Kind"]
+__all__ = ["FLAGS", "KINDS", "KIND_METRICS", "UNITS", "Kind"]
 
 Kind = Literal["cems", "power", "air"]
 KINDS: tuple[Kind, ...] = ("cems", "power", "air")

@@ -320,26 +320,26 @@ def _build(f: _File, lines: dict[_Path, int], source: str) -> Registry:
         dev_paths[s.id] = spath
 
     # references, now that every id is known
-    for did, d in devices.items():
+    for did, dev in devices.items():
         dpath = dev_paths[did]
-        for j, ref in enumerate(d.treated_by):
+        for j, ref in enumerate(dev.treated_by):
             target = devices.get(ref)
             if target is None:
                 problem((*dpath, "treated_by", j), f"treated_by references unknown device {ref!r}")
             elif target.kind != "power" or target.role != "treatment":
                 problem((*dpath, "treated_by", j),
                         f"treated_by references {ref!r}, which is not a power meter with role treatment")
-            elif target.enterprise_id != d.enterprise_id:
+            elif target.enterprise_id != dev.enterprise_id:
                 problem((*dpath, "treated_by", j),
                         f"treated_by references {ref!r} of another enterprise")
-        for j, ref in enumerate(d.serves):
+        for j, ref in enumerate(dev.serves):
             target = devices.get(ref)
             if target is None:
                 problem((*dpath, "serves", j), f"serves references unknown device {ref!r}")
             elif target.kind != "power" or target.role != "production":
                 problem((*dpath, "serves", j),
                         f"serves references {ref!r}, which is not a power meter with role production")
-            elif target.enterprise_id != d.enterprise_id:
+            elif target.enterprise_id != dev.enterprise_id:
                 problem((*dpath, "serves", j), f"serves references {ref!r} of another enterprise")
 
     if problems:

@@ -13,10 +13,10 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "BoolArray",
     "Finding",
     "FloatArray",
     "IntArray",
-    "BoolArray",
     "align_to_grid",
     "minute_grid",
     "runs",

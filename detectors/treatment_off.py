@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors._core import FloatArray, Finding, IntArray, runs
+from detectors._core import Finding, FloatArray, IntArray, runs
 from detectors.running import OFF, ON, running_state
 
 __all__ = ["RULE_ID", "TreatmentOffParams", "treatment_off"]

@@ -13,7 +13,7 @@ import logging
 import re
 from dataclasses import dataclass
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg
 
@@ -58,7 +58,7 @@ def _statements(sql: str) -> list[str]:
     return [s.strip() for s in body.split(";") if s.strip()]
 
 
-async def detect_mode(conn: psycopg.AsyncConnection[object]) -> StorageMode:
+async def detect_mode(conn: psycopg.AsyncConnection[Any]) -> StorageMode:
     """``timescaledb`` when the extension is installed or installable, else ``postgresql``."""
     cur = await conn.execute(
         "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'),"

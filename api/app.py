@@ -1,0 +1,71 @@
+"""The FastAPI application: routers, error mapping, request metrics.
+
+Endpoints (roles; ``admin`` may use all):
+
+- ``GET /api/v1/alerts``, ``GET /api/v1/alerts/{id}``: officer, enterprise (own)
+- ``GET /api/v1/readings``, ``GET /api/v1/readings/hourly``: officer, enterprise (own devices)
+- ``POST /api/v1/readings``: ingest
+- ``POST /api/v1/emergency-orders``: officer; ``GET``: officer, enterprise (orders naming it)
+- ``POST /api/v1/maintenance``, ``GET``: officer, enterprise (own devices)
+- ``GET /api/v1/dead-letters``, ``POST /api/v1/dead-letters/{id}/replay``: officer
+- ``GET /healthz``, ``GET /metrics``: no authentication (firewall ``/metrics``)
+- ``/console``: web console for officer and enterprise tokens
+- ``GET /api/v1/docs``: OpenAPI documentation
+
+The ``credit`` role has no endpoint yet besides the unauthenticated ones.
+Times in responses are RFC 3339 in +08:00; inputs accept any offset and reject
+times without one (422).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from starlette.responses import RedirectResponse
+
+from api._metrics import RequestMetrics, RequestMetricsMiddleware
+from api._paths import API_PREFIX
+from api.auth import Auth
+from api.console import build_console
+from api.context import ApiContext
+from api.errors import install_error_handlers
+from api.routes_alerts import build_alerts_router
+from api.routes_dead_letters import build_dead_letters_router
+from api.routes_ingest import build_ingest_router
+from api.routes_ops import build_ops_router
+from api.routes_orders import build_orders_router
+from api.routes_readings import build_readings_router
+
+__all__ = ["API_PREFIX", "create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def create_app(ctx: ApiContext) -> FastAPI:
+    """Build the HTTP application over ``ctx``; the caller owns ctx's resources."""
+    app = FastAPI(
+        title="ecowarn", version="1",
+        description="Monitoring-driven early warning for environmental enforcement. "
+                    "Authenticate with 'Authorization: Bearer <token>' "
+                    "(ecowarn token create --role ROLE).",
+        docs_url=f"{API_PREFIX}/docs", openapi_url=f"{API_PREFIX}/openapi.json", redoc_url=None,
+    )
+    auth = Auth(ctx)
+    app.add_middleware(RequestMetricsMiddleware, metrics=RequestMetrics(ctx.metrics_registry))
+    console, html_errors = build_console(ctx, auth)
+    install_error_handlers(app, html=html_errors)
+
+    # Routers carry their full prefix, so route templates (metric labels) are full paths.
+    for build in (build_alerts_router, build_readings_router, build_ingest_router,
+                  build_orders_router, build_dead_letters_router):
+        app.include_router(build(ctx, auth))
+    app.include_router(build_ops_router(ctx))
+    app.include_router(console)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/console", status_code=307)
+
+    log.debug("HTTP application built (storage mode %s)", ctx.storage_mode)
+    return app

@@ -1,0 +1,3 @@
+from ecowarn.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,178 @@
+"""Composition root: builds every part from settings and runs them under one TaskGroup.
+
+One lifespan owns the database pool, the broker connection, the ingest pipeline,
+the detector runner, the HJ 212 gateway and the HTTP server. Embedded PostgreSQL
+and an embedded broker are started when no URL is configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from psycopg_pool import AsyncConnectionPool
+
+from api.context import ApiContext
+from config.registry import Registry
+from config.settings import Settings
+from detectors.eval_treatment_off import TreatmentOffEvaluator
+from detectors.runner import DetectorRunner, RuleEvaluator, RunnerMetrics
+from detectors.treatment_off import TreatmentOffParams
+from ecowarn.embedded import EmbeddedBroker, EmbeddedPostgres
+from ingest.mqtt import MqttCollector, parse_mqtt_url
+from ingest.parse import TelemetryParser
+from ingest.pipeline import IngestMetrics, IngestPipeline
+from ingest.replay import DeadLetterReplayer
+from store import StorageMode, migrate
+
+__all__ = ["Service", "open_service", "resolve_database"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Service:
+    settings: Settings
+    registry: Registry
+    database_url: str
+    mqtt_url: str | None
+    storage_mode: StorageMode
+    pool: AsyncConnectionPool[Any]
+    metrics_registry: CollectorRegistry
+    parser: TelemetryParser
+    pipeline: IngestPipeline
+    runner: DetectorRunner
+    collector: MqttCollector | None
+    app: FastAPI
+    http_port: int | None = None
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _http: uvicorn.Server | None = None
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "database": self.pipeline.db_state,
+            "mqtt": self.collector.state if self.collector is not None else "disabled",
+            "committed_rows": self.pipeline.stats.committed_rows,
+            "detector_last_run": self.runner.last_run_wall,
+        }
+
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        """Commit everything received so far and evaluate it ("burst" processing)."""
+        await self.pipeline.drain(timeout_s)
+        await asyncio.wait_for(self.runner.drain(), timeout_s)
+
+
+@contextlib.asynccontextmanager
+async def resolve_database(settings: Settings) -> AsyncIterator[str]:
+    """The configured database URL, or an embedded PostgreSQL's."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    async with EmbeddedPostgres(settings.data_dir) as pg:
+        assert pg.dsn is not None
+        yield pg.dsn
+
+
+@contextlib.asynccontextmanager
+async def _resolve_broker(settings: Settings, enabled: bool) -> AsyncIterator[str | None]:
+    if not enabled:
+        yield None
+        return
+    if settings.mqtt_url:
+        yield settings.mqtt_url
+        return
+    async with EmbeddedBroker() as broker:
+        yield broker.url
+
+
+@contextlib.asynccontextmanager
+async def open_service(settings: Settings, registry: Registry, *,
+                       rule_params: dict[str, object] | None = None,
+                       mqtt: bool = True, http: bool = True, topic_prefix: str = "",
+                       metrics_registry: CollectorRegistry | None = None,
+                       on_alerts: Callable[[list[int]], None] | None = None) -> AsyncIterator[Service]:
+    """Start everything; stop it all when the block exits."""
+    metrics_registry = metrics_registry or CollectorRegistry()
+    params = rule_params or {}
+    async with contextlib.AsyncExitStack() as stack:
+        dsn = await stack.enter_async_context(resolve_database(settings))
+        mqtt_url = await stack.enter_async_context(_resolve_broker(settings, mqtt))
+        mode, applied = await migrate(dsn)
+        log.info("storage mode: %s (migrations applied: %s)", mode, applied or "none")
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            dsn, min_size=2, max_size=settings.db_pool_max, open=False, timeout=10.0,
+            name="ecowarn")
+        await pool.open(wait=True, timeout=30.0)
+        stack.push_async_callback(pool.close)
+
+        parser = TelemetryParser(registry)
+        runner_metrics = RunnerMetrics(metrics_registry)
+        treatment_params = params.get("treatment_off", TreatmentOffParams())
+        assert isinstance(treatment_params, TreatmentOffParams)
+        evaluators: list[RuleEvaluator] = [TreatmentOffEvaluator(registry, treatment_params)]
+        runner = DetectorRunner(pool, registry, evaluators, runner_metrics,
+                                poll_ms=settings.runner_poll_ms, on_alerts=on_alerts)
+        pipeline = IngestPipeline(
+            pool, registry, IngestMetrics(metrics_registry),
+            batch_size=settings.ingest_batch_size, flush_ms=settings.ingest_flush_ms,
+            queue_rows=settings.ingest_queue_size, on_commit=lambda _res: runner.wake())
+        await stack.enter_async_context(pipeline)
+        collector = None
+        if mqtt_url is not None:
+            collector = MqttCollector(parse_mqtt_url(mqtt_url), parser, pipeline.submit,
+                                      metrics_registry, client_id=settings.mqtt_client_id,
+                                      topic_prefix=topic_prefix)
+        replayer = DeadLetterReplayer(pool, parser, partial(pipeline.submit, wait=True))
+
+        from api.app import create_app
+
+        svc_ref: list[Service] = []
+        ctx = ApiContext(
+            pool=pool, registry=registry, metrics_registry=metrics_registry,
+            storage_mode=mode, parser=parser, submit=partial(pipeline.submit, wait=True),
+            health=lambda: svc_ref[0].health(), replay_dead_letter=replayer.replay,
+        )
+        app = create_app(ctx)
+        svc = Service(settings=settings, registry=registry, database_url=dsn, mqtt_url=mqtt_url,
+                      storage_mode=mode, pool=pool, metrics_registry=metrics_registry,
+                      parser=parser, pipeline=pipeline, runner=runner, collector=collector,
+                      app=app)
+        svc_ref.append(svc)
+
+        async with asyncio.TaskGroup() as tg:
+            svc._tasks.append(tg.create_task(runner.run(), name="detector-runner"))
+            if collector is not None:
+                svc._tasks.append(tg.create_task(collector.run(), name="mqtt-collector"))
+            if http:
+                config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
+                                        log_config=None, lifespan="off", access_log=False)
+                server = uvicorn.Server(config)
+                svc._http = server
+                svc._tasks.append(tg.create_task(server.serve(), name="http-server"))
+                while not server.started:
+                    await asyncio.sleep(0.02)
+                    if svc._tasks[-1].done():
+                        break
+                if server.servers:
+                    svc.http_port = server.servers[0].sockets[0].getsockname()[1]
+            if collector is not None:
+                try:
+                    await asyncio.wait_for(collector.subscribed.wait(), timeout=15.0)
+                except TimeoutError:
+                    log.warning("not yet subscribed to the broker; the collector keeps retrying")
+            try:
+                yield svc
+            finally:
+                if svc._http is not None:
+                    svc._http.should_exit = True
+                for task in svc._tasks:
+                    if task.get_name() != "http-server":
+                        task.cancel()

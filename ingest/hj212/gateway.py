@@ -1,0 +1,283 @@
+"""The HJ 212-2017 TCP gateway (CONTRACT section 4).
+
+Loggers keep a TCP connection open and send packets; the gateway decodes them,
+authenticates MN + PW against the registry, turns data uploads into rows and
+hands rows and rejections to ``sink`` (the ingest pipeline). Awaiting the sink
+is the backpressure: while it blocks, the connection is not read. A 9014 data
+ack is written only after the sink returned, i.e. once the data was accepted.
+
+Per connection, one task reads with a timeout: ``read_timeout_s`` while a
+packet is half received, ``idle_timeout_s`` between packets (a bit over an hour
+by default, so loggers that only send hourly data keep their connection). A
+broken packet is dead-lettered and the connection goes on; a timeout, the end
+of the stream, a failing sink or a reply that cannot be written closes it.
+
+Modes: ``strict`` rejects a Flag without the dialect's version bits and an MN
+that is not 24 hex characters; lenient (the default) accepts both, since real
+loggers send 14-digit MNs and odd Flags. In both modes the MN must be a cems
+device of the registry and PW must match its ``password`` when it has one.
+
+Split packets (Flag bit D, ``PNUM``/``PNO``) are handled one by one: each part
+carries its own ``DataTime`` and values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+from prometheus_client import CollectorRegistry
+
+from config.registry import Registry
+from ingest.hj212._handler import Counters, Outcome, PacketHandler
+from ingest.hj212.dialect import DIALECTS, Dialect
+from ingest.hj212.framing import Frame, FrameError, StreamDecoder
+from ingest.hj212.metrics import Hj212Metrics
+from ingest.model import Rejection, Row
+
+__all__ = ["ConnectionStats", "Hj212Gateway", "Sink"]
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[list[Row], list[Rejection]], Awaitable[None]]
+
+READ_CHUNK_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionStats:
+    """A snapshot of one connection's counters."""
+
+    peer: str
+    device_id: str | None  # the last MN that authenticated on it
+    opened_at: float  # epoch seconds
+    bytes_in: int
+    bytes_out: int
+    frames: int  # packets and framing errors decoded
+    accepted: int
+    rejected: int
+    ignored: int
+    rows: int
+    skipped_fields: int
+    replies: int
+    unknown_codes: tuple[str, ...]
+
+
+class _Connection:
+    def __init__(self, gateway: Hj212Gateway, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:
+        self.gw = gateway
+        self.reader = reader
+        self.writer = writer
+        peername = writer.get_extra_info("peername")
+        self.peer = f"{peername[0]}:{peername[1]}" if isinstance(peername, tuple) else "?"
+        self.opened_at = time.time()
+        self.counters = Counters()
+        self.decoder = StreamDecoder()
+        self.handler = PacketHandler(gateway.registry, strict=gateway.strict,
+                                     dialects=gateway.dialects, metrics=gateway.metrics,
+                                     counters=self.counters, peer=self.peer)
+
+    def stats(self) -> ConnectionStats:
+        c = self.counters
+        return ConnectionStats(
+            peer=self.peer, device_id=c.device_id, opened_at=self.opened_at,
+            bytes_in=c.bytes_in, bytes_out=c.bytes_out, frames=c.frames, accepted=c.accepted,
+            rejected=c.rejected, ignored=c.ignored, rows=c.rows,
+            skipped_fields=c.skipped_fields, replies=c.replies,
+            unknown_codes=tuple(sorted(c.unknown_codes)))
+
+    async def run(self) -> str:
+        """Serve until the connection ends; return why it ended."""
+        gw = self.gw
+        while True:
+            partial = self.decoder.buffered_bytes > 0
+            timeout_s = gw.read_timeout_s if partial else gw.idle_timeout_s
+            try:
+                async with asyncio.timeout(timeout_s):
+                    data = await self.reader.read(READ_CHUNK_BYTES)
+            except TimeoutError:
+                await self._process(self.decoder.close())
+                return "read_timeout" if partial else "idle_timeout"
+            if not data:
+                await self._process(self.decoder.close())
+                return "eof"
+            self.counters.bytes_in += len(data)
+            gw.metrics.bytes.labels("in").inc(len(data))
+            if not await self._process(self.decoder.feed(data)):
+                return "sink_error"
+
+    async def _process(self, items: Sequence[Frame | FrameError]) -> bool:
+        """Handle decoded items, feed the sink, then answer. False if the sink failed."""
+        if not items:
+            return True
+        out = Outcome()
+        for item in items:
+            self.handler.handle(item, out)
+        if out.rows or out.rejections:
+            started = time.perf_counter()
+            try:
+                await self.gw.sink(out.rows, out.rejections)
+            except Exception:
+                log.exception("hj212 sink failed; closing the connection unacknowledged",
+                              extra={"device_id": self.counters.device_id, "peer": self.peer})
+                return False
+            finally:
+                self.gw.metrics.sink_seconds.observe(time.perf_counter() - started)
+        if out.replies:
+            payload = b"".join(p for _, p in out.replies)
+            self.writer.write(payload)
+            async with asyncio.timeout(self.gw.write_timeout_s):
+                await self.writer.drain()
+            self.counters.bytes_out += len(payload)
+            self.counters.replies += len(out.replies)
+            self.gw.metrics.bytes.labels("out").inc(len(payload))
+            for cn, _ in out.replies:
+                self.gw.metrics.replies.labels(cn).inc()
+        return True
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(OSError, TimeoutError):
+            async with asyncio.timeout(self.gw.write_timeout_s):
+                await self.writer.wait_closed()
+
+
+class Hj212Gateway:
+    """The HJ 212 TCP server; an async context manager (listens in ``__aenter__``).
+
+    ``port=0`` binds a free port, read back from :attr:`port`. ``metrics``
+    should be built on the service's registry; without it the gateway counts
+    into a private registry that nothing exports. ``sink`` receives, per read
+    from a connection, the rows and rejections of the packets in it; acks for
+    those packets are written once it returns (pass a sink that returns after
+    the commit, e.g. the pipeline's ``submit`` with ``wait=True``, for acks
+    that mean "stored").
+    """
+
+    def __init__(self, registry: Registry, sink: Sink, *, host: str = "127.0.0.1",
+                 port: int = 9212, strict: bool = False, metrics: Hj212Metrics | None = None,
+                 read_timeout_s: float = 30.0, idle_timeout_s: float = 3900.0,
+                 write_timeout_s: float = 10.0, close_timeout_s: float = 5.0,
+                 max_connections: int = 10_000, backlog: int = 1024,
+                 dialects: Sequence[Dialect] = DIALECTS) -> None:
+        for name, value in (("read_timeout_s", read_timeout_s),
+                            ("idle_timeout_s", idle_timeout_s),
+                            ("write_timeout_s", write_timeout_s),
+                            ("close_timeout_s", close_timeout_s)):
+            if not value > 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+        if max_connections < 1 or backlog < 1:
+            raise ValueError("max_connections and backlog must be at least 1")
+        if not dialects:
+            raise ValueError("at least one dialect is needed")
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port {port} is out of range")
+        self.registry = registry
+        self.sink = sink
+        self.strict = strict
+        self.metrics = metrics if metrics is not None else Hj212Metrics(CollectorRegistry())
+        self.read_timeout_s = read_timeout_s
+        self.idle_timeout_s = idle_timeout_s
+        self.write_timeout_s = write_timeout_s
+        self.dialects = tuple(dialects)
+        self._host = host
+        self._port = port
+        self._close_timeout_s = close_timeout_s
+        self._max_connections = max_connections
+        self._backlog = backlog
+        self._server: asyncio.Server | None = None
+        self._conns: dict[asyncio.Task[None], _Connection] = {}
+
+    async def __aenter__(self) -> Self:
+        if self._server is not None:
+            raise RuntimeError("the gateway is already open")
+        self._server = await asyncio.start_server(self._serve, self._host, self._port,
+                                                  backlog=self._backlog)
+        log.info("hj212 gateway listening on %s:%d (%s mode)", self._host, self.port,
+                 "strict" if self.strict else "lenient")
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop listening, end every connection (bounded wait), release the port."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        tasks = list(self._conns)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=self._close_timeout_s)
+            for task in pending:
+                log.warning("hj212 connection task %s did not stop within %.1f s",
+                            task.get_name(), self._close_timeout_s)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._close_timeout_s):
+                await server.wait_closed()
+        log.info("hj212 gateway closed")
+
+    @property
+    def port(self) -> int:
+        """The bound port (the one picked by the system when created with port=0)."""
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("the gateway is not open")
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    @property
+    def active_connections(self) -> int:
+        return len(self._conns)
+
+    def connection_stats(self) -> list[ConnectionStats]:
+        """Snapshots of the open connections' counters."""
+        return [c.stats() for c in self._conns.values()]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        conn = _Connection(self, reader, writer)
+        if len(self._conns) >= self._max_connections:
+            log.warning("hj212 connection from %s refused: %d connections open",
+                        conn.peer, len(self._conns))
+            self.metrics.connections_closed.labels("limit").inc()
+            await conn.close()
+            return
+        task.set_name(f"hj212-conn-{conn.peer}")
+        self._conns[task] = conn
+        self.metrics.connections_opened.inc()
+        self.metrics.connections.inc()
+        log.debug("hj212 connection from %s", conn.peer)
+        cause = "error"
+        try:
+            cause = await conn.run()
+        except asyncio.CancelledError:
+            cause = "shutdown"
+            raise
+        except TimeoutError:
+            cause = "write_timeout"
+        except (ConnectionError, OSError) as exc:
+            cause = "connection_error"
+            log.info("hj212 connection from %s failed: %s", conn.peer, exc)
+        except Exception:
+            log.exception("hj212 connection from %s failed", conn.peer)
+        finally:
+            del self._conns[task]
+            self.metrics.connections.dec()
+            self.metrics.connections_closed.labels(cause).inc()
+            s = conn.stats()
+            log.info("hj212 connection from %s closed (%s): %d packets, %d accepted, "
+                     "%d rejected, %d rows, %d bytes in", conn.peer, cause, s.frames,
+                     s.accepted, s.rejected, s.rows, s.bytes_in,
+                     extra={"device_id": s.device_id, "peer": conn.peer})
+            await conn.close()

@@ -1,0 +1,211 @@
+"""MQTT -> parser -> pipeline -> PostgreSQL, against the real broker and database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiomqtt
+import psycopg
+import pytest
+from prometheus_client import CollectorRegistry
+from psycopg_pool import AsyncConnectionPool
+
+from config.registry import Registry
+from ingest import mqtt as mqtt_mod
+from ingest.mqtt import MqttCollector, parse_mqtt_url
+from ingest.parse import TelemetryParser
+from ingest.pipeline import IngestMetrics, IngestPipeline
+
+
+@dataclass
+class Harness:
+    pool: AsyncConnectionPool[Any]
+    pipeline: IngestPipeline
+    collector: MqttCollector
+    metrics: CollectorRegistry
+    prefix: str
+    mqtt_url: str
+
+    async def publish(self, topic: str, payload: bytes | str) -> None:
+        ep = parse_mqtt_url(self.mqtt_url)
+        async with aiomqtt.Client(ep.host, ep.port) as client:
+            await client.publish(self.prefix + topic, payload, qos=1)
+
+    async def settle(self, expected_messages: int) -> None:
+        """Wait until the collector has handled this many messages, then drain the pipeline."""
+        for _ in range(500):
+            got = self.metrics.get_sample_value("ecowarn_mqtt_messages_total") or 0
+            if got >= expected_messages:
+                break
+            await asyncio.sleep(0.01)
+        await self.pipeline.drain(timeout_s=10)
+
+    async def fetch(self, query: str, *args: object) -> list[tuple[Any, ...]]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(query, args)
+            return await cur.fetchall()
+
+
+@pytest.fixture
+async def harness(database: str, sample_registry: Registry, mqtt_url: str,
+                  topic_prefix: str) -> AsyncIterator[Harness]:
+    metrics = CollectorRegistry()
+    async with AsyncConnectionPool(database, min_size=1, max_size=4, open=False) as pool:
+        pipeline = IngestPipeline(pool, sample_registry, IngestMetrics(metrics), flush_ms=10)
+        async with pipeline:
+            collector = MqttCollector(parse_mqtt_url(mqtt_url), TelemetryParser(sample_registry),
+                                      pipeline.submit, metrics, client_id=f"c-{topic_prefix}",
+                                      topic_prefix=topic_prefix, clean_session=True)
+            task = asyncio.create_task(collector.run())
+            await asyncio.wait_for(collector.subscribed.wait(), 10)
+            try:
+                yield Harness(pool, pipeline, collector, metrics, topic_prefix, mqtt_url)
+            finally:
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+
+
+READING = {"ts": "2026-11-23T08:01:00+08:00",
+           "values": {"so2": 12.3, "nox": 40.1, "pm": 3.2, "o2": 8.9, "flow": 152.0},
+           "flags": {"so2": "N", "pm": "M"}}
+
+
+async def test_reading_published_over_mqtt_is_stored_with_flags(harness: Harness) -> None:
+    """A CEMS reading published on telemetry/cems/{MN} lands in readings, one row per metric."""
+    await harness.publish("telemetry/cems/13010500000001", json.dumps(READING))
+    await harness.settle(1)
+    rows = await harness.fetch(
+        "SELECT metric, value, flag, ts AT TIME ZONE 'UTC' FROM readings"
+        " WHERE device_id = '13010500000001' ORDER BY metric")
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("flow", 152.0, "N"), ("nox", 40.1, "N"), ("o2", 8.9, "N"), ("pm", 3.2, "M"),
+        ("so2", 12.3, "N")]
+    assert str(rows[0][3]) == "2026-11-23 00:01:00"
+
+
+async def test_same_message_twice_is_stored_once(harness: Harness) -> None:
+    """Redelivery of the same (device, metric, ts) is absorbed by the key and counted."""
+    payload = json.dumps({"ts": 1795392060000, "values": {"p": 640.5, "e": 1200.0}})
+    await harness.publish("telemetry/power/PWR-KILN-1", payload)
+    await harness.publish("telemetry/power/PWR-KILN-1", payload)
+    await harness.settle(2)
+    rows = await harness.fetch("SELECT count(*) FROM readings WHERE device_id = 'PWR-KILN-1'")
+    assert rows[0][0] == 2
+    assert harness.metrics.get_sample_value("ecowarn_readings_duplicate_total",
+                                            {"kind": "power"}) == 2
+    assert harness.metrics.get_sample_value("ecowarn_readings_ingested_total",
+                                            {"kind": "power"}) == 2
+
+
+async def test_bad_inputs_are_dead_lettered_with_distinct_reasons(harness: Harness) -> None:
+    """Malformed JSON, naive ts, unknown device and NaN each keep their payload and reason."""
+    cases = [
+        ("telemetry/power/PWR-KILN-1", b"{not json", "malformed_json"),
+        ("telemetry/power/PWR-KILN-1",
+         b'{"ts": "2026-11-23T08:01:00", "values": {"p": 1.0}}', "naive_timestamp"),
+        ("telemetry/power/NO-SUCH-METER",
+         b'{"ts": "2026-11-23T08:01:00+08:00", "values": {"p": 1.0}}', "unknown_device"),
+        ("telemetry/power/PWR-KILN-1",
+         b'{"ts": "2026-11-23T08:01:00+08:00", "values": {"p": NaN}}', "non_finite_value"),
+        ("telemetry/cems/PWR-KILN-1",
+         b'{"ts": "2026-11-23T08:01:00+08:00", "values": {"so2": 1.0}}', "kind_mismatch"),
+    ]
+    for topic, payload, _ in cases:
+        await harness.publish(topic, payload)
+    # The collector keeps running: a good reading after the bad ones is stored.
+    await harness.publish("telemetry/power/PWR-BAG-1",
+                          b'{"ts": "2026-11-23T08:02:00+08:00", "values": {"p": 100.0}}')
+    await harness.settle(len(cases) + 1)
+    rows = await harness.fetch(
+        "SELECT topic, reason, payload, detail FROM dead_letters ORDER BY id")
+    assert [(r[0], r[1], bytes(r[2])) for r in rows] == [(t, reason, p) for t, p, reason in cases]
+    assert all(r[3] for r in rows), "every dead letter explains itself"
+    stored = await harness.fetch("SELECT value FROM readings WHERE device_id = 'PWR-BAG-1'")
+    assert stored == [(100.0,)]
+    for _, _, reason in cases:
+        assert harness.metrics.get_sample_value(
+            "ecowarn_readings_rejected_total", {"source": "mqtt", "reason": reason}) == 1
+
+
+async def test_batch_with_one_bad_reading_stores_the_others(harness: Harness) -> None:
+    """In an array payload each reading stands alone; the bad one is dead-lettered by itself."""
+    batch = [
+        {"ts": "2026-11-23T08:00:00+08:00", "values": {"p": 500.0}},
+        {"ts": "2026-11-23T08:01:00", "values": {"p": 501.0}},
+        {"ts": "2026-11-23T08:02:00+08:00", "values": {"p": 502.0}},
+    ]
+    await harness.publish("telemetry/power/PWR-KILN-1", json.dumps(batch))
+    await harness.settle(1)
+    stored = await harness.fetch(
+        "SELECT value FROM readings WHERE device_id = 'PWR-KILN-1' ORDER BY ts")
+    assert stored == [(500.0,), (502.0,)]
+    dead = await harness.fetch("SELECT reason, payload FROM dead_letters")
+    assert len(dead) == 1 and dead[0][0] == "naive_timestamp"
+    assert json.loads(bytes(dead[0][1]))["values"] == {"p": 501.0}
+
+
+async def test_collector_reconnects_after_broker_connection_loss(
+        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the broker drops the collector's connection it reconnects and resumes ingesting."""
+    monkeypatch.setattr(mqtt_mod, "RECONNECT_INITIAL_S", 0.05)
+    # Another client with the same client id makes the broker disconnect the collector.
+    ep = parse_mqtt_url(harness.mqtt_url)
+    async with aiomqtt.Client(ep.host, ep.port, identifier=f"c-{harness.prefix}"):
+        await asyncio.sleep(0.2)
+    for _ in range(300):
+        if harness.metrics.get_sample_value("ecowarn_mqtt_reconnects_total"):
+            break
+        await asyncio.sleep(0.01)
+    assert harness.metrics.get_sample_value("ecowarn_mqtt_reconnects_total") >= 1
+    await asyncio.wait_for(harness.collector.subscribed.wait(), 10)
+    await harness.publish("telemetry/power/PWR-SCR-1",
+                          b'{"ts": "2026-11-23T09:00:00+08:00", "values": {"p": 90.0}}')
+    for _ in range(500):
+        await harness.pipeline.drain(5)
+        rows = await harness.fetch("SELECT value FROM readings WHERE device_id = 'PWR-SCR-1'")
+        if rows:
+            break
+        await asyncio.sleep(0.01)
+    assert rows == [(90.0,)]
+
+
+async def test_unreachable_database_keeps_batch_and_retries(
+        database: str, sample_registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write that fails for lack of a database is retried, not dropped."""
+    from datetime import UTC, datetime
+
+    from ingest import pipeline as pipeline_mod
+    from ingest.model import Row
+
+    monkeypatch.setattr(pipeline_mod, "RETRY_INITIAL_S", 0.05)
+    metrics = CollectorRegistry()
+    # A pool whose connections fail until we "restore" the database by renaming it back.
+    admin = psycopg.conninfo.make_conninfo(database, dbname="postgres")
+    dbname = psycopg.conninfo.conninfo_to_dict(database)["dbname"]
+    async with AsyncConnectionPool(database, min_size=0, max_size=2, open=False,
+                                   timeout=0.5) as pool:
+        async with IngestPipeline(pool, sample_registry, IngestMetrics(metrics), flush_ms=5) as pl:
+            with psycopg.connect(admin, autocommit=True) as c:
+                c.execute(f'ALTER DATABASE "{dbname}" RENAME TO "{dbname}_away"')
+            try:
+                row = Row("PWR-KILN-1", "p", datetime(2026, 11, 23, tzinfo=UTC), 1.0, "N")
+                await pl.submit([row])
+                for _ in range(200):
+                    if metrics.get_sample_value("ecowarn_write_errors_total",
+                                                {"kind": "unavailable"}):
+                        break
+                    await asyncio.sleep(0.02)
+                assert metrics.get_sample_value("ecowarn_write_errors_total",
+                                                {"kind": "unavailable"}) >= 1
+            finally:
+                with psycopg.connect(admin, autocommit=True) as c:
+                    c.execute(f'ALTER DATABASE "{dbname}_away" RENAME TO "{dbname}"')
+            await pl.drain(timeout_s=20)
+        async with pool.connection() as conn:
+            cur = await conn.execute("SELECT value FROM readings")
+            assert await cur.fetchall() == [(1.0,)]

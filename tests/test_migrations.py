@@ -1,0 +1,56 @@
+"""Migrations: versioned, idempotent, safe when two instances start at once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+
+from store import list_migrations, migrate
+
+
+async def test_migrations_run_twice_are_a_noop(empty_database: str) -> None:
+    """The second run applies nothing and leaves the schema as it was."""
+    mode, applied = await migrate(empty_database)
+    assert mode == "postgresql"  # no TimescaleDB on this server
+    assert applied == [m.version for m in list_migrations()]
+    mode2, applied2 = await migrate(empty_database)
+    assert (mode2, applied2) == ("postgresql", [])
+    with psycopg.connect(empty_database) as conn:
+        versions = conn.execute("SELECT version, mode FROM schema_migrations ORDER BY version").fetchall()
+    assert versions == [(m.version, "postgresql") for m in list_migrations()]
+
+
+async def test_concurrent_migrations_apply_each_version_once(empty_database: str) -> None:
+    """Two instances migrating at the same time serialise on the advisory lock."""
+    results = await asyncio.gather(migrate(empty_database), migrate(empty_database))
+    applied = sorted(v for _, vs in results for v in vs)
+    assert applied == sorted(m.version for m in list_migrations())
+
+
+async def test_readings_key_makes_duplicates_impossible(database: str) -> None:
+    """(device, metric, ts) is the primary key of readings."""
+    with psycopg.connect(database) as conn:
+        cols = conn.execute(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+            " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'readings'::regclass"
+            " AND i.indisprimary").fetchall()
+    assert sorted(c[0] for c in cols) == ["device_id", "metric", "ts"]
+
+
+def test_timescale_layer_installs_hypertable_compression_retention_and_aggregate() -> None:
+    """The TimescaleDB layer of 0001 splits into the statements the docs prescribe, in order."""
+    from store._migrate import _statements
+
+    first = next(m for m in list_migrations() if m.version == 1)
+    assert first.timescale_sql is not None
+    heads = [" ".join(s.split())[:60] for s in _statements(first.timescale_sql)]
+    assert heads[0].startswith("SELECT create_hypertable('readings', by_range('ts', INTERVAL")
+    assert heads[1].startswith("ALTER TABLE readings SET ( timescaledb.compress,")
+    assert "compress_segmentby = 'device_id'" in " ".join(_statements(first.timescale_sql)[1].split())
+    assert heads[2].startswith("SELECT add_compression_policy('readings'")
+    assert heads[3].startswith("SELECT add_retention_policy('readings'")
+    assert heads[4] == "DROP VIEW IF EXISTS readings_hourly"
+    assert heads[5].startswith("CREATE MATERIALIZED VIEW IF NOT EXISTS readings_hourly WITH")
+    assert heads[6].startswith("SELECT add_continuous_aggregate_policy('readings_hourly'")
+    assert len(heads) == 7
