@@ -36,6 +36,14 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=0, le=65535)
     hj212_port: int = Field(default=9212, ge=0, le=65535)
+    # Interface of the HJ 212 gateway; defaults to ECOWARN_HTTP_HOST.
+    hj212_host: str | None = None
+    # Strict HJ 212: reject non-standard Flag values and MNs that are not 24 hex characters.
+    hj212_strict: bool = False
+    # MQTT: prefix before telemetry/ (for shared brokers), and a shared-subscription
+    # group so several collectors split the load ($share/GROUP/telemetry/+/+).
+    mqtt_topic_prefix: str = ""
+    mqtt_shared_group: str | None = None
     data_dir: Path = Field(default_factory=default_data_dir)
     log_level: str = "INFO"
     # Ingest batching: a batch is written when it holds this many readings or

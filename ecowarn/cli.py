@@ -13,6 +13,7 @@ from pathlib import Path
 
 from config.registry import Registry, RegistryError, load_registry
 from config.settings import Settings, SettingsError, load_settings
+from detectors.catalog import RuleConfigError, load_rule_params
 
 __all__ = ["main"]
 
@@ -47,10 +48,7 @@ def _registry(settings: Settings, override: str | None, *, default_sample: bool)
 
 
 def _rule_params(settings: Settings) -> dict[str, object]:
-    try:
-        from detectors.catalog import load_rule_params
-    except ImportError:  # catalog not available: contract defaults
-        return {}
+    """Rule parameters from ECOWARN_RULES, or the contract defaults."""
     return load_rule_params(settings.rules)
 
 
@@ -231,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(settings.log_level)
     try:
         return asyncio.run(_COMMANDS[args.command](args, settings))
-    except RegistryError as exc:
+    except (RegistryError, RuleConfigError) as exc:
         print(f"ecowarn: {exc}", file=sys.stderr)
         return 2
     except CliError as exc:

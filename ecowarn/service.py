@@ -27,6 +27,7 @@ from detectors.eval_treatment_off import TreatmentOffEvaluator
 from detectors.runner import DetectorRunner, RuleEvaluator, RunnerMetrics
 from detectors.treatment_off import TreatmentOffParams
 from ecowarn.embedded import EmbeddedBroker, EmbeddedPostgres
+from ingest.hj212 import Hj212Gateway, Hj212Metrics
 from ingest.mqtt import MqttCollector, parse_mqtt_url
 from ingest.parse import TelemetryParser
 from ingest.pipeline import IngestMetrics, IngestPipeline
@@ -52,6 +53,7 @@ class Service:
     runner: DetectorRunner
     collector: MqttCollector | None
     app: FastAPI
+    gateway: Hj212Gateway | None = None
     http_port: int | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _http: uvicorn.Server | None = None
@@ -60,6 +62,8 @@ class Service:
         return {
             "database": self.pipeline.db_state,
             "mqtt": self.collector.state if self.collector is not None else "disabled",
+            "hj212_connections": (self.gateway.active_connections
+                                  if self.gateway is not None else None),
             "committed_rows": self.pipeline.stats.committed_rows,
             "detector_last_run": self.runner.last_run_wall,
         }
@@ -96,7 +100,8 @@ async def _resolve_broker(settings: Settings, enabled: bool) -> AsyncIterator[st
 @contextlib.asynccontextmanager
 async def open_service(settings: Settings, registry: Registry, *,
                        rule_params: dict[str, object] | None = None,
-                       mqtt: bool = True, http: bool = True, topic_prefix: str = "",
+                       mqtt: bool = True, http: bool = True, hj212: bool = True,
+                       topic_prefix: str | None = None,
                        metrics_registry: CollectorRegistry | None = None,
                        on_alerts: Callable[[list[int]], None] | None = None) -> AsyncIterator[Service]:
     """Start everything; stop it all when the block exits."""
@@ -129,7 +134,9 @@ async def open_service(settings: Settings, registry: Registry, *,
         if mqtt_url is not None:
             collector = MqttCollector(parse_mqtt_url(mqtt_url), parser, pipeline.submit,
                                       metrics_registry, client_id=settings.mqtt_client_id,
-                                      topic_prefix=topic_prefix)
+                                      topic_prefix=(settings.mqtt_topic_prefix if topic_prefix is None
+                                                    else topic_prefix),
+                                      shared_group=settings.mqtt_shared_group)
         replayer = DeadLetterReplayer(pool, parser, partial(pipeline.submit, wait=True))
 
         from api.app import create_app
@@ -141,10 +148,18 @@ async def open_service(settings: Settings, registry: Registry, *,
             health=lambda: svc_ref[0].health(), replay_dead_letter=replayer.replay,
         )
         app = create_app(ctx)
+        gateway = None
+        if hj212:
+            gateway = Hj212Gateway(registry, partial(pipeline.submit, wait=True),
+                                   host=settings.hj212_host or settings.http_host,
+                                   port=settings.hj212_port, strict=settings.hj212_strict,
+                                   metrics=Hj212Metrics(metrics_registry))
+            await stack.enter_async_context(gateway)
+            log.info("HJ 212 gateway listening on port %d", gateway.port)
         svc = Service(settings=settings, registry=registry, database_url=dsn, mqtt_url=mqtt_url,
                       storage_mode=mode, pool=pool, metrics_registry=metrics_registry,
                       parser=parser, pipeline=pipeline, runner=runner, collector=collector,
-                      app=app)
+                      app=app, gateway=gateway)
         svc_ref.append(svc)
 
         async with asyncio.TaskGroup() as tg:

@@ -75,15 +75,22 @@ class _RowBudget:
     def used(self) -> int:
         return self._used
 
+    def _fits(self, n: int) -> bool:
+        return self._used == 0 or self._used + n <= self._capacity
+
     async def acquire(self, n: int) -> None:
+        if self._fits(n):  # fast path: no await between the check and the update
+            self._used += n
+            return
         async with self._cond:
-            await self._cond.wait_for(lambda: self._used == 0 or self._used + n <= self._capacity)
+            await self._cond.wait_for(lambda: self._fits(n))
             self._used += n
 
     async def release(self, n: int) -> None:
-        async with self._cond:
-            self._used -= n
-            self._cond.notify_all()
+        self._used -= n
+        if self._cond._waiters:  # type: ignore[attr-defined]  # skip the lock when nobody waits
+            async with self._cond:
+                self._cond.notify_all()
 
 
 @dataclass(slots=True)
@@ -116,6 +123,7 @@ class IngestPipeline:
         # The queue holds items; the rows in them are bounded through _budget.
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._budget = _RowBudget(queue_rows)
+        self._batch_ready = asyncio.Event()
         self._on_commit = on_commit
         self._task: asyncio.Task[None] | None = None
         self.stats = _Stats()
@@ -144,7 +152,8 @@ class IngestPipeline:
         if not rows and not rejections:
             return
         await self._budget.acquire(len(rows))
-        self._metrics.queue_depth.set(self._budget.used)
+        if self._budget.used >= self._batch_size:
+            self._batch_ready.set()
         fut: asyncio.Future[None] | None = None
         if wait:
             fut = asyncio.get_running_loop().create_future()
@@ -162,19 +171,25 @@ class IngestPipeline:
             items = [first]
             n_rows = len(first.rows)
             deadline = time.monotonic() + self._flush_s
-            while n_rows < self._batch_size:
-                try:
-                    item = self._queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
+            while True:
+                while n_rows < self._batch_size:
                     try:
-                        item = await asyncio.wait_for(self._queue.get(), timeout=remaining)
-                    except TimeoutError:
+                        item = self._queue.get_nowait()
+                    except asyncio.QueueEmpty:
                         break
-                items.append(item)
-                n_rows += len(item.rows)
+                    items.append(item)
+                    n_rows += len(item.rows)
+                remaining = deadline - time.monotonic()
+                if n_rows >= self._batch_size or remaining <= 0:
+                    break
+                # One timed wait per batch (not per item): submit() sets the event once
+                # enough rows are queued to fill a batch.
+                self._batch_ready.clear()
+                try:
+                    await asyncio.wait_for(self._batch_ready.wait(), timeout=remaining)
+                except TimeoutError:
+                    pass
+            self._metrics.queue_depth.set(self._budget.used)
             rows = [r for it in items for r in it.rows]
             rejections = [r for it in items for r in it.rejections]
             error: BaseException | None = None

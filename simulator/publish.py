@@ -47,6 +47,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+# aiomqtt warns for every publish beyond ten pending; with a bounded in-flight window
+# of hundreds that is the normal state, so its client logger only reports errors.
+_CLIENT_LOG = logging.getLogger(f"{__name__}.client")
+_CLIENT_LOG.setLevel(logging.ERROR)
 
 MAX_INFLIGHT = 500
 PUBLISH_TIMEOUT_S = 30.0
@@ -247,7 +251,8 @@ async def run_simulation(mqtt_url: str, registry: Registry, *, start: datetime, 
         async with aiomqtt.Client(target.host, target.port, username=target.username,
                                   password=target.password, identifier=identifier,
                                   timeout=CONNECT_TIMEOUT_S,
-                                  max_inflight_messages=max_inflight) as client:
+                                  max_inflight_messages=max_inflight,
+                                  logger=_CLIENT_LOG) as client:
             stats = await publish_minutes(
                 _aiomqtt_publisher(client), iter_minutes(sim), total=minutes,
                 topic_prefix=topic_prefix, batch=batch, speed=speed, progress=progress,

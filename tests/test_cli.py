@@ -1,0 +1,66 @@
+"""The ecowarn command as an operator meets it: clear errors, idempotent migrate, tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ECOWARN_")}
+    base.update(env or {})
+    return subprocess.run([sys.executable, "-m", "ecowarn", *args], capture_output=True, text=True,
+                          env=base, timeout=60)
+
+
+def test_serve_refuses_to_start_on_a_registry_error(tmp_path: Path, database: str) -> None:
+    """A registry with an unknown reference stops `serve` with file, line and problem."""
+    reg = tmp_path / "reg.yaml"
+    reg.write_text(
+        'enterprises:\n  - id: "91130105MA0CXXXX1X"\n    name: X\n    region: "130105"\n'
+        "    devices:\n      - id: P1\n        kind: power\n        role: production\n"
+        "        rated_kw: 100\n        treated_by: [NOPE]\n")
+    res = run("serve", env={"ECOWARN_REGISTRY": str(reg), "ECOWARN_DATABASE_URL": database})
+    assert res.returncode == 2
+    assert f"{reg}:10: enterprises[0].devices[0].treated_by[0]: treated_by references unknown " \
+           "device 'NOPE'" in res.stderr
+
+
+def test_bad_setting_is_named(database: str) -> None:
+    """A malformed environment variable is reported by its name before anything starts."""
+    res = run("migrate", env={"ECOWARN_DATABASE_URL": database, "ECOWARN_MQTT_URL": "http://x"})
+    assert res.returncode == 2
+    assert "ECOWARN_MQTT_URL" in res.stderr
+
+
+def test_migrate_twice_reports_up_to_date(empty_database: str) -> None:
+    """`ecowarn migrate` applies the schema once; the second run applies nothing."""
+    first = run("migrate", env={"ECOWARN_DATABASE_URL": empty_database})
+    assert first.returncode == 0, first.stderr
+    assert "storage mode: postgresql; migrations applied: 0001, 0002" in first.stdout
+    second = run("migrate", env={"ECOWARN_DATABASE_URL": empty_database})
+    assert "migrations applied: none (up to date)" in second.stdout
+
+
+def test_token_create_prints_once_and_stores_only_a_hash(database: str) -> None:
+    """`token create` prints the token; the database keeps its SHA-256, never the token."""
+    res = run("token", "create", "--role", "enterprise", "--enterprise", "91130105MA0CXXXX1X",
+              env={"ECOWARN_DATABASE_URL": database})
+    assert res.returncode == 0, res.stderr
+    token = res.stdout.strip()
+    assert token.startswith("ew_") and len(token) > 30
+    with psycopg.connect(database) as conn:
+        rows = conn.execute("SELECT token_hash, role, enterprise_id FROM api_tokens").fetchall()
+    assert rows == [(hashlib.sha256(token.encode()).hexdigest(), "enterprise", "91130105MA0CXXXX1X")]
+
+
+def test_enterprise_token_needs_an_enterprise(database: str) -> None:
+    """An enterprise token without --enterprise is refused with a clear message."""
+    res = run("token", "create", "--role", "enterprise", env={"ECOWARN_DATABASE_URL": database})
+    assert res.returncode == 2
+    assert "--role enterprise needs --enterprise ID" in res.stderr
