@@ -69,6 +69,7 @@ class _RowBudget:
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
         self._used = 0
+        self._waiting = 0
         self._cond = asyncio.Condition()
 
     @property
@@ -82,13 +83,17 @@ class _RowBudget:
         if self._fits(n):  # fast path: no await between the check and the update
             self._used += n
             return
-        async with self._cond:
-            await self._cond.wait_for(lambda: self._fits(n))
-            self._used += n
+        self._waiting += 1
+        try:
+            async with self._cond:
+                await self._cond.wait_for(lambda: self._fits(n))
+                self._used += n
+        finally:
+            self._waiting -= 1
 
     async def release(self, n: int) -> None:
         self._used -= n
-        if self._cond._waiters:  # type: ignore[attr-defined]  # skip the lock when nobody waits
+        if self._waiting:  # skip the lock when nobody waits
             async with self._cond:
                 self._cond.notify_all()
 

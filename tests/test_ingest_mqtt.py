@@ -209,3 +209,31 @@ async def test_unreachable_database_keeps_batch_and_retries(
         async with pool.connection() as conn:
             cur = await conn.execute("SELECT value FROM readings")
             assert await cur.fetchall() == [(1.0,)]
+
+
+async def test_full_queue_blocks_the_source_until_rows_are_written(
+        database: str, sample_registry: Registry) -> None:
+    """With the queue full, submit() waits (backpressure) and nothing is dropped."""
+    from datetime import UTC, datetime, timedelta
+
+    from ingest.model import Row
+
+    metrics = CollectorRegistry()
+    t0 = datetime(2026, 11, 23, tzinfo=UTC)
+    rows = [Row("PWR-KILN-1", "p", t0 + timedelta(minutes=i), float(i), "N") for i in range(50)]
+    async with AsyncConnectionPool(database, min_size=1, max_size=2, open=False) as pool:
+        pipeline = IngestPipeline(pool, sample_registry, IngestMetrics(metrics), batch_size=10,
+                                  flush_ms=1, queue_rows=10)
+        # Not started yet: nothing drains the queue, so the second submit must block.
+        await pipeline.submit(rows[:10])
+        blocked = asyncio.create_task(pipeline.submit(rows[10:20]))
+        await asyncio.sleep(0.1)
+        assert not blocked.done()
+        async with pipeline:
+            await asyncio.wait_for(blocked, 10)
+            for i in range(20, 50, 10):
+                await pipeline.submit(rows[i:i + 10])
+            await pipeline.drain(10)
+        async with pool.connection() as conn:
+            cur = await conn.execute("SELECT count(*) FROM readings")
+            assert (await cur.fetchone()) == (50,)
