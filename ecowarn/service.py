@@ -23,9 +23,8 @@ from psycopg_pool import AsyncConnectionPool
 from api.context import ApiContext
 from config.registry import Registry
 from config.settings import Settings
-from detectors.eval_treatment_off import TreatmentOffEvaluator
+from detectors.evaluators import build_evaluators
 from detectors.runner import DetectorRunner, RuleEvaluator, RunnerMetrics
-from detectors.treatment_off import TreatmentOffParams
 from ecowarn.embedded import EmbeddedBroker, EmbeddedPostgres
 from ingest.hj212 import Hj212Gateway, Hj212Metrics
 from ingest.mqtt import MqttCollector, parse_mqtt_url
@@ -120,9 +119,9 @@ async def open_service(settings: Settings, registry: Registry, *,
 
         parser = TelemetryParser(registry)
         runner_metrics = RunnerMetrics(metrics_registry)
-        treatment_params = params.get("treatment_off", TreatmentOffParams())
-        assert isinstance(treatment_params, TreatmentOffParams)
-        evaluators: list[RuleEvaluator] = [TreatmentOffEvaluator(registry, treatment_params)]
+        arrivals: dict[str, float] = {}
+        evaluators: list[RuleEvaluator] = build_evaluators(registry, params,
+                                                           last_arrival=arrivals.get)
         runner = DetectorRunner(pool, registry, evaluators, runner_metrics,
                                 poll_ms=settings.runner_poll_ms, on_alerts=on_alerts)
         pipeline = IngestPipeline(
@@ -134,6 +133,7 @@ async def open_service(settings: Settings, registry: Registry, *,
         if mqtt_url is not None:
             collector = MqttCollector(parse_mqtt_url(mqtt_url), parser, pipeline.submit,
                                       metrics_registry, client_id=settings.mqtt_client_id,
+                                      last_arrival=arrivals,
                                       topic_prefix=(settings.mqtt_topic_prefix if topic_prefix is None
                                                     else topic_prefix),
                                       shared_group=settings.mqtt_shared_group)

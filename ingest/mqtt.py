@@ -70,7 +70,7 @@ class MqttCollector:
     def __init__(self, endpoint: MqttEndpoint, parser: TelemetryParser, submit: Submit,
                  metrics_registry: CollectorRegistry, *, client_id: str = "ecowarn-collector",
                  topic_prefix: str = "", shared_group: str | None = None,
-                 clean_session: bool = False) -> None:
+                 clean_session: bool = False, last_arrival: dict[str, float] | None = None) -> None:
         self._endpoint = endpoint
         self._parser = parser
         self._submit = submit
@@ -84,7 +84,7 @@ class MqttCollector:
         self.state = "disconnected"
         self.subscribed = asyncio.Event()
         # Wall-clock time of the last message per device (for silence detection).
-        self.last_arrival: dict[str, float] = {}
+        self.last_arrival: dict[str, float] = last_arrival if last_arrival is not None else {}
 
     async def run(self) -> None:
         delay = RECONNECT_INITIAL_S
