@@ -45,12 +45,12 @@ def test_timescale_layer_installs_hypertable_compression_retention_and_aggregate
     first = next(m for m in list_migrations() if m.version == 1)
     assert first.timescale_sql is not None
     heads = [" ".join(s.split())[:60] for s in _statements(first.timescale_sql)]
-    assert heads[0].startswith("SELECT create_hypertable('readings', by_range('ts', INTERVAL")
-    assert heads[1].startswith("ALTER TABLE readings SET ( timescaledb.compress,")
-    assert "compress_segmentby = 'device_id'" in " ".join(_statements(first.timescale_sql)[1].split())
-    assert heads[2].startswith("SELECT add_compression_policy('readings'")
-    assert heads[3].startswith("SELECT add_retention_policy('readings'")
-    assert heads[4] == "DROP VIEW IF EXISTS readings_hourly"
+    assert heads[0] == "DROP VIEW IF EXISTS readings_hourly"
+    assert heads[1].startswith("SELECT create_hypertable('readings', by_range('ts', INTERVAL")
+    assert heads[2].startswith("ALTER TABLE readings SET ( timescaledb.compress,")
+    assert "compress_segmentby = 'device_id'" in " ".join(_statements(first.timescale_sql)[2].split())
+    assert heads[3].startswith("SELECT add_compression_policy('readings'")
+    assert heads[4].startswith("SELECT add_retention_policy('readings'")
     assert heads[5].startswith("CREATE MATERIALIZED VIEW IF NOT EXISTS readings_hourly WITH")
     assert heads[6].startswith("SELECT add_continuous_aggregate_policy('readings_hourly'")
     assert len(heads) == 7

@@ -2,7 +2,12 @@
 -- Readings become a hypertable partitioned by event time in one-day chunks;
 -- chunks older than 7 days are compressed, segmented by device; raw data is kept
 -- for 5 years (HJ 75 asks platforms to keep monitoring records for years), hourly
--- aggregates are kept without a retention policy.
+-- aggregates are kept without a retention policy. The compression segmentby and
+-- orderby columns cover the primary key (device_id, metric, ts), as TimescaleDB requires
+-- for a unique index on a compressed hypertable.
+-- The plain view over readings goes first; the continuous aggregate replaces it below.
+DROP VIEW IF EXISTS readings_hourly;
+
 SELECT create_hypertable('readings', by_range('ts', INTERVAL '1 day'), migrate_data => true, if_not_exists => true);
 
 ALTER TABLE readings SET (
@@ -14,8 +19,6 @@ ALTER TABLE readings SET (
 SELECT add_compression_policy('readings', INTERVAL '7 days', if_not_exists => true);
 
 SELECT add_retention_policy('readings', INTERVAL '5 years', if_not_exists => true);
-
-DROP VIEW IF EXISTS readings_hourly;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS readings_hourly
 WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
