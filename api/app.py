@@ -31,11 +31,13 @@ from api.console import build_console
 from api.context import ApiContext
 from api.errors import install_error_handlers
 from api.routes_alerts import build_alerts_router
+from api.routes_credit import build_credit_router
 from api.routes_dead_letters import build_dead_letters_router
 from api.routes_ingest import build_ingest_router
 from api.routes_ops import build_ops_router
 from api.routes_orders import build_orders_router
 from api.routes_readings import build_readings_router
+from api.routes_workflow import build_workflow_router
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -60,6 +62,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     for build in (build_alerts_router, build_readings_router, build_ingest_router,
                   build_orders_router, build_dead_letters_router):
         app.include_router(build(ctx, auth))
+    app.include_router(build_workflow_router(ctx, auth))
+    app.include_router(build_credit_router(ctx, auth))
     app.include_router(build_ops_router(ctx))
     app.include_router(console)
 

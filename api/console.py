@@ -1,5 +1,8 @@
 """Server-rendered web console: alert list and alert pages with charts.
 
+The workflow (officers' queue, action forms on the alert page, the enterprise's
+answer form) is in ``api/console_workflow.py``; its routes join this router.
+
 Chinese by default, English with ``?lang=en``; Jinja2 templates from
 ``api/templates``; no JavaScript and no external assets. ``/console/login`` takes a
 token (``?token=`` or a form post), checks it and keeps it in an HttpOnly,
@@ -15,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -26,12 +29,16 @@ from api._alerts_db import (
     fetch_alert,
     list_alerts,
 )
+from api._console_forms import FormGuard
 from api._db import connect
 from api._i18n import TEXTS, Lang, rule_name
 from api._paths import CONSOLE_LOGIN, CONSOLE_PREFIX
 from api._svg import Line, line_chart
 from api._time import CST
+from api._workflow_i18n import label as status_label
 from api.auth import COOKIE_NAME, Auth, enterprise_scope
+from api.console_credit import build_credit_console
+from api.console_workflow import alert_workflow_context, build_workflow_console, nav_links
 from api.context import ApiContext
 from api.errors import ErrorInfo, HtmlErrorRenderer, NotFound, PayloadTooLarge
 from api.pagination import BIGINT_MAX
@@ -98,6 +105,7 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
     router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
     viewers = auth.require_cookie("officer", "enterprise")
     reg = ctx.registry
+    guard = FormGuard()
 
     def render(request: Request, name: str, status: int = 200, **kw: Any) -> HTMLResponse:
         lang = _lang(request)
@@ -113,21 +121,23 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
         return render(request, "error.html", status=info.status, info=info,
                       back=_url("/console", _lang(request)))
 
-    async def login(request: Request, token: str | None) -> Response:
+    async def login(request: Request, token: str | None, next_path: str | None = None) -> Response:
         lang = _lang(request)
         if token is None:
             return render(request, "login.html", failed=False)
         principal = await auth.authenticate(token.strip())
         log.info("console login by token %s (role %s)", principal.token_id, principal.role)
-        response = RedirectResponse(_url("/console", lang), status_code=303)
+        response = RedirectResponse(_safe_next(next_path) or _url("/console", lang), status_code=303)
         response.set_cookie(COOKIE_NAME, token.strip(), max_age=SESSION_MAX_AGE_S, path="/console",
                             httponly=True, samesite="strict",
                             secure=request.url.scheme == "https")
         return response
 
     @router.get("/login")
-    async def login_get(request: Request, token: str | None = None) -> Response:
-        return await login(request, token)
+    async def login_get(request: Request, token: str | None = None,
+                        next_path: Annotated[str | None, Query(alias="next")] = None) -> Response:
+        # ?next=/console/... lands on that page after logging in (a link or a headless browser).
+        return await login(request, token, next_path)
 
     @router.post("/login")
     async def login_post(request: Request) -> Response:
@@ -166,7 +176,7 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
         older = None if last is None else _url("/console", lang, rule=rule, status=status,
                                                   cursor=encode_alert_cursor(last))
         return render(request, "alerts.html", items=items, older=older,
-                      logout=_url("/console/logout", lang))
+                      nav=nav_links(principal, lang), logout=_url("/console/logout", lang))
 
     @router.get("/alerts/{alert_id}")
     async def alert_page(
@@ -184,6 +194,8 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
             specs = _charts(reg, list(row["device_ids"]), row["rule"])
             series = await binned_series(
                 conn, [d for d, _ in specs], sorted({m for _, ms in specs for m in ms}), t0, t1)
+            workflow = await alert_workflow_context(conn, reg, principal, alert_id, lang, guard,
+                                                    request)
         charts = []
         for device_id, metrics in specs:
             device = reg.devices[device_id]
@@ -201,16 +213,28 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
             "equipment": _equipment(reg, list(row["device_ids"]), lang),
             "start": _local(row["start_ts"]),
             "end": _local(row["end_ts"]) if row["end_ts"] else None,
-            "severity": row["severity"], "status": row["status"],
+            "severity": row["severity"], "status": status_label(row["status"], lang),
             "summary": row["summary_zh"] if lang == "zh" else row["summary"],
         }
         return render(
             request, "alert.html", alert=alert, charts=charts,
             evidence=json.dumps(row["evidence"], ensure_ascii=False, indent=2),
             params=json.dumps(row["params"], ensure_ascii=False, indent=2),
-            back=_url("/console", lang), logout=_url("/console/logout", lang))
+            back=_url("/console", lang), logout=_url("/console/logout", lang),
+            nav=nav_links(principal, lang), **workflow)
 
+    router.include_router(build_workflow_console(ctx, auth, render, guard))
+    router.include_router(build_credit_console(ctx, viewers, render, nav_links))
     return router, error_page
+
+
+def _safe_next(path: str | None) -> str | None:
+    """``path`` when it is a console page of this site, else None (no open redirect)."""
+    if not path or not (path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")):
+        return None
+    if "//" in path or "\\" in path or any(ord(ch) < 0x20 for ch in path):
+        return None
+    return path
 
 
 def _enterprise_name(registry: Registry, enterprise_id: str | None) -> str:

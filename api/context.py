@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 from psycopg_pool import AsyncConnectionPool
 
+from alerts.model import ConfirmHook, WorkflowParams, no_confirm_hook
 from config.registry import Registry
 from ingest.model import Rejection, Row
 from ingest.parse import TelemetryParser
@@ -31,3 +32,8 @@ class ApiContext:
     # Re-parse a dead letter against the current registry; returns
     # {"id", "result": "stored" | "rejected", "reason"?, "rows"?}.
     replay_dead_letter: Callable[[int], Awaitable[dict[str, Any]]]
+    # Called inside the transaction that confirms an alert, with (conn, alert_id, actor);
+    # raising rolls the confirmation back. The credit ledger and evidence freeze plug in here.
+    on_confirmed: ConfirmHook = no_confirm_hook
+    # Answer deadlines, set when an alert is dispatched to its enterprise.
+    workflow: WorkflowParams = field(default_factory=WorkflowParams)

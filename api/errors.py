@@ -9,8 +9,14 @@
 
 Mapped here too:
 
+- the alert workflow's errors (``alerts.errors``): ``AlertNotFound`` -> 404
+  ``not_found``; ``InvalidWorkflowInput`` -> 422 ``invalid_request`` with its field;
+  ``IllegalTransition`` -> 409 ``illegal_transition`` with ``"status"`` and
+  ``"allowed"`` (the actions possible from it); ``AlreadyClaimed`` -> 409
+  ``already_claimed`` with ``"status"`` and ``"assignee"``;
 - ``RequestValidationError`` (FastAPI) -> 422 ``validation_error`` with field paths;
 - ``store.StoreUnavailable`` -> 503 ``database_unavailable``;
+- ``credit.EntryNotFound`` -> 404 ``not_found``; ``credit.NotEligible`` -> 409 ``not_eligible``;
 - Starlette's ``HTTPException`` (unknown route, wrong method) -> its status;
 - anything else -> 500 ``internal_error``, logged with its traceback.
 
@@ -34,7 +40,16 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from alerts.errors import (
+    AlertNotFound,
+    AlreadyClaimed,
+    IllegalTransition,
+    InvalidWorkflowInput,
+    WorkflowConflict,
+    WorkflowError,
+)
 from api._paths import CONSOLE_LOGIN, CONSOLE_PREFIX
+from credit.errors import CreditError, EntryNotFound, NotEligible
 from store import StoreUnavailable
 
 __all__ = [
@@ -106,6 +121,8 @@ class ErrorInfo:
     detail: str
     fields: tuple[FieldError, ...] = ()
     headers: dict[str, str] | None = None
+    # Further members of the JSON body, e.g. {"status": ..., "allowed": [...]} for a 409.
+    extra: dict[str, Any] | None = None
 
 
 HtmlErrorRenderer = Callable[[Request, ErrorInfo], Response]
@@ -125,6 +142,8 @@ def classify(exc: Exception) -> ErrorInfo:
     if isinstance(exc, ApiError):
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
         return ErrorInfo(exc.status, exc.code, exc.detail, exc.fields, headers)
+    if isinstance(exc, WorkflowError):
+        return _workflow_info(exc)
     if isinstance(exc, RequestValidationError):
         fields = tuple(FieldError(_loc(e.get("loc", ())), str(e.get("msg", "")))
                        for e in exc.errors())
@@ -134,6 +153,10 @@ def classify(exc: Exception) -> ErrorInfo:
     if isinstance(exc, StoreUnavailable):
         return ErrorInfo(503, "database_unavailable",
                          "the database is not answering; retry later", (), {"Retry-After": "5"})
+    if isinstance(exc, EntryNotFound):
+        return ErrorInfo(404, "not_found", str(exc))
+    if isinstance(exc, NotEligible):
+        return ErrorInfo(409, "not_eligible", str(exc))
     if isinstance(exc, StarletteHTTPException):
         code = _STARLETTE_CODES.get(exc.status_code, f"http_{exc.status_code}")
         headers = dict(exc.headers) if exc.headers else None
@@ -141,10 +164,31 @@ def classify(exc: Exception) -> ErrorInfo:
     return ErrorInfo(500, "internal_error", "internal error; the server log has the details")
 
 
+def _workflow_info(exc: WorkflowError) -> ErrorInfo:
+    if isinstance(exc, AlertNotFound):
+        return ErrorInfo(404, "not_found", str(exc))
+    if isinstance(exc, InvalidWorkflowInput):
+        return ErrorInfo(422, "invalid_request", f"{exc.field}: {exc.message}",
+                         (FieldError(exc.field, exc.message),))
+    if isinstance(exc, AlreadyClaimed):
+        return ErrorInfo(409, "already_claimed", str(exc), extra={
+            "status": exc.status,
+            "assignee": {"token_id": exc.assignee_token, "label": exc.assignee_label}})
+    if isinstance(exc, IllegalTransition):
+        return ErrorInfo(409, "illegal_transition", str(exc),
+                         extra={"status": exc.status, "allowed": list(exc.allowed)})
+    if isinstance(exc, WorkflowConflict):
+        return ErrorInfo(409, "conflict", str(exc),
+                         extra={"status": exc.status, "allowed": list(exc.allowed)})
+    return ErrorInfo(500, "internal_error", "internal error; the server log has the details")
+
+
 def _json(info: ErrorInfo) -> JSONResponse:
     body: dict[str, Any] = {"error": info.code, "detail": info.detail}
     if info.fields:
         body["fields"] = [{"path": f.path, "message": f.message} for f in info.fields]
+    if info.extra:
+        body.update(info.extra)
     return JSONResponse(body, status_code=info.status, headers=info.headers)
 
 
@@ -164,6 +208,6 @@ def install_error_handlers(app: FastAPI, *, html: HtmlErrorRenderer | None = Non
                 return html(request, info)
         return _json(info)
 
-    for exc_type in (ApiError, RequestValidationError, StoreUnavailable,
-                     StarletteHTTPException, Exception):
+    for exc_type in (ApiError, WorkflowError, RequestValidationError, StoreUnavailable,
+                     CreditError, StarletteHTTPException, Exception):
         app.add_exception_handler(exc_type, handle)

@@ -1,4 +1,8 @@
-"""``GET /api/v1/alerts`` and ``GET /api/v1/alerts/{id}`` (roles officer, enterprise, admin)."""
+"""``GET /api/v1/alerts`` and ``GET /api/v1/alerts/{id}`` (roles officer, enterprise, admin).
+
+The single alert carries its ``workflow`` (status, deadlines, answers, repeat
+episodes, comments); an enterprise sees the public part (api/_workflow_io.py).
+"""
 
 # No "from __future__ import annotations": FastAPI resolves the Depends() in the
 # route signatures at definition time, and they name closure variables.
@@ -8,6 +12,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 
+from alerts import answers_of, fetch_state
+from alerts.details import comments_of, episodes_of
 from api._alerts_db import (
     READINGS_CAP,
     READINGS_MARGIN,
@@ -21,6 +27,7 @@ from api._alerts_db import (
 from api._db import connect
 from api._paths import API_PREFIX
 from api._time import AwareDatetime, iso
+from api._workflow_io import answer_out, comment_out, episode_out, state_out
 from api.auth import Auth, enterprise_scope
 from api.context import ApiContext
 from api.errors import FieldError, InvalidRequest, NotFound
@@ -97,8 +104,18 @@ def build_alerts_router(ctx: ApiContext, auth: Auth) -> APIRouter:
             t1 = (row["end_ts"] or datetime.now(UTC)) + READINGS_MARGIN
             readings, truncated = await window_readings(conn, list(row["device_ids"]), t0, t1,
                                                         cap=READINGS_CAP)
+            public = enterprise_scope(principal) is not None
+            workflow = {
+                **state_out(await fetch_state(conn, alert_id), for_enterprise=public),
+                "answers": [answer_out(a) for a in
+                            (await answers_of(conn, [alert_id])).get(alert_id, [])],
+                "episodes": [episode_out(e) for e in await episodes_of(conn, alert_id)],
+                "comments": [comment_out(c, for_enterprise=public)
+                             for c in await comments_of(conn, alert_id, public_only=public)],
+            }
         return {
             **alert_detail(row),
+            "workflow": workflow,
             "readings_window": {"since": iso(t0), "until": iso(t1)},
             "readings_truncated": truncated,
             "readings": [

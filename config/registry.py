@@ -99,6 +99,9 @@ class Enterprise:
     industry: str
     webhook: str | None
     device_ids: tuple[str, ...]
+    # Optional site coordinates (WGS 84), used to name enterprises upwind of an air station.
+    lat: float | None = None
+    lon: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +186,8 @@ class _Enterprise(BaseModel):
     industry: str = ""
     notify: _Notify = _Notify()
     devices: list[_Device] = []
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
 
 
 class _Station(BaseModel):
@@ -306,7 +311,11 @@ def _build(f: _File, lines: dict[_Path, int], source: str) -> Registry:
         enterprises[e.id] = Enterprise(
             id=e.id, name=e.name, region=e.region, industry=e.industry,
             webhook=e.notify.webhook, device_ids=tuple(d.id for d in e.devices),
+            lat=e.lat, lon=e.lon,
         )
+        if (e.lat is None) != (e.lon is None):
+            problem((*epath, "lat" if e.lat is None else "lon"),
+                    "give both lat and lon of the enterprise, or neither")
 
     for si, s in enumerate(f.stations):
         spath: _Path = ("stations", si)

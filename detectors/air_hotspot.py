@@ -60,6 +60,9 @@ class AirHotspotParams:
     upwind_max_km: float = 10.0
     # ...when the mean wind is at least this fast (calm wind has no direction).
     calm_wind_ms: float = 0.5
+    # Declared maintenance of the subject's devices suppresses this rule (runner;
+    # see docs/architecture.md, "Suppression").
+    suppressed_by_maintenance: bool = True
 
     def __post_init__(self) -> None:
         positive("radius_km", self.radius_km)

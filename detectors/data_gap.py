@@ -37,6 +37,9 @@ class DataGapParams:
     medium_severity_min: float = 120.0
     # ...and this long high.
     high_severity_min: float = 1440.0
+    # Declared maintenance of the subject's devices suppresses this rule (runner;
+    # see docs/architecture.md, "Suppression").
+    suppressed_by_maintenance: bool = True
 
     def __post_init__(self) -> None:
         positive("min_gap_min", self.min_gap_min)

@@ -49,6 +49,9 @@ class EmergencyParams:
     # History used by the runner to learn the production baseline (see detectors.baseline).
     baseline_window_s: int = 30 * 86_400
     baseline_min_samples: int = 1440
+    # Declared maintenance of the subject's devices suppresses this rule (runner;
+    # see docs/architecture.md, "Suppression").
+    suppressed_by_maintenance: bool = False
 
     def __post_init__(self) -> None:
         positive("shutdown_min_duration_min", self.shutdown_min_duration_min)

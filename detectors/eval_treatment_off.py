@@ -9,7 +9,6 @@ so its true start is found.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,86 +17,65 @@ import psycopg
 
 from alerts.store import AlertDraft
 from config.registry import Device, Registry
-from detectors._core import Finding, align_to_grid, minute_grid
-from detectors.runner import Window, utc
+from detectors._core import Finding, minute_grid
+from detectors._evalbase import Evaluator
+from detectors._load import Series, covered_mask, epoch, held_on_grid, load_series
+from detectors.runner import utc
 from detectors.treatment_off import RULE_ID, TreatmentOffParams, treatment_off
 
 __all__ = ["TreatmentOffEvaluator", "load_power"]
-
-_MAX_LOOKBACK = timedelta(days=3)
 
 
 async def load_power(conn: psycopg.AsyncConnection[Any], device_ids: list[str],
                      since: datetime, until: datetime) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Active power per device as (epoch seconds int64, kW float64 with NaN for non-N flags)."""
-    cur = await conn.execute(
-        "SELECT device_id, extract(epoch FROM ts)::bigint, value, flag FROM readings"
-        " WHERE device_id = ANY(%s) AND metric = 'p' AND ts >= %s AND ts <= %s"
-        " ORDER BY device_id, ts",
-        (device_ids, since, until),
-    )
-    rows = await cur.fetchall()
-    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for dev in device_ids:
-        sel = [r for r in rows if r[0] == dev]
-        t = np.fromiter((r[1] for r in sel), dtype=np.int64, count=len(sel))
-        v = np.fromiter(((r[2] if r[2] is not None and r[3] == "N" else np.nan) for r in sel),
-                        dtype=np.float64, count=len(sel))
-        out[dev] = (t, v)
-    return out
+    series = await load_series(conn, device_ids, ["p"], since, until)
+    return {d: (series[(d, "p")].t, series[(d, "p")].valid_values()) for d in device_ids}
 
 
-class TreatmentOffEvaluator:
+class TreatmentOffEvaluator(Evaluator):
     rule = RULE_ID
 
     def __init__(self, registry: Registry, params: TreatmentOffParams,
                  lookback: timedelta = timedelta(hours=2)) -> None:
+        super().__init__()
         self._registry = registry
         self._params = params
-        self._lookback = lookback
-        self._subjects: dict[str, list[str]] = {}
+        self.lookback = lookback
+        self.suppressed_by_maintenance = params.suppressed_by_maintenance
         for dev in registry.production_devices():
             if dev.treated_by:
-                self._subjects.setdefault(dev.id, []).append(dev.id)
-                for t in dev.treated_by:
-                    self._subjects.setdefault(t, []).append(dev.id)
+                self._add_subject(dev.id, [dev.id, *dev.treated_by])
 
-    def subjects_for(self, device_id: str) -> Iterable[str]:
-        return self._subjects.get(device_id, ())
-
-    async def evaluate(self, conn: psycopg.AsyncConnection[Any], subject: str,
-                       window: Window) -> tuple[datetime, list[AlertDraft]]:
+    def _devices(self, subject: str) -> tuple[Device, list[Device]]:
         prod = self._registry.devices[subject]
-        treats = [self._registry.devices[t] for t in prod.treated_by]
-        ids = [prod.id, *(t.id for t in treats)]
-        cur = await conn.execute(
-            "SELECT max(ts) FROM readings WHERE device_id = ANY(%s) AND metric = 'p'", (ids,))
-        row = await cur.fetchone()
-        latest = row[0] if row and row[0] is not None else window.t_max
-        until = max(latest, window.t_max)
-        lookback = self._lookback
-        while True:
-            since = window.t_min - lookback
-            findings, grid = await self._run(conn, prod, treats, since, until)
-            truncated = findings and findings[0].start_s <= int(grid[0])
-            if not truncated or lookback >= _MAX_LOOKBACK:
-                break
-            lookback = min(lookback * 4, _MAX_LOOKBACK)
-        return since, [self._draft(prod, treats, f) for f in findings]
+        return prod, [self._registry.devices[t] for t in prod.treated_by]
 
-    async def _run(self, conn: psycopg.AsyncConnection[Any], prod: Device, treats: list[Device],
-                   since: datetime, until: datetime) -> tuple[list[Finding], np.ndarray]:
+    def _primary_keys(self, subject: str) -> list[tuple[str, str]]:
+        prod, treats = self._devices(subject)
+        return [(d.id, "p") for d in (prod, *treats)]
+
+    def _maintenance_devices(self, subject: str) -> list[str]:
+        return [k[0] for k in self._primary_keys(subject)]
+
+    async def _run(self, conn: psycopg.AsyncConnection[Any], subject: str, since: datetime,
+                   until: datetime) -> list[AlertDraft]:
+        prod, treats = self._devices(subject)
         hold = self._params.max_hold_s
-        series = await load_power(conn, [prod.id, *(t.id for t in treats)],
-                                  since - timedelta(seconds=hold), until)
-        grid = minute_grid(int(since.timestamp()), int(until.timestamp()))
-        p_t, p_v = series[prod.id]
-        prod_kw = align_to_grid(p_t, p_v, grid, hold)
-        treat_kw = np.vstack([align_to_grid(*series[t.id], grid, hold) for t in treats])
+        ids = [prod.id, *(t.id for t in treats)]
+        series = await load_series(conn, ids, ["p"], since - timedelta(seconds=hold), until)
+        grid = minute_grid(epoch(since), epoch(until))
+        maint = await self._maintenance(conn, subject, since, until)
+
+        def kw(dev: Device) -> np.ndarray:
+            v = held_on_grid(series.get((dev.id, "p"), Series.empty()), grid, hold)
+            return np.where(covered_mask(grid, maint, [dev.id]), np.nan, v) if maint else v
+
+        treat_kw = np.vstack([kw(t) for t in treats])
         thresholds = np.array([t.running_threshold_kw for t in treats], dtype=np.float64)
-        findings = treatment_off(grid, prod_kw, treat_kw, prod.running_threshold_kw,
+        findings = treatment_off(grid, kw(prod), treat_kw, prod.running_threshold_kw,
                                  thresholds, self._params)
-        return findings, grid
+        return [self._draft(prod, treats, f) for f in findings]
 
     def _draft(self, prod: Device, treats: list[Device], f: Finding) -> AlertDraft:
         facts = f.facts
@@ -125,6 +103,7 @@ class TreatmentOffEvaluator:
                 "max_hold_s": self._params.max_hold_s,
                 "production_on_kw": prod.running_threshold_kw,
                 "treatment_on_kw": {t.id: t.running_threshold_kw for t in treats},
+                "suppressed_by_maintenance": self._params.suppressed_by_maintenance,
             },
             evidence={"facts": facts, "metric": "p",
                       "devices": {d.id: d.label for d in (prod, *treats)}},

@@ -31,6 +31,9 @@ class ExceedanceParams:
     high_ratio: float = 1.5
     # ...or the exceedance lasts this many hours.
     high_hours: int = 4
+    # Declared maintenance of the subject's devices suppresses this rule (runner;
+    # see docs/architecture.md, "Suppression").
+    suppressed_by_maintenance: bool = False
 
     def __post_init__(self) -> None:
         self.hj75()

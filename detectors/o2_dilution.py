@@ -26,6 +26,9 @@ class O2DilutionParams:
     o2_threshold_pct: float = 19.0
     # An episode this long or longer is high severity.
     high_severity_min: float = 240.0
+    # Declared maintenance of the subject's devices suppresses this rule (runner;
+    # see docs/architecture.md, "Suppression").
+    suppressed_by_maintenance: bool = True
 
     def __post_init__(self) -> None:
         positive("min_duration_min", self.min_duration_min)

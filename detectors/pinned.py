@@ -36,6 +36,9 @@ class PinnedParams:
     o2_max_pct: float = 20.0
     # A finding this many hours long or longer is high severity.
     high_hours: int = 24
+    # Declared maintenance of the subject's devices suppresses this rule (runner;
+    # see docs/architecture.md, "Suppression").
+    suppressed_by_maintenance: bool = False
 
     def __post_init__(self) -> None:
         if self.min_hours < 2:

@@ -7,18 +7,24 @@ several runners can share the work), maps devices to the subjects of each rule
 subject over the affected window up to its latest data, and reconciles the
 findings into alerts, all in one transaction: if anything fails, the claim rolls
 back and the work is retried. Re-evaluation is idempotent, so a restart or late
-data never duplicates an alert.
+data never duplicates an alert. After reconciling, alerts that declared maintenance
+now covers are retired (see ``detectors._suppress``).
+
+Besides event-time work, the loop runs a periodic sweep (:meth:`DetectorRunner.sweep_silence`)
+for evaluators that watch the wall clock (``data_gap``: devices silent since their last
+message arrived).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import psycopg
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -26,10 +32,15 @@ from psycopg_pool import AsyncConnectionPool
 
 from alerts.store import AlertDraft, reconcile
 from config.registry import Registry
+from detectors._suppress import MaintenanceAware, SelfCorrecting, apply_suppression
 
-__all__ = ["DetectorRunner", "RuleEvaluator", "RunnerMetrics", "Window"]
+__all__ = ["BatchAware", "DetectorRunner", "RuleEvaluator", "RunnerMetrics", "SilenceSweeper",
+           "SweepResult", "Window"]
 
 log = logging.getLogger(__name__)
+
+# Claimed batches get process-wide numbers (evaluators may serve more than one runner).
+_BATCH_IDS = itertools.count(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +64,28 @@ class RuleEvaluator(Protocol):
         ...
 
 
+@runtime_checkable
+class BatchAware(Protocol):
+    """An evaluator that wants to look at the database once per claimed batch."""
+
+    async def begin_batch(self, conn: psycopg.AsyncConnection[Any], batch: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    opened: list[int]
+    closed: list[int]
+
+
+@runtime_checkable
+class SilenceSweeper(Protocol):
+    """An evaluator that also judges the wall clock (device silence), from the runner's loop."""
+
+    rule: str
+
+    async def sweep(self, conn: psycopg.AsyncConnection[Any], now_s: float) -> SweepResult: ...
+
+
 class RunnerMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.opened = Counter("ecowarn_alerts_opened_total", "Alerts opened, by rule", ["rule"],
@@ -74,7 +107,7 @@ class DetectorRunner:
 
     def __init__(self, pool: AsyncConnectionPool[Any], registry: Registry,
                  evaluators: list[RuleEvaluator], metrics: RunnerMetrics, *,
-                 poll_ms: int = 1000, claim_limit: int = 5000,
+                 poll_ms: int = 1000, claim_limit: int = 5000, sweep_s: float = 60.0,
                  on_alerts: Callable[[list[int]], None] | None = None) -> None:
         self._pool = pool
         self._registry = registry
@@ -84,6 +117,8 @@ class DetectorRunner:
         self._claim_limit = claim_limit
         self._wake = asyncio.Event()
         self._on_alerts = on_alerts
+        self._sweep_s = sweep_s
+        self._next_sweep = 0.0  # monotonic time of the next silence sweep
         self.last_run_wall: float | None = None
 
     def wake(self) -> None:
@@ -104,8 +139,16 @@ class DetectorRunner:
                 await asyncio.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
                 continue
             self.last_run_wall = time.time()
+            if time.monotonic() >= self._next_sweep:
+                self._next_sweep = time.monotonic() + self._sweep_s
+                try:
+                    await self.sweep_silence()
+                except (psycopg.Error, OSError) as exc:
+                    self._metrics.failures.inc()
+                    log.warning("silence sweep failed (%s); retrying at the next sweep", exc)
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_s)
+                timeout = max(0.0, min(self._poll_s, self._next_sweep - time.monotonic()))
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
             except TimeoutError:
                 pass
             self._wake.clear()
@@ -143,10 +186,20 @@ class DetectorRunner:
                         w = work.get((i, subject))
                         work[(i, subject)] = Window(t_min, t_max) if w is None else Window(
                             min(w.t_min, t_min), max(w.t_max, t_max))
+            batch = next(_BATCH_IDS)
+            for ev in self._evaluators:
+                if isinstance(ev, BatchAware):
+                    await ev.begin_batch(conn, batch)
             for (i, subject), window in sorted(work.items(), key=lambda kv: (kv[0][0], kv[0][1])):
                 ev = self._evaluators[i]
                 window_start, drafts = await ev.evaluate(conn, subject, window)
                 res = await reconcile(conn, ev.rule, subject, drafts, window_start)
+                if isinstance(ev, MaintenanceAware):
+                    covering = await ev.maintenance_windows(conn, subject, window_start)
+                    await apply_suppression(conn, ev.rule, subject, window_start, res, covering,
+                                            drafts)
+                if isinstance(ev, SelfCorrecting):
+                    await ev.retire_unconfirmed(conn, subject, window_start, res, drafts)
                 self._metrics.evaluations.labels(ev.rule).inc()
                 if res.opened:
                     self._metrics.opened.labels(ev.rule).inc(len(res.opened))
@@ -159,6 +212,28 @@ class DetectorRunner:
             if self._on_alerts is not None:
                 self._on_alerts(opened_all)
         return len(claimed)
+
+    async def sweep_silence(self, now_s: float | None = None) -> SweepResult:
+        """Run every wall-clock sweeper once (``now_s``: wall-clock epoch seconds, default now)."""
+        now = time.time() if now_s is None else now_s
+        opened: list[int] = []
+        closed: list[int] = []
+        for ev in self._evaluators:
+            if not isinstance(ev, SilenceSweeper):
+                continue
+            async with self._pool.connection() as conn, conn.transaction():
+                res = await ev.sweep(conn, now)
+            if res.opened:
+                self._metrics.opened.labels(ev.rule).inc(len(res.opened))
+            if res.closed:
+                self._metrics.closed.labels(ev.rule).inc(len(res.closed))
+            opened.extend(res.opened)
+            closed.extend(res.closed)
+        if opened:
+            log.info("opened alerts %s (silence sweep)", opened)
+            if self._on_alerts is not None:
+                self._on_alerts(opened)
+        return SweepResult(opened=opened, closed=closed)
 
 
 def utc(ts_s: int) -> datetime:

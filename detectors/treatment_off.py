@@ -23,6 +23,9 @@ class TreatmentOffParams:
     max_hold_s: int = 300
     # An episode this long or longer is high severity.
     high_severity_min: float = 60.0
+    # Declared maintenance of the subject's devices suppresses this rule (runner;
+    # see docs/architecture.md, "Suppression").
+    suppressed_by_maintenance: bool = False
 
     def __post_init__(self) -> None:
         if self.min_duration_min <= 0:

@@ -35,6 +35,9 @@ class TreatmentUnderloadParams:
     # History used by the runner to learn the typical load (see detectors.baseline).
     baseline_window_s: int = 30 * 86_400
     baseline_min_samples: int = 1440
+    # Declared maintenance of the subject's devices suppresses this rule (runner;
+    # see docs/architecture.md, "Suppression").
+    suppressed_by_maintenance: bool = False
 
     def __post_init__(self) -> None:
         positive("min_duration_min", self.min_duration_min)

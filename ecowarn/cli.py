@@ -13,7 +13,9 @@ from pathlib import Path
 
 from config.registry import Registry, RegistryError, load_registry
 from config.settings import Settings, SettingsError, load_settings
+from credit.verify import add_verify_command, cmd_verify
 from detectors.catalog import RuleConfigError, load_rule_params
+from ecowarn.evaluate import add_evaluate_parser, cmd_evaluate
 
 __all__ = ["main"]
 
@@ -210,12 +212,16 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--expires-days", type=int, default=0, help="days until expiry (default: never)")
     tr = tsub.add_parser("revoke", help="revoke a token by id", description="Revoke a token by its id.")
     tr.add_argument("token_id", type=int)
+    add_verify_command(sub)
+    add_evaluate_parser(sub)
     return p
 
 
 _COMMANDS = {
     "serve": cmd_serve, "demo": cmd_demo, "simulate": cmd_simulate, "migrate": cmd_migrate,
     "token": cmd_token,
+    "verify": cmd_verify,
+    "evaluate": cmd_evaluate,
 }
 
 

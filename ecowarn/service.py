@@ -29,8 +29,9 @@ from ecowarn.embedded import EmbeddedBroker, EmbeddedPostgres
 from ingest.hj212 import Hj212Gateway, Hj212Metrics
 from ingest.mqtt import MqttCollector, parse_mqtt_url
 from ingest.parse import TelemetryParser
-from ingest.pipeline import IngestMetrics, IngestPipeline
+from ingest.pipeline import IngestMetrics, IngestPipeline, tune_gc
 from ingest.replay import DeadLetterReplayer
+from ingest.spool import Spool, SpoolMetrics
 from store import StorageMode, migrate
 
 __all__ = ["Service", "open_service", "resolve_database"]
@@ -113,7 +114,11 @@ async def open_service(settings: Settings, registry: Registry, *,
         log.info("storage mode: %s (migrations applied: %s)", mode, applied or "none")
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             dsn, min_size=2, max_size=settings.db_pool_max, open=False, timeout=10.0,
-            name="ecowarn")
+            name="ecowarn",
+            # End a reconnect series after 30 s so the spool replay's next request starts a
+            # fresh one: psycopg_pool's backoff doubles without a cap, so after a long outage
+            # its next attempt could come as late again as the outage lasted.
+            reconnect_timeout=30.0)
         await pool.open(wait=True, timeout=30.0)
         stack.push_async_callback(pool.close)
 
@@ -124,15 +129,21 @@ async def open_service(settings: Settings, registry: Registry, *,
                                                            last_arrival=arrivals.get)
         runner = DetectorRunner(pool, registry, evaluators, runner_metrics,
                                 poll_ms=settings.runner_poll_ms, on_alerts=on_alerts)
+        tune_gc()  # ingest allocates heavily; see ingest.pipeline.tune_gc
+        spool = await stack.enter_async_context(Spool(
+            settings.resolved_spool_dir(), max_bytes=settings.spool_max_bytes,
+            metrics=SpoolMetrics(metrics_registry)))
         pipeline = IngestPipeline(
             pool, registry, IngestMetrics(metrics_registry),
             batch_size=settings.ingest_batch_size, flush_ms=settings.ingest_flush_ms,
-            queue_rows=settings.ingest_queue_size, on_commit=lambda _res: runner.wake())
+            queue_rows=settings.ingest_queue_size, on_commit=lambda _res: runner.wake(),
+            spool=spool, writers=settings.ingest_writers)
         await stack.enter_async_context(pipeline)
         collector = None
         if mqtt_url is not None:
-            collector = MqttCollector(parse_mqtt_url(mqtt_url), parser, pipeline.submit,
+            collector = MqttCollector(parse_mqtt_url(mqtt_url), parser, pipeline,
                                       metrics_registry, client_id=settings.mqtt_client_id,
+                                      max_inflight=settings.mqtt_max_inflight,
                                       last_arrival=arrivals,
                                       topic_prefix=(settings.mqtt_topic_prefix if topic_prefix is None
                                                     else topic_prefix),

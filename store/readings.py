@@ -1,25 +1,40 @@
 """Batched writes of readings and dead letters.
 
-One batch is one transaction: rows are binary-COPYed into a temporary staging
-table, moved into ``readings`` with ``ON CONFLICT DO NOTHING`` (a reading
-delivered twice is stored once), the event-time span of the new rows is queued
-per device in ``pending_eval`` for the detector runner, and rejections go to
-``dead_letters``. Either all of it is committed or none.
+One batch is one transaction: the rows go into ``readings``, the event-time
+span of the new rows is queued per device in ``pending_eval`` for the detector
+runner, and rejections go to ``dead_letters``. Either all of it is committed or
+none.
+
+Rows are first binary-COPYed straight into ``readings`` under a savepoint (the
+fast path: most batches hold no reading stored before). If that meets a
+reading already stored (a redelivery: same device, metric and ts), the savepoint
+is rolled back and the batch takes the staged path: COPY into a temporary
+staging table, then ``INSERT ... ON CONFLICT (device_id, metric, ts) DO
+NOTHING``, so a reading delivered twice is stored once either way.
+
+Concurrent writers coordinate through three optional hooks (see
+:class:`WriteHooks`): the ingest pipeline uses them so that batches insert and
+commit in the order they were formed while their transfers overlap.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool
 
 from ingest.model import Rejection, Row
 from store._errors import StoreError, StoreUnavailable
 
-__all__ = ["WriteResult", "write_batch"]
+__all__ = ["WriteHooks", "WriteResult", "write_batch"]
+
+_COLUMNS = "(device_id, metric, ts, value, flag)"
+_TYPES = ["text", "text", "timestamptz", "float8", "text"]
 
 _STAGE_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS readings_stage ("
@@ -41,6 +56,11 @@ WITH ins AS (
 SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM pending)
 """
 
+_PENDING = (
+    "INSERT INTO pending_eval (device_id, t_min, t_max)"
+    " SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[])"
+)
+
 _DEAD = (
     "INSERT INTO dead_letters (source, topic, device_id, reason, detail, payload)"
     " VALUES (%s, %s, %s, %s, %s, %s)"
@@ -54,36 +74,94 @@ class WriteResult:
     dead_letters: int
 
 
+async def _no_wait() -> None:
+    return None
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteHooks:
+    """Points in a batch's transaction where a caller may wait or be told.
+
+    ``before_insert`` is awaited before a connection is taken and
+    ``after_insert`` called once every row is in (it is not called when the
+    insert fails); ``before_commit`` is awaited just before COMMIT and may raise
+    to abandon the batch (the transaction is rolled back and the exception
+    propagates unchanged).
+    """
+
+    before_insert: Callable[[], Awaitable[None]] = _no_wait
+    after_insert: Callable[[], None] = _nothing
+    before_commit: Callable[[], Awaitable[None]] = _no_wait
+
+
+_NO_HOOKS = WriteHooks()
+
+
+def _spans(rows: Sequence[Row]) -> tuple[list[str], list[datetime], list[datetime]]:
+    lo: dict[str, datetime] = {}
+    hi: dict[str, datetime] = {}
+    for r in rows:
+        d, ts = r.device_id, r.ts
+        cur = lo.get(d)
+        if cur is None:
+            lo[d] = hi[d] = ts
+        elif ts < cur:
+            lo[d] = ts
+        elif ts > hi[d]:
+            hi[d] = ts
+    devices = list(lo)
+    return devices, [lo[d] for d in devices], [hi[d] for d in devices]
+
+
+async def _copy_rows(cur: psycopg.AsyncCursor[Any], table: str, rows: Sequence[Row]) -> None:
+    async with cur.copy(f"COPY {table} {_COLUMNS} FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(_TYPES)
+        for row in rows:
+            await copy.write_row(row)
+
+
 async def write_batch(pool: AsyncConnectionPool[Any], rows: Sequence[Row],
-                      rejections: Sequence[Rejection] = ()) -> WriteResult:
+                      rejections: Sequence[Rejection] = (),
+                      hooks: WriteHooks = _NO_HOOKS) -> WriteResult:
     """Commit ``rows`` and ``rejections`` in one transaction.
 
     Raises :class:`StoreUnavailable` when the database cannot be reached (the
     caller keeps the batch and retries) and :class:`StoreError` otherwise.
     """
+    await hooks.before_insert()
     try:
         async with pool.connection() as conn, conn.transaction():
             inserted = 0
-            if rows:
-                await conn.execute(_STAGE_DDL)
-                async with conn.cursor() as cur:
-                    async with cur.copy(
-                        "COPY readings_stage (device_id, metric, ts, value, flag)"
-                        " FROM STDIN (FORMAT BINARY)"
-                    ) as copy:
-                        copy.set_types(["text", "text", "timestamptz", "float8", "text"])
-                        for row in rows:
-                            await copy.write_row(row)
-                    await cur.execute(_MOVE)
-                    res = await cur.fetchone()
-                    assert res is not None
-                    inserted = int(res[0])
-            if rejections:
-                async with conn.cursor() as cur:
+            fast = False
+            async with conn.cursor() as cur:
+                if rows:
+                    try:
+                        async with conn.transaction():  # savepoint for the fast path
+                            await _copy_rows(cur, "readings", rows)
+                        inserted = len(rows)
+                        fast = True
+                    except pg_errors.UniqueViolation:
+                        fast = False
+                    if not fast:
+                        await cur.execute(_STAGE_DDL)
+                        await _copy_rows(cur, "readings_stage", rows)
+                        await cur.execute(_MOVE)
+                        res = await cur.fetchone()
+                        assert res is not None
+                        inserted = int(res[0])
+                hooks.after_insert()
+                if fast:  # the staged path queued the spans of what it inserted
+                    await cur.execute(_PENDING, _spans(rows))
+                if rejections:
                     await cur.executemany(_DEAD, [
                         (r.source, r.topic, r.device_id, r.reason, r.detail, r.payload)
                         for r in rejections
                     ])
+            await hooks.before_commit()
     except psycopg.OperationalError as exc:
         raise StoreUnavailable(f"database unavailable: {exc}") from exc
     except psycopg.Error as exc:

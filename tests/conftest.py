@@ -11,17 +11,20 @@ Failing that, they use the broker at ``127.0.0.1:1883``.
 
 from __future__ import annotations
 
+import asyncio
+import getpass
 import os
 import shutil
 import socket
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from fix_proxy import TcpProxy
 from psycopg import sql
 
 from config.registry import Registry, load_registry
@@ -127,3 +130,50 @@ def topic_prefix() -> str:
 @pytest.fixture(scope="session")
 def sample_registry() -> Registry:
     return load_registry(CONFIG_DIR / "registry.example.yaml")
+
+
+@pytest.fixture
+def db_proxy() -> Iterator[TcpProxy]:
+    """A started TCP proxy in front of the test PostgreSQL; ``stop()`` makes it unreachable."""
+    params = psycopg.conninfo.conninfo_to_dict(ADMIN_DSN)
+    host = str(params.get("host") or "127.0.0.1")
+    if host.startswith("/"):
+        pytest.skip("the test database is reached over a Unix socket; the proxy needs TCP")
+    proxy = TcpProxy(host, int(params.get("port") or 5432))
+    proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.close()
+
+
+def via_proxy(dsn: str, proxy: TcpProxy) -> str:
+    """``dsn`` with its host and port replaced by the proxy's."""
+    return psycopg.conninfo.make_conninfo(dsn, host="127.0.0.1", port=str(proxy.port))
+
+
+@pytest.fixture
+def private_mosquitto(tmp_path: Path) -> Iterator[MosquittoProcess]:
+    """A Mosquitto of this test alone (with persistence), free to stop and restart."""
+    if shutil.which("mosquitto") is None:
+        pytest.skip("needs the mosquitto binary")
+    broker = MosquittoProcess(tmp_path)
+    # Started as root, Mosquitto switches to the "mosquitto" user and then cannot write its
+    # persistence file into our temporary directory: it would silently lose every session
+    # on restart. Stay the current user (no effect when not root).
+    broker.conf.write_text(broker.conf.read_text() + f"user {getpass.getuser()}\n")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+async def eventually(cond: Callable[[], object], timeout_s: float, what: str,
+                     interval_s: float = 0.01) -> None:
+    """Poll ``cond`` until it is true; fail naming ``what`` after ``timeout_s`` (no sleeps as sync)."""
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        await asyncio.sleep(interval_s)

@@ -1,0 +1,79 @@
+"""Errors of the alert workflow. The HTTP layer maps them in ``api/errors.py``.
+
+    WorkflowError                  base; never raised itself
+     ├── AlertNotFound             no such alert, or one the actor may not see   -> 404
+     ├── InvalidWorkflowInput      a value the workflow refuses (names the field) -> 422
+     └── WorkflowConflict          the alert's state forbids the request          -> 409
+          ├── IllegalTransition    action not allowed from the current status
+          └── AlreadyClaimed       another officer holds the alert
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "AlertNotFound",
+    "AlreadyClaimed",
+    "IllegalTransition",
+    "InvalidWorkflowInput",
+    "WorkflowConflict",
+    "WorkflowError",
+]
+
+
+class WorkflowError(Exception):
+    """Base of the alert workflow's errors."""
+
+
+class AlertNotFound(WorkflowError):
+    """No alert with this id, or one outside the actor's enterprise (not disclosed)."""
+
+    def __init__(self, alert_id: int) -> None:
+        super().__init__(f"no alert {alert_id}")
+        self.alert_id = alert_id
+
+
+class InvalidWorkflowInput(WorkflowError):
+    """A request value the workflow refuses; ``field`` is its path, e.g. ``body.reason``."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class WorkflowConflict(WorkflowError):
+    """The alert's current state does not allow the request."""
+
+    def __init__(self, message: str, *, alert_id: int, status: str,
+                 allowed: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.alert_id = alert_id
+        self.status = status
+        self.allowed = tuple(allowed)
+
+
+class IllegalTransition(WorkflowConflict):
+    """``action`` cannot be taken from ``status``; ``allowed`` lists the actions that can."""
+
+    def __init__(self, alert_id: int, status: str, action: str, allowed: Sequence[str]) -> None:
+        if allowed:
+            hint = f"allowed from {status}: {', '.join(allowed)}"
+        else:
+            hint = f"{status} is final, nothing more can be done"
+        super().__init__(f"alert {alert_id} is {status}; cannot {action} ({hint})",
+                         alert_id=alert_id, status=status, allowed=allowed)
+        self.action = action
+
+
+class AlreadyClaimed(WorkflowConflict):
+    """Another officer's token holds the alert."""
+
+    def __init__(self, alert_id: int, status: str, assignee_token: int, assignee_label: str,
+                 ) -> None:
+        who = f"token {assignee_token}" + (f" ({assignee_label})" if assignee_label else "")
+        super().__init__(f"alert {alert_id} is already claimed by {who}",
+                         alert_id=alert_id, status=status)
+        self.assignee_token = assignee_token
+        self.assignee_label = assignee_label

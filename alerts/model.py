@@ -1,0 +1,159 @@
+"""The alert lifecycle as data: statuses, actions, dispositions, actors, parameters.
+
+::
+
+    open ──acknowledge──► acknowledged ──dispatch──► dispatched ──confirm──► confirmed ──close──► closed
+      │                        │                        │                               (case_filed |
+      └────────dismiss─────────┴────────dismiss─────────┴──► dismissed ──close──► closed  rectification_ordered)
+                                                                          (explanation_accepted | false_alarm)
+
+- ``acknowledge``: an officer has screened the clue and takes it up (claiming an open
+  alert from the queue acknowledges it too).
+- ``dispatch``: the notice goes to the enterprise, which may now explain itself; the
+  answer deadline (``due_at``) starts here.
+- ``confirm`` needs ``dispatched``: Administrative Penalty Law art. 41 lets monitoring
+  data be used only after the enterprise was told and could state its case.
+- ``dismiss`` is possible at any point before confirmation and needs a reason.
+- ``close`` needs a disposition that fits the decision: ``case_filed`` or
+  ``rectification_ordered`` after ``confirmed``; ``explanation_accepted`` or
+  ``false_alarm`` (reason required; kept as a label for tuning detectors) after
+  ``dismissed``.
+- ``closed`` and ``superseded`` (set by the detector runner when late data merges two
+  episodes) are final.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import MappingProxyType
+from typing import Any, Final, Literal, get_args
+
+import psycopg
+
+__all__ = [
+    "ACTIONS",
+    "ACTIVE_STATUSES",
+    "ANSWER_KINDS",
+    "DISPOSITIONS",
+    "FINAL_STATUSES",
+    "PUBLIC_ACTIONS",
+    "STATUSES",
+    "SYSTEM_DETECTOR",
+    "SYSTEM_ESCALATOR",
+    "TRANSITIONS",
+    "Action",
+    "Actor",
+    "AnswerKind",
+    "ConfirmHook",
+    "Disposition",
+    "Status",
+    "WorkflowParams",
+    "allowed_actions",
+    "dispositions_after",
+    "no_confirm_hook",
+]
+
+Status = Literal["open", "acknowledged", "dispatched", "confirmed", "dismissed", "closed",
+                 "superseded"]
+Action = Literal["acknowledge", "dispatch", "confirm", "dismiss", "close"]
+Disposition = Literal["case_filed", "rectification_ordered", "explanation_accepted",
+                      "false_alarm"]
+AnswerKind = Literal["explanation", "maintenance_declared", "rectification_done"]
+
+STATUSES: Final[tuple[str, ...]] = get_args(Status)
+ACTIONS: Final[tuple[str, ...]] = get_args(Action)
+DISPOSITIONS: Final[tuple[str, ...]] = get_args(Disposition)
+ANSWER_KINDS: Final[tuple[str, ...]] = get_args(AnswerKind)
+
+FINAL_STATUSES: Final = frozenset({"closed", "superseded"})
+# Statuses of work still to do: what the officers' queue lists by default.
+ACTIVE_STATUSES: Final[tuple[str, ...]] = tuple(s for s in STATUSES if s not in FINAL_STATUSES)
+
+TRANSITIONS: Final[Mapping[str, Mapping[str, str]]] = MappingProxyType({
+    "open": {"acknowledge": "acknowledged", "dismiss": "dismissed"},
+    "acknowledged": {"dispatch": "dispatched", "dismiss": "dismissed"},
+    "dispatched": {"confirm": "confirmed", "dismiss": "dismissed"},
+    "confirmed": {"close": "closed"},
+    "dismissed": {"close": "closed"},
+    "closed": {},
+    "superseded": {},
+})
+
+_DISPOSITIONS_AFTER: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType({
+    "confirmed": ("case_filed", "rectification_ordered"),
+    "dismissed": ("explanation_accepted", "false_alarm"),
+})
+
+# Transitions the enterprise sees in its alert's trail (acknowledging is internal screening).
+PUBLIC_ACTIONS: Final = frozenset({"dispatch", "confirm", "dismiss", "close"})
+
+
+def allowed_actions(status: str) -> tuple[str, ...]:
+    """Actions that can be taken from ``status``, in lifecycle order."""
+    return tuple(TRANSITIONS.get(status, {}))
+
+
+def dispositions_after(status: str) -> tuple[str, ...]:
+    """Dispositions a ``close`` from ``status`` may carry."""
+    return _DISPOSITIONS_AFTER.get(status, ())
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who does something to an alert: a token (id, role, label) or the system.
+
+    ``label`` is the token's label when the action happened (``api_tokens.label``,
+    e.g. an officer's name and unit); ``token_id`` is None for the system.
+    """
+
+    token_id: int | None
+    role: str  # officer | enterprise | admin | system
+    label: str = ""
+    enterprise_id: str | None = None
+
+
+SYSTEM_DETECTOR: Final = Actor(token_id=None, role="system", label="detector")
+SYSTEM_ESCALATOR: Final = Actor(token_id=None, role="system", label="escalator")
+
+# Called inside the transaction that confirms an alert (credit ledger, evidence freeze).
+# Raising rolls the confirmation back.
+ConfirmHook = Callable[[psycopg.AsyncConnection[Any], int, Actor], Awaitable[None]]
+
+
+async def no_confirm_hook(conn: psycopg.AsyncConnection[Any], alert_id: int, actor: Actor) -> None:
+    """The default :data:`ConfirmHook`: nothing else happens on confirmation."""
+    return None
+
+
+def _frozen(mapping: Mapping[str, int]) -> Mapping[str, int]:
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowParams:
+    """Answer deadlines: days from dispatch until the enterprise's answer is due, per
+    severity, with per-rule overrides (``data_gap: 14``). Unknown severities use
+    ``default_days``."""
+
+    answer_deadline_days: Mapping[str, int] = field(
+        default_factory=lambda: _frozen({"high": 3, "medium": 14, "low": 14}))
+    answer_deadline_days_by_rule: Mapping[str, int] = field(default_factory=lambda: _frozen({}))
+    default_days: int = 14
+
+    def __post_init__(self) -> None:
+        for name, mapping in (("answer_deadline_days", self.answer_deadline_days),
+                              ("answer_deadline_days_by_rule", self.answer_deadline_days_by_rule)):
+            for key, days in mapping.items():
+                if not isinstance(days, int) or days < 1:
+                    raise ValueError(f"{name}[{key}] must be a whole number of days >= 1, not {days!r}")
+            object.__setattr__(self, name, _frozen(mapping))
+        if self.default_days < 1:
+            raise ValueError("default_days must be >= 1")
+
+    def answer_deadline(self, rule: str, severity: str) -> timedelta:
+        days = self.answer_deadline_days_by_rule.get(rule)
+        if days is None:
+            days = self.answer_deadline_days.get(severity, self.default_days)
+        return timedelta(days=days)

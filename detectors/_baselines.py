@@ -1,0 +1,74 @@
+"""Private store of learned baselines: day summaries in table ``baselines``, merged on demand.
+
+A baseline "as of" a local day D is merged (:func:`detectors.baseline.merge_summaries`)
+from the summaries of the days in ``[D - window_s, D)``: history strictly before the
+day being judged, so a long violation never teaches its own baseline, and every
+evaluation of one day uses the same value. Missing day summaries are computed from
+``readings`` in one query over the missing span and stored (``ON CONFLICT`` makes
+concurrent runners harmless); later evaluations only read ~30 small rows. Late data
+for a day already summarised deletes that day's row (:func:`invalidate`), so it is
+recomputed the next time it is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from detectors._core import BoolArray, FloatArray, IntArray
+from detectors._load import DAY_S, as_dt, epoch, local_day_start
+from detectors.baseline import Baseline, BaselineParams, DaySummary, merge_summaries, summarize_day
+
+__all__ = ["Sampler", "baseline_as_of", "invalidate"]
+
+# Loads a series and its running mask on a grid over [lo, hi): (grid times, values, running).
+Sampler = Callable[[psycopg.AsyncConnection[Any], datetime, datetime],
+                   Awaitable[tuple[IntArray, FloatArray, BoolArray]]]
+
+
+async def baseline_as_of(conn: psycopg.AsyncConnection[Any], series: str, as_of_s: int,
+                         params: BaselineParams, rated: float | None,
+                         sampler: Sampler) -> Baseline | None:
+    """The baseline of ``series`` from the days before the local day containing ``as_of_s``.
+
+    Falls back to ``rated`` (``source`` "rated") with fewer than ``params.min_samples``
+    running minutes; None when there is no fallback.
+    """
+    as_of = local_day_start(as_of_s)
+    n_days = max(1, -(-params.window_s // DAY_S))
+    days = [as_of - DAY_S * k for k in range(n_days, 0, -1)]
+    cur = await conn.execute(
+        "SELECT day_start, n, quantiles FROM baselines"
+        " WHERE series = %s AND day_start >= %s AND day_start < %s",
+        (series, as_dt(days[0]), as_dt(as_of)))
+    have = {epoch(r[0]): DaySummary(epoch(r[0]), int(r[1]), tuple(float(q) for q in r[2]))
+            for r in await cur.fetchall()}
+    missing = [d for d in days if d not in have]
+    if missing:
+        t, v, running = await sampler(conn, as_dt(missing[0]), as_dt(missing[-1] + DAY_S))
+        fresh = []
+        for d in missing:
+            a, b = np.searchsorted(t, [d, d + DAY_S], side="left")
+            fresh.append(summarize_day(d, v[a:b], running[a:b], params))
+        async with conn.cursor() as c:
+            await c.executemany(
+                "INSERT INTO baselines (series, day_start, n, quantiles) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (series, day_start) DO UPDATE SET n = EXCLUDED.n,"
+                " quantiles = EXCLUDED.quantiles, computed_at = now()",
+                [(series, as_dt(s.day_s), s.n, list(s.quantiles)) for s in fresh])
+        have.update({s.day_s: s for s in fresh})
+    return merge_summaries(list(have.values()), as_of, rated, params)
+
+
+async def invalidate(conn: psycopg.AsyncConnection[Any], series: Sequence[str], t_min: datetime,
+                     t_max: datetime) -> None:
+    """Forget the day summaries of ``series`` for the days that ``[t_min, t_max]`` touches."""
+    if not series:
+        return
+    await conn.execute(
+        "DELETE FROM baselines WHERE series = ANY(%s) AND day_start >= %s AND day_start <= %s",
+        (list(series), as_dt(local_day_start(epoch(t_min))), t_max))

@@ -1,0 +1,187 @@
+"""I/O side of ``treatment_underload``: a treatment unit running far below its typical load.
+
+Subject: a treatment meter that some production meter lists in ``treated_by``; its
+production is those producers (running when any of them runs). The typical running
+load is learned per local day (``detectors._baselines``, series ``load:<id>``: the
+unit's power on the minutes it runs) over ``baseline_window_s`` before the day of the
+new data; with fewer than ``baseline_min_samples`` running minutes the unit's
+``rated_kw`` stands in, and the alert says so.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from alerts.store import AlertDraft
+from config.registry import Device, Registry
+from detectors._baselines import baseline_as_of, invalidate
+from detectors._core import BoolArray, Finding, FloatArray, IntArray, minute_grid
+from detectors._evalbase import (
+    Evaluator,
+    baseline_en,
+    baseline_evidence,
+    baseline_zh,
+    dur_en,
+    dur_zh,
+    fmt,
+    state_en,
+    state_zh,
+)
+from detectors._load import (
+    DEFAULT_HOLD_S,
+    Series,
+    covered_mask,
+    epoch,
+    held_on_grid,
+    latest_ts,
+    load_series,
+    local_day_start,
+)
+from detectors.baseline import Baseline
+from detectors.runner import Window, utc
+from detectors.running import ON, running_state
+from detectors.treatment_underload import RULE_ID, TreatmentUnderloadParams, treatment_underload
+
+__all__ = ["TreatmentUnderloadEvaluator"]
+
+
+def combined_production(kws: list[FloatArray], thresholds: list[float]) -> tuple[FloatArray, float]:
+    """One production series for several producers: raw kW for one producer, else each
+    producer's power in multiples of its own running threshold, the largest per point
+    (running at 1.0, so "any producer running")."""
+    if len(kws) == 1:
+        return kws[0], thresholds[0]
+    with np.errstate(invalid="ignore"):
+        stacked = np.vstack([kw / thr for kw, thr in zip(kws, thresholds, strict=True)])
+    known = np.isfinite(stacked)
+    best = np.where(known, stacked, -np.inf).max(axis=0)
+    return np.where(known.any(axis=0), best, np.nan), 1.0
+
+
+class TreatmentUnderloadEvaluator(Evaluator):
+    rule = RULE_ID
+
+    def __init__(self, registry: Registry, params: TreatmentUnderloadParams) -> None:
+        super().__init__()
+        self._registry = registry
+        self._params = params
+        self.suppressed_by_maintenance = params.suppressed_by_maintenance
+        self.lookback = timedelta(minutes=params.min_duration_min + 60)
+        self._producers: dict[str, list[Device]] = {}
+        for dev in registry.devices.values():
+            if dev.kind == "power" and dev.role == "treatment":
+                producers = registry.producers_treated_by(dev.id)
+                if producers:
+                    self._producers[dev.id] = producers
+                    self._add_subject(dev.id, [dev.id, *(p.id for p in producers)])
+
+    def _primary_keys(self, subject: str) -> list[tuple[str, str]]:
+        return [(subject, "p")]
+
+    def _maintenance_devices(self, subject: str) -> list[str]:
+        return [subject, *(p.id for p in self._producers[subject])]
+
+    async def _sample(self, conn: psycopg.AsyncConnection[Any], subject: str, lo: datetime,
+                      hi: datetime) -> tuple[IntArray, FloatArray, BoolArray]:
+        """The unit's power on a minute grid over ``[lo, hi)`` and where it runs."""
+        dev = self._registry.devices[subject]
+        series = await load_series(conn, [subject], ["p"], lo, hi)
+        grid = minute_grid(epoch(lo), epoch(hi) - 60)
+        kw = held_on_grid(series[(subject, "p")], grid)
+        thr = dev.running_threshold_kw
+        running = running_state(kw, thr, self._params.off_ratio * thr) == ON
+        return grid, kw, np.asarray(running)
+
+    async def evaluate(self, conn: psycopg.AsyncConnection[Any], subject: str,
+                       window: Window) -> tuple[datetime, list[AlertDraft]]:
+        until = await latest_ts(conn, self._primary_keys(subject))
+        if until is None:
+            return window.t_min, []
+        key = f"load:{subject}"
+        await invalidate(conn, [key], window.t_min, window.t_max)
+        as_of = local_day_start(epoch(min(window.t_max, until)))
+        dev = self._registry.devices[subject]
+
+        async def sample(c: psycopg.AsyncConnection[Any], lo: datetime,
+                         hi: datetime) -> tuple[IntArray, FloatArray, BoolArray]:
+            return await self._sample(c, subject, lo, hi)
+
+        baseline = await baseline_as_of(conn, key, as_of, self._params.baseline_params(),
+                                        dev.rated_kw, sample)
+        if baseline is None or baseline.value <= 0:
+            return window.t_min, []
+
+        async def run(since: datetime) -> list[AlertDraft]:
+            return await self._judge(conn, subject, since, until, baseline, as_of)
+
+        return await self._widening(window, until, run)
+
+    async def _judge(self, conn: psycopg.AsyncConnection[Any], subject: str, since: datetime,
+                     until: datetime, baseline: Baseline, as_of: int) -> list[AlertDraft]:
+        treat = self._registry.devices[subject]
+        producers = self._producers[subject]
+        ids = [subject, *(p.id for p in producers)]
+        series = await load_series(conn, ids, ["p"], since - timedelta(seconds=DEFAULT_HOLD_S), until)
+        grid = minute_grid(epoch(since), epoch(until))
+        maint = await self._maintenance(conn, subject, since, until)
+        blank = covered_mask(grid, maint) if maint else None
+
+        def kw(dev_id: str) -> FloatArray:
+            v = held_on_grid(series.get((dev_id, "p"), Series.empty()), grid)
+            return v if blank is None else np.where(blank, np.nan, v)
+
+        prod_kws = [kw(p.id) for p in producers]
+        prod, prod_on = combined_production(prod_kws, [p.running_threshold_kw for p in producers])
+        findings = treatment_underload(grid, prod, prod_on, kw(subject), treat.running_threshold_kw,
+                                       baseline, self._params)
+        return [self._draft(treat, producers, prod_kws, grid, f, baseline, as_of)
+                for f in findings]
+
+    def _draft(self, treat: Device, producers: list[Device], prod_kws: list[FloatArray],
+               grid: IntArray, f: Finding, baseline: Baseline, as_of: int) -> AlertDraft:
+        facts = dict(f.facts)
+        lo = int(np.searchsorted(grid, f.start_s))
+        hi = grid.size if f.end_s is None else int(np.searchsorted(grid, f.end_s))
+        prod_mean = {p.id: round(float(np.nanmean(kw[lo:hi])), 2) if np.isfinite(kw[lo:hi]).any()
+                     else None for p, kw in zip(producers, prod_kws, strict=True)}
+        facts["production_mean_kw"] = prod_mean
+        bp = self._params.baseline_params()
+        dur = float(facts["duration_min"])
+        prod_en = ", ".join(f"{p.label} at {fmt(prod_mean[p.id] or 0)} kW" for p in producers)
+        prod_zh = "、".join(f"{p.label}（{fmt(prod_mean[p.id] or 0)} kW）" for p in producers)
+        summary = (
+            f"{treat.label} running at {fmt(facts['treatment_mean_kw'])} kW, "
+            f"{fmt(facts['load_pct_of_baseline'])}% of its typical running load "
+            f"(under {fmt(100 * self._params.load_ratio)}% = {fmt(facts['threshold_kw'])} kW; "
+            f"typical load {baseline_en(baseline, 'kW', bp)}) while {prod_en} runs, "
+            f"for {dur_en(dur)}, {state_en(f.end_s)}")
+        summary_zh = (
+            f"治污设施 {treat.label} 运行功率 {fmt(facts['treatment_mean_kw'])} kW，"
+            f"仅为典型运行负荷的 {fmt(facts['load_pct_of_baseline'])}%"
+            f"（低于 {fmt(100 * self._params.load_ratio)}% 即 {fmt(facts['threshold_kw'])} kW；"
+            f"典型负荷：{baseline_zh(baseline, 'kW', bp)}），生产设施 {prod_zh} 运行，"
+            f"持续 {dur_zh(dur)}，{state_zh(f.end_s)}")
+        return AlertDraft(
+            rule=RULE_ID, subject=treat.id, enterprise_id=treat.enterprise_id,
+            device_ids=(treat.id, *(p.id for p in producers)),
+            start=utc(f.start_s), end=None if f.end_s is None else utc(f.end_s),
+            severity=str(facts["severity"]), summary=summary, summary_zh=summary_zh,
+            params={
+                "min_duration_min": self._params.min_duration_min,
+                "load_ratio": self._params.load_ratio,
+                "off_ratio": self._params.off_ratio,
+                "baseline_window_s": self._params.baseline_window_s,
+                "baseline_min_samples": self._params.baseline_min_samples,
+                "treatment_on_kw": treat.running_threshold_kw,
+                "production_on_kw": {p.id: p.running_threshold_kw for p in producers},
+                "suppressed_by_maintenance": self._params.suppressed_by_maintenance,
+            },
+            evidence={"facts": facts, "metric": "p",
+                      "baseline": baseline_evidence(baseline, bp, as_of),
+                      "devices": {d.id: d.label for d in (treat, *producers)}},
+        )
+

@@ -1,0 +1,55 @@
+"""Fault injection: the broker stops mid-stream and comes back (real Mosquitto, real PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import aiomqtt
+import pytest
+from conftest import MosquittoProcess, eventually
+from fix_ingest import ingest_stack, stored
+from fix_publisher import Publisher
+
+from config.registry import Registry
+from ingest import mqtt as mqtt_mod
+from ingest.mqtt import parse_mqtt_url
+
+N = 1500
+
+
+@pytest.mark.slow
+async def test_broker_restart_mid_stream_loses_and_duplicates_nothing(
+        database: str, sample_registry: Registry, private_mosquitto: MosquittoProcess,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mosquitto stopped and restarted under a QoS 1 publisher: every reading is stored exactly once."""
+    monkeypatch.setattr(mqtt_mod, "RECONNECT_INITIAL_S", 0.05)
+    monkeypatch.setattr(mqtt_mod, "RECONNECT_MAX_S", 0.3)
+    broker = private_mosquitto
+    prefix = f"f{uuid.uuid4().hex[:8]}/"
+    cid = f"collector-{prefix[:-1]}"
+    pub = Publisher(broker.url, prefix)
+    async with ingest_stack(database, sample_registry, broker.url, client_id=cid, prefix=prefix,
+                            spool_dir=tmp_path / "spool") as stack:
+        publishing = asyncio.create_task(pub.run(N))
+        await eventually(lambda: len(stored(database)) >= N // 4, 30, "a quarter of the readings stored")
+
+        await asyncio.to_thread(broker.stop)
+        await eventually(lambda: stack.collector.state == "disconnected" and pub.failures > 0, 10,
+                         "publisher and collector to notice the broker is gone")
+        sent_while_up = pub.sent
+        await asyncio.to_thread(broker.start)
+
+        await asyncio.wait_for(publishing, 60)
+        assert pub.sent == N and sent_while_up < N
+        await eventually(lambda: len(stored(database)) >= N, 30, "every reading stored")
+        await stack.pipeline.drain(10)
+        assert stack.value("ecowarn_mqtt_reconnects_total") >= 1
+
+    rows = stored(database)
+    assert len(rows) == N, "exactly once"
+    assert {(d, ts) for d, ts, _ in rows} == pub.expected(N)
+    ep = parse_mqtt_url(broker.url)
+    async with aiomqtt.Client(ep.host, ep.port, identifier=cid, clean_session=True):
+        pass

@@ -1,0 +1,133 @@
+"""Console workflow: the officers' queue page, action forms with the form token, the answer form."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import httpx
+import psycopg
+from test_api_support import CEMENT, COKING, T0, ApiEnv
+
+from store.tokens import create_token
+
+pytest_plugins = ("test_api_support",)
+
+
+async def _login(api: ApiEnv, role: str, enterprise_id: str | None = None,
+                 label: str = "") -> None:
+    async with await psycopg.AsyncConnection.connect(api.dsn, autocommit=True) as conn:
+        token = await create_token(conn, role=role, enterprise_id=enterprise_id, label=label)
+    r = await api.client.get("/console/login", params={"token": token})
+    assert r.status_code == 303
+
+
+def _form_token(page: httpx.Response) -> str:
+    m = re.search(r'name="csrf" value="([0-9a-f]{64})"', page.text)
+    assert m, "no form token on the page"
+    return m.group(1)
+
+
+async def _status(api: ApiEnv, alert: int) -> str:
+    return str((await api.execute("SELECT status FROM alerts WHERE id = %s", (alert,)))[0][0])
+
+
+async def test_queue_page_lists_items_with_claim_buttons(api: ApiEnv) -> None:
+    """An officer's queue page shows each active item, in Chinese by default, with a claim form."""
+    alert = await api.insert_alert()
+    await _login(api, "officer", label="张伟")
+    page = await api.client.get("/console/queue")
+    assert page.status_code == 200, page.text
+    assert "执法队列" in page.text and "Example Cement Co." in page.text
+    assert f'action="/console/alerts/{alert}/claim"' in page.text
+    token = _form_token(page)
+    r = await api.client.post(f"/console/alerts/{alert}/claim",
+                              data={"csrf": token, "next": "queue"})
+    assert (r.status_code, r.headers["location"]) == (303, "/console/queue")
+    page = await api.client.get("/console/queue", params={"lang": "en"})
+    assert "Enforcement queue" in page.text and "张伟" in page.text
+    assert f'action="/console/alerts/{alert}/claim' not in page.text  # claimed: no button
+    assert await _status(api, alert) == "acknowledged"
+
+
+async def test_alert_page_buttons_drive_the_lifecycle(api: ApiEnv) -> None:
+    """Each allowed action is a form; posting it moves the alert and the trail shows it."""
+    alert = await api.insert_alert()
+    await _login(api, "officer", label="李娜")
+    page = await api.client.get(f"/console/alerts/{alert}")
+    assert 'value="acknowledge"' in page.text and 'value="dismiss"' in page.text
+    assert 'value="confirm"' not in page.text
+    token = _form_token(page)
+    for action in ("acknowledge", "dispatch", "confirm"):
+        r = await api.client.post(f"/console/alerts/{alert}/transition",
+                                  data={"csrf": token, "action": action, "reason": ""})
+        assert (r.status_code, r.headers["location"]) == (303, f"/console/alerts/{alert}")
+    r = await api.client.post(f"/console/alerts/{alert}/transition?lang=en", data={
+        "csrf": token, "action": "close", "disposition": "rectification_ordered",
+        "reason": "限期整改"})
+    assert r.headers["location"] == f"/console/alerts/{alert}?lang=en"
+    assert await _status(api, alert) == "closed"
+    page = await api.client.get(f"/console/alerts/{alert}")
+    assert "已办结" in page.text and "责令整改" in page.text and "李娜" in page.text
+    assert page.text.count("状态变更") == 4
+
+
+async def test_refusals_render_as_console_error_pages(api: ApiEnv) -> None:
+    """An illegal action is a 409 page and a dismissal without reason a 422 page, in HTML."""
+    alert = await api.insert_alert()
+    await _login(api, "officer")
+    token = _form_token(await api.client.get(f"/console/alerts/{alert}"))
+    r = await api.client.post(f"/console/alerts/{alert}/transition",
+                              data={"csrf": token, "action": "confirm"})
+    assert r.status_code == 409 and r.headers["content-type"].startswith("text/html")
+    assert "acknowledge, dismiss" in r.text
+    r = await api.client.post(f"/console/alerts/{alert}/transition",
+                              data={"csrf": token, "action": "dismiss", "reason": "  "})
+    assert r.status_code == 422 and "reason" in r.text
+    assert await _status(api, alert) == "open"
+
+
+async def test_form_posts_need_the_session_form_token(api: ApiEnv) -> None:
+    """Without the token, or with another session's token, a form post is 403 and changes nothing."""
+    alert = await api.insert_alert()
+    await _login(api, "officer")
+    first_token = _form_token(await api.client.get(f"/console/alerts/{alert}"))
+    for data in ({"action": "acknowledge"}, {"action": "acknowledge", "csrf": "0" * 64}):
+        r = await api.client.post(f"/console/alerts/{alert}/transition", data=data)
+        assert r.status_code == 403
+    await _login(api, "officer")  # a new session: the old page's token is stale
+    r = await api.client.post(f"/console/alerts/{alert}/transition",
+                              data={"action": "acknowledge", "csrf": first_token})
+    assert r.status_code == 403
+    r = await api.client.post(f"/console/alerts/{alert}/comment",
+                              data={"text": "note", "csrf": first_token})
+    assert r.status_code == 403
+    assert await _status(api, alert) == "open"
+    assert await api.execute("SELECT count(*) FROM alert_events") == [(0,)]
+
+
+async def test_enterprise_answers_from_its_alert_page(api: ApiEnv) -> None:
+    """An enterprise sees an answer form (no officer actions) and its answer with a maintenance window is stored."""
+    alert = await api.insert_alert()
+    other = await api.insert_alert(enterprise_id=COKING, device_ids=("PWR-COKE-1",))
+    await _login(api, "enterprise", CEMENT)
+    page = await api.client.get(f"/console/alerts/{alert}")
+    assert page.status_code == 200
+    assert 'name="kind"' in page.text and 'value="acknowledge"' not in page.text
+    token = _form_token(page)
+    start = T0.strftime("%Y-%m-%dT%H:%M")
+    end = (T0 + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    r = await api.client.post(f"/console/alerts/{alert}/answer", data={
+        "csrf": token, "kind": "maintenance_declared", "text": "更换滤袋",
+        "attachments": "doc:1\ndoc:2\n", "device_id": "PWR-BAG-1", "start": start, "end": end})
+    assert r.status_code == 303, r.text
+    rows = await api.execute("SELECT a.kind, a.attachments, m.start_ts, m.end_ts"
+                             " FROM alert_answers a JOIN maintenance m ON m.id = a.maintenance_id")
+    assert rows == [("maintenance_declared", ["doc:1", "doc:2"], T0, T0 + timedelta(hours=1))]
+    page = await api.client.get(f"/console/alerts/{alert}")
+    assert "更换滤袋" in page.text and "申报运维" in page.text
+    r = await api.client.post(f"/console/alerts/{other}/answer",
+                              data={"csrf": token, "kind": "explanation", "text": "x"})
+    assert r.status_code == 404
+    r = await api.client.get("/console/queue")
+    assert r.status_code == 403  # the queue is the officers'
