@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -20,9 +21,14 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from psycopg_pool import AsyncConnectionPool
 
+from alerts import EscalationParams, Escalator, WorkflowParams
+from alerts.warnings import WarningDispatcher, WarningMetrics, load_warning_policy
 from api.context import ApiContext
 from config.registry import Registry
 from config.settings import Settings
+from credit.hooks import CreditMetrics, CreditService
+from credit.hooks import install as install_credit_service
+from credit.params import load_credit_params
 from detectors.evaluators import build_evaluators
 from detectors.runner import DetectorRunner, RuleEvaluator, RunnerMetrics
 from ecowarn.embedded import EmbeddedBroker, EmbeddedPostgres
@@ -127,8 +133,37 @@ async def open_service(settings: Settings, registry: Registry, *,
         arrivals: dict[str, float] = {}
         evaluators: list[RuleEvaluator] = build_evaluators(registry, params,
                                                            last_arrival=arrivals.get)
+        dispatcher_ref: list[WarningDispatcher] = []
+
+        def alerts_opened(ids: list[int]) -> None:
+            for d in dispatcher_ref:
+                d.wake()
+            if on_alerts is not None:
+                on_alerts(ids)
+
         runner = DetectorRunner(pool, registry, evaluators, runner_metrics,
-                                poll_ms=settings.runner_poll_ms, on_alerts=on_alerts)
+                                poll_ms=settings.runner_poll_ms, on_alerts=alerts_opened)
+        credit = CreditService(registry, load_credit_params(settings.credit_table),
+                               metrics=CreditMetrics(metrics_registry),
+                               evidence_margin=timedelta(minutes=settings.evidence_margin_min))
+        install_credit_service(credit)
+        escalator = Escalator(pool, metrics_registry, EscalationParams(
+            after_min=settings.escalate_after_min(), max_level=settings.escalation_max_level,
+            interval_s=settings.escalation_sweep_s))
+        dispatcher = WarningDispatcher(
+            pool, registry, load_warning_policy(settings.warning_policy),
+            WarningMetrics(metrics_registry),
+            secret=(settings.warning_webhook_secret.get_secret_value()
+                    if settings.warning_webhook_secret else None),
+            secrets={k: v.get_secret_value() for k, v in settings.warning_webhook_secrets.items()},
+            mqtt=parse_mqtt_url(mqtt_url) if (mqtt_url and settings.warning_mqtt) else None,
+            max_attempts=settings.warning_max_attempts,
+            backoff_initial_s=settings.warning_backoff_initial_s,
+            backoff_max_s=settings.warning_backoff_max_s, timeout_s=settings.warning_timeout_s,
+            poll_ms=settings.warning_poll_ms, link_base=settings.public_url,
+            topic_prefix=settings.mqtt_topic_prefix if topic_prefix is None else topic_prefix)
+        await stack.enter_async_context(dispatcher)
+        dispatcher_ref.append(dispatcher)
         tune_gc()  # ingest allocates heavily; see ingest.pipeline.tune_gc
         spool = await stack.enter_async_context(Spool(
             settings.resolved_spool_dir(), max_bytes=settings.spool_max_bytes,
@@ -157,6 +192,9 @@ async def open_service(settings: Settings, registry: Registry, *,
             pool=pool, registry=registry, metrics_registry=metrics_registry,
             storage_mode=mode, parser=parser, submit=partial(pipeline.submit, wait=True),
             health=lambda: svc_ref[0].health(), replay_dead_letter=replayer.replay,
+            on_confirmed=credit.on_alert_confirmed,
+            workflow=WorkflowParams(answer_deadline_days=settings.answer_deadline_days(),
+                                    answer_deadline_days_by_rule=settings.answer_deadline_days_by_rule),
         )
         app = create_app(ctx)
         gateway = None
@@ -175,6 +213,9 @@ async def open_service(settings: Settings, registry: Registry, *,
 
         async with asyncio.TaskGroup() as tg:
             svc._tasks.append(tg.create_task(runner.run(), name="detector-runner"))
+            svc._tasks.append(tg.create_task(escalator.run(), name="alert-escalator"))
+            svc._tasks.append(tg.create_task(dispatcher.run(), name="warning-dispatcher"))
+            svc._tasks.append(tg.create_task(credit.run_repairs(pool), name="credit-repair"))
             if collector is not None:
                 svc._tasks.append(tg.create_task(collector.run(), name="mqtt-collector"))
             if http:
