@@ -155,6 +155,15 @@ def proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def backend_pids(dsn: str) -> list[int]:
+    """PostgreSQL backend pids serving the database of ``dsn`` (for CPU accounting)."""
+    dbname = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
+    with psycopg.connect(dsn, autocommit=True) as c:
+        rows = c.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                         (dbname,)).fetchall()
+    return [int(r[0]) for r in rows]
+
+
 def ms(x: float) -> str:
     return "inf" if x == float("inf") else f"{x * 1000:.0f} ms"
 
@@ -286,16 +295,28 @@ async def end_to_end(dsn: str, broker: Broker, n: int, batch: int,
     proc.start()
     await asyncio.to_thread(ready.wait)
     cpu0 = (time.process_time(), proc_cpu_s(broker.proc.pid))
+    pg0 = {pid: proc_cpu_s(pid) for pid in await asyncio.to_thread(backend_pids, dsn)}
     t0 = time.perf_counter()
     go.set()
-    while (metrics.get_sample_value("ecowarn_readings_ingested_total", {"kind": "power"}) or 0) < n:
+    last, last_change = -1.0, time.monotonic()
+    while (done := metrics.get_sample_value("ecowarn_readings_ingested_total", {"kind": "power"}) or 0) < n:
         if not proc.is_alive() and proc.exitcode not in (0, None):
             raise RuntimeError("publisher failed")
+        if done != last:
+            last, last_change = done, time.monotonic()
+        elif time.monotonic() - last_change > 60:
+            raise RuntimeError(
+                f"no progress for 60 s: {done:.0f} of {n} stored; messages received "
+                f"{metrics.get_sample_value('ecowarn_mqtt_messages_total')}, acked "
+                f"{metrics.get_sample_value('ecowarn_mqtt_acked_total')}, reconnects "
+                f"{metrics.get_sample_value('ecowarn_mqtt_reconnects_total')}")
         await asyncio.sleep(0.01)
     elapsed = time.perf_counter() - t0
     cpu1 = (time.process_time(), proc_cpu_s(broker.proc.pid))
+    pg1 = {pid: proc_cpu_s(pid) for pid in await asyncio.to_thread(backend_pids, dsn)}
     proc.join(30)
-    CPU.update(collector=cpu1[0] - cpu0[0], broker=cpu1[1] - cpu0[1], publisher=pub_cpu.value)
+    CPU.update(collector=cpu1[0] - cpu0[0], broker=cpu1[1] - cpu0[1], publisher=pub_cpu.value,
+               postgres=sum(v - pg0.get(pid, 0.0) for pid, v in pg1.items()))
     proc.join(30)
     task.cancel()
     return elapsed, metrics
@@ -466,9 +487,12 @@ def main() -> None:
             print(f"({key}) {label:<36} {n / t:>9,.0f} readings/s  ({t:.2f} s){ratio(n / t)}"
                   f"  commit p50<={ms(quantile(m, 'ecowarn_write_latency_seconds', 0.5))}"
                   f" p99<={ms(quantile(m, 'ecowarn_write_latency_seconds', 0.99))}")
+            total = sum(CPU.values())
             print(f"     CPU per message: collector+pipeline {CPU['collector'] / msgs * 1e6:.1f} us,"
                   f" publisher {CPU['publisher'] / msgs * 1e6:.1f} us,"
-                  f" broker {CPU['broker'] / msgs * 1e6:.1f} us")
+                  f" broker {CPU['broker'] / msgs * 1e6:.1f} us,"
+                  f" PostgreSQL {CPU['postgres'] / msgs * 1e6:.1f} us;"
+                  f" all four saturate 2 cores at {2 * n / total:,.0f} readings/s")
         if "b3" in only:
             rate = peak.get("b2", 20_000.0) / 2
             count = min(n, int(rate * 10))
@@ -486,7 +510,7 @@ def main() -> None:
             t, lat, m = phase("c1", lambda dsn: asyncio.run(hj212(dsn, per_logger, None, nv)))
             packets = N_LOGGERS * per_logger
             peak["c1"] = packets / t
-            print(f"(c1) HJ 212, {N_LOGGERS:,} connections, {nv} values/packet"
+            print(f"(c1) HJ 212, {N_LOGGERS:,} connections, {nv} value{'s' if nv > 1 else ''}/packet"
                   f" {packets * nv / t:>9,.0f} readings/s  ({packets / t:,.0f} packets/s, {t:.2f} s)"
                   f"  ack p50 {ms(exact_quantile(lat, 0.5))} p99 {ms(exact_quantile(lat, 0.99))}")
         if "c2" in only:

@@ -180,7 +180,7 @@ class TelemetryParser:
             return None
         items = obj if isinstance(obj, list) else (obj,)
         allowed = KIND_METRICS[kind]  # type: ignore[index]
-        latest = now + self._max_future
+        max_future = self._max_future
         out = ParseResult()
         rows = out.rows
         for item in items:
@@ -195,7 +195,7 @@ class TelemetryParser:
                     ts = parse_ts(raw_ts)
                 except _Reject:
                     return None
-            if ts > latest:
+            if ts - now > max_future:
                 return None
             values, flags = item.values, item.flags
             if not values:

@@ -337,3 +337,42 @@ async def test_small_broker_window_does_not_wait_for_the_flush_interval(
     # Waiting for the 5 s flush interval instead takes at least two of them (Mosquitto 2.0.11
     # may send the rest of a backlog once the first window is acknowledged), usually twenty.
     assert elapsed < 8
+
+
+async def test_parser_failure_dead_letters_the_message_and_ingest_goes_on(
+        database: str, sample_registry: Registry, mqtt_url: str, topic_prefix: str) -> None:
+    """A message the parser crashes on is kept as an internal_error dead letter; the next one is stored."""
+
+    class Fragile(TelemetryParser):
+        def parse_mqtt(self, topic: str, payload: bytes, **kw: Any) -> Any:
+            if b"boom" in payload:
+                raise ValueError("boom")
+            return super().parse_mqtt(topic, payload, **kw)
+
+    metrics = CollectorRegistry()
+    async with AsyncConnectionPool(database, min_size=1, max_size=4, open=False) as pool:
+        async with IngestPipeline(pool, sample_registry, IngestMetrics(metrics), flush_ms=5) as pl:
+            collector = MqttCollector(parse_mqtt_url(mqtt_url), Fragile(sample_registry), pl, metrics,
+                                      client_id=f"c-{topic_prefix}", topic_prefix=topic_prefix,
+                                      clean_session=True)
+            task = asyncio.create_task(collector.run())
+            await asyncio.wait_for(collector.subscribed.wait(), 10)
+            ep = parse_mqtt_url(mqtt_url)
+            async with aiomqtt.Client(ep.host, ep.port) as pub:
+                await pub.publish(f"{topic_prefix}telemetry/power/PWR-KILN-1", b'{"boom": 1}', qos=1)
+                await pub.publish(f"{topic_prefix}telemetry/power/PWR-KILN-1",
+                                  b'{"ts": 1795392060000, "values": {"p": 7.0}}', qos=1)
+            for _ in range(500):
+                if (metrics.get_sample_value("ecowarn_mqtt_acked_total") or 0) >= 2:
+                    break
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        async with pool.connection() as conn:
+            cur = await conn.execute("SELECT reason, payload, topic FROM dead_letters")
+            dead = await cur.fetchall()
+            cur = await conn.execute("SELECT value FROM readings")
+            stored = await cur.fetchall()
+    assert [(r, bytes(p)) for r, p, _ in dead] == [("internal_error", b'{"boom": 1}')]
+    assert stored == [(7.0,)]

@@ -34,9 +34,13 @@ async def receive_n(client: AckingClient, n: int) -> list[bytes]:
 
 
 def test_relies_on_aiomqtt_internals_that_still_exist() -> None:
-    """The private aiomqtt members AckingClient overrides or uses are still there (pin on upgrade)."""
+    """The private aiomqtt and paho members AckingClient overrides or uses are still there."""
+    import paho.mqtt.client as paho
+
     for name in ("_on_message", "_on_socket_open", "_on_socket_close", "_misc_loop"):
         assert callable(getattr(aiomqtt.Client, name)), name
+    assert callable(paho.Client._packet_queue)
+    assert callable(paho.Client.manual_ack_set) and callable(paho.Client.ack)
 
 
 async def test_unacknowledged_messages_come_back_and_acknowledged_ones_do_not(
@@ -55,7 +59,7 @@ async def test_unacknowledged_messages_come_back_and_acknowledged_ones_do_not(
             while len(messages) < 4:
                 messages += await client.receive()
         assert [m.payload for m in messages] == [b"m1", b"m2", b"m3", b"m4"]
-        assert client.ack(messages[0]) and client.ack(messages[1])
+        assert client.ack_many(messages[:2]) == 2
         # Leaving the block sends DISCONNECT after the queued PUBACKs, in order.
     client = client_for(mqtt_url, cid)
     async with client:
