@@ -107,13 +107,16 @@ class DetectorRunner:
 
     def __init__(self, pool: AsyncConnectionPool[Any], registry: Registry,
                  evaluators: list[RuleEvaluator], metrics: RunnerMetrics, *,
-                 poll_ms: int = 1000, claim_limit: int = 5000, sweep_s: float = 60.0,
+                 poll_ms: int = 1000, claim_limit: int = 500, sweep_s: float = 60.0,
                  on_alerts: Callable[[list[int]], None] | None = None) -> None:
         self._pool = pool
         self._registry = registry
         self._evaluators = evaluators
         self._metrics = metrics
         self._poll_s = poll_ms / 1000.0
+        # One claim is one transaction holding an advisory lock per (rule, subject): a claim
+        # of thousands of devices overflowed PostgreSQL's shared lock table (64 locks per
+        # connection by default) and rolled back whole (docs/performance.md).
         self._claim_limit = claim_limit
         self._wake = asyncio.Event()
         self._on_alerts = on_alerts
