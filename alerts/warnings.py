@@ -450,8 +450,11 @@ class WarningDispatcher:
                 log.warning("warning dispatch failed (%s); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 continue
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the event is set, and the service could then never stop this loop.
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_s)
+                async with asyncio.timeout(self._poll_s):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()

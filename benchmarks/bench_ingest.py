@@ -155,6 +155,16 @@ def proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy_s() -> float:
+    """CPU seconds all cores have spent busy so far (Linux /proc/stat; 0 elsewhere)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def backend_pids(dsn: str) -> list[int]:
     """PostgreSQL backend pids serving the database of ``dsn`` (for CPU accounting)."""
     dbname = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
@@ -278,6 +288,7 @@ def collector_process(dsn: str, port: int, prefix: str, group: str, index: int, 
 
 
 CPU: dict[str, float] = {}  # CPU seconds per process role in the last end-to-end phase
+CPU_OTHER = [0.0]  # cores used by other processes during it
 
 
 async def end_to_end(dsn: str, broker: Broker, n: int, batch: int,
@@ -296,6 +307,7 @@ async def end_to_end(dsn: str, broker: Broker, n: int, batch: int,
     await asyncio.to_thread(ready.wait)
     cpu0 = (time.process_time(), proc_cpu_s(broker.proc.pid))
     pg0 = {pid: proc_cpu_s(pid) for pid in await asyncio.to_thread(backend_pids, dsn)}
+    busy0 = machine_busy_s()
     t0 = time.perf_counter()
     go.set()
     last, last_change = -1.0, time.monotonic()
@@ -314,9 +326,13 @@ async def end_to_end(dsn: str, broker: Broker, n: int, batch: int,
     elapsed = time.perf_counter() - t0
     cpu1 = (time.process_time(), proc_cpu_s(broker.proc.pid))
     pg1 = {pid: proc_cpu_s(pid) for pid in await asyncio.to_thread(backend_pids, dsn)}
+    busy = machine_busy_s() - busy0
     proc.join(30)
     CPU.update(collector=cpu1[0] - cpu0[0], broker=cpu1[1] - cpu0[1], publisher=pub_cpu.value,
                postgres=sum(v - pg0.get(pid, 0.0) for pid, v in pg1.items()))
+    # Whatever else ran on the machine meanwhile, in cores (the publisher's CPU is counted
+    # until it finished, so this slightly overstates).
+    CPU_OTHER[0] = max(0.0, busy - sum(CPU.values())) / elapsed
     proc.join(30)
     task.cancel()
     return elapsed, metrics
@@ -492,7 +508,8 @@ def main() -> None:
                   f" publisher {CPU['publisher'] / msgs * 1e6:.1f} us,"
                   f" broker {CPU['broker'] / msgs * 1e6:.1f} us,"
                   f" PostgreSQL {CPU['postgres'] / msgs * 1e6:.1f} us;"
-                  f" all four saturate 2 cores at {2 * n / total:,.0f} readings/s")
+                  f" all four saturate 2 cores at {2 * n / total:,.0f} readings/s;"
+                  f" other processes used {CPU_OTHER[0]:.2f} cores meanwhile")
         if "b3" in only:
             rate = peak.get("b2", 20_000.0) / 2
             count = min(n, int(rate * 10))

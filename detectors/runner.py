@@ -151,7 +151,10 @@ class DetectorRunner:
                     log.warning("silence sweep failed (%s); retrying at the next sweep", exc)
             try:
                 timeout = max(0.0, min(self._poll_s, self._next_sweep - time.monotonic()))
-                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that arrives as the event is set, and shutdown would then hang.
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()

@@ -327,7 +327,8 @@ class IngestPipeline:
             if remaining <= 0:
                 break
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._batch_ready.wait(), timeout=remaining)
+                async with asyncio.timeout(remaining):  # not wait_for: see detectors.runner
+                    await self._batch_ready.wait()
         self._batch_ready.clear()
         items: list[_Item] = []
         n_rows = 0
