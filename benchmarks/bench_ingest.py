@@ -1,6 +1,6 @@
 """Ingest throughput and latency: the COPY ceiling against ecowarn end to end, in one run.
 
-    .venv/bin/python benchmarks/bench_ingest.py [--readings 200000] [--only a,b1,...] [--dsn ...]
+    .venv/bin/python benchmarks/bench_ingest.py [--readings 200000] [--only a,b1,...] [--hj212-values 6] [--dsn ...]
 
 (a)  ceiling: psycopg binary COPY of the same rows straight into ``readings``
      (10k-row batches, the table's primary key and time index in place);
@@ -12,8 +12,10 @@
      subscription (``$share/bench/...``), each with its own pipeline;
 (c1) HJ 212-2017 gateway, 1,000 concurrent TCP connections (loggers in a
      separate process), CN 2011 packets of ``--hj212-values`` values (default 6:
-     so2, nox, pm, o2, flow, temp), each logger keeping up to 8 packets waiting
-     for their 9014 ack: readings (values) and packets per second;
+     so2, nox, pm, o2, flow, temp; ``--hj212-values 1`` for one pollutant per
+     packet), each logger keeping up to 8 packets waiting for their 9014 ack:
+     readings (values) and packets per second, and the CPU per packet of the
+     gateway process, the loggers and PostgreSQL;
 (c2) the same loggers at half of (c1)'s rate: send -> 9014 ack latency (the ack
      is written after the commit).
 
@@ -388,6 +390,7 @@ def loggers_process(port: int, per_logger: int, rate_per_logger: float | None, n
         await asyncio.to_thread(go.wait)
         latencies: list[float] = []
         start = time.perf_counter()
+        cpu0 = time.process_time()
 
         async def one(i: int) -> None:
             reader, writer = conns[i]
@@ -424,7 +427,7 @@ def loggers_process(port: int, per_logger: int, rate_per_logger: float | None, n
             writer.close()
 
         await asyncio.gather(*(one(i) for i in range(N_LOGGERS)))
-        out.put((time.perf_counter() - start, latencies))
+        out.put((time.perf_counter() - start, latencies, time.process_time() - cpu0))
 
     asyncio.run(main())
 
@@ -446,13 +449,21 @@ async def hj212(dsn: str, per_logger: int, rate_per_logger: float | None,
                                          ready, go, out))
                 proc.start()
                 await asyncio.to_thread(ready.wait, 300)
+                pg0 = {pid: proc_cpu_s(pid) for pid in await asyncio.to_thread(backend_pids, dsn)}
+                cpu0, busy0 = time.process_time(), machine_busy_s()
                 go.set()
-                elapsed, latencies = await asyncio.to_thread(out.get, True, 600)
+                elapsed, latencies, loggers_cpu = await asyncio.to_thread(out.get, True, 600)
+                cpu1, busy = time.process_time(), machine_busy_s() - busy0
+                pg1 = {pid: proc_cpu_s(pid) for pid in await asyncio.to_thread(backend_pids, dsn)}
                 await asyncio.to_thread(proc.join, 30)
             await pipeline.drain(30)
     stored = metrics.get_sample_value("ecowarn_readings_ingested_total", {"kind": "cems"}) or 0
     if stored != N_LOGGERS * per_logger * n_values:
         raise RuntimeError(f"stored {stored} of {N_LOGGERS * per_logger * n_values} readings")
+    CPU.clear()
+    CPU.update(gateway=cpu1 - cpu0, loggers=loggers_cpu,
+               postgres=sum(v - pg0.get(pid, 0.0) for pid, v in pg1.items()))
+    CPU_OTHER[0] = max(0.0, busy - sum(CPU.values())) / elapsed
     return elapsed, latencies, metrics
 
 
@@ -529,7 +540,13 @@ def main() -> None:
             peak["c1"] = packets / t
             print(f"(c1) HJ 212, {N_LOGGERS:,} connections, {nv} value{'s' if nv > 1 else ''}/packet"
                   f" {packets * nv / t:>9,.0f} readings/s  ({packets / t:,.0f} packets/s, {t:.2f} s)"
+                  f"{ratio(packets * nv / t)}"
                   f"  ack p50 {ms(exact_quantile(lat, 0.5))} p99 {ms(exact_quantile(lat, 0.99))}")
+            print(f"     CPU per packet: gateway+pipeline {CPU['gateway'] / packets * 1e6:.1f} us,"
+                  f" loggers {CPU['loggers'] / packets * 1e6:.1f} us,"
+                  f" PostgreSQL {CPU['postgres'] / packets * 1e6:.1f} us;"
+                  f" all three saturate 2 cores at {2 * packets * nv / sum(CPU.values()):,.0f} readings/s;"
+                  f" other processes used {CPU_OTHER[0]:.2f} cores meanwhile")
         if "c2" in only:
             rate = peak.get("c1", 4_000.0) / 2
             per = max(10, int(rate * 10 / N_LOGGERS))

@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest.hj212 import crc16, crc16_hex, parse_crc_hex
+from ingest.hj212.crc import crc16_bytewise
 
 STANDARD_EXAMPLE = (b"QN=20160801085857223;ST=32;CN=1062;PW=100000;"
                     b"MN=010000A8900016F000169DC0;Flag=5;CP=&&RtdInterval=30&&")
@@ -67,3 +68,17 @@ def test_table_crc_matches_the_appendix_algorithm(data: bytes) -> None:
     assert len(text) == 4 and text == text.upper()
     assert parse_crc_hex(text.encode()) == crc16(data)
     assert parse_crc_hex(text.lower().encode()) == crc16(data)
+
+
+@given(st.binary(min_size=590, max_size=10_011))
+def test_lane_folding_matches_on_long_inputs(data: bytes) -> None:
+    """The folded computation agrees with the byte-wise table for packets up to the largest."""
+    assert crc16(data) == crc16_bytewise(data)
+
+
+def test_lengths_around_the_fold_boundaries() -> None:
+    """Every length from 0 to 300 (all eight lanes, several fold depths) and the largest segment."""
+    data = bytes((i * 37 + 11) & 0xFF for i in range(10_011))
+    for n in [*range(301), 9_999, 10_011]:
+        assert crc16(data[:n]) == reference_crc(data[:n]), n
+        assert crc16(bytearray(data[:n])) == crc16(memoryview(data[:n])) == crc16(data[:n])

@@ -6,6 +6,15 @@ map data uploads to rows, acknowledge other uploads and notices, and reject
 any other command. Each rejection keeps the raw packet; when the packet asked
 for an answer and its header could be read, it also gets a 9011 whose QnRtn
 says why. Data acks (9014) are queued and only sent after the sink returned.
+
+A data upload split over several packets (``PNUM``/``PNO``) is reassembled per
+connection by :class:`~ingest.hj212._split.SplitAssembler`: each part is
+checked and authenticated on its own and acknowledged when it asked for it;
+the rows come from the union of the parts once the last one arrived. An
+upload that does not complete in time is dead-lettered with its raw parts
+(``incomplete_split_packet``); conflicting parts are dead-lettered as
+``conflicting_split_packet``, a PNUM/PNO that cannot be used as
+``bad_split_header``.
 """
 
 from __future__ import annotations
@@ -16,10 +25,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from config.registry import Registry
-from ingest.hj212.dialect import Dialect, flag_needs_reply, select_dialect
+from ingest.hj212._split import Abandoned, SplitAssembler, merge_parts
+from ingest.hj212.dialect import FLAG_A, FLAG_D, Dialect, select_dialect
 from ingest.hj212.errors import MappingError, SegmentError
 from ingest.hj212.framing import Frame, FrameError
-from ingest.hj212.mapping import packet_to_rows
+from ingest.hj212.mapping import Mapped, packet_to_rows
 from ingest.hj212.metrics import Hj212Metrics
 from ingest.hj212.replies import data_ack, notice_ack, qn_rtn_for, request_reply
 from ingest.hj212.segment import Packet, parse_segment
@@ -30,6 +40,7 @@ log = logging.getLogger(__name__)
 SOURCE = "hj212"
 _MN_IN_RAW = re.compile(rb"MN=([^;&\r\n]{1,64})")
 MAX_UNKNOWN_CODES_KEPT = 64
+MAX_SPLIT_PARTS = 64  # a larger PNUM is refused (bad_split_header)
 
 
 @dataclass(slots=True)
@@ -39,6 +50,7 @@ class Outcome:
     rows: list[Row] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     replies: list[tuple[str, bytes]] = field(default_factory=list)  # (CN, packet)
+    accepted: int = 0  # packets accepted, for the metrics (counted once per read)
 
 
 @dataclass(slots=True)
@@ -69,25 +81,65 @@ class PacketHandler:
     """Turns decoder output into an :class:`Outcome` for one connection."""
 
     def __init__(self, registry: Registry, *, strict: bool, dialects: Sequence[Dialect],
-                 metrics: Hj212Metrics, counters: Counters, peer: str) -> None:
+                 metrics: Hj212Metrics, counters: Counters, peer: str,
+                 splits: SplitAssembler) -> None:
         self._registry = registry
         self._strict = strict
+        self._lenient = not strict
         self._dialects = tuple(dialects)
         self._metrics = metrics
         self._counters = counters
         self._peer = peer
+        self._splits = splits
+        self._pending_reported = 0  # this connection's share of the split_pending gauge
 
-    def handle(self, item: Frame | FrameError, out: Outcome) -> None:
+    @property
+    def next_split_deadline(self) -> float | None:
+        """When the oldest incomplete split upload times out (monotonic s); None if none."""
+        return self._splits.next_deadline
+
+    def count(self, out: Outcome) -> None:
+        """Add what ``out`` holds to the metrics (once per read rather than per packet)."""
+        if out.accepted:
+            self._metrics.accepted.inc(out.accepted)
+        if out.rows:
+            self._metrics.rows.inc(len(out.rows))
+
+    def handle(self, item: Frame | FrameError, out: Outcome, now: float) -> None:
+        """Handle one decoder item; ``now`` is monotonic seconds (split upload timeouts).
+
+        Call :meth:`count` once the items of a read are handled.
+        """
         self._counters.frames += 1
         if isinstance(item, FrameError):
             self._frame_error(item, out)
             return
         try:
-            self._frame(item, out)
+            self._frame(item, out, now)
         except Exception as exc:  # a bug must not cost the connection; keep the packet
             log.exception("unexpected error handling a packet from %s", self._peer)
             self._rejected(out, "internal_error", f"{type(exc).__name__}: {exc}", item.raw,
                            None, None)
+
+    def expire(self, now: float, out: Outcome) -> None:
+        """Dead-letter the split uploads whose time is up."""
+        if self._splits.pending_uploads:
+            for ab in self._splits.expire(now):
+                self._abandoned(ab, out)
+            self._report_pending()
+
+    def abandon_splits(self, why: str, out: Outcome) -> None:
+        """Dead-letter every incomplete split upload (the connection ends)."""
+        if self._splits.pending_uploads:
+            for ab in self._splits.abandon_all(why):
+                self._abandoned(ab, out)
+            self._report_pending()
+
+    def _report_pending(self) -> None:
+        n = self._splits.pending_uploads
+        if n != self._pending_reported:
+            self._metrics.split_pending.inc(n - self._pending_reported)
+            self._pending_reported = n
 
     # --- outcomes -------------------------------------------------------------------
 
@@ -97,21 +149,31 @@ class PacketHandler:
         out.rejections.append(Rejection(source=SOURCE, reason=reason, detail=detail,
                                         payload=raw, device_id=device_id))
         self._counters.rejected += 1
-        self._metrics.packets.labels("rejected").inc()
+        self._metrics.rejected.inc()
         self._metrics.rejections.labels(reason).inc()
         log.info("hj212 packet rejected (%s): %s", reason, detail,
                  extra={"device_id": device_id, "peer": self._peer})
-        if packet is not None and dialect is not None and flag_needs_reply(packet.flag):
+        if packet is not None and dialect is not None and _wants_reply(packet):
             out.replies.append((dialect.request_reply_cn,
                                 request_reply(packet, qn_rtn_for(reason), dialect)))
 
     def _ignored(self) -> None:
         self._counters.ignored += 1
-        self._metrics.packets.labels("ignored").inc()
+        self._metrics.ignored.inc()
 
-    def _accepted(self) -> None:
+    def _accepted(self, out: Outcome) -> None:
         self._counters.accepted += 1
-        self._metrics.packets.labels("accepted").inc()
+        out.accepted += 1
+
+    def _abandoned(self, ab: Abandoned, out: Outcome) -> None:
+        """An incomplete split upload: its parts go to the dead letters together."""
+        mn = ab.key[0]
+        out.rejections.append(Rejection(source=SOURCE, reason="incomplete_split_packet",
+                                        detail=ab.detail, payload=ab.raw, device_id=mn))
+        self._metrics.rejections.labels("incomplete_split_packet").inc()
+        self._metrics.split_uploads.labels("incomplete").inc()
+        log.info("hj212 split upload incomplete: %s", ab.detail,
+                 extra={"device_id": mn, "peer": self._peer})
 
     def _mn_hint(self, raw: bytes) -> str | None:
         """The MN in a broken packet, if it names a registered device."""
@@ -137,19 +199,20 @@ class PacketHandler:
 
     # --- good frames ----------------------------------------------------------------
 
-    def _frame(self, frame: Frame, out: Outcome) -> None:
+    def _frame(self, frame: Frame, out: Outcome, now: float) -> None:
         try:
             packet = parse_segment(frame.segment, require_cp=self._strict)
         except SegmentError as exc:
             self._rejected(out, exc.reason, exc.detail, frame.raw, None, None)
             return
-        dialect = select_dialect(packet.flag, self._dialects)
+        flag = packet.flag
+        dialect = select_dialect(flag, self._dialects)
         try:
             self._check(packet, dialect)
         except _Reject as r:
             self._rejected(out, r.reason, r.detail, frame.raw, packet, dialect)
             return
-        cn = packet.cn or ""
+        cn = packet.header.get("CN") or ""
         if cn in dialect.reply_commands:
             self._ignored()  # an answer to a command we never send
             return
@@ -159,26 +222,26 @@ class PacketHandler:
             self._rejected(out, r.reason, r.detail, frame.raw, packet, dialect)
             return
         self._counters.device_id = packet.mn
-        wants_reply = flag_needs_reply(packet.flag)
+        wants_reply = flag is not None and bool(flag & FLAG_A)
         if cn in dialect.row_commands:
+            header = packet.header
+            if "PNUM" in header or "PNO" in header or (self._strict and flag is not None
+                                                       and flag & FLAG_D):
+                try:
+                    pnum, pno = self._split_header(packet)
+                except _Reject as r:
+                    self._rejected(out, r.reason, r.detail, frame.raw, packet, dialect)
+                    return
+                if pnum > 1:
+                    self._split_part(packet, frame.raw, pnum, pno, dialect, out, now)
+                    return
             try:
-                mapped = packet_to_rows(packet, dialect, lenient=not self._strict)
+                mapped = packet_to_rows(packet, dialect, lenient=self._lenient)
             except MappingError as exc:
                 self._rejected(out, exc.reason, exc.detail, frame.raw, packet, dialect)
                 return
-            out.rows.extend(mapped.rows)
-            self._counters.rows += len(mapped.rows)
-            self._metrics.rows.inc(len(mapped.rows))
-            for s in mapped.skipped:
-                self._metrics.skipped_fields.labels(s.reason).inc()
-                if s.reason == "unknown_code" and \
-                        len(self._counters.unknown_codes) < MAX_UNKNOWN_CODES_KEPT:
-                    self._counters.unknown_codes.add(s.field)
-            self._counters.skipped_fields += len(mapped.skipped)
-            if mapped.unknown_codes:
-                log.debug("hj212 unknown codes skipped: %s", ",".join(mapped.unknown_codes),
-                          extra={"device_id": packet.mn, "peer": self._peer})
-            self._accepted()
+            self._store(mapped, packet, out)
+            self._accepted(out)
         elif cn in dialect.upload_commands:
             self._ignored()  # valid upload with nothing this service stores
         elif cn in dialect.notice_commands:
@@ -193,6 +256,85 @@ class PacketHandler:
             return
         if wants_reply:
             out.replies.append((dialect.data_ack_cn, data_ack(packet, dialect)))
+
+    def _store(self, mapped: Mapped, packet: Packet, out: Outcome) -> None:
+        rows = mapped.rows
+        out.rows.extend(rows)
+        self._counters.rows += len(rows)
+        if mapped.skipped:
+            for s in mapped.skipped:
+                self._metrics.skipped_fields.labels(s.reason).inc()
+                if s.reason == "unknown_code" and \
+                        len(self._counters.unknown_codes) < MAX_UNKNOWN_CODES_KEPT:
+                    self._counters.unknown_codes.add(s.field)
+            self._counters.skipped_fields += len(mapped.skipped)
+            if mapped.unknown_codes:
+                log.debug("hj212 unknown codes skipped: %s", ",".join(mapped.unknown_codes),
+                          extra={"device_id": packet.mn, "peer": self._peer})
+
+    # --- split uploads --------------------------------------------------------------
+
+    def _split_header(self, packet: Packet) -> tuple[int, int]:
+        """(PNUM, PNO) of a data upload that carries them; raise _Reject if unusable."""
+        pnum, pno = packet.pnum, packet.pno
+        if pnum is None or pno is None:
+            raise _Reject("bad_split_header",
+                          f"PNUM={packet.header.get('PNUM')!r} and PNO={packet.header.get('PNO')!r} "
+                          "must both be decimal numbers")
+        if not 1 <= pno <= pnum:
+            raise _Reject("bad_split_header", f"PNO {pno} is not between 1 and PNUM {pnum}")
+        if pnum > MAX_SPLIT_PARTS:
+            raise _Reject("bad_split_header",
+                          f"PNUM {pnum} is more than the {MAX_SPLIT_PARTS} parts accepted")
+        if self._strict:
+            flag = packet.flag or 0
+            if not flag & FLAG_D:
+                raise _Reject("bad_split_header",
+                              f"PNUM/PNO given but Flag {packet.flag_text!r} has no split bit (D)")
+        return pnum, pno
+
+    def _split_part(self, packet: Packet, raw: bytes, pnum: int, pno: int, dialect: Dialect,
+                    out: Outcome, now: float) -> None:
+        mn = packet.mn or ""
+        key = (mn, packet.qn or "", packet.cn or "")
+        res = self._splits.add(key, pnum, pno, packet, raw, now)
+        for ab in res.evicted:
+            self._abandoned(ab, out)
+        self._report_pending()
+        if res.status in ("conflict", "bad_pnum"):
+            reason = "conflicting_split_packet" if res.status == "conflict" else "bad_split_header"
+            self._rejected(out, reason, res.detail, raw, packet, dialect)
+            return
+        wants_reply = _wants_reply(packet)
+        if res.status == "duplicate":
+            self._ignored()  # a resend: answer again, keep nothing
+        else:
+            self._accepted(out)
+        complete = res.complete
+        if complete is not None:
+            try:
+                mapped = packet_to_rows(merge_parts(complete.packets), dialect,
+                                        lenient=self._lenient)
+            except MappingError as exc:
+                self._split_rejected(out, exc.reason, exc.detail, complete.raw, mn)
+                if wants_reply:
+                    out.replies.append((dialect.request_reply_cn,
+                                        request_reply(packet, qn_rtn_for(exc.reason), dialect)))
+                return
+            self._store(mapped, packet, out)
+            self._metrics.split_uploads.labels("complete").inc()
+        if wants_reply:
+            out.replies.append((dialect.data_ack_cn, data_ack(packet, dialect)))
+
+    def _split_rejected(self, out: Outcome, reason: str, detail: str, raw: bytes,
+                        mn: str) -> None:
+        """A complete split upload that cannot be stored: all its parts are dead-lettered."""
+        out.rejections.append(Rejection(source=SOURCE, reason=reason, detail=detail,
+                                        payload=raw, device_id=mn))
+        self._metrics.rejections.labels(reason).inc()
+        self._metrics.split_uploads.labels("rejected").inc()
+        log.info("hj212 split upload rejected (%s): %s", reason, detail,
+                 extra={"device_id": mn, "peer": self._peer})
 
     def _check(self, packet: Packet, dialect: Dialect) -> None:
         """Strict mode: standard Flag and MN; both modes: CN present."""
@@ -220,3 +362,9 @@ class PacketHandler:
                           f"MN {mn!r} is registered as a {device.kind} device, not cems")
         if device.password is not None and packet.pw != device.password:
             raise _Reject("bad_password", f"wrong PW for MN {mn!r}")
+
+
+def _wants_reply(packet: Packet) -> bool:
+    """Flag asks for an answer (bit A)."""
+    flag = packet.flag
+    return flag is not None and bool(flag & FLAG_A)

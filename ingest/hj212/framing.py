@@ -50,7 +50,6 @@ MAX_SEGMENT_BYTES = 9999  # the length field has four decimal digits
 MAX_PACKET_BYTES = 2 + 4 + MAX_SEGMENT_BYTES + 4 + 2
 _HEAD = b"##"
 _CRLF = b"\r\n"
-_DIGITS = frozenset(b"0123456789")
 
 
 def encode_packet(data_segment: str) -> bytes:
@@ -222,7 +221,7 @@ class StreamDecoder:
         """Handle the packet starting the buffer; False when more bytes are needed."""
         buf = self._buf
         header = buf[2:6]
-        if any(b not in _DIGITS for b in header):
+        if header and not header.isdigit():  # bytes.isdigit: ASCII digits only
             self._resync(out, "bad_length",
                          f"length field {bytes(header)!r} is not four decimal digits")
             return True

@@ -17,8 +17,17 @@ that is not 24 hex characters; lenient (the default) accepts both, since real
 loggers send 14-digit MNs and odd Flags. In both modes the MN must be a cems
 device of the registry and PW must match its ``password`` when it has one.
 
-Split packets (Flag bit D, ``PNUM``/``PNO``) are handled one by one: each part
-carries its own ``DataTime`` and values.
+Split uploads (Flag bit D, ``PNUM``/``PNO``): the parts of one data upload,
+keyed by (MN, QN, CN), are kept per connection until all ``PNUM`` of them
+arrived; the upload's rows are then those of the union of the parts' CP fields
+(a field sent in several parts must carry the same value in each, otherwise the
+whole upload is dead-lettered as ``conflicting_split_packet``). Each part that
+asks for an answer is acknowledged (9014) as it arrives, the last one after the
+sink took the upload's rows. An upload not complete ``split_timeout_s`` after
+its first part, pushed out by newer ones (``max_split_uploads``,
+``max_split_bytes`` per connection) or still open when the connection ends is
+dead-lettered with its raw parts as ``incomplete_split_packet``. A part sent
+again unchanged is answered again and not stored twice.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ from prometheus_client import CollectorRegistry
 
 from config.registry import Registry
 from ingest.hj212._handler import Counters, Outcome, PacketHandler
+from ingest.hj212._split import SplitAssembler
 from ingest.hj212.dialect import DIALECTS, Dialect
 from ingest.hj212.framing import Frame, FrameError, StreamDecoder
 from ingest.hj212.metrics import Hj212Metrics
@@ -80,9 +90,12 @@ class _Connection:
         self.opened_at = time.time()
         self.counters = Counters()
         self.decoder = StreamDecoder()
+        splits = SplitAssembler(timeout_s=gateway.split_timeout_s,
+                                max_uploads=gateway.max_split_uploads,
+                                max_bytes=gateway.max_split_bytes)
         self.handler = PacketHandler(gateway.registry, strict=gateway.strict,
                                      dialects=gateway.dialects, metrics=gateway.metrics,
-                                     counters=self.counters, peer=self.peer)
+                                     counters=self.counters, peer=self.peer, splits=splits)
 
     def stats(self) -> ConnectionStats:
         c = self.counters
@@ -96,51 +109,103 @@ class _Connection:
     async def run(self) -> str:
         """Serve until the connection ends; return why it ended."""
         gw = self.gw
+        loop = asyncio.get_running_loop()
+        reader, decoder, handler = self.reader, self.decoder, self.handler
+        bytes_in = gw.metrics.bytes_in
+        read_deadline: float | None = None
+        partial = False
         while True:
-            partial = self.decoder.buffered_bytes > 0
-            timeout_s = gw.read_timeout_s if partial else gw.idle_timeout_s
+            if read_deadline is None:
+                partial = decoder.buffered_bytes > 0
+                read_deadline = loop.time() + (gw.read_timeout_s if partial
+                                               else gw.idle_timeout_s)
+            deadline = read_deadline
+            split_due = handler.next_split_deadline
+            if split_due is not None and split_due < deadline:
+                deadline = split_due
             try:
-                async with asyncio.timeout(timeout_s):
-                    data = await self.reader.read(READ_CHUNK_BYTES)
+                async with asyncio.timeout_at(deadline):
+                    data = await reader.read(READ_CHUNK_BYTES)
             except TimeoutError:
-                await self._process(self.decoder.close())
-                return "read_timeout" if partial else "idle_timeout"
+                if loop.time() < read_deadline:
+                    # Woken for a split upload's timeout: dead-letter it, keep reading.
+                    if not await self._process(()):
+                        return "sink_error"
+                    continue
+                cause = "read_timeout" if partial else "idle_timeout"
+                await self._process(decoder.close(), closing=cause)
+                return cause
+            read_deadline = None
             if not data:
-                await self._process(self.decoder.close())
+                await self._process(decoder.close(), closing="eof")
                 return "eof"
             self.counters.bytes_in += len(data)
-            gw.metrics.bytes.labels("in").inc(len(data))
-            if not await self._process(self.decoder.feed(data)):
+            bytes_in.inc(len(data))
+            if not await self._process(decoder.feed(data)):
                 return "sink_error"
 
-    async def _process(self, items: Sequence[Frame | FrameError]) -> bool:
-        """Handle decoded items, feed the sink, then answer. False if the sink failed."""
-        if not items:
-            return True
+    async def _process(self, items: Sequence[Frame | FrameError], *,
+                       closing: str | None = None) -> bool:
+        """Handle decoded items, feed the sink, then answer. False if the sink failed.
+
+        Split uploads whose time is up are dead-lettered here too; with
+        ``closing`` (the connection ends) every incomplete one is.
+        """
+        handler = self.handler
+        now = asyncio.get_running_loop().time()
         out = Outcome()
+        handler.expire(now, out)
         for item in items:
-            self.handler.handle(item, out)
+            handler.handle(item, out, now)
+        if closing is not None:
+            handler.abandon_splits(f"the connection ended ({closing})", out)
+        handler.count(out)
         if out.rows or out.rejections:
-            started = time.perf_counter()
-            try:
-                await self.gw.sink(out.rows, out.rejections)
-            except Exception:
-                log.exception("hj212 sink failed; closing the connection unacknowledged",
-                              extra={"device_id": self.counters.device_id, "peer": self.peer})
+            if not await self._sink(out):
                 return False
-            finally:
-                self.gw.metrics.sink_seconds.observe(time.perf_counter() - started)
         if out.replies:
-            payload = b"".join(p for _, p in out.replies)
-            self.writer.write(payload)
-            async with asyncio.timeout(self.gw.write_timeout_s):
-                await self.writer.drain()
+            replies = out.replies
+            payload = replies[0][1] if len(replies) == 1 else b"".join(p for _, p in replies)
+            writer = self.writer
+            writer.write(payload)
+            if writer.transport.get_write_buffer_size():
+                async with asyncio.timeout(self.gw.write_timeout_s):
+                    await writer.drain()
+            else:
+                await writer.drain()  # does not block: nothing is waiting to be sent
+            metrics = self.gw.metrics
             self.counters.bytes_out += len(payload)
-            self.counters.replies += len(out.replies)
-            self.gw.metrics.bytes.labels("out").inc(len(payload))
-            for cn, _ in out.replies:
-                self.gw.metrics.replies.labels(cn).inc()
+            self.counters.replies += len(replies)
+            metrics.bytes_out.inc(len(payload))
+            for cn, _ in replies:
+                metrics.replies_for(cn).inc()
         return True
+
+    async def _sink(self, out: Outcome) -> bool:
+        started = time.perf_counter()
+        try:
+            await self.gw.sink(out.rows, out.rejections)
+        except Exception:
+            log.exception("hj212 sink failed; closing the connection unacknowledged",
+                          extra={"device_id": self.counters.device_id, "peer": self.peer})
+            return False
+        finally:
+            self.gw.metrics.sink_seconds.observe(time.perf_counter() - started)
+        return True
+
+    async def abandon_splits(self, cause: str) -> None:
+        """Dead-letter incomplete split uploads left when the connection failed or shut down."""
+        out = Outcome()
+        self.handler.abandon_splits(f"the connection ended ({cause})", out)
+        if not out.rejections:
+            return
+        try:
+            async with asyncio.timeout(min(self.gw.write_timeout_s, self.gw.close_timeout_s)):
+                await self._sink(out)
+        except TimeoutError:
+            log.warning("hj212 connection from %s closed: %d incomplete split uploads could not "
+                        "be dead-lettered in time", self.peer, len(out.rejections),
+                        extra={"device_id": self.counters.device_id, "peer": self.peer})
 
     async def close(self) -> None:
         self.writer.close()
@@ -166,15 +231,19 @@ class Hj212Gateway:
                  read_timeout_s: float = 30.0, idle_timeout_s: float = 3900.0,
                  write_timeout_s: float = 10.0, close_timeout_s: float = 5.0,
                  max_connections: int = 10_000, backlog: int = 1024,
-                 dialects: Sequence[Dialect] = DIALECTS) -> None:
+                 dialects: Sequence[Dialect] = DIALECTS, split_timeout_s: float = 60.0,
+                 max_split_uploads: int = 16, max_split_bytes: int = 1 << 20) -> None:
         for name, value in (("read_timeout_s", read_timeout_s),
                             ("idle_timeout_s", idle_timeout_s),
                             ("write_timeout_s", write_timeout_s),
-                            ("close_timeout_s", close_timeout_s)):
+                            ("close_timeout_s", close_timeout_s),
+                            ("split_timeout_s", split_timeout_s)):
             if not value > 0:
                 raise ValueError(f"{name} must be positive, got {value}")
         if max_connections < 1 or backlog < 1:
             raise ValueError("max_connections and backlog must be at least 1")
+        if max_split_uploads < 1 or max_split_bytes < 1:
+            raise ValueError("max_split_uploads and max_split_bytes must be at least 1")
         if not dialects:
             raise ValueError("at least one dialect is needed")
         if not 0 <= port <= 65535:
@@ -187,9 +256,12 @@ class Hj212Gateway:
         self.idle_timeout_s = idle_timeout_s
         self.write_timeout_s = write_timeout_s
         self.dialects = tuple(dialects)
+        self.close_timeout_s = close_timeout_s
+        self.split_timeout_s = split_timeout_s
+        self.max_split_uploads = max_split_uploads
+        self.max_split_bytes = max_split_bytes
         self._host = host
         self._port = port
-        self._close_timeout_s = close_timeout_s
         self._max_connections = max_connections
         self._backlog = backlog
         self._server: asyncio.Server | None = None
@@ -218,12 +290,12 @@ class Hj212Gateway:
         for task in tasks:
             task.cancel()
         if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=self._close_timeout_s)
+            _, pending = await asyncio.wait(tasks, timeout=self.close_timeout_s)
             for task in pending:
                 log.warning("hj212 connection task %s did not stop within %.1f s",
-                            task.get_name(), self._close_timeout_s)
+                            task.get_name(), self.close_timeout_s)
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._close_timeout_s):
+            async with asyncio.timeout(self.close_timeout_s):
                 await server.wait_closed()
         log.info("hj212 gateway closed")
 
@@ -280,4 +352,5 @@ class Hj212Gateway:
                      "%d rejected, %d rows, %d bytes in", conn.peer, cause, s.frames,
                      s.accepted, s.rejected, s.rows, s.bytes_in,
                      extra={"device_id": s.device_id, "peer": conn.peer})
+            await conn.abandon_splits(cause)
             await conn.close()

@@ -7,6 +7,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 __all__ = ["Hj212Metrics"]
 
 PACKET_RESULTS = ("accepted", "rejected", "ignored")
+SPLIT_RESULTS = ("complete", "incomplete", "rejected")
 
 
 class Hj212Metrics:
@@ -23,7 +24,12 @@ class Hj212Metrics:
     - ``ecowarn_hj212_connections_closed_total{cause}``;
     - ``ecowarn_hj212_bytes_total{direction}``: in / out;
     - ``ecowarn_hj212_replies_total{cn}``: answers sent (9011, 9013, 9014);
-    - ``ecowarn_hj212_sink_seconds``: time the sink took (backpressure shows here).
+    - ``ecowarn_hj212_sink_seconds``: time the sink took (backpressure shows here);
+    - ``ecowarn_hj212_split_uploads_total{result}``: uploads split over several packets
+      (PNUM/PNO): complete (stored), incomplete (dead-lettered as
+      ``incomplete_split_packet``: timed out, evicted, or the connection ended), rejected
+      (complete but not storable, e.g. ``conflicting_split_packet``);
+    - ``ecowarn_hj212_split_pending``: split uploads waiting for more parts.
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -50,6 +56,27 @@ class Hj212Metrics:
                              ["direction"], registry=registry)
         self.replies = Counter("ecowarn_hj212_replies_total", "Answers sent, by CN", ["cn"],
                                registry=registry)
+        # Children resolved once: ``labels()`` takes a lock and a lookup on every call.
+        self.accepted = self.packets.labels("accepted")
+        self.rejected = self.packets.labels("rejected")
+        self.ignored = self.packets.labels("ignored")
+        self.bytes_in = self.bytes.labels("in")
+        self.bytes_out = self.bytes.labels("out")
+        self._replies_by_cn: dict[str, Counter] = {}
         self.sink_seconds = Histogram(
             "ecowarn_hj212_sink_seconds", "Time the ingest sink took per batch",
             buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30), registry=registry)
+        self.split_uploads = Counter("ecowarn_hj212_split_uploads_total",
+                                     "HJ 212 uploads split over several packets, by result",
+                                     ["result"], registry=registry)
+        for result in SPLIT_RESULTS:
+            self.split_uploads.labels(result)
+        self.split_pending = Gauge("ecowarn_hj212_split_pending",
+                                   "Split uploads waiting for more parts", registry=registry)
+
+    def replies_for(self, cn: str) -> Counter:
+        """The ``replies_total`` child of ``cn`` (cached)."""
+        child = self._replies_by_cn.get(cn)
+        if child is None:
+            child = self._replies_by_cn[cn] = self.replies.labels(cn)
+        return child

@@ -16,6 +16,7 @@ CRC'd like any packet.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import IntEnum
@@ -35,6 +36,9 @@ __all__ = [
     "qn_rtn_for",
     "request_reply",
 ]
+
+
+_UNSAFE = re.compile("[;&\r\n]")  # what format_segment refuses in a header value
 
 
 class QnRtn(IntEnum):
@@ -76,8 +80,24 @@ def new_qn(now: datetime) -> str:
     return local.strftime("%Y%m%d%H%M%S") + f"{local.microsecond // 1000:03d}"
 
 
-def _answer(packet: Packet, cn: str, dialect: Dialect,
-            cp: tuple[tuple[tuple[str, str], ...], ...] = ()) -> bytes:
+def _answer(packet: Packet, cn: str, dialect: Dialect, cp_text: str = "") -> bytes:
+    """Answer header from the request's QN, PW and MN; ``cp_text`` is written as is."""
+    header = packet.header
+    qn, pw, mn = header.get("QN"), header.get("PW"), header.get("MN")
+    if _UNSAFE.search(f"{qn}{pw}{mn}") is None:
+        # The usual case, without format_segment's per-field checks (ST, CN, Flag
+        # and cp_text come from the dialect and are safe by construction).
+        return encode_packet(
+            ("" if qn is None else f"QN={qn};") + f"ST={dialect.reply_st};CN={cn};"
+            + ("" if pw is None else f"PW={pw};") + ("" if mn is None else f"MN={mn};")
+            + f"Flag={dialect.reply_flag};CP=&&{cp_text}&&")
+    return _answer_checked(packet, cn, dialect, cp_text)
+
+
+def _answer_checked(packet: Packet, cn: str, dialect: Dialect, cp_text: str) -> bytes:
+    """The general path: raises :class:`EncodeError` for a value that cannot be echoed."""
+    cp = [tuple(kv.partition("=")[::2] for kv in item.split(","))
+          for item in cp_text.split(";") if item]
     header: list[tuple[str, str]] = []
     if packet.qn is not None:
         header.append(("QN", packet.qn))
@@ -102,7 +122,7 @@ def notice_ack(packet: Packet, dialect: Dialect = HJ212_2017) -> bytes:
 
 def request_reply(packet: Packet, qn_rtn: int, dialect: Dialect = HJ212_2017) -> bytes:
     """The 9011 answer to a request, with its QnRtn code."""
-    return _answer(packet, dialect.request_reply_cn, dialect, ((("QnRtn", str(int(qn_rtn))),),))
+    return _answer(packet, dialect.request_reply_cn, dialect, f"QnRtn={int(qn_rtn)}")
 
 
 def _number(metric: str, value: float | None) -> str:

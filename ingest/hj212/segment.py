@@ -13,6 +13,7 @@ commands, flags) belongs to a :class:`~ingest.hj212.dialect.Dialect`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -114,19 +115,40 @@ def parse_segment(segment: bytes | str, *, require_cp: bool = True) -> Packet:
         head_text, cp_text, has_cp = text, "", False
     else:
         head_text = text[:cp_at]
-        rest = text[cp_at + len(_CP_OPEN):]
-        if not rest.endswith(_CP_CLOSE):
+        if not text.endswith(_CP_CLOSE, cp_at + len(_CP_OPEN)):
             raise SegmentError("bad_segment", "CP does not end with && at the end of the segment")
-        cp_text, has_cp = rest[:-len(_CP_CLOSE)], True
+        cp_text, has_cp = text[cp_at + len(_CP_OPEN):-len(_CP_CLOSE)], True
         if head_text and not head_text.endswith(";"):
             raise SegmentError("bad_segment", "CP= is not preceded by ';'")
     header: dict[str, str] = {}
-    for key, value in _pairs(head_text, ";", "header"):
+    twice: str | None = None
+    for part in head_text.split(";"):
+        if not part:
+            continue  # tolerate doubled or trailing separators
+        key, eq, value = part.partition("=")
+        if not eq or not key:
+            raise SegmentError("bad_segment", f"header: {part[:60]!r} is not key=value")
         if key in header:
-            raise SegmentError("bad_segment", f"header field {key} appears twice")
+            twice = twice or key  # reported once every item is known to be key=value
+            continue
         header[key] = value
-    cp = tuple(tuple(_pairs(item, ",", "CP")) for item in cp_text.split(";") if item)
-    return Packet(header=MappingProxyType(header), cp=tuple(i for i in cp if i), has_cp=has_cp)
+    if twice is not None:
+        raise SegmentError("bad_segment", f"header field {twice} appears twice")
+    cp: list[CpItem] = []
+    if cp_text:
+        for item in cp_text.split(";"):
+            if not item:
+                continue
+            if "," not in item:
+                key, eq, value = item.partition("=")
+                if not eq or not key:
+                    raise SegmentError("bad_segment", f"CP: {item[:60]!r} is not key=value")
+                cp.append(((key, value),))
+            else:
+                pairs = _pairs(item, ",", "CP")
+                if pairs:
+                    cp.append(tuple(pairs))
+    return Packet(header=MappingProxyType(header), cp=tuple(cp), has_cp=has_cp)
 
 
 def format_segment(header: Sequence[tuple[str, str]] | Mapping[str, str],
@@ -152,11 +174,10 @@ def format_segment(header: Sequence[tuple[str, str]] | Mapping[str, str],
     return f"{head}{_CP_OPEN}{';'.join(items)}{_CP_CLOSE}"
 
 
-_HEADER_FORBIDDEN = frozenset(";&\r\n")
-_CP_FORBIDDEN = frozenset(";,&\r\n")
+_HEADER_FORBIDDEN = re.compile("[;&\r\n]")
+_CP_FORBIDDEN = re.compile("[;,&\r\n]")
 
 
-def _check(key: str, value: str, forbidden: frozenset[str]) -> None:
-    if not key or "=" in key or any(c in forbidden for c in key) \
-            or any(c in forbidden for c in value):
+def _check(key: str, value: str, forbidden: re.Pattern[str]) -> None:
+    if not key or "=" in key or forbidden.search(key) or forbidden.search(value):
         raise EncodeError("bad_segment", f"{key}={value!r} cannot be written into a segment")
