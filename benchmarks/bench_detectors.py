@@ -18,13 +18,14 @@ One day of minute data, generated in memory with numpy:
 
 (a1) ecowarn: the pure detectors of ``detectors/`` (numpy), one call per subject, as the
      runner calls them;
-(a2) the same detector functions, one call per rule over all subjects laid end to end
-     (separated by an hour without data, so each subject is judged on its own; the
-     findings are checked identical to (a1));
+(a2) the row-batched variants of the same detectors (``treatment_off_rows``,
+     ``hourly_means_rows``, ``flatline_rows``, ...): one call per rule over
+     (subjects x minutes) arrays, per-subject thresholds, limits and reference O2 as
+     (subjects,) arrays; the findings, facts included, are checked identical to (a1);
 (b) baseline: the same logic written as a straightforward loop over every reading in
     plain Python (hysteresis, runs, hourly sums, rolling windows), run on a random
     ``--naive-fraction`` of the subjects and extrapolated linearly to all of them
-    (the output says so). Both paths' findings are compared on that subset.
+    (the output says so). Its findings are compared with (a1)'s and (a2)'s on that subset.
 
 Prints absolute times, throughput, the ratios (b)/(a1) and (b)/(a2) and the targets: a
 province-day under 60 s on 2 cores, ratio at least 20x.
@@ -48,14 +49,19 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from detectors.exceedance import ExceedanceParams, exceedance_from_hourly  # noqa: E402
-from detectors.flatline import FlatlineParams, flatline  # noqa: E402
-from detectors.hj75 import hourly_means  # noqa: E402
-from detectors.marking import MarkingParams, undeclared_marking  # noqa: E402
-from detectors.o2_dilution import O2DilutionParams, o2_dilution  # noqa: E402
-from detectors.pinned import PinnedParams, pinned_from_hourly  # noqa: E402
-from detectors.running import ON, running_state  # noqa: E402
-from detectors.treatment_off import TreatmentOffParams, treatment_off  # noqa: E402
+from detectors._core import Finding  # noqa: E402
+from detectors.exceedance import (  # noqa: E402
+    ExceedanceParams,
+    exceedance_from_hourly,
+    exceedance_from_hourly_rows,
+)
+from detectors.flatline import FlatlineParams, flatline, flatline_rows  # noqa: E402
+from detectors.hj75 import flag_in, hourly_means, hourly_means_rows  # noqa: E402
+from detectors.marking import MarkingParams, undeclared_marking, undeclared_marking_rows  # noqa: E402
+from detectors.o2_dilution import O2DilutionParams, o2_dilution, o2_dilution_rows  # noqa: E402
+from detectors.pinned import PinnedParams, pinned_from_hourly, pinned_from_hourly_rows  # noqa: E402
+from detectors.running import ON, running_state, running_state_rows  # noqa: E402
+from detectors.treatment_off import TreatmentOffParams, treatment_off, treatment_off_rows  # noqa: E402
 
 N_MIN = 1440
 T0 = 1_795_795_200  # 2026-11-25T00:00:00+08:00, on a whole hour
@@ -63,6 +69,9 @@ POLLUTANTS = ("so2", "nox", "pm")
 FLAT_METRICS = ("so2", "nox", "pm", "o2")
 TARGET_S = 60.0
 TARGET_RATIO = 20.0
+
+RULES = ("treatment_off", *(f"{r} {m}" for m in POLLUTANTS for r in ("exceedance", "pinned")),
+         *(f"flatline {m}" for m in FLAT_METRICS), "o2_dilution", "marking")
 
 TOFF = TreatmentOffParams()
 EXC = ExceedanceParams()
@@ -196,10 +205,10 @@ def numpy_cems(times: np.ndarray, c: Cems, rows: np.ndarray) -> list[Any]:
     for i in rows.tolist():
         running = running_state(c.prod_kw[i], float(c.prod_on[i])) == ON
         o2 = c.conc["o2"][i]
-        o2_ok = c.flags["o2"][i] == "N"
+        o2_ok = flag_in(c.flags["o2"][i], "N")
         found: list[Any] = []
         for k, m in enumerate(POLLUTANTS):
-            valid = (c.flags[m][i] == "N") & o2_ok
+            valid = flag_in(c.flags[m][i], "N") & o2_ok
             hourly = hourly_means(times, c.conc[m][i], o2, valid, float(c.ref_o2[i]), hj75)
             found.append(exceedance_from_hourly(hourly, float(c.ref_o2[i]), float(c.limits[i, k]), EXC))
             found.append(pinned_from_hourly(hourly, float(c.limits[i, k]), PIN))
@@ -355,72 +364,33 @@ def naive_cems(times: list[int], conc: dict[str, list[float]], flags: dict[str, 
     return found
 
 
-# --- (a2) the same detectors, one call per rule over all subjects ---------------------------
+# --- (a2) the row-batched detectors: one call per rule over (subjects, minutes) arrays ------
 #
-# Subjects are laid end to end on one time axis, each followed by a separator hour with no
-# data (NaN values, no flags): every detector resets there (hysteresis restarts, runs and
-# hour windows break, the separator hour is invalid), so one call judges every subject
-# exactly as separate calls would. Per-subject thresholds are divided out (power / running
-# threshold against 1.0); outlets are grouped by reference O2. A finding is mapped back to
-# its subject by time; one that ends at the separator was still open at the subject's end.
-
-SEP = 60
-BLOCK = N_MIN + SEP
+# Every ``*_rows`` variant takes one subject per row over the shared grid and returns one
+# list of findings per row, the same findings (facts included) as the per-subject function.
 
 
-def _cat(a: np.ndarray, fill: Any) -> np.ndarray:
-    out = np.full((a.shape[0], BLOCK), fill, dtype=a.dtype)
-    out[:, :N_MIN] = a
-    return out.ravel()
+def rows_power(times: np.ndarray, pw: Power) -> list[list[Finding]]:
+    return treatment_off_rows(times, pw.prod_kw, pw.treat_kw, pw.prod_on, pw.treat_on, TOFF)
 
 
-def _local(findings: list[Any], n_subjects: int) -> list[list[tuple[int, int | None]]]:
-    out: list[list[tuple[int, int | None]]] = [[] for _ in range(n_subjects)]
-    for f in findings:
-        k = (f.start_s - T0) // (BLOCK * 60)
-        base = k * BLOCK * 60
-        end = None if f.end_s is None or f.end_s - base >= T0 + N_MIN * 60 else f.end_s - base
-        out[k].append((f.start_s - base, end))
-    return out
-
-
-def batched_power(pw: Power) -> list[list[tuple[int, int | None]]]:
-    n = pw.prod_kw.shape[0]
-    t = T0 + 60 * np.arange(n * BLOCK, dtype=np.int64)
-    prod = _cat(pw.prod_kw / pw.prod_on[:, None], np.nan)
-    treat = _cat(pw.treat_kw / pw.treat_on[:, None], np.nan)
-    return _local(treatment_off(t, prod, treat[None, :], 1.0, np.ones(1), TOFF), n)
-
-
-def batched_cems(c: Cems) -> list[list[list[tuple[int, int | None]]]]:
-    n_out = c.prod_kw.shape[0]
-    per_rule = 2 * len(POLLUTANTS) + len(FLAT_METRICS) + 2
-    assert (c.limits == c.limits[0]).all(), "one limit per pollutant for every outlet"
-    out: list[list[list[tuple[int, int | None]]]] = [[[] for _ in range(per_rule)] for _ in range(n_out)]
+def rows_cems(times: np.ndarray, c: Cems) -> list[list[list[Finding]]]:
     hj75 = EXC.hj75()
-    for ref in np.unique(c.ref_o2).tolist():
-        rows = np.flatnonzero(c.ref_o2 == ref)
-        n = rows.size
-        t = T0 + 60 * np.arange(n * BLOCK, dtype=np.int64)
-        running = running_state(_cat(c.prod_kw[rows] / c.prod_on[rows, None], np.nan), 1.0) == ON
-        o2 = _cat(c.conc["o2"][rows], np.nan)
-        flags = {m: _cat(c.flags[m][rows], "") for m in FLAT_METRICS}
-        o2_ok = flags["o2"] == "N"
-        results: list[list[list[tuple[int, int | None]]]] = []
-        for k, m in enumerate(POLLUTANTS):
-            valid = (flags[m] == "N") & o2_ok
-            hourly = hourly_means(t, _cat(c.conc[m][rows], np.nan), o2, valid, ref, hj75)
-            limit = float(c.limits[rows[0], k])
-            results.append(_local(exceedance_from_hourly(hourly, ref, limit, EXC), n))
-            results.append(_local(pinned_from_hourly(hourly, limit, PIN), n))
-        for m in FLAT_METRICS:
-            results.append(_local(flatline(t, _cat(c.conc[m][rows], np.nan), flags[m], running, FLAT), n))
-        results.append(_local(o2_dilution(t, o2, running, O2P, valid=o2_ok), n))
-        stack = np.vstack([flags[m] for m in FLAT_METRICS])
-        results.append(_local(undeclared_marking(t, stack, np.zeros(t.size, dtype=bool), MARK), n))
-        for j, i in enumerate(rows.tolist()):
-            out[i] = [r[j] for r in results]
-    return out
+    running = running_state_rows(c.prod_kw, c.prod_on) == ON
+    o2 = c.conc["o2"]
+    o2_ok = flag_in(c.flags["o2"], "N")
+    per_rule: list[list[list[Finding]]] = []
+    for k, m in enumerate(POLLUTANTS):
+        valid = flag_in(c.flags[m], "N") & o2_ok
+        hourly = hourly_means_rows(times, c.conc[m], o2, valid, c.ref_o2, hj75)
+        per_rule.append(exceedance_from_hourly_rows(hourly, c.ref_o2, c.limits[:, k], EXC))
+        per_rule.append(pinned_from_hourly_rows(hourly, c.limits[:, k], PIN))
+    for m in FLAT_METRICS:
+        per_rule.append(flatline_rows(times, c.conc[m], c.flags[m], running, FLAT))
+    per_rule.append(o2_dilution_rows(times, o2, running, O2P, valid=o2_ok))
+    per_rule.append(undeclared_marking_rows(times, [c.flags[m] for m in FLAT_METRICS],
+                                            np.zeros(o2.shape, dtype=bool), MARK))
+    return [[rule[i] for rule in per_rule] for i in range(c.prod_kw.shape[0])]
 
 
 # --- running ---------------------------------------------------------------------------------
@@ -468,15 +438,17 @@ def main() -> None:
     t1_pw, res_pw = timed(lambda: numpy_power(times, pw, np.arange(pairs)))
     t1_cems, res_cems = timed(lambda: numpy_cems(times, cems, np.arange(args.outlets)))
     a1 = report("(a1) ecowarn detectors, one call per subject (as the runner calls them):", t1_pw, t1_cems)
-    t2_pw, bat_pw = timed(lambda: batched_power(pw))
-    t2_cems, bat_cems = timed(lambda: batched_cems(cems))
-    a2 = report("(a2) the same detectors, one call per rule over all subjects laid end to end:",
+    t2_pw, bat_pw = timed(lambda: rows_power(times, pw))
+    t2_cems, bat_cems = timed(lambda: rows_cems(times, cems))
+    a2 = report("(a2) the row-batched detectors, one call per rule over (subjects x minutes) arrays:",
                 t2_pw, t2_cems)
     ref_pw = [spans(r) for r in res_pw]
     ref_cems = [[spans(f) for f in r] for r in res_cems]
     n_find = sum(len(r) for r in ref_pw) + sum(len(f) for r in ref_cems for f in r)
-    print(f"    findings identical to (a1): {'yes' if bat_pw == ref_pw and bat_cems == ref_cems else 'NO'}"
-          f" ({n_find:,} findings)")
+    same = bat_pw == res_pw and bat_cems == res_cems
+    by_rule = [sum(len(r) for r in res_pw)] + [sum(len(r[j]) for r in res_cems) for j in range(len(RULES) - 1)]
+    print(f"    findings identical to (a1), facts included: {'yes' if same else 'NO'} ({n_find:,} findings: "
+          + ", ".join(f"{name} {k}" for name, k in zip(RULES, by_rule, strict=True)) + ")")
 
     k_pw = max(1, round(pairs * args.naive_fraction))
     k_cems = max(1, round(args.outlets * args.naive_fraction))
@@ -495,13 +467,16 @@ def main() -> None:
     est = est_pw + est_cems
     agree = (all(ref_pw[i] == naive_pw[j] for j, i in enumerate(sub_pw))
              and all(ref_cems[i] == naive_cems_out[j] for j, i in enumerate(sub_cems)))
+    agree_rows = (all(spans(bat_pw[i]) == naive_pw[j] for j, i in enumerate(sub_pw))
+                  and all([spans(f) for f in bat_cems[i]] == naive_cems_out[j] for j, i in enumerate(sub_cems)))
     print(f"(b) per-reading Python loop, MEASURED on {k_pw:,} pairs and {k_cems:,} outlets "
           f"({args.naive_fraction:.0%}) and EXTRAPOLATED linearly to all:")
     print(f"    treatment_off  {tn_pw:7.2f} s measured -> {est_pw:9.1f} s for {pairs:,} pairs")
     print(f"    CEMS rules     {tn_cems:7.2f} s measured -> {est_cems:9.1f} s for {args.outlets:,} outlets")
     print(f"    province-day (extrapolated)    {est:9.1f} s")
-    print(f"    findings identical to (a1) on the subset: {'yes' if agree else 'NO'}")
-    for label, t in (("(a1) per subject", a1), ("(a2) one call per rule", a2)):
+    print(f"    findings identical to (a1) and (a2) on the subset: "
+          f"{'yes' if agree and agree_rows else 'NO'}")
+    for label, t in (("(a1) per subject", a1), ("(a2) row-batched", a2)):
         ratio = est / t
         print(f"ratio (b)/{label}: {ratio:6.1f}x  target >= {TARGET_RATIO:.0f}x: "
               f"{'met' if ratio >= TARGET_RATIO else 'NOT met'}")

@@ -44,14 +44,21 @@ class Finding:
 
 def runs(mask: BoolArray) -> tuple[IntArray, IntArray]:
     """Start and end (exclusive) indices of the runs of True in ``mask``."""
-    m = np.asarray(mask, dtype=np.int8)
+    m = np.asarray(mask)
     if m.size == 0:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty
-    d = np.diff(np.concatenate(([0], m, [0])))
-    starts = np.flatnonzero(d == 1).astype(np.int64)
-    ends = np.flatnonzero(d == -1).astype(np.int64)
-    return starts, ends
+    if m.dtype != np.bool_ or m.ndim != 1:  # as before: 0/1 differences (raises unless 1-D)
+        d = np.diff(np.concatenate(([0], m.astype(np.int8), [0])))
+        return np.flatnonzero(d == 1).astype(np.int64), np.flatnonzero(d == -1).astype(np.int64)
+    # Changes of value alternate start, end, start ... once the mask is closed by False at
+    # both ends: index i + 1 where m[i] != m[i + 1], plus 0 and n for runs at the edges.
+    change = np.flatnonzero(m[1:] != m[:-1]).astype(np.int64) + 1
+    if m[0]:
+        change = np.concatenate(([0], change))
+    if m[-1]:
+        change = np.concatenate((change, [m.size]))
+    return change[0::2], change[1::2]
 
 
 def minute_grid(t0_s: int, t1_s: int, step_s: int = 60) -> IntArray:

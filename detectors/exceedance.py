@@ -13,10 +13,26 @@ from dataclasses import dataclass
 import numpy as np
 
 from detectors._core import BoolArray, Finding, FloatArray, IntArray
-from detectors._series import positive
-from detectors.hj75 import HJ75Params, HourlyMeans, hour_episodes, hourly_means
+from detectors._rows import per_row
+from detectors._series import Episode, positive
+from detectors.hj75 import (
+    HJ75Params,
+    HourlyMeans,
+    HourlyMeansRows,
+    hour_episodes,
+    hour_episodes_rows,
+    hourly_means,
+    hourly_means_rows,
+)
 
-__all__ = ["RULE_ID", "ExceedanceParams", "emission_exceedance", "exceedance_from_hourly"]
+__all__ = [
+    "RULE_ID",
+    "ExceedanceParams",
+    "emission_exceedance",
+    "emission_exceedance_rows",
+    "exceedance_from_hourly",
+    "exceedance_from_hourly_rows",
+]
 
 RULE_ID = "emission_exceedance"
 
@@ -61,27 +77,55 @@ def exceedance_from_hourly(hourly: HourlyMeans, ref_o2_pct: float, limit: float,
     """The same rule over hourly means already computed (with ``params.hj75()``)."""
     positive("limit", limit)
     cond = hourly.valid & (hourly.mean_conv > limit)
-    out = []
-    for ep in hour_episodes(hourly, cond):
-        seg = slice(ep.start_idx, ep.end_idx)
-        conv = hourly.mean_conv[seg]
-        max_ratio = float(np.max(conv)) / limit
-        hours = ep.end_idx - ep.start_idx
-        high = max_ratio >= params.high_ratio or hours >= params.high_hours
-        out.append(Finding(ep.start_s, ep.end_s, {
-            "hours": hours,
-            "limit": limit,
-            "ref_o2_pct": ref_o2_pct,
-            "max_hourly_converted": round(float(np.max(conv)), 3),
-            "mean_hourly_converted": round(float(np.mean(conv)), 3),
-            "max_ratio_to_limit": round(max_ratio, 3),
-            "hourly": [
-                {"hour_s": int(h), "converted": round(float(c), 3),
-                 "raw": round(float(r), 3), "o2_pct": round(float(o), 2), "n_valid": int(n)}
-                for h, c, r, o, n in zip(hourly.hour_s[seg], conv, hourly.mean_raw[seg],
-                                         hourly.mean_o2[seg], hourly.n_valid[seg], strict=True)
-            ],
-            "min_valid_minutes": params.min_valid_minutes,
-            "severity": "high" if high else "medium",
-        }))
+    return [_finding(hourly, ep, ref_o2_pct, limit, params) for ep in hour_episodes(hourly, cond)]
+
+
+def emission_exceedance_rows(times_s: IntArray, conc: FloatArray, o2_pct: FloatArray,
+                             valid: BoolArray, ref_o2_pct: FloatArray | float, limit: FloatArray | float,
+                             params: ExceedanceParams) -> list[list[Finding]]:
+    """:func:`emission_exceedance` of many outlets on one grid, one per row of (outlets, n) arrays."""
+    hourly = hourly_means_rows(times_s, conc, o2_pct, valid, ref_o2_pct, params.hj75())
+    return exceedance_from_hourly_rows(hourly, ref_o2_pct, limit, params)
+
+
+def exceedance_from_hourly_rows(hourly: HourlyMeansRows, ref_o2_pct: FloatArray | float,
+                                limit: FloatArray | float, params: ExceedanceParams) -> list[list[Finding]]:
+    """:func:`exceedance_from_hourly` of every row; ``ref_o2_pct``, ``limit``: (rows,) or one number."""
+    n = len(hourly)
+    lim = per_row("limit", limit, n)
+    ref = per_row("ref_o2_pct", ref_o2_pct, n)
+    if not np.all(lim > 0):
+        raise ValueError("limit must be positive")
+    cond = hourly.valid & (hourly.mean_conv > lim[:, np.newaxis])
+    found = hour_episodes_rows(hourly, cond)
+    rows = sorted({r for r, _ in found})
+    full = dict(zip(rows, hourly.rows(rows), strict=True))
+    out: list[list[Finding]] = [[] for _ in range(n)]
+    for r, ep in found:
+        out[r].append(_finding(full[r], ep, float(ref[r]), float(lim[r]), params))
     return out
+
+
+def _finding(hourly: HourlyMeans, ep: Episode, ref_o2_pct: float, limit: float,
+             params: ExceedanceParams) -> Finding:
+    seg = slice(ep.start_idx, ep.end_idx)
+    conv = hourly.mean_conv[seg]
+    max_ratio = float(np.max(conv)) / limit
+    hours = ep.end_idx - ep.start_idx
+    high = max_ratio >= params.high_ratio or hours >= params.high_hours
+    return Finding(ep.start_s, ep.end_s, {
+        "hours": hours,
+        "limit": limit,
+        "ref_o2_pct": ref_o2_pct,
+        "max_hourly_converted": round(float(np.max(conv)), 3),
+        "mean_hourly_converted": round(float(np.mean(conv)), 3),
+        "max_ratio_to_limit": round(max_ratio, 3),
+        "hourly": [
+            {"hour_s": int(h), "converted": round(float(c), 3),
+             "raw": round(float(r), 3), "o2_pct": round(float(o), 2), "n_valid": int(n)}
+            for h, c, r, o, n in zip(hourly.hour_s[seg], conv, hourly.mean_raw[seg],
+                                     hourly.mean_o2[seg], hourly.n_valid[seg], strict=True)
+        ],
+        "min_valid_minutes": params.min_valid_minutes,
+        "severity": "high" if high else "medium",
+    })

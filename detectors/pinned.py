@@ -16,10 +16,26 @@ from dataclasses import dataclass
 import numpy as np
 
 from detectors._core import BoolArray, Finding, FloatArray, IntArray
-from detectors._series import positive
-from detectors.hj75 import HJ75Params, HourlyMeans, hour_episodes, hourly_means
+from detectors._rows import per_row
+from detectors._series import Episode, positive
+from detectors.hj75 import (
+    HJ75Params,
+    HourlyMeans,
+    HourlyMeansRows,
+    hour_episodes,
+    hour_episodes_rows,
+    hourly_means,
+    hourly_means_rows,
+)
 
-__all__ = ["RULE_ID", "PinnedParams", "pinned_below_limit", "pinned_from_hourly"]
+__all__ = [
+    "RULE_ID",
+    "PinnedParams",
+    "pinned_below_limit",
+    "pinned_below_limit_rows",
+    "pinned_from_hourly",
+    "pinned_from_hourly_rows",
+]
 
 RULE_ID = "pinned_below_limit"
 
@@ -62,11 +78,15 @@ def pinned_below_limit(times_s: IntArray, conc: FloatArray, o2_pct: FloatArray,
 
 
 def _rolling_cv(x: FloatArray, m: int) -> FloatArray:
-    """CV of each window ``x[i:i + m]`` (cumulative-sum form); length ``len(x) - m + 1``."""
-    c1 = np.concatenate(([0.0], np.cumsum(x)))
-    c2 = np.concatenate(([0.0], np.cumsum(x * x)))
-    mean = (c1[m:] - c1[:-m]) / m
-    var = np.clip((c2[m:] - c2[:-m]) / m - mean * mean, 0.0, None)
+    """CV of each window ``x[..., i:i + m]`` along the last axis (cumulative-sum form).
+
+    The last axis of the result is ``x.shape[-1] - m + 1`` long.
+    """
+    zero = np.zeros((*x.shape[:-1], 1))
+    c1 = np.concatenate((zero, np.cumsum(x, axis=-1)), axis=-1)
+    c2 = np.concatenate((zero, np.cumsum(x * x, axis=-1)), axis=-1)
+    mean = (c1[..., m:] - c1[..., :-m]) / m
+    var = np.clip((c2[..., m:] - c2[..., :-m]) / m - mean * mean, 0.0, None)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.asarray(np.sqrt(var) / mean, dtype=np.float64)
 
@@ -90,29 +110,74 @@ def pinned_from_hourly(hourly: HourlyMeans, limit: float, params: PinnedParams) 
     np.add.at(diff, idx, 1)
     np.add.at(diff, idx + m, -1)
     marked = np.cumsum(diff[:-1]) > 0
-    out = []
-    for ep in hour_episodes(hourly, marked):
-        seg = slice(ep.start_idx, ep.end_idx)
-        means = conv[seg]
-        hours = ep.end_idx - ep.start_idx
-        cv = float(np.std(means) / np.mean(means))
-        minute_cv = float(np.mean(hourly.std_conv[seg] / means))
-        windows = qualifies[ep.start_idx:ep.end_idx - m + 1]
-        max_window_cv = float(np.max(window_cv[ep.start_idx:ep.end_idx - m + 1][windows]))
-        out.append(Finding(ep.start_s, ep.end_s, {
-            "hours": hours,
-            "limit": limit,
-            "band_low": round(params.low_ratio * limit, 3),
-            "band_high": round(params.high_ratio * limit, 3),
-            "mean_hourly_converted": round(float(np.mean(means)), 3),
-            "min_hourly_converted": round(float(np.min(means)), 3),
-            "max_hourly_converted": round(float(np.max(means)), 3),
-            "cv": round(cv, 5),
-            "max_window_cv": round(max_window_cv, 5),
-            "max_cv": params.max_cv,
-            "mean_within_hour_cv": round(minute_cv, 5),
-            "hourly_converted": [[int(h), round(float(c), 3)]
-                                 for h, c in zip(hourly.hour_s[seg], means, strict=True)],
-            "severity": "high" if hours >= params.high_hours else "medium",
-        }))
+    return [_finding(hourly, ep, limit, params, qualifies, window_cv) for ep in hour_episodes(hourly, marked)]
+
+
+def pinned_below_limit_rows(times_s: IntArray, conc: FloatArray, o2_pct: FloatArray,
+                            valid: BoolArray, ref_o2_pct: FloatArray | float, limit: FloatArray | float,
+                            params: PinnedParams) -> list[list[Finding]]:
+    """:func:`pinned_below_limit` of many outlets on one grid, one per row of (outlets, n) arrays."""
+    hourly = hourly_means_rows(times_s, conc, o2_pct, valid, ref_o2_pct, params.hj75())
+    return pinned_from_hourly_rows(hourly, limit, params)
+
+
+def pinned_from_hourly_rows(hourly: HourlyMeansRows, limit: FloatArray | float,
+                            params: PinnedParams) -> list[list[Finding]]:
+    """:func:`pinned_from_hourly` of every row; ``limit``: (rows,) or one number."""
+    rows = len(hourly)
+    lim = per_row("limit", limit, rows)[:, np.newaxis]
+    if not np.all(lim > 0):
+        raise ValueError("limit must be positive")
+    n, m = hourly.hour_s.size, params.min_hours
+    out: list[list[Finding]] = [[] for _ in range(rows)]
+    if n < m:
+        return out
+    conv = hourly.mean_conv
+    ok = hourly.valid & hourly.complete
+    in_band = ok & (conv >= params.low_ratio * lim) & (conv <= params.high_ratio * lim)
+    x = np.where(in_band, conv, 0.0)
+    band_cum = np.zeros((rows, n + 1), dtype=np.int64)
+    np.cumsum(in_band, axis=1, out=band_cum[:, 1:])
+    band_count = band_cum[:, m:] - band_cum[:, :-m]
+    window_cv = _rolling_cv(x, m)
+    qualifies = (band_count == m) & (window_cv < params.max_cv)
+    # Hour j is marked when a qualifying window starts in [j - m + 1, j].
+    q_cum = np.zeros((rows, n - m + 2), dtype=np.int64)
+    np.cumsum(qualifies, axis=1, out=q_cum[:, 1:])
+    j = np.arange(n)
+    marked = q_cum[:, np.minimum(j, n - m) + 1] > q_cum[:, np.maximum(j - m + 1, 0)]
+    found = hour_episodes_rows(hourly, marked)
+    need = sorted({r for r, _ in found})
+    full = dict(zip(need, hourly.rows(need), strict=True))
+    for r, ep in found:
+        out[r].append(_finding(full[r], ep, float(lim[r, 0]), params, qualifies[r], window_cv[r]))
     return out
+
+
+def _finding(hourly: HourlyMeans, ep: Episode, limit: float, params: PinnedParams,
+             qualifies: BoolArray, window_cv: FloatArray) -> Finding:
+    m = params.min_hours
+    conv = hourly.mean_conv
+    seg = slice(ep.start_idx, ep.end_idx)
+    means = conv[seg]
+    hours = ep.end_idx - ep.start_idx
+    cv = float(np.std(means) / np.mean(means))
+    minute_cv = float(np.mean(hourly.std_conv[seg] / means))
+    windows = qualifies[ep.start_idx:ep.end_idx - m + 1]
+    max_window_cv = float(np.max(window_cv[ep.start_idx:ep.end_idx - m + 1][windows]))
+    return Finding(ep.start_s, ep.end_s, {
+        "hours": hours,
+        "limit": limit,
+        "band_low": round(params.low_ratio * limit, 3),
+        "band_high": round(params.high_ratio * limit, 3),
+        "mean_hourly_converted": round(float(np.mean(means)), 3),
+        "min_hourly_converted": round(float(np.min(means)), 3),
+        "max_hourly_converted": round(float(np.max(means)), 3),
+        "cv": round(cv, 5),
+        "max_window_cv": round(max_window_cv, 5),
+        "max_cv": params.max_cv,
+        "mean_within_hour_cv": round(minute_cv, 5),
+        "hourly_converted": [[int(h), round(float(c), 3)]
+                             for h, c in zip(hourly.hour_s[seg], means, strict=True)],
+        "severity": "high" if hours >= params.high_hours else "medium",
+    })
