@@ -32,7 +32,7 @@ import psycopg
 from alerts.audit import record_event
 from alerts.model import SYSTEM_DETECTOR
 
-__all__ = ["REPEAT_STATUSES", "AlertDraft", "ReconcileResult", "reconcile"]
+__all__ = ["REPEAT_STATUSES", "AlertDraft", "ReconcileResult", "lock_subject", "reconcile"]
 
 # Statuses of an alert that absorbs new episodes of its rule and subject as repeats.
 REPEAT_STATUSES = ("acknowledged", "dispatched")
@@ -61,6 +61,8 @@ class ReconcileResult:
     superseded: list[int]
     # Alerts being worked that received a new repeat episode.
     repeated: list[int] = field(default_factory=list)
+    # Alerts of the subject overlapping the window before reconciling (0: none).
+    existing: int = 0
 
 
 @dataclass(slots=True)
@@ -128,14 +130,26 @@ async def _add_repeat(conn: psycopg.AsyncConnection[Any], alert_id: int,
     return episode
 
 
+# Subject locks are spread over this many keys per rule: one transaction evaluating
+# thousands of subjects then holds at most ``rules x _LOCK_BUCKETS`` advisory locks
+# instead of one per subject, which overflowed PostgreSQL's shared lock table.
+_LOCK_BUCKETS = 64
+
+
+async def lock_subject(conn: psycopg.AsyncConnection[Any], rule: str, subject: str) -> None:
+    """Transaction-scoped lock serialising changes to one (rule, subject)'s alerts."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s) & %s)",
+                       (rule, subject, _LOCK_BUCKETS - 1))
+
+
 async def reconcile(conn: psycopg.AsyncConnection[Any], rule: str, subject: str,
                     drafts: Sequence[AlertDraft], window_start: datetime) -> ReconcileResult:
     """Merge ``drafts`` (findings over a window starting at ``window_start``) into alerts.
 
-    Must run inside a transaction; takes a transaction-scoped advisory lock on
-    (rule, subject) so concurrent runners cannot open the same alert twice.
+    Must run inside a transaction; takes the (rule, subject) lock (:func:`lock_subject`)
+    so concurrent runners cannot open the same alert twice.
     """
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{rule}\x1f{subject}",))
+    await lock_subject(conn, rule, subject)
     cur = await conn.execute(
         "SELECT id, start_ts, end_ts, status FROM alerts"
         " WHERE rule = %s AND subject = %s AND (end_ts IS NULL OR end_ts >= %s)"
@@ -236,4 +250,4 @@ async def reconcile(conn: psycopg.AsyncConnection[Any], rule: str, subject: str,
             " WHERE alert_id = %s AND NOT merged), updated_at = now() WHERE id = %s",
             (alert_id, alert_id))
     return ReconcileResult(opened=opened, updated=updated, closed=closed, superseded=superseded,
-                           repeated=repeated)
+                           repeated=repeated, existing=len(rows))

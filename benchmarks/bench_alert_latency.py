@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import multiprocessing as mp
 import os
@@ -277,9 +278,31 @@ async def run(args: argparse.Namespace, db: Database, broker: Broker) -> None:
         proc = ctx.Process(target=background, args=(broker.port, prefix, bg_devices, args.rate, stop, out))
         proc.start()
         try:
+            # Warm-up: every background meter reports once (the runner meets each subject
+            # for the first time: cold cache, first reconciliation), then the runner must
+            # have caught up (backlog under two seconds of load) before measuring starts.
+            cycle = len(bg_devices) / args.rate if args.rate > 0 else 0.0
+            warm = max(args.warmup, cycle + 5.0)
             print(f"background: {args.rate:,.0f} readings/s from {len(bg_devices):,} meters; "
-                  f"warming up {args.warmup:.0f} s", flush=True)
-            await asyncio.sleep(args.warmup)
+                  f"warming up {warm:.0f} s, then until the runner has caught up", flush=True)
+            await asyncio.sleep(warm)
+            t_warm = time.monotonic()
+            while True:
+                async with svc.pool.connection() as conn:
+                    cur = await conn.execute("SELECT count(*) FROM pending_eval")
+                    row = await cur.fetchone()
+                backlog = int(row[0]) if row else 0
+                if backlog <= max(2 * args.rate, 100):
+                    break
+                if time.monotonic() - t_warm > 300:
+                    print(f"runner still {backlog:,} pending rows behind after 300 s", flush=True)
+                    break
+                await asyncio.sleep(1.0)
+            print(f"caught up {time.monotonic() - t_warm:.0f} s after warm-up "
+                  f"(backlog {backlog:,} rows)", flush=True)
+            prof = cProfile.Profile() if args.profile else None
+            if prof is not None:
+                prof.enable()
             t_start, wall_start = time.monotonic(), datetime.now(UTC)
             visible: list[float] = []
             created: list[float] = []
@@ -301,6 +324,9 @@ async def run(args: argparse.Namespace, db: Database, broker: Broker) -> None:
                     if (k + 1) % 10 == 0:
                         print(f"  {k + 1}/{args.trials} trials, last {v:.2f} s", flush=True)
             span = time.monotonic() - t_start
+            if prof is not None:
+                prof.disable()
+                prof.dump_stats(args.profile)
             async with svc.pool.connection() as conn:
                 cur = await conn.execute(
                     "SELECT count(*) FROM readings WHERE device_id LIKE 'BG-%%' AND received_at >= %s"
@@ -312,6 +338,13 @@ async def run(args: argparse.Namespace, db: Database, broker: Broker) -> None:
             sent, acked, bg_elapsed = await asyncio.to_thread(out.get, True, 120)
             await asyncio.to_thread(proc.join, 30)
     failed_batches = metrics.get_sample_value("ecowarn_detector_failures_total") or 0.0
+    n_batches = metrics.get_sample_value("ecowarn_detector_batch_seconds_count") or 0.0
+    batch_s = metrics.get_sample_value("ecowarn_detector_batch_seconds_sum") or 0.0
+    claimed = metrics.get_sample_value("ecowarn_detector_pending_claimed_total") or 0.0
+    skipped = metrics.get_sample_value("ecowarn_detector_reconciles_skipped_total") or 0.0
+    print(f"detector runner: {n_batches:,.0f} batches, {claimed:,.0f} pending rows claimed, "
+          f"{batch_s:,.1f} s evaluating ({claimed / max(batch_s, 1e-9):,.0f} rows/s while busy), "
+          f"{skipped:,.0f} reconciliations skipped")
     bg_rate = ingested / span
     print(f"background publisher: {sent:,} readings in {bg_elapsed:.0f} s ({sent / max(bg_elapsed, 1e-9):,.0f}/s), "
           f"{acked:,} acknowledged")
@@ -343,6 +376,8 @@ def main() -> None:
     ap.add_argument("--claim-limit", type=int, default=0,
                     help="experiment: pending rows the runner claims per transaction "
                          "(default: the service's own, 5,000)")
+    ap.add_argument("--profile", metavar="FILE",
+                    help="profile the service process while measuring (cProfile stats to FILE)")
     ap.add_argument("--warmup", type=float, default=10.0, help="seconds of load before measuring")
     ap.add_argument("--dsn", default=os.environ.get("ECOWARN_TEST_DATABASE_URL",
                                                     "postgresql://postgres@127.0.0.1:5432/postgres"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -123,10 +124,26 @@ class Registry:
         return (d for d in self.devices.values() if d.role == "production")
 
     def producers_treated_by(self, treatment_id: str) -> list[Device]:
-        return [d for d in self.production_devices() if treatment_id in d.treated_by]
+        return list(self._treated_index.get(treatment_id, ()))
 
     def outlets_serving(self, production_id: str) -> list[Device]:
-        return [d for d in self.devices.values() if production_id in d.serves]
+        return list(self._serving_index.get(production_id, ()))
+
+    @cached_property
+    def _treated_index(self) -> dict[str, list[Device]]:
+        index: dict[str, list[Device]] = {}
+        for d in self.production_devices():
+            for t in d.treated_by:
+                index.setdefault(t, []).append(d)
+        return index
+
+    @cached_property
+    def _serving_index(self) -> dict[str, list[Device]]:
+        index: dict[str, list[Device]] = {}
+        for d in self.devices.values():
+            for p in d.serves:
+                index.setdefault(p, []).append(d)
+        return index
 
 
 class RegistryError(Exception):

@@ -19,26 +19,56 @@ from typing import Any
 import numpy as np
 import psycopg
 
+from detectors._cache import CURRENT as CACHE
 from detectors._core import BoolArray, FloatArray, IntArray
 from detectors._load import DAY_S, as_dt, epoch, local_day_start
 from detectors.baseline import Baseline, BaselineParams, DaySummary, merge_summaries, summarize_day
 
-__all__ = ["Sampler", "baseline_as_of", "invalidate"]
+__all__ = ["BaselineMemo", "Sampler", "baseline_as_of", "invalidate"]
 
 # Loads a series and its running mask on a grid over [lo, hi): (grid times, values, running).
 Sampler = Callable[[psycopg.AsyncConnection[Any], datetime, datetime],
                    Awaitable[tuple[IntArray, FloatArray, BoolArray]]]
 
 
+class BaselineMemo:
+    """What one runner knows of the ``baselines`` table, to spare it a query per evaluation.
+
+    ``results[series][as_of]``: the merged baseline last returned (valid until late data
+    for a day before ``as_of`` invalidates it); ``floor[series]``: no day summary is stored
+    from that day on. Exact while one runner writes and invalidates (the leader runner);
+    :meth:`clear` when in doubt.
+    """
+
+    def __init__(self) -> None:
+        self.results: dict[str, dict[int, Baseline | None]] = {}
+        self.floor: dict[str, int] = {}
+
+    def clear(self) -> None:
+        self.results.clear()
+        self.floor.clear()
+
+
 async def baseline_as_of(conn: psycopg.AsyncConnection[Any], series: str, as_of_s: int,
                          params: BaselineParams, rated: float | None,
-                         sampler: Sampler) -> Baseline | None:
+                         sampler: Sampler, *, memo: BaselineMemo | None = None) -> Baseline | None:
     """The baseline of ``series`` from the days before the local day containing ``as_of_s``.
 
     Falls back to ``rated`` (``source`` "rated") with fewer than ``params.min_samples``
     running minutes; None when there is no fallback.
     """
     as_of = local_day_start(as_of_s)
+    if memo is not None and as_of in memo.results.get(series, {}):
+        return memo.results[series][as_of]
+    result = await _baseline_as_of(conn, series, as_of, params, rated, sampler, memo)
+    if memo is not None:
+        memo.results.setdefault(series, {})[as_of] = result
+    return result
+
+
+async def _baseline_as_of(conn: psycopg.AsyncConnection[Any], series: str, as_of: int,
+                          params: BaselineParams, rated: float | None, sampler: Sampler,
+                          memo: BaselineMemo | None) -> Baseline | None:
     n_days = max(1, -(-params.window_s // DAY_S))
     days = [as_of - DAY_S * k for k in range(n_days, 0, -1)]
     cur = await conn.execute(
@@ -49,7 +79,12 @@ async def baseline_as_of(conn: psycopg.AsyncConnection[Any], series: str, as_of_
             for r in await cur.fetchall()}
     missing = [d for d in days if d not in have]
     if missing:
-        t, v, running = await sampler(conn, as_dt(missing[0]), as_dt(missing[-1] + DAY_S))
+        # Weeks of history, read once per day summary: past the runner's cache of recent data.
+        token = CACHE.set(None)
+        try:
+            t, v, running = await sampler(conn, as_dt(missing[0]), as_dt(missing[-1] + DAY_S))
+        finally:
+            CACHE.reset(token)
         fresh = []
         for d in missing:
             a, b = np.searchsorted(t, [d, d + DAY_S], side="left")
@@ -61,14 +96,34 @@ async def baseline_as_of(conn: psycopg.AsyncConnection[Any], series: str, as_of_
                 " quantiles = EXCLUDED.quantiles, computed_at = now()",
                 [(series, as_dt(s.day_s), s.n, list(s.quantiles)) for s in fresh])
         have.update({s.day_s: s for s in fresh})
+        if memo is not None and series in memo.floor:
+            memo.floor[series] = max(memo.floor[series], missing[-1] + DAY_S)
     return merge_summaries(list(have.values()), as_of, rated, params)
 
 
 async def invalidate(conn: psycopg.AsyncConnection[Any], series: Sequence[str], t_min: datetime,
-                     t_max: datetime) -> None:
-    """Forget the day summaries of ``series`` for the days that ``[t_min, t_max]`` touches."""
+                     t_max: datetime, *, memo: BaselineMemo | None = None) -> None:
+    """Forget the day summaries of ``series`` for the days that ``[t_min, t_max]`` touches.
+
+    With ``memo``, summaries from the first such day on are forgotten (later days are
+    recomputed when needed), which lets the memo skip the query next time.
+    """
+    day = local_day_start(epoch(t_min))
+    if memo is not None:
+        for s in series:
+            results = memo.results.get(s)
+            if results:
+                for as_of in [a for a in results if a > day]:
+                    del results[as_of]
+        series = [s for s in series if memo.floor.get(s, day + 1) > day]
     if not series:
         return
-    await conn.execute(
-        "DELETE FROM baselines WHERE series = ANY(%s) AND day_start >= %s AND day_start <= %s",
-        (list(series), as_dt(local_day_start(epoch(t_min))), t_max))
+    if memo is None:
+        await conn.execute(
+            "DELETE FROM baselines WHERE series = ANY(%s) AND day_start >= %s AND day_start <= %s",
+            (list(series), as_dt(day), t_max))
+        return
+    await conn.execute("DELETE FROM baselines WHERE series = ANY(%s) AND day_start >= %s",
+                       (list(series), as_dt(day)))
+    for s in series:
+        memo.floor[s] = day

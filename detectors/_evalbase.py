@@ -18,6 +18,7 @@ import psycopg
 
 from alerts.store import AlertDraft
 from config.registry import Device
+from detectors._baselines import BaselineMemo, Sampler, baseline_as_of, invalidate
 from detectors._load import (
     DAY_S,
     LOCAL_OFFSET_S,
@@ -171,10 +172,31 @@ class Evaluator:
     lookback: timedelta = timedelta(hours=2)
     align_s: int = 60
     suppressed_by_maintenance: bool = False
+    # True when findings depend on readings only through minute grid points holding the
+    # last reading at or before them (or on gaps of at least a minute): readings arriving
+    # after everything evaluated, within the newest minute, cannot change them, and the
+    # runner skips the evaluation.
+    held_grid: bool = False
 
     def __init__(self) -> None:
         self._subjects: dict[str, list[str]] = {}
         self.maintenance_index = MaintenanceIndex()
+        self.baseline_memo = BaselineMemo()
+
+    def forget(self) -> None:
+        """Drop what this evaluator remembers of the database (the runner calls it)."""
+        self.baseline_memo.clear()
+
+    async def _baseline_as_of(self, conn: psycopg.AsyncConnection[Any], series: str,
+                              as_of_s: int, params: BaselineParams, rated: float | None,
+                              sampler: Sampler) -> Baseline | None:
+        return await baseline_as_of(conn, series, as_of_s, params, rated, sampler,
+                                    memo=self.baseline_memo)
+
+    async def _invalidate_baselines(self, conn: psycopg.AsyncConnection[Any],
+                                    series: Sequence[str], t_min: datetime,
+                                    t_max: datetime) -> None:
+        await invalidate(conn, series, t_min, t_max, memo=self.baseline_memo)
 
     async def begin_batch(self, conn: psycopg.AsyncConnection[Any], batch: int) -> None:
         """Called by the runner once per claimed batch, before any evaluation."""

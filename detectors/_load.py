@@ -26,6 +26,7 @@ import numpy.typing as npt
 import psycopg
 
 from config.registry import Device
+from detectors._cache import CURRENT as _CACHE
 from detectors._core import BoolArray, FloatArray, IntArray, align_to_grid
 from detectors._series import in_windows
 from detectors.hj75 import flag_in
@@ -108,11 +109,22 @@ _SERIES_SQL = (
 async def load_series(conn: psycopg.AsyncConnection[Any], device_ids: Iterable[str],
                       metrics: Iterable[str], since: datetime,
                       until: datetime) -> dict[tuple[str, str], Series]:
-    """Every (device, metric) series in ``[since, until]``; empty series for pairs without data."""
+    """Every (device, metric) series in ``[since, until]``; empty series for pairs without data.
+
+    Inside a runner batch the series come from the runner's cache (``detectors._cache``).
+    """
     devs = sorted(set(device_ids))
     mets = sorted(set(metrics))
     out = {(d, m): Series.empty() for d in devs for m in mets}
     if not devs or not mets or until < since:
+        return out
+    cache = _CACHE.get()
+    if cache is not None:
+        lo, hi = since.timestamp(), until.timestamp()
+        await cache.ensure(conn, out, lo)
+        for key in out:
+            te, v, f = cache.window(key, lo, hi)
+            out[key] = Series(np.floor(te).astype(np.int64), v, f)
         return out
     cur = await conn.execute(_SERIES_SQL, (devs, mets, since, until))
     for dev, metric, ts, values, flags in await cur.fetchall():
@@ -154,6 +166,12 @@ async def latest_ts(conn: psycopg.AsyncConnection[Any],
     """Event time of the latest reading of any (device, metric) in ``keys`` (index lookups)."""
     if not keys:
         return None
+    cache = _CACHE.get()
+    if cache is not None:
+        await cache.fill_prior(conn, keys)
+        known, t = cache.latest(keys)
+        if known:
+            return None if t is None else as_dt(t)
     cur = await conn.execute(_LATEST_SQL, ([k[0] for k in keys], [k[1] for k in keys]))
     row = await cur.fetchone()
     return None if row is None else row[0]
@@ -164,6 +182,12 @@ async def previous_ts(conn: psycopg.AsyncConnection[Any], keys: Sequence[tuple[s
     """Event time of the last reading of any pair in ``keys`` strictly before ``before``."""
     if not keys:
         return None
+    cache = _CACHE.get()
+    if cache is not None:
+        await cache.fill_prior(conn, keys)
+        known, t = cache.previous(keys, before.timestamp())
+        if known:
+            return None if t is None else as_dt(t)
     cur = await conn.execute(_PREVIOUS_SQL, ([k[0] for k in keys], [k[1] for k in keys], before))
     row = await cur.fetchone()
     return None if row is None else row[0]
@@ -174,6 +198,11 @@ async def next_ts(conn: psycopg.AsyncConnection[Any], keys: Sequence[tuple[str, 
     """Event time of the first reading of any pair in ``keys`` strictly after ``after``."""
     if not keys:
         return None
+    cache = _CACHE.get()
+    if cache is not None:
+        known, t = cache.following(keys, after.timestamp())
+        if known:
+            return None if t is None else as_dt(t)
     cur = await conn.execute(_NEXT_SQL, ([k[0] for k in keys], [k[1] for k in keys], after))
     row = await cur.fetchone()
     return None if row is None else row[0]
@@ -182,6 +211,14 @@ async def next_ts(conn: psycopg.AsyncConnection[Any], keys: Sequence[tuple[str, 
 async def load_times(conn: psycopg.AsyncConnection[Any], device_id: str, metrics: Iterable[str],
                      since: datetime, until: datetime) -> IntArray:
     """Sorted distinct event times (epoch seconds) of any of ``metrics`` of one device."""
+    mets = sorted(set(metrics))
+    cache = _CACHE.get()
+    if cache is not None and mets:
+        keys = [(device_id, m) for m in mets]
+        lo, hi = since.timestamp(), until.timestamp()
+        await cache.ensure(conn, keys, lo)
+        parts = [cache.window(k, lo, hi)[0] for k in keys]
+        return np.unique(np.floor(np.concatenate(parts)).astype(np.int64))
     cur = await conn.execute(_TIMES_SQL, (device_id, sorted(set(metrics)), since, until))
     row = await cur.fetchone()
     if row is None or row[0] is None:

@@ -18,7 +18,6 @@ import psycopg
 
 from alerts.store import AlertDraft
 from config.registry import Registry
-from detectors._baselines import baseline_as_of, invalidate
 from detectors._core import BoolArray, Finding, FloatArray, IntArray
 from detectors._evalbase import (
     baseline_en,
@@ -72,14 +71,14 @@ class BypassEvaluator(OutletEvaluator):
         if until is None:
             return window.t_min, []
         key = f"flow:{subject}"
-        await invalidate(conn, [key], window.t_min, window.t_max)
+        await self._invalidate_baselines(conn, [key], window.t_min, window.t_max)
         as_of = local_day_start(epoch(min(window.t_max, until)))
 
         async def sample(c: psycopg.AsyncConnection[Any], lo: datetime,
                          hi: datetime) -> tuple[IntArray, FloatArray, BoolArray]:
             return await self._sample(c, subject, lo, hi)
 
-        baseline = await baseline_as_of(conn, key, as_of, self._params.baseline_params(), None,
+        baseline = await self._baseline_as_of(conn, key, as_of, self._params.baseline_params(), None,
                                         sample)
         if baseline is None or baseline.value <= 0:
             return window.t_min, []

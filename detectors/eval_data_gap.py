@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from alerts.store import AlertDraft, ReconcileResult, reconcile
+from alerts.store import AlertDraft, ReconcileResult, lock_subject, reconcile
 from config.metrics import KIND_METRICS
 from config.registry import Device, Registry
 from detectors._core import Finding
@@ -89,6 +89,7 @@ def _minus_windows(a: int, b: int, windows: list[Maintenance]) -> list[tuple[int
 
 class DataGapEvaluator(Evaluator):
     rule = RULE_ID
+    held_grid = True
 
     def __init__(self, registry: Registry, params: DataGapParams,
                  last_arrival: Callable[[str], float | None] | None = None) -> None:
@@ -264,8 +265,7 @@ class DataGapEvaluator(Evaluator):
         for alert_id, subject, start in await cur.fetchall():
             if subject in silent or subject not in self._metrics:
                 continue
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
-                               (f"{RULE_ID}\x1f{subject}",))
+            await lock_subject(conn, RULE_ID, subject)
             first = await next_ts(conn, self._primary_keys(subject), start)
             if first is None:
                 continue  # heard again, but nothing stored yet: the next sweep closes it

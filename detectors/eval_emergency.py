@@ -26,7 +26,6 @@ import psycopg
 
 from alerts.store import AlertDraft
 from config.registry import Device, Registry
-from detectors._baselines import baseline_as_of, invalidate
 from detectors._core import BoolArray, Finding, FloatArray, IntArray, minute_grid
 from detectors._evalbase import (
     MAX_LOOKBACK,
@@ -75,6 +74,7 @@ def merge_windows(orders: list[Order]) -> list[tuple[int, int, list[Order]]]:
 
 class EmergencyEvaluator(Evaluator):
     rule = RULE_ID
+    held_grid = True
 
     def __init__(self, registry: Registry, params: EmergencyParams) -> None:
         super().__init__()
@@ -82,12 +82,21 @@ class EmergencyEvaluator(Evaluator):
         self._params = params
         self.suppressed_by_maintenance = params.suppressed_by_maintenance
         self.lookback = timedelta(minutes=params.shutdown_min_duration_min + 60)
+        self._ordered: frozenset[str] | None = None  # unknown until the first batch
         for dev in registry.production_devices():
             if dev.enterprise_id is not None and dev.kind == "power":
                 self._add_subject(dev.id, [dev.id, dev.enterprise_id])
 
     def _primary_keys(self, subject: str) -> list[tuple[str, str]]:
         return [(subject, "p")]
+
+    async def begin_batch(self, conn: psycopg.AsyncConnection[Any], batch: int) -> None:
+        """Which enterprises any order names, once per batch: most have none, and their
+        subjects need no order query. (An order declared later queues a re-evaluation of
+        its window, migration 0005, which the next batch sees with a fresh list.)"""
+        await super().begin_batch(conn, batch)
+        cur = await conn.execute("SELECT DISTINCT unnest(enterprise_ids) FROM emergency_orders")
+        self._ordered = frozenset(r[0] for r in await cur.fetchall())
 
     def _maintenance_devices(self, subject: str) -> list[str]:
         return [subject]
@@ -106,10 +115,12 @@ class EmergencyEvaluator(Evaluator):
         dev = self._registry.devices[subject]
         assert dev.enterprise_id is not None
         key = f"prod:{subject}"
-        await invalidate(conn, [key], window.t_min, window.t_max)
+        await self._invalidate_baselines(conn, [key], window.t_min, window.t_max)
         until = await latest_ts(conn, self._primary_keys(subject))
         lo = min(window.t_min, until or window.t_min) - self.lookback
         if until is None:
+            return lo, []
+        if self._ordered is not None and dev.enterprise_id not in self._ordered:
             return lo, []
         orders = await load_orders(conn, dev.enterprise_id, lo, until)
         if not orders:
@@ -145,7 +156,7 @@ class EmergencyEvaluator(Evaluator):
                                  b: datetime) -> tuple[IntArray, FloatArray, BoolArray]:
                     return await self._sample(c, dev, a, b)
 
-                baseline = await baseline_as_of(conn, key, as_of, self._params.baseline_params(),
+                baseline = await self._baseline_as_of(conn, key, as_of, self._params.baseline_params(),
                                                 dev.rated_kw, sample)
                 if baseline is None or baseline.value <= 0:
                     continue

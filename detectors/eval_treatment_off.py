@@ -35,6 +35,7 @@ async def load_power(conn: psycopg.AsyncConnection[Any], device_ids: list[str],
 
 class TreatmentOffEvaluator(Evaluator):
     rule = RULE_ID
+    held_grid = True
 
     def __init__(self, registry: Registry, params: TreatmentOffParams,
                  lookback: timedelta = timedelta(hours=2)) -> None:

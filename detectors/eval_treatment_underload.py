@@ -18,7 +18,6 @@ import psycopg
 
 from alerts.store import AlertDraft
 from config.registry import Device, Registry
-from detectors._baselines import baseline_as_of, invalidate
 from detectors._core import BoolArray, Finding, FloatArray, IntArray, minute_grid
 from detectors._evalbase import (
     Evaluator,
@@ -64,6 +63,7 @@ def combined_production(kws: list[FloatArray], thresholds: list[float]) -> tuple
 
 class TreatmentUnderloadEvaluator(Evaluator):
     rule = RULE_ID
+    held_grid = True
 
     def __init__(self, registry: Registry, params: TreatmentUnderloadParams) -> None:
         super().__init__()
@@ -102,7 +102,7 @@ class TreatmentUnderloadEvaluator(Evaluator):
         if until is None:
             return window.t_min, []
         key = f"load:{subject}"
-        await invalidate(conn, [key], window.t_min, window.t_max)
+        await self._invalidate_baselines(conn, [key], window.t_min, window.t_max)
         as_of = local_day_start(epoch(min(window.t_max, until)))
         dev = self._registry.devices[subject]
 
@@ -110,7 +110,7 @@ class TreatmentUnderloadEvaluator(Evaluator):
                          hi: datetime) -> tuple[IntArray, FloatArray, BoolArray]:
             return await self._sample(c, subject, lo, hi)
 
-        baseline = await baseline_as_of(conn, key, as_of, self._params.baseline_params(),
+        baseline = await self._baseline_as_of(conn, key, as_of, self._params.baseline_params(),
                                         dev.rated_kw, sample)
         if baseline is None or baseline.value <= 0:
             return window.t_min, []

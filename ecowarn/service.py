@@ -220,7 +220,8 @@ async def open_service(settings: Settings, registry: Registry, *,
                 svc._tasks.append(tg.create_task(collector.run(), name="mqtt-collector"))
             if http:
                 config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
-                                        log_config=None, lifespan="off", access_log=False)
+                                        log_config=None, lifespan="off", access_log=False,
+                                        timeout_graceful_shutdown=5)
                 server = uvicorn.Server(config)
                 svc._http = server
                 svc._tasks.append(tg.create_task(server.serve(), name="http-server"))
@@ -232,14 +233,33 @@ async def open_service(settings: Settings, registry: Registry, *,
                     svc.http_port = server.servers[0].sockets[0].getsockname()[1]
             if collector is not None:
                 try:
-                    await asyncio.wait_for(collector.subscribed.wait(), timeout=15.0)
+                    async with asyncio.timeout(15.0):
+                        await collector.subscribed.wait()
                 except TimeoutError:
                     log.warning("not yet subscribed to the broker; the collector keeps retrying")
             try:
                 yield svc
             finally:
-                if svc._http is not None:
-                    svc._http.should_exit = True
-                for task in svc._tasks:
-                    if task.get_name() != "http-server":
-                        task.cancel()
+                await _stop_tasks(svc)
+
+
+async def _stop_tasks(svc: Service) -> None:
+    """Stop the service's tasks, boundedly: a task that ignores its cancellation is named
+    in the log with where it hangs, and cancelled again, instead of hanging shutdown."""
+    if svc._http is not None:
+        svc._http.should_exit = True
+    for task in svc._tasks:
+        if task.get_name() != "http-server":
+            task.cancel()
+    for attempt in range(1, 7):
+        pending = [t for t in svc._tasks if not t.done()]
+        if not pending:
+            return
+        _, still = await asyncio.wait(pending, timeout=5.0)
+        for task in still:
+            where = "; ".join(f"{f.f_code.co_filename}:{f.f_lineno}" for f in task.get_stack())
+            log.warning("task %s still running %.0f s into shutdown (at %s); cancelling again",
+                        task.get_name(), 5.0 * attempt, where or "?")
+            if task.get_name() == "http-server" and svc._http is not None:
+                svc._http.force_exit = True
+            task.cancel()
