@@ -281,6 +281,9 @@ async def run(args: argparse.Namespace, db: Database, broker: Broker) -> None:
             # Warm-up: every background meter reports once (the runner meets each subject
             # for the first time: cold cache, first reconciliation), then the runner must
             # have caught up (backlog under two seconds of load) before measuring starts.
+            prof = cProfile.Profile() if args.profile else None
+            if prof is not None:
+                prof.enable()
             cycle = len(bg_devices) / args.rate if args.rate > 0 else 0.0
             warm = max(args.warmup, cycle + 5.0)
             print(f"background: {args.rate:,.0f} readings/s from {len(bg_devices):,} meters; "
@@ -294,15 +297,13 @@ async def run(args: argparse.Namespace, db: Database, broker: Broker) -> None:
                 backlog = int(row[0]) if row else 0
                 if backlog <= max(2 * args.rate, 100):
                     break
-                if time.monotonic() - t_warm > 300:
-                    print(f"runner still {backlog:,} pending rows behind after 300 s", flush=True)
+                if time.monotonic() - t_warm > args.catch_up:
+                    print(f"runner still {backlog:,} pending rows behind after "
+                          f"{args.catch_up:.0f} s", flush=True)
                     break
                 await asyncio.sleep(1.0)
             print(f"caught up {time.monotonic() - t_warm:.0f} s after warm-up "
                   f"(backlog {backlog:,} rows)", flush=True)
-            prof = cProfile.Profile() if args.profile else None
-            if prof is not None:
-                prof.enable()
             t_start, wall_start = time.monotonic(), datetime.now(UTC)
             visible: list[float] = []
             created: list[float] = []
@@ -376,8 +377,10 @@ def main() -> None:
     ap.add_argument("--claim-limit", type=int, default=0,
                     help="experiment: pending rows the runner claims per transaction "
                          "(default: the service's own, 5,000)")
+    ap.add_argument("--catch-up", type=float, default=300.0,
+                    help="longest wait for the runner to catch up after warm-up (default 300 s)")
     ap.add_argument("--profile", metavar="FILE",
-                    help="profile the service process while measuring (cProfile stats to FILE)")
+                    help="profile the service process from warm-up to the end (cProfile stats to FILE)")
     ap.add_argument("--warmup", type=float, default=10.0, help="seconds of load before measuring")
     ap.add_argument("--dsn", default=os.environ.get("ECOWARN_TEST_DATABASE_URL",
                                                     "postgresql://postgres@127.0.0.1:5432/postgres"))

@@ -141,7 +141,7 @@ class DetectorRunner:
 
     def __init__(self, pool: AsyncConnectionPool[Any], registry: Registry,
                  evaluators: list[RuleEvaluator], metrics: RunnerMetrics, *,
-                 poll_ms: int = 1000, claim_limit: int = 20000, sweep_s: float = 60.0,
+                 poll_ms: int = 1000, claim_limit: int = 100_000, sweep_s: float = 60.0,
                  on_alerts: Callable[[list[int]], None] | None = None,
                  cache: bool = True) -> None:
         self._pool = pool
@@ -278,17 +278,22 @@ class DetectorRunner:
         token = CURRENT_CACHE.set(self.cache)
         try:
             async with self._pool.connection() as conn, conn.transaction():
+                # Rows of one device coalesce into one span: a runner that fell behind
+                # catches up in passes over the devices, not over every committed batch.
                 cur = await conn.execute(
-                    "DELETE FROM pending_eval WHERE id IN ("
+                    "WITH claimed AS (DELETE FROM pending_eval WHERE id IN ("
                     " SELECT id FROM pending_eval ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
-                    " RETURNING device_id, t_min, t_max",
+                    " RETURNING device_id, t_min, t_max)"
+                    " SELECT device_id, min(t_min), max(t_max), count(*) FROM claimed"
+                    " GROUP BY device_id",
                     (self._claim_limit,),
                 )
-                claimed = await cur.fetchall()
-                if not claimed:
+                spans = await cur.fetchall()
+                if not spans:
                     return 0
+                claimed = sum(int(r[3]) for r in spans)
                 work: dict[tuple[int, str], Window] = {}
-                for device_id, t_min, t_max in claimed:
+                for device_id, t_min, t_max, _ in spans:
                     if self.cache is not None:
                         self.cache.invalidate(device_id, t_min)
                     for i, ev in enumerate(self._evaluators):
@@ -316,13 +321,13 @@ class DetectorRunner:
             CURRENT_CACHE.reset(token)
         if self.cache is not None:
             self.cache.end_batch()
-        self._metrics.claimed.inc(len(claimed))
+        self._metrics.claimed.inc(claimed)
         self._metrics.batch_seconds.observe(time.perf_counter() - t0)
         if opened_all:
             log.info("opened alerts %s", opened_all)
             if self._on_alerts is not None:
                 self._on_alerts(opened_all)
-        return len(claimed)
+        return claimed
 
     async def _prefetch(self, conn: psycopg.AsyncConnection[Any],
                         work: dict[tuple[int, str], Window]) -> None:
