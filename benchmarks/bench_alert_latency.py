@@ -1,7 +1,8 @@
 """Alert latency under load: the reading that completes a condition -> the alert in the API.
 
     .venv/bin/python benchmarks/bench_alert_latency.py [--rate 5000] [--devices 5000]
-                                                       [--trials 100] [--dsn postgresql://...]
+                                                       [--trials 100] [--catch-up 300]
+                                                       [--profile FILE] [--dsn postgresql://...]
 
 The whole service runs in this process (``open_service``: MQTT collector, ingest
 pipeline, store, detector runner, HTTP API on a loopback port) on a fresh database,
@@ -12,6 +13,10 @@ Background: a separate publisher process (paho, QoS 1, one reading per message) 
 ``--rate`` readings/s from ``--devices`` power meters (production + treatment pairs,
 running normally; event time = wall clock, epoch-millisecond timestamps), so the
 collector, the writer and the runner all carry that load while we measure.
+
+Warm-up: every background meter reports at least once, then the runner must catch up
+(backlog under two seconds of load, at most ``--catch-up`` seconds) before measuring.
+``--profile FILE`` writes cProfile statistics of the service process from warm-up on.
 
 Probe: ``--probe-pairs`` production + treatment meters of their own. Each trial sends a
 20-minute stretch of their minute data (event time in the past, contiguous from trial to
