@@ -38,8 +38,6 @@ import json
 import multiprocessing as mp
 import os
 import platform
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,11 +50,11 @@ import aiomqtt
 import httpx
 import psycopg
 from prometheus_client import CollectorRegistry
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._infra import Broker, Database  # noqa: E402
 from config.registry import Device, Enterprise, Registry, uscc_check_char  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from detectors.catalog import default_params  # noqa: E402
@@ -69,48 +67,6 @@ STRETCH_MIN = 20
 OUTAGE_AT = 5  # first minute of the outage within a stretch
 MIN_POINTS = 10  # treatment_off fires with 10 minutes of outage
 POLL_S = 0.02
-
-
-# --- infrastructure -----------------------------------------------------------------------
-
-
-class Broker:
-    """A Mosquitto of our own on a free loopback port, with sized queues."""
-
-    def __init__(self) -> None:
-        self.dir = tempfile.mkdtemp(prefix="ecowarn-bench-latency-")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        conf = Path(self.dir) / "mosquitto.conf"
-        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                        "max_queued_messages 10000000\nmax_inflight_messages 1000\n"
-                        "persistence false\n")
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
-class Database:
-    def __init__(self, admin_dsn: str) -> None:
-        self.admin = admin_dsn
-        self.name = f"ecowarn_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(admin_dsn, autocommit=True) as c:
-            c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
-        self.dsn = psycopg.conninfo.make_conninfo(admin_dsn, dbname=self.name)
-
-    def drop(self) -> None:
-        with psycopg.connect(self.admin, autocommit=True) as c:
-            c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name)))
 
 
 # --- registry ------------------------------------------------------------------------------
@@ -391,7 +347,7 @@ def main() -> None:
                                                     "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = ap.parse_args()
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}")
-    broker = Broker()
+    broker = Broker("ecowarn-bench-latency-")
     db = Database(args.dsn)
     try:
         asyncio.run(run(args, db, broker))

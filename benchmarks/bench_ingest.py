@@ -35,10 +35,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -48,18 +45,17 @@ from typing import Any
 
 import psycopg
 from prometheus_client import CollectorRegistry
-from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._infra import Broker, Database  # noqa: E402
 from config.registry import Registry, parse_registry  # noqa: E402
 from ingest.hj212 import Hj212Gateway, Hj212Metrics, build_data_packet  # noqa: E402
 from ingest.mqtt import MqttCollector, parse_mqtt_url  # noqa: E402
 from ingest.parse import TelemetryParser  # noqa: E402
 from ingest.pipeline import IngestMetrics, IngestPipeline, tune_gc  # noqa: E402
-from store import migrate  # noqa: E402
 
 N_DEVICES = 200
 N_LOGGERS = 1000
@@ -91,44 +87,6 @@ def reading(i: int) -> tuple[str, dict[str, object]]:
 
 
 # --- infrastructure -------------------------------------------------------------------
-
-
-class Broker:
-    def __init__(self) -> None:
-        self.dir = tempfile.mkdtemp(prefix="ecowarn-bench-mqtt-")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        conf = Path(self.dir) / "mosquitto.conf"
-        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                        "max_queued_messages 10000000\nmax_inflight_messages 1000\n"
-                        "persistence false\n")
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
-class Database:
-    def __init__(self, admin_dsn: str) -> None:
-        self.admin = admin_dsn
-        self.name = f"ecowarn_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(admin_dsn, autocommit=True) as c:
-            c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
-        self.dsn = psycopg.conninfo.make_conninfo(admin_dsn, dbname=self.name)
-        asyncio.run(migrate(self.dsn))
-
-    def drop(self) -> None:
-        with psycopg.connect(self.admin, autocommit=True) as c:
-            c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name)))
 
 
 def quantile(metrics: CollectorRegistry, name: str, q: float) -> float:
@@ -485,11 +443,11 @@ def main() -> None:
     only = set(args.only.split(","))
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"readings: {n:,} per phase (one value each)")
-    broker = Broker()
+    broker = Broker("ecowarn-bench-mqtt-")
     peak: dict[str, float] = {}
 
     def phase(label: str, fn: Any) -> Any:
-        db = Database(args.dsn)
+        db = Database(args.dsn, migrated=True)
         try:
             return fn(db.dsn)
         finally:
