@@ -11,6 +11,7 @@ import asyncio
 import logging
 import signal
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 
@@ -80,10 +81,28 @@ async def run_demo(settings: Settings, registry: Registry, *, rule_params: dict[
         sim = asyncio.create_task(simulate(), name="demo-simulator")
         stopper = asyncio.create_task(stop.wait(), name="demo-stop")
         done, _ = await asyncio.wait({sim, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (sim, stopper):
-            task.cancel()
-        await asyncio.gather(sim, stopper, return_exceptions=True)
+        await _cancel_boundedly([sim, stopper])
         if sim in done and sim.exception() is not None:
             log.error("simulator failed: %s", sim.exception())
             return 1
     return 0
+
+
+async def _cancel_boundedly(tasks: list[asyncio.Task[Any]], limit_s: float = 10.0) -> None:
+    """Cancel ``tasks`` and wait for them, cancelling again (their publishers included) while
+    any still runs: on Python 3.11 a cancellation arriving as an inner ``wait_for`` completes
+    can be swallowed (the MQTT client's acknowledgement wait), and a simulator worker then
+    waits on its queue forever. Gives up after ``limit_s`` with a warning."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    pending = {t for t in tasks if not t.done()}
+    while pending and loop.time() < deadline:
+        for task in pending:
+            task.cancel()
+        for task in asyncio.all_tasks():
+            if task.get_name().startswith("sim-") and not task.done():
+                task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+    if pending:
+        log.warning("still running %.0f s after stopping: %s", limit_s,
+                    ", ".join(t.get_name() for t in pending))
