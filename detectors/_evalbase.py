@@ -14,18 +14,23 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import psycopg
 
 from alerts.store import AlertDraft
 from config.registry import Device
 from detectors._baselines import BaselineMemo, Sampler, baseline_as_of, invalidate
+from detectors._cache import CURRENT as CURRENT_CACHE
+from detectors._core import FloatArray, IntArray
 from detectors._load import (
     DAY_S,
     LOCAL_OFFSET_S,
     Maintenance,
     MaintenanceIndex,
+    Series,
     as_dt,
     epoch,
+    held_on_grid,
     latest_ts,
     load_maintenance,
 )
@@ -182,10 +187,51 @@ class Evaluator:
         self._subjects: dict[str, list[str]] = {}
         self.maintenance_index = MaintenanceIndex()
         self.baseline_memo = BaselineMemo()
+        # subject -> event time (epoch s) of the latest reading its last full evaluation
+        # covered, and what else :meth:`tail_quiet` needs of that evaluation.
+        self._evaluated: dict[str, tuple[float, Any]] = {}
 
     def forget(self) -> None:
         """Drop what this evaluator remembers of the database (the runner calls it)."""
         self.baseline_memo.clear()
+        self._evaluated.clear()
+
+    def tail_quiet(self, subject: str) -> bool:
+        """Whether the readings since the subject's last full evaluation cannot change what it
+        found (nothing, the runner asks only then): the rule's condition is decidedly false at
+        every grid point that evaluation did not cover, whatever came before.
+
+        Answered from the runner's cache alone, without a query; False when unsure (no cache,
+        no record of a full evaluation, cache not covering the points), and the runner then
+        evaluates in full. Subclasses that can tell override it.
+        """
+        return False
+
+    def _tail_held(self, subject: str, keys: Sequence[tuple[str, str]],
+                   hold_s: int) -> tuple[IntArray, dict[tuple[str, str], FloatArray], float] | None:
+        """The minute grid points after the subject's last full evaluation up to the latest
+        reading of its primary series, the value of each of ``keys`` held on them (as
+        :func:`held_on_grid` gives it inside that evaluation's window) and the latest
+        reading's time; None when unsure."""
+        cache = CURRENT_CACHE.get()
+        done = self._evaluated.get(subject)
+        if cache is None or done is None:
+            return None
+        known, latest = cache.latest(self._primary_keys(subject))
+        if not known or latest is None:
+            return None
+        first = (int(done[0]) // 60 + 1) * 60
+        grid = np.arange(first, int(latest) // 60 * 60 + 1, 60, dtype=np.int64)
+        held: dict[tuple[str, str], FloatArray] = {}
+        if grid.size == 0:
+            return grid, held, latest
+        lo, hi = float(first - hold_s - 1), float(grid[-1] + 1)
+        if not cache.covers(keys, lo):
+            return None
+        for key in keys:
+            te, v, f = cache.window(key, lo, hi)
+            held[key] = held_on_grid(Series(np.floor(te).astype(np.int64), v, f), grid, hold_s)
+        return grid, held, latest
 
     async def _baseline_as_of(self, conn: psycopg.AsyncConnection[Any], series: str,
                               as_of_s: int, params: BaselineParams, rated: float | None,
@@ -234,7 +280,9 @@ class Evaluator:
                        window: Window) -> tuple[datetime, list[AlertDraft]]:
         until = await latest_ts(conn, self._primary_keys(subject))
         if until is None:
+            self._evaluated.pop(subject, None)
             return window.t_min, []
+        self._evaluated[subject] = (until.timestamp(), None)
         if self._nothing_new(window, until):
             return until, []
 

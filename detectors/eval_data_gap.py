@@ -36,6 +36,7 @@ import psycopg
 from alerts.store import AlertDraft, ReconcileResult, lock_subject, reconcile
 from config.metrics import KIND_METRICS
 from config.registry import Device, Registry
+from detectors._cache import CURRENT as CURRENT_CACHE
 from detectors._core import Finding
 from detectors._evalbase import (
     Evaluator,
@@ -116,7 +117,9 @@ class DataGapEvaluator(Evaluator):
         keys = self._primary_keys(subject)
         until = await latest_ts(conn, keys)
         if until is None:
+            self._evaluated.pop(subject, None)
             return window.t_min, []
+        self._evaluated[subject] = (until.timestamp(), None)
         since = min(window.t_min, until)
         prev = await previous_ts(conn, keys, since)
         times = await load_times(conn, subject, self._metrics[subject], since, until)
@@ -140,6 +143,18 @@ class DataGapEvaluator(Evaluator):
                 drafts.append(self._event_draft(dev, Finding(a, b, facts),
                                                 cut if trimmed else []))
         return lo, drafts
+
+    def tail_quiet(self, subject: str) -> bool:
+        """Every reading since the last full evaluation lies less than ``min_gap_min`` after
+        the latest one it covered: no gap of that length can be among them."""
+        cache = CURRENT_CACHE.get()
+        done = self._evaluated.get(subject)
+        if cache is None or done is None:
+            return False
+        known, latest = cache.latest(self._primary_keys(subject))
+        # Gaps are measured between whole seconds: keep a margin for the rounding.
+        return known and latest is not None and \
+            latest - done[0] < self._params.min_gap_min * 60.0 - 2.0
 
     def _event_draft(self, dev: Device, f: Finding, cut: list[Maintenance]) -> AlertDraft:
         assert f.end_s is not None

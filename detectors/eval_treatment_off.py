@@ -59,6 +59,25 @@ class TreatmentOffEvaluator(Evaluator):
     def _maintenance_devices(self, subject: str) -> list[str]:
         return [k[0] for k in self._primary_keys(subject)]
 
+    def tail_quiet(self, subject: str) -> bool:
+        """Production decidedly off (no value, or below its off threshold) or a treatment
+        unit decidedly not off (on, or no value) at every new grid point: no episode can
+        reach into them, and those before them were judged already."""
+        tail = self._tail_held(subject, self._primary_keys(subject), self._params.max_hold_s)
+        if tail is None:
+            return False
+        grid, held, _ = tail
+        if grid.size == 0:
+            return True
+        prod, treats = self._devices(subject)
+        with np.errstate(invalid="ignore"):
+            p = held[(prod.id, "p")]
+            ok = ~(p >= self._params.off_ratio * prod.running_threshold_kw)
+            for t in treats:
+                v = held[(t.id, "p")]
+                ok |= np.isnan(v) | (v >= t.running_threshold_kw)
+        return bool(ok.all())
+
     async def _run(self, conn: psycopg.AsyncConnection[Any], subject: str, since: datetime,
                    until: datetime) -> list[AlertDraft]:
         prod, treats = self._devices(subject)

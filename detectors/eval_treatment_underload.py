@@ -100,6 +100,7 @@ class TreatmentUnderloadEvaluator(Evaluator):
                        window: Window) -> tuple[datetime, list[AlertDraft]]:
         until = await latest_ts(conn, self._primary_keys(subject))
         if until is None:
+            self._evaluated.pop(subject, None)
             return window.t_min, []
         key = f"load:{subject}"
         await self._invalidate_baselines(conn, [key], window.t_min, window.t_max)
@@ -113,12 +114,43 @@ class TreatmentUnderloadEvaluator(Evaluator):
         baseline = await self._baseline_as_of(conn, key, as_of, self._params.baseline_params(),
                                         dev.rated_kw, sample)
         if baseline is None or baseline.value <= 0:
+            self._evaluated[subject] = (until.timestamp(), (as_of, None))
             return window.t_min, []
+        self._evaluated[subject] = (until.timestamp(),
+                                    (as_of, self._params.load_ratio * baseline.value))
 
         async def run(since: datetime) -> list[AlertDraft]:
             return await self._judge(conn, subject, since, until, baseline, as_of)
 
         return await self._widening(window, until, run)
+
+    def tail_quiet(self, subject: str) -> bool:
+        """On the same local day as the last full evaluation (same baseline), at every new
+        grid point: production decidedly off, or the unit decidedly off (no value, below its
+        off threshold), or at or above the underload threshold."""
+        done = self._evaluated.get(subject)
+        if done is None:
+            return False
+        keys = [(subject, "p"), *((p.id, "p") for p in self._producers[subject])]
+        tail = self._tail_held(subject, keys, DEFAULT_HOLD_S)
+        if tail is None:
+            return False
+        grid, held, latest = tail
+        as_of, threshold_kw = done[1]
+        if local_day_start(int(latest)) != as_of:
+            return False
+        if grid.size == 0 or threshold_kw is None:
+            return True
+        treat = self._registry.devices[subject]
+        producers = self._producers[subject]
+        prod, prod_on = combined_production([held[(p.id, "p")] for p in producers],
+                                            [p.running_threshold_kw for p in producers])
+        r = self._params.off_ratio
+        with np.errstate(invalid="ignore"):
+            t = held[(subject, "p")]
+            ok = ~(prod >= r * prod_on) | ~(t >= r * treat.running_threshold_kw) \
+                | (t >= threshold_kw)
+        return bool(ok.all())
 
     async def _judge(self, conn: psycopg.AsyncConnection[Any], subject: str, since: datetime,
                      until: datetime, baseline: Baseline, as_of: int) -> list[AlertDraft]:

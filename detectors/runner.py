@@ -129,6 +129,10 @@ class RunnerMetrics:
             "ecowarn_detector_unchanged_total",
             "Evaluations skipped: new readings within the minute already evaluated",
             registry=registry)
+        self.tail_quiet = Counter(
+            "ecowarn_detector_tail_quiet_total",
+            "Evaluations skipped: quiet subject, rule's condition decidedly false in the new"
+            " minutes", registry=registry)
         self.claimed = Counter("ecowarn_detector_pending_claimed_total",
                                "pending_eval rows claimed and evaluated", registry=registry)
         self.leader = Gauge("ecowarn_detector_leader",
@@ -380,6 +384,15 @@ class DetectorRunner:
             self._last[key] = (window.t_max, last[1], last[2])
             window_start, drafts = last[1], last[2]
             self._metrics.unchanged.inc()
+        elif (last is not None and window.t_min > last[0] and not last[2]
+              and _no_later(self._quiet_since(key, quiet_now), last[1])
+              and getattr(ev, "tail_quiet", _never)(subject)):
+            # Only readings after everything evaluated so far; the last evaluation found
+            # nothing and left no alert; the evaluator sees from its cache that the rule's
+            # condition cannot hold anywhere in the new minutes: nothing can change.
+            self._last[key] = (window.t_max, last[1], [])
+            window_start, drafts = last[1], []
+            self._metrics.tail_quiet.inc()
         else:
             window_start, drafts = await ev.evaluate(conn, subject, window)
             self._metrics.evaluations.labels(ev.rule).inc()
@@ -387,7 +400,7 @@ class DetectorRunner:
                 newest = window.t_max if last is None else max(last[0], window.t_max)
                 self._last[key] = (newest, window_start, drafts)
         if not drafts:
-            quiet_since = quiet_now[key] if key in quiet_now else self._quiet.get(key)
+            quiet_since = self._quiet_since(key, quiet_now)
             if quiet_since is not None and quiet_since <= window_start:
                 self._metrics.reconciles_skipped.inc()
                 return []
@@ -404,6 +417,10 @@ class DetectorRunner:
         if res.closed:
             self._metrics.closed.labels(ev.rule).inc(len(res.closed))
         return list(res.opened)
+
+    def _quiet_since(self, key: tuple[int, str],
+                     quiet_now: dict[tuple[int, str], datetime | None]) -> datetime | None:
+        return quiet_now[key] if key in quiet_now else self._quiet.get(key)
 
     async def sweep_silence(self, now_s: float | None = None) -> SweepResult:
         """Run every wall-clock sweeper once (``now_s``: wall-clock epoch seconds, default now)."""
@@ -433,6 +450,15 @@ class DetectorRunner:
 
 
 _BEGINNING = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def _never(subject: str) -> bool:
+    return False
+
+
+def _no_later(a: datetime | None, b: datetime) -> bool:
+    return a is not None and a <= b
+
 # Readings before a look-back window that still stand for its first minutes.
 _PREFETCH_HOLD_S = 600.0
 

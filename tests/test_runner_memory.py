@@ -1,4 +1,5 @@
-"""The runner's memories (series cache, quiet subjects, unchanged minutes) never change a result.
+"""The runner's memories (series cache, quiet subjects, unchanged minutes, quiet tails) never
+change a result.
 
 The same stream -- in order, late, out of order, re-delivered, with a gap -- goes into two
 databases; one runner evaluates with its memories, the other queries the database for
@@ -73,20 +74,26 @@ def plant_rows(seed: int) -> list[Row]:
     return rows
 
 
-def delivery(rows: list[Row], seed: int) -> list[list[Row]]:
-    """Chunks of about a minute; a tenth held back and delivered late, some twice."""
+def delivery(rows: list[Row], seed: int, late_fraction: float = 0.1) -> list[list[Row]]:
+    """Chunks of about a minute; ``late_fraction`` held back and delivered late, and then
+    some chunks re-delivered in part (in order, by whole timestamps, when 0)."""
     rnd = random.Random(seed)
+    if not late_fraction:
+        # Whole timestamps per chunk, so every chunk only extends what came before.
+        times = sorted({r.ts for r in rows})
+        per = {t: [r for r in rows if r.ts == t] for t in times}
+        return [[r for t in times[i:i + 3] for r in per[t]] for i in range(0, len(times), 3)]
     chunks: list[list[Row]] = []
     late: list[Row] = []
     for i in range(0, len(rows), 16):
         chunk = rows[i:i + 16]
-        keep = [r for r in chunk if rnd.random() > 0.1]
+        keep = [r for r in chunk if rnd.random() >= late_fraction]
         late.extend(r for r in chunk if r not in keep)
         if late and rnd.random() < 0.15:
             rnd.shuffle(late)
             keep.extend(late[: len(late) // 2])
             late = late[len(late) // 2:]
-        if chunks and rnd.random() < 0.1:
+        if late_fraction and chunks and rnd.random() < 0.1:
             keep.extend(chunks[-1][:4])  # re-delivered
         chunks.append(keep)
     chunks.append(late)
@@ -101,9 +108,11 @@ async def alert_state(pool: AsyncConnectionPool[Any]) -> list[tuple[Any, ...]]:
         return await cur.fetchall()
 
 
+@pytest.mark.parametrize("late_fraction", [0.1, 0.0], ids=["late", "in_order"])
 async def test_memories_change_no_result(database: str, second_database: str,
-                                         sample_registry: Registry) -> None:
-    chunks = delivery(plant_rows(seed=3), seed=5)
+                                         sample_registry: Registry, late_fraction: float) -> None:
+    # In order, every new minute extends what was evaluated: the quiet-tail skip decides.
+    chunks = delivery(plant_rows(seed=3), seed=5, late_fraction=late_fraction)
     params = default_params()
     metrics = CollectorRegistry()
     async with AsyncConnectionPool(database, min_size=1, max_size=4, open=False) as pool_a, \
@@ -123,7 +132,7 @@ async def test_memories_change_no_result(database: str, second_database: str,
                     await pipe.submit(chunk)
                     await pipe.drain(30)
                     await runner.drain()
-                if k % 40 == 0 or k == len(chunks) - 1:
+                if not late_fraction or k % 40 == 0 or k == len(chunks) - 1:
                     assert await alert_state(pool_a) == await alert_state(pool_b), f"chunk {k}"
         final = await alert_state(pool_a)
     rules = {(r[0], r[1]) for r in final}
@@ -132,8 +141,11 @@ async def test_memories_change_no_result(database: str, second_database: str,
     assert ("treatment_underload", "PWR-DESOX-1") in rules
     assert ("data_gap", "PWR-FURN-1") in rules
     assert runner_a.cache is not None and runner_a.cache.hits > 0
-    assert (metrics.get_sample_value("ecowarn_detector_unchanged_total") or 0) > 0
     assert (metrics.get_sample_value("ecowarn_detector_reconciles_skipped_total") or 0) > 0
+    if late_fraction:  # chunks of 16 readings: many within an evaluated minute
+        assert (metrics.get_sample_value("ecowarn_detector_unchanged_total") or 0) > 0
+    else:  # whole minutes, in order
+        assert (metrics.get_sample_value("ecowarn_detector_tail_quiet_total") or 0) > 0
 
 
 async def test_second_runner_stands_by_until_the_leader_stops(database: str,
