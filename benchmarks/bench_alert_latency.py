@@ -2,10 +2,12 @@
 
     .venv/bin/python benchmarks/bench_alert_latency.py [--rate 5000] [--devices 5000]
                                                        [--trials 100] [--catch-up 300]
+                                                       [--runner process|inline]
                                                        [--profile FILE] [--dsn postgresql://...]
 
-The whole service runs in this process (``open_service``: MQTT collector, ingest
-pipeline, store, detector runner, HTTP API on a loopback port) on a fresh database,
+The whole service runs as ``ecowarn serve`` runs it (``open_service``: MQTT collector,
+ingest pipeline, store, HTTP API on a loopback port in this process; the detector runner
+in a child process, or with ``--runner inline`` in this one) on a fresh database,
 with a Mosquitto of the benchmark's own with sized queues (stock Mosquitto drops past
 1,000 queued messages per client).
 
@@ -58,6 +60,7 @@ from benchmarks._infra import Broker, Database  # noqa: E402
 from config.registry import Device, Enterprise, Registry, uscc_check_char  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from detectors.catalog import default_params  # noqa: E402
+from detectors.runner import DetectorRunner  # noqa: E402
 from ecowarn.service import open_service  # noqa: E402
 from store.tokens import create_token  # noqa: E402
 
@@ -222,11 +225,12 @@ async def run(args: argparse.Namespace, db: Database, broker: Broker) -> None:
     prefix = f"lat{uuid.uuid4().hex[:6]}/"
     settings = load_settings(database_url=db.dsn, mqtt_url=f"mqtt://127.0.0.1:{broker.port}",
                              http_port=0, hj212_port=0, mqtt_client_id=f"bench-{prefix}",
+                             runner=args.runner,
                              spool_dir=Path(tempfile.mkdtemp(prefix="ecowarn-bench-spool-")))
     metrics = CollectorRegistry()
     async with open_service(settings, registry, rule_params=default_params(), hj212=False,
                             topic_prefix=prefix, metrics_registry=metrics) as svc:
-        if args.claim_limit:
+        if args.claim_limit and isinstance(svc.runner, DetectorRunner):
             # Experiment, not a setting of the service: the runner's claim size (default 5,000
             # pending rows per transaction) is a constructor argument that open_service does
             # not expose, so it is changed on the instance here.
@@ -335,6 +339,8 @@ def main() -> None:
     ap.add_argument("--devices", type=int, default=5000, help="background power meters (default 5000)")
     ap.add_argument("--trials", type=int, default=100, help="measured alerts (default 100)")
     ap.add_argument("--probe-pairs", type=int, default=10)
+    ap.add_argument("--runner", choices=["process", "inline"], default="process",
+                    help="where the detector runner runs (ECOWARN_RUNNER; default process)")
     ap.add_argument("--claim-limit", type=int, default=0,
                     help="experiment: pending rows the runner claims per transaction "
                          "(default: the service's own, 5,000)")

@@ -340,6 +340,7 @@ def _build(f: _File, lines: dict[_Path, int], source: str) -> Registry:
             problem((*spath, "id"), f"duplicate device id {s.id!r} (first at line "
                     f"{_line_of(lines, dev_paths[s.id])})")
             continue
+        _check_id(s.id, spath, problem)
         stations[s.id] = Station(id=s.id, lat=s.lat, lon=s.lon, name=s.name)
         devices[s.id] = Device(id=s.id, kind="air", enterprise_id=None, equipment=s.name,
                                lat=s.lat, lon=s.lon)
@@ -373,7 +374,14 @@ def _build(f: _File, lines: dict[_Path, int], source: str) -> Registry:
     return Registry(enterprises=enterprises, devices=devices, stations=stations, source=source)
 
 
+def _check_id(device_id: str, path: _Path, problem: Any) -> None:
+    if not device_id or any(ord(c) < 32 or ord(c) == 127 for c in device_id):
+        problem((*path, "id"), f"device id {device_id!r} must be non-empty, without control "
+                "characters")
+
+
 def _check_device(d: _Device, path: _Path, problem: Any) -> None:
+    _check_id(d.id, path, problem)
     if d.kind == "power":
         if d.role is None:
             problem((*path, "role"), "a power meter needs role: production or treatment")

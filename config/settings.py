@@ -7,6 +7,7 @@ through constructors and never imports this module.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -55,6 +56,10 @@ class Settings(BaseSettings):
     mqtt_client_id: str = "ecowarn-collector"
     # Detector runner poll interval when no new data wakes it up.
     runner_poll_ms: int = Field(default=1000, ge=10)
+    # Where the detector runner runs: "process" (a child process of `ecowarn serve`, on a
+    # core of its own; the default), "inline" (in the service's event loop) or "off" (not
+    # here: another instance's runner evaluates). See ecowarn/runner_proc.py.
+    runner: Literal["process", "inline", "off"] = "process"
     # Batches written concurrently (each holds a pool connection); they still commit in order.
     ingest_writers: int = Field(default=2, ge=1, le=8)
     # On-disk spool used while the database is unreachable: at most this many bytes of

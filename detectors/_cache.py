@@ -52,16 +52,20 @@ _IDLE_S = 3600.0
 # (different rules look back differently far; trimming per batch would make them fight).
 _PERIOD_S = 600.0
 
-# (device, metric, from inclusive, to exclusive or NULL for "up to now")
+# (device, metric, from inclusive, to exclusive or NULL for "up to now"). The request goes
+# as four delimited strings (unit separator; epoch seconds, empty for NULL): a batch asks
+# for tens of thousands of pairs, and dumping them as four arrays cost more than the query.
 _FETCH_SQL = (
     "SELECT k.d, k.m, array_agg(date_part('epoch', r.ts) ORDER BY r.ts),"
     " array_agg(r.value ORDER BY r.ts), string_agg(rpad(r.flag, 1), '' ORDER BY r.ts)"
-    " FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[])"
-    "  AS k(d, m, lo, hi)"
-    " JOIN readings r ON r.device_id = k.d AND r.metric = k.m AND r.ts >= k.lo"
-    "  AND (k.hi IS NULL OR r.ts < k.hi)"
+    " FROM unnest(string_to_array(%s, chr(31)), string_to_array(%s, chr(31)),"
+    "  string_to_array(%s, chr(31))::float8[],"
+    "  string_to_array(%s, chr(31), '')::float8[]) AS k(d, m, lo, hi)"
+    " JOIN readings r ON r.device_id = k.d AND r.metric = k.m"
+    "  AND r.ts >= to_timestamp(k.lo) AND (k.hi IS NULL OR r.ts < to_timestamp(k.hi))"
     " GROUP BY k.d, k.m"
 )
+_SEP = "\x1f"
 
 
 _PRIOR_SQL = (
@@ -139,8 +143,9 @@ class SeriesCache:
                 start = max(t, e.lo)
                 if t < e.lo:
                     e.prior_known = False  # a late reading may now be the newest before lo
-                keep = int(np.searchsorted(e.te, start, "left"))
-                e.te, e.v, e.f = e.te[:keep], e.v[:keep], e.f[:keep]
+                if e.te.size and e.te[-1] >= start:  # else nothing cached from start on
+                    keep = int(np.searchsorted(e.te, start, "left"))
+                    e.te, e.v, e.f = e.te[:keep], e.v[:keep], e.f[:keep]
                 req.append((dev, m, start, None))
         self._stale.clear()
         for key, (te, v, f) in (await self._fetch(conn, req)).items():
@@ -156,8 +161,9 @@ class SeriesCache:
         if not req:
             return out
         cur = await conn.execute(_FETCH_SQL, (
-            [r[0] for r in req], [r[1] for r in req], [_dt(r[2]) for r in req],
-            [None if r[3] is None else _dt(r[3]) for r in req]))
+            _SEP.join(r[0] for r in req), _SEP.join(r[1] for r in req),
+            _SEP.join(repr(r[2]) for r in req),
+            _SEP.join("" if r[3] is None else repr(r[3]) for r in req)))
         for dev, metric, ts, values, flags in await cur.fetchall():
             te = np.asarray(ts, dtype=np.float64)
             v = np.asarray(values, dtype=np.float64)

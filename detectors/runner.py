@@ -33,6 +33,8 @@ message arrived).
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import itertools
 import logging
 import math
@@ -51,6 +53,7 @@ from config.registry import Registry
 from detectors._cache import CURRENT as CURRENT_CACHE
 from detectors._cache import SeriesCache
 from detectors._suppress import MaintenanceAware, SelfCorrecting, apply_suppression
+from store.readings import PENDING_CHANNEL
 
 __all__ = ["BatchAware", "DetectorRunner", "RuleEvaluator", "RunnerMetrics", "SilenceSweeper",
            "SweepResult", "Window"]
@@ -163,6 +166,15 @@ class DetectorRunner:
         # (rule index, subject) -> newest event time claimed so far and the last result,
         # for evaluators whose findings only change on a new grid minute (``held_grid``).
         self._last: dict[tuple[int, str], tuple[datetime, datetime, list[AlertDraft]]] = {}
+        # Per evaluator, looked up once: whether it holds its grid, its tail check, its
+        # primary series and look-back (for prefetching).
+        self._held = [bool(getattr(ev, "held_grid", False)) for ev in evaluators]
+        self._tail = [getattr(ev, "tail_quiet", _never) for ev in evaluators]
+        self._keys = [getattr(ev, "_primary_keys", None) for ev in evaluators]
+        self._lookback = [lb if isinstance(lb := getattr(ev, "lookback", None), timedelta)
+                          else None for ev in evaluators]
+        # Counts of the batch being evaluated, added to the metrics once per batch.
+        self._counts: collections.Counter[str] = collections.Counter()
         self._wake = asyncio.Event()
         self._on_alerts = on_alerts
         self._sweep_s = sweep_s
@@ -209,7 +221,31 @@ class DetectorRunner:
                 announced = True
             await asyncio.sleep(5.0)
 
+    async def _listen(self) -> None:
+        """Wake on every ingest commit's NOTIFY (any process, any host); reconnects."""
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                        await _conninfo(self._pool), autocommit=True) as conn:
+                    await conn.execute("LISTEN " + PENDING_CHANNEL)
+                    self.wake()  # anything committed before LISTEN took effect
+                    async for _ in conn.notifies():
+                        self.wake()
+            except (psycopg.Error, OSError) as exc:
+                log.warning("detector runner stopped listening for commits (%s); polling "
+                            "every %.1f s until it listens again", exc, self._poll_s)
+            await asyncio.sleep(5.0)
+
     async def _lead(self, leader: psycopg.AsyncConnection[Any]) -> None:
+        listener = asyncio.create_task(self._listen(), name="detector-listen")
+        try:
+            await self._lead_loop(leader)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _lead_loop(self, leader: psycopg.AsyncConnection[Any]) -> None:
         failures = 0
         while True:
             if leader.closed or leader.broken:
@@ -273,6 +309,7 @@ class DetectorRunner:
             return await self._run_once()
         except BaseException:
             self._forget()  # the batch rolled back: the cache may hold what it dropped
+            self._counts.clear()
             raise
 
     async def _run_once(self) -> int:
@@ -325,6 +362,7 @@ class DetectorRunner:
             CURRENT_CACHE.reset(token)
         if self.cache is not None:
             self.cache.end_batch()
+        self._flush_counts()
         self._metrics.claimed.inc(claimed)
         self._metrics.batch_seconds.observe(time.perf_counter() - t0)
         if opened_all:
@@ -332,6 +370,18 @@ class DetectorRunner:
             if self._on_alerts is not None:
                 self._on_alerts(opened_all)
         return claimed
+
+    def _flush_counts(self) -> None:
+        counts, self._counts = self._counts, collections.Counter()
+        for name, n in counts.items():
+            if name == _UNCHANGED:
+                self._metrics.unchanged.inc(n)
+            elif name == _TAIL_QUIET:
+                self._metrics.tail_quiet.inc(n)
+            elif name == _SKIPPED:
+                self._metrics.reconciles_skipped.inc(n)
+            else:
+                self._metrics.evaluations.labels(name).inc(n)
 
     async def _prefetch(self, conn: psycopg.AsyncConnection[Any],
                         work: dict[tuple[int, str], Window]) -> None:
@@ -341,10 +391,8 @@ class DetectorRunner:
         await self.cache.refresh(conn)
         wants: dict[tuple[str, str], float] = {}
         for (i, subject), window in work.items():
-            ev = self._evaluators[i]
-            keys = getattr(ev, "_primary_keys", None)
-            lookback = getattr(ev, "lookback", None)
-            if keys is None or not isinstance(lookback, timedelta):
+            keys, lookback = self._keys[i], self._lookback[i]
+            if keys is None or lookback is None:
                 continue
             since = window.t_min.timestamp() - lookback.total_seconds() - _PREFETCH_HOLD_S
             since = math.floor(since / 60.0) * 60.0
@@ -377,32 +425,33 @@ class DetectorRunner:
                         ) -> list[int]:
         ev = self._evaluators[i]
         key = (i, subject)
-        last = self._last.get(key) if getattr(ev, "held_grid", False) else None
+        held = self._held[i]
+        last = self._last.get(key) if held else None
         if last is not None and window.t_min > last[0] and _same_minute(window.t_max, last[0]):
             # Only readings after everything evaluated so far, all within the minute of the
             # newest one: no grid point up to that minute changes, nor any finding.
             self._last[key] = (window.t_max, last[1], last[2])
             window_start, drafts = last[1], last[2]
-            self._metrics.unchanged.inc()
+            self._counts[_UNCHANGED] += 1
         elif (last is not None and window.t_min > last[0] and not last[2]
               and _no_later(self._quiet_since(key, quiet_now), last[1])
-              and getattr(ev, "tail_quiet", _never)(subject)):
+              and self._tail[i](subject)):
             # Only readings after everything evaluated so far; the last evaluation found
             # nothing and left no alert; the evaluator sees from its cache that the rule's
             # condition cannot hold anywhere in the new minutes: nothing can change.
             self._last[key] = (window.t_max, last[1], [])
             window_start, drafts = last[1], []
-            self._metrics.tail_quiet.inc()
+            self._counts[_TAIL_QUIET] += 1
         else:
             window_start, drafts = await ev.evaluate(conn, subject, window)
-            self._metrics.evaluations.labels(ev.rule).inc()
-            if getattr(ev, "held_grid", False):
+            self._counts[ev.rule] += 1
+            if held:
                 newest = window.t_max if last is None else max(last[0], window.t_max)
                 self._last[key] = (newest, window_start, drafts)
         if not drafts:
             quiet_since = self._quiet_since(key, quiet_now)
             if quiet_since is not None and quiet_since <= window_start:
-                self._metrics.reconciles_skipped.inc()
+                self._counts[_SKIPPED] += 1
                 return []
         res = await reconcile(conn, ev.rule, subject, drafts, window_start)
         if isinstance(ev, MaintenanceAware):
@@ -450,6 +499,8 @@ class DetectorRunner:
 
 
 _BEGINNING = datetime(1, 1, 1, tzinfo=UTC)
+# Keys of the per-batch counts besides rule ids (evaluations per rule).
+_UNCHANGED, _TAIL_QUIET, _SKIPPED = " unchanged", " tail_quiet", " skipped"
 
 
 def _never(subject: str) -> bool:

@@ -28,7 +28,7 @@ class CliError(Exception):
     """A problem the user can fix; printed without a traceback."""
 
 
-def _setup_logging(level: str) -> None:
+def setup_logging(level: str) -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
@@ -232,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"ecowarn: configuration error: {exc}", file=sys.stderr)
         return 2
-    _setup_logging(settings.log_level)
+    setup_logging(settings.log_level)
     try:
         return asyncio.run(_COMMANDS[args.command](args, settings))
     except (RegistryError, RuleConfigError) as exc:

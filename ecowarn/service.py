@@ -32,6 +32,7 @@ from credit.params import load_credit_params
 from detectors.evaluators import build_evaluators
 from detectors.runner import DetectorRunner, RuleEvaluator, RunnerMetrics
 from ecowarn.embedded import EmbeddedBroker, EmbeddedPostgres
+from ecowarn.runner_proc import ElsewhereRunner, RunnerProcess
 from ingest.hj212 import Hj212Gateway, Hj212Metrics
 from ingest.mqtt import MqttCollector, parse_mqtt_url
 from ingest.parse import TelemetryParser
@@ -41,6 +42,8 @@ from ingest.spool import Spool, SpoolMetrics
 from store import StorageMode, migrate
 
 __all__ = ["Service", "open_service", "resolve_database"]
+
+AnyRunner = DetectorRunner | RunnerProcess | ElsewhereRunner
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +59,7 @@ class Service:
     metrics_registry: CollectorRegistry
     parser: TelemetryParser
     pipeline: IngestPipeline
-    runner: DetectorRunner
+    runner: AnyRunner
     collector: MqttCollector | None
     app: FastAPI
     gateway: Hj212Gateway | None = None
@@ -129,10 +132,7 @@ async def open_service(settings: Settings, registry: Registry, *,
         stack.push_async_callback(pool.close)
 
         parser = TelemetryParser(registry)
-        runner_metrics = RunnerMetrics(metrics_registry)
         arrivals: dict[str, float] = {}
-        evaluators: list[RuleEvaluator] = build_evaluators(registry, params,
-                                                           last_arrival=arrivals.get)
         dispatcher_ref: list[WarningDispatcher] = []
 
         def alerts_opened(ids: list[int]) -> None:
@@ -141,8 +141,18 @@ async def open_service(settings: Settings, registry: Registry, *,
             if on_alerts is not None:
                 on_alerts(ids)
 
-        runner = DetectorRunner(pool, registry, evaluators, runner_metrics,
-                                poll_ms=settings.runner_poll_ms, on_alerts=alerts_opened)
+        runner: AnyRunner
+        if settings.runner == "inline":
+            evaluators: list[RuleEvaluator] = build_evaluators(registry, params,
+                                                               last_arrival=arrivals.get)
+            runner = DetectorRunner(pool, registry, evaluators, RunnerMetrics(metrics_registry),
+                                    poll_ms=settings.runner_poll_ms, on_alerts=alerts_opened)
+        elif settings.runner == "process":
+            runner = RunnerProcess(settings, registry, params, dsn, pool, metrics_registry,
+                                   on_alerts=alerts_opened)
+        else:
+            runner = ElsewhereRunner(pool)
+        log.info("detector runner: %s", settings.runner)
         credit = CreditService(registry, load_credit_params(settings.credit_table),
                                metrics=CreditMetrics(metrics_registry),
                                evidence_margin=timedelta(minutes=settings.evidence_margin_min))
@@ -212,7 +222,10 @@ async def open_service(settings: Settings, registry: Registry, *,
         svc_ref.append(svc)
 
         async with asyncio.TaskGroup() as tg:
-            svc._tasks.append(tg.create_task(runner.run(), name="detector-runner"))
+            if not isinstance(runner, ElsewhereRunner):
+                svc._tasks.append(tg.create_task(runner.run(), name="detector-runner"))
+            if isinstance(runner, RunnerProcess):
+                await runner.started.wait()
             svc._tasks.append(tg.create_task(escalator.run(), name="alert-escalator"))
             svc._tasks.append(tg.create_task(dispatcher.run(), name="warning-dispatcher"))
             svc._tasks.append(tg.create_task(credit.run_repairs(pool), name="credit-repair"))

@@ -2,8 +2,8 @@
 
 One batch is one transaction: the rows go into ``readings``, the event-time
 span of the new rows is queued per device in ``pending_eval`` for the detector
-runner, and rejections go to ``dead_letters``. Either all of it is committed or
-none.
+runner (with a ``NOTIFY`` on :data:`PENDING_CHANNEL`, delivered at commit), and
+rejections go to ``dead_letters``. Either all of it is committed or none.
 
 Rows are first binary-COPYed straight into ``readings`` under a savepoint (the
 fast path: most batches hold no reading stored before). If that meets a
@@ -60,6 +60,11 @@ _PENDING = (
     "INSERT INTO pending_eval (device_id, t_min, t_max)"
     " SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[])"
 )
+
+# Channel of the NOTIFY each committing batch sends, so a detector runner in another
+# process (or on another host) starts evaluating at once instead of at its next poll.
+PENDING_CHANNEL = "ecowarn_pending"
+_NOTIFY = "NOTIFY " + PENDING_CHANNEL
 
 _DEAD = (
     "INSERT INTO dead_letters (source, topic, device_id, reason, detail, payload)"
@@ -156,6 +161,8 @@ async def write_batch(pool: AsyncConnectionPool[Any], rows: Sequence[Row],
                 hooks.after_insert()
                 if fast:  # the staged path queued the spans of what it inserted
                     await cur.execute(_PENDING, _spans(rows))
+                if inserted:
+                    await cur.execute(_NOTIFY)  # delivered at commit
                 if rejections:
                     await cur.executemany(_DEAD, [
                         (r.source, r.topic, r.device_id, r.reason, r.detail, r.payload)

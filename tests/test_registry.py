@@ -130,3 +130,12 @@ def test_missing_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(RegistryError) as info:
         load_registry(tmp_path / "nope.yaml")
     assert "nope.yaml: cannot read" in info.value.problems[0]
+
+
+def test_control_characters_in_device_ids_are_rejected() -> None:
+    """Ids travel in MQTT topics and in the runner's delimited requests: no control characters."""
+    problems = _problems(GOOD.replace('id: "PWR-BAG-1"', 'id: "PWR-BAG\\x1f1"')
+                         .replace('id: "AQ-0001"', 'id: "AQ\\t0001"'))
+    assert any("devices[1].id: device id 'PWR-BAG\\x1f1' must be non-empty, without control"
+               in p for p in problems), problems
+    assert any("stations[0].id: device id 'AQ\\t0001'" in p for p in problems), problems
