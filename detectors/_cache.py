@@ -132,12 +132,18 @@ class SeriesCache:
         prev = self._stale.get(device_id)
         self._stale[device_id] = t if prev is None else min(prev, t)
 
-    async def refresh(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        """Fetch again, in one query, everything invalidated since the last refresh."""
+    async def refresh(self, conn: psycopg.AsyncConnection[Any],
+                      devices: Iterable[str] | None = None) -> None:
+        """Fetch again, in one query, what was invalidated since the last refresh: of
+        ``devices`` only, when given (the others stay stale: not read until refreshed)."""
         if not self._stale:
             return
+        if devices is None:
+            stale, self._stale = self._stale, {}
+        else:
+            stale = {d: t for d in devices if (t := self._stale.pop(d, None)) is not None}
         req: list[tuple[str, str, float, float | None]] = []
-        for dev, t in self._stale.items():
+        for dev, t in stale.items():
             for m in self._by_device.get(dev, ()):
                 e = self._entries[(dev, m)]
                 start = max(t, e.lo)
@@ -147,7 +153,6 @@ class SeriesCache:
                     keep = int(np.searchsorted(e.te, start, "left"))
                     e.te, e.v, e.f = e.te[:keep], e.v[:keep], e.f[:keep]
                 req.append((dev, m, start, None))
-        self._stale.clear()
         for key, (te, v, f) in (await self._fetch(conn, req)).items():
             e = self._entries[key]
             e.te = np.concatenate((e.te, te))
@@ -180,7 +185,7 @@ class SeriesCache:
     async def ensure_many(self, conn: psycopg.AsyncConnection[Any],
                           wants: dict[tuple[str, str], float]) -> None:
         """Make each pair complete from its own instant on (one query for all)."""
-        await self.refresh(conn)
+        await self.refresh(conn, {k[0] for k in wants})
         req: list[tuple[str, str, float, float | None]] = []
         now = time.monotonic()
         for key, since in wants.items():

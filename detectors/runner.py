@@ -334,16 +334,23 @@ class DetectorRunner:
                     return 0
                 claimed = sum(int(r[3]) for r in spans)
                 work: dict[tuple[int, str], Window] = {}
+                touched: dict[str, list[tuple[int, str]]] = {}
                 for device_id, t_min, t_max, _ in spans:
                     if self.cache is not None:
                         self.cache.invalidate(device_id, t_min)
+                    items = touched[device_id] = []
                     for i, ev in enumerate(self._evaluators):
                         for subject in ev.subjects_for(device_id):
                             w = work.get((i, subject))
                             work[(i, subject)] = Window(t_min, t_max) if w is None else Window(
                                 min(w.t_min, t_min), max(w.t_max, t_max))
+                            items.append((i, subject))
                 if self.cache is not None:
-                    await self._prefetch(conn, work)
+                    # Work that will be evaluated; a device only other work touches stays
+                    # stale in the cache (fetched again when something needs it).
+                    due = {k: w for k, w in work.items() if not self._unchanged(k, w)}
+                    await self._prefetch(conn, due, [d for d, items in touched.items()
+                                                     if any(k in due for k in items)])
                 await self._learn_quiet(conn, work)
                 batch = next(_BATCH_IDS)
                 for ev in self._evaluators:
@@ -383,12 +390,20 @@ class DetectorRunner:
             else:
                 self._metrics.evaluations.labels(name).inc(n)
 
+    def _unchanged(self, key: tuple[int, str], window: Window) -> bool:
+        """Only readings after everything evaluated so far, all within the minute of the
+        newest one (evaluators whose findings change only on a new grid minute)."""
+        last = self._last.get(key) if self._held[key[0]] else None
+        return last is not None and window.t_min > last[0] and _same_minute(window.t_max,
+                                                                            last[0])
+
     async def _prefetch(self, conn: psycopg.AsyncConnection[Any],
-                        work: dict[tuple[int, str], Window]) -> None:
-        """Bring the cache up to date and load, in one query, the look-back windows of the
-        subjects' main series that it does not hold yet (instead of one query per subject)."""
+                        work: dict[tuple[int, str], Window], devices: list[str]) -> None:
+        """Bring the cache up to date for ``devices`` and load, in one query, the look-back
+        windows of the subjects' main series that it does not hold yet (instead of one
+        query per subject)."""
         assert self.cache is not None
-        await self.cache.refresh(conn)
+        await self.cache.refresh(conn, devices)
         wants: dict[tuple[str, str], float] = {}
         for (i, subject), window in work.items():
             keys, lookback = self._keys[i], self._lookback[i]
@@ -427,7 +442,7 @@ class DetectorRunner:
         key = (i, subject)
         held = self._held[i]
         last = self._last.get(key) if held else None
-        if last is not None and window.t_min > last[0] and _same_minute(window.t_max, last[0]):
+        if last is not None and self._unchanged(key, window):
             # Only readings after everything evaluated so far, all within the minute of the
             # newest one: no grid point up to that minute changes, nor any finding.
             self._last[key] = (window.t_max, last[1], last[2])
