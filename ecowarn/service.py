@@ -212,6 +212,9 @@ async def open_service(settings: Settings, registry: Registry, *,
             gateway = Hj212Gateway(registry, partial(pipeline.submit, wait=True),
                                    host=settings.hj212_host or settings.http_host,
                                    port=settings.hj212_port, strict=settings.hj212_strict,
+                                   split_timeout_s=settings.hj212_split_timeout_s,
+                                   max_split_uploads=settings.hj212_max_split_uploads,
+                                   max_split_bytes=settings.hj212_max_split_bytes,
                                    metrics=Hj212Metrics(metrics_registry))
             await stack.enter_async_context(gateway)
             log.info("HJ 212 gateway listening on port %d", gateway.port)

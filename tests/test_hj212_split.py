@@ -398,3 +398,25 @@ async def test_open_device_parts_need_no_password(gateway: Hj212Gateway,
     assert [(await logger.answer()).cn for _ in range(2)] == ["9014"] * 2
     assert {r.device_id for r in collector.rows} == {OPEN_MN} and len(collector.rows) == 3
     await logger.close()
+
+
+async def test_split_bounds_come_from_the_environment(
+        database: str, sample_registry: Registry, tmp_path: object,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """ECOWARN_HJ212_SPLIT_TIMEOUT_S / _MAX_SPLIT_UPLOADS / _MAX_SPLIT_BYTES reach the gateway;
+    a bad value names its variable."""
+    from config.settings import SettingsError, load_settings
+    from ecowarn.service import open_service
+
+    monkeypatch.setenv("ECOWARN_HJ212_SPLIT_TIMEOUT_S", "7.5")
+    monkeypatch.setenv("ECOWARN_HJ212_MAX_SPLIT_UPLOADS", "3")
+    monkeypatch.setenv("ECOWARN_HJ212_MAX_SPLIT_BYTES", "65536")
+    settings = load_settings(database_url=database, hj212_port=0, spool_dir=str(tmp_path),
+                             runner="off")
+    async with open_service(settings, sample_registry, mqtt=False, http=False) as svc:
+        assert svc.gateway is not None
+        assert (svc.gateway.split_timeout_s, svc.gateway.max_split_uploads,
+                svc.gateway.max_split_bytes) == (7.5, 3, 65536)
+    monkeypatch.setenv("ECOWARN_HJ212_MAX_SPLIT_UPLOADS", "0")
+    with pytest.raises(SettingsError, match="ECOWARN_HJ212_MAX_SPLIT_UPLOADS"):
+        load_settings()
