@@ -34,6 +34,7 @@ from detectors.runner import DetectorRunner, RuleEvaluator, RunnerMetrics
 from ecowarn.embedded import EmbeddedBroker, EmbeddedPostgres
 from ecowarn.runner_proc import ElsewhereRunner, RunnerProcess
 from ingest.hj212 import Hj212Gateway, Hj212Metrics
+from ingest.hj212.gateway import decode_for_replay
 from ingest.mqtt import MqttCollector, parse_mqtt_url
 from ingest.parse import TelemetryParser
 from ingest.pipeline import IngestMetrics, IngestPipeline, tune_gc
@@ -193,7 +194,9 @@ async def open_service(settings: Settings, registry: Registry, *,
                                       topic_prefix=(settings.mqtt_topic_prefix if topic_prefix is None
                                                     else topic_prefix),
                                       shared_group=settings.mqtt_shared_group)
-        replayer = DeadLetterReplayer(pool, parser, partial(pipeline.submit, wait=True))
+        replayer = DeadLetterReplayer(
+            pool, parser, partial(pipeline.submit, wait=True),
+            hj212_decode=partial(decode_for_replay, registry, strict=settings.hj212_strict))
 
         from api.app import create_app
 

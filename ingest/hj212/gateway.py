@@ -51,7 +51,7 @@ from ingest.hj212.framing import Frame, FrameError, StreamDecoder
 from ingest.hj212.metrics import Hj212Metrics
 from ingest.model import Rejection, Row
 
-__all__ = ["ConnectionStats", "Hj212Gateway", "Sink"]
+__all__ = ["ConnectionStats", "Hj212Gateway", "Sink", "decode_for_replay"]
 
 log = logging.getLogger(__name__)
 
@@ -354,3 +354,25 @@ class Hj212Gateway:
                      extra={"device_id": s.device_id, "peer": conn.peer})
             await conn.abandon_splits(cause)
             await conn.close()
+
+
+def decode_for_replay(registry: Registry, raw: bytes, *, strict: bool = False,
+                      dialects: Sequence[Dialect] = DIALECTS) -> tuple[list[Row], list[Rejection]]:
+    """A dead-lettered HJ 212 payload decoded against ``registry`` as the gateway would
+    (framing, CRC, dialect, authentication, split reassembly): the rows it now gives, and
+    what still fails as rejections. The payload is one packet, or the parts of a split
+    upload kept together (``incomplete_split_packet``). Nothing is answered; the gateway's
+    metrics are not touched.
+    """
+    handler = PacketHandler(registry, strict=strict, dialects=dialects,
+                            metrics=Hj212Metrics(CollectorRegistry()), counters=Counters(),
+                            peer="replay",
+                            splits=SplitAssembler(timeout_s=3600.0, max_uploads=64,
+                                                  max_bytes=len(raw) + 1))
+    decoder = StreamDecoder()
+    out = Outcome()
+    now = time.monotonic()
+    for item in (*decoder.feed(raw), *decoder.close()):
+        handler.handle(item, out, now)
+    handler.abandon_splits("still incomplete when replayed", out)
+    return out.rows, out.rejections
