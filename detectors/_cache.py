@@ -240,20 +240,7 @@ class SeriesCache:
     def latest(self, keys: Sequence[tuple[str, str]]) -> tuple[bool, float | None]:
         """(known, newest event time over ``keys``); unknown for a pair not cached, or holding
         nothing in its span before :meth:`fill_prior` looked further back."""
-        best: float | None = None
-        for key in keys:
-            e = self._entries.get(key)
-            if e is None or key[0] in self._stale:
-                return False, None
-            if e.te.size:
-                t: float | None = float(e.te[-1])
-            elif e.prior_known:
-                t = e.prior
-            else:
-                return False, None
-            if t is not None and (best is None or t > best):
-                best = t
-        return True, best
+        return self.previous(keys, math.inf)
 
     def previous(self, keys: Sequence[tuple[str, str]],
                  before: float) -> tuple[bool, float | None]:

@@ -207,19 +207,28 @@ class Evaluator:
         """
         return False
 
+    def _tail_since(self, subject: str) -> tuple[tuple[float, Any], float] | None:
+        """What the subject's last full evaluation recorded, and the latest reading of its
+        primary series now, from the runner's cache; None when either is not known."""
+        cache = CURRENT_CACHE.get()
+        done = self._evaluated.get(subject)
+        if cache is None or done is None:
+            return None
+        known, latest = cache.latest(self._primary_keys(subject))
+        return None if not known or latest is None else (done, latest)
+
     def _tail_held(self, subject: str, keys: Sequence[tuple[str, str]],
                    hold_s: int) -> tuple[IntArray, dict[tuple[str, str], FloatArray], float] | None:
         """The minute grid points after the subject's last full evaluation up to the latest
         reading of its primary series, the value of each of ``keys`` held on them (as
         :func:`held_on_grid` gives it inside that evaluation's window) and the latest
         reading's time; None when unsure."""
+        since = self._tail_since(subject)
+        if since is None:
+            return None
+        done, latest = since
         cache = CURRENT_CACHE.get()
-        done = self._evaluated.get(subject)
-        if cache is None or done is None:
-            return None
-        known, latest = cache.latest(self._primary_keys(subject))
-        if not known or latest is None:
-            return None
+        assert cache is not None
         first = (int(done[0]) // 60 + 1) * 60
         grid = np.arange(first, int(latest) // 60 * 60 + 1, 60, dtype=np.int64)
         held: dict[tuple[str, str], FloatArray] = {}

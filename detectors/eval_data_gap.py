@@ -36,7 +36,6 @@ import psycopg
 from alerts.store import AlertDraft, ReconcileResult, lock_subject, reconcile
 from config.metrics import KIND_METRICS
 from config.registry import Device, Registry
-from detectors._cache import CURRENT as CURRENT_CACHE
 from detectors._core import Finding
 from detectors._evalbase import (
     Evaluator,
@@ -147,14 +146,10 @@ class DataGapEvaluator(Evaluator):
     def tail_quiet(self, subject: str) -> bool:
         """Every reading since the last full evaluation lies less than ``min_gap_min`` after
         the latest one it covered: no gap of that length can be among them."""
-        cache = CURRENT_CACHE.get()
-        done = self._evaluated.get(subject)
-        if cache is None or done is None:
-            return False
-        known, latest = cache.latest(self._primary_keys(subject))
+        since = self._tail_since(subject)
         # Gaps are measured between whole seconds: keep a margin for the rounding.
-        return known and latest is not None and \
-            latest - done[0] < self._params.min_gap_min * 60.0 - 2.0
+        return since is not None and \
+            since[1] - since[0][0] < self._params.min_gap_min * 60.0 - 2.0
 
     def _event_draft(self, dev: Device, f: Finding, cut: list[Maintenance]) -> AlertDraft:
         assert f.end_s is not None

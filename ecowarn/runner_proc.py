@@ -140,23 +140,7 @@ class RunnerProcess:
 
     async def _pump(self, conn: Connection) -> None:
         """Take the child's messages until its end of the pipe closes."""
-        loop = asyncio.get_running_loop()
-        gone = asyncio.Event()
-
-        def readable() -> None:
-            try:
-                while conn.poll():
-                    self._take(conn.recv())
-            except (EOFError, OSError):
-                loop.remove_reader(conn.fileno())
-                gone.set()
-
-        loop.add_reader(conn.fileno(), readable)
-        try:
-            await gone.wait()
-        finally:
-            with contextlib.suppress(ValueError, OSError):
-                loop.remove_reader(conn.fileno())
+        await _read_until_closed(conn, self._take)
 
     def _take(self, msg: Any) -> None:
         kind = msg[0]
@@ -167,6 +151,27 @@ class RunnerProcess:
                 self._on_alerts(list(msg[1]))
             except Exception:  # an announcement must not stop the supervision
                 log.exception("handling opened alerts failed")
+
+
+async def _read_until_closed(conn: Connection, take: Callable[[Any], None]) -> None:
+    """Hand every message arriving on ``conn`` to ``take`` until the other end closes."""
+    loop = asyncio.get_running_loop()
+    gone = asyncio.Event()
+
+    def readable() -> None:
+        try:
+            while conn.poll():
+                take(conn.recv())
+        except (EOFError, OSError):
+            loop.remove_reader(conn.fileno())
+            gone.set()
+
+    loop.add_reader(conn.fileno(), readable)
+    try:
+        await gone.wait()
+    finally:
+        with contextlib.suppress(ValueError, OSError):
+            loop.remove_reader(conn.fileno())
 
 
 async def _reap(proc: Any) -> None:
@@ -200,18 +205,6 @@ async def _child(settings: Settings, registry: Registry, params: dict[str, objec
     from detectors.evaluators import build_evaluators
     from detectors.runner import DetectorRunner, RunnerMetrics
 
-    loop = asyncio.get_running_loop()
-    parent_gone = asyncio.Event()
-
-    def readable() -> None:
-        try:
-            while conn.poll():
-                conn.recv()
-        except (EOFError, OSError):
-            loop.remove_reader(conn.fileno())
-            parent_gone.set()
-
-    loop.add_reader(conn.fileno(), readable)
     send_lock = asyncio.Lock()
 
     async def send(msg: tuple[Any, ...]) -> None:
@@ -249,7 +242,9 @@ async def _child(settings: Settings, registry: Registry, params: dict[str, objec
         tasks = [asyncio.create_task(runner.run(), name="detector-runner"),
                  asyncio.create_task(report(), name="runner-report"),
                  asyncio.create_task(forward_alerts(), name="runner-alerts")]
-        watch = asyncio.create_task(parent_gone.wait(), name="runner-parent")
+        # The parent sends nothing: its end closing (stop, or the parent died) ends the child.
+        watch = asyncio.create_task(_read_until_closed(conn, lambda _msg: None),
+                                    name="runner-parent")
         try:
             done, _ = await asyncio.wait([*tasks, watch], return_when=asyncio.FIRST_COMPLETED)
             for t in done:
