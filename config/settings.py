@@ -41,12 +41,14 @@ class Settings(BaseSettings):
     hj212_host: str | None = None
     # Strict HJ 212: reject non-standard Flag values and MNs that are not 24 hex characters.
     hj212_strict: bool = False
-    # HJ 212 uploads split over several packets (PNUM/PNO), per connection: an upload not
-    # complete this long after its first part is dead-lettered with its raw parts; at most
-    # this many uploads and bytes are held (the oldest is dead-lettered to make room).
+    # HJ 212 uploads split over several packets (PNUM/PNO), joined across connections: an
+    # upload not complete this long after its first part is dead-lettered with its raw parts;
+    # at most this many uploads and bytes are held per device, and bytes in all (the oldest
+    # upload is dead-lettered to make room).
     hj212_split_timeout_s: float = Field(default=60.0, gt=0)
     hj212_max_split_uploads: int = Field(default=16, ge=1)
     hj212_max_split_bytes: int = Field(default=1 << 20, ge=1024)
+    hj212_max_split_bytes_total: int = Field(default=64 << 20, ge=1024)
     # MQTT: prefix before telemetry/ (for shared brokers), and a shared-subscription
     # group so several collectors split the load ($share/GROUP/telemetry/+/+).
     mqtt_topic_prefix: str = ""

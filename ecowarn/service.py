@@ -218,6 +218,7 @@ async def open_service(settings: Settings, registry: Registry, *,
                                    split_timeout_s=settings.hj212_split_timeout_s,
                                    max_split_uploads=settings.hj212_max_split_uploads,
                                    max_split_bytes=settings.hj212_max_split_bytes,
+                                   max_split_bytes_total=settings.hj212_max_split_bytes_total,
                                    metrics=Hj212Metrics(metrics_registry))
             await stack.enter_async_context(gateway)
             log.info("HJ 212 gateway listening on port %d", gateway.port)

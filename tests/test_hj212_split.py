@@ -268,18 +268,48 @@ async def test_a_wrong_password_on_one_part_rejects_that_part_only(
     await logger.close()
 
 
-async def test_connection_closed_with_an_incomplete_upload(
-        gateway: Hj212Gateway, collector: Collector) -> None:
-    """When the logger disconnects, its incomplete uploads are dead-lettered at once."""
+async def test_parts_over_two_connections_are_joined(
+        collector: Collector, metrics_registry: CollectorRegistry) -> None:
+    """A logger that reconnects mid-upload sends the rest over its new connection: the parts
+    are joined into one upload, acked on the connection each came over."""
+    p1, p2, p3 = split_upload(QN, PARTS)
+    async with Hj212Gateway(make_registry(), collector, port=0, split_timeout_s=TIMEOUT_S,
+                            metrics=Hj212Metrics(metrics_registry)) as gw:
+        first = await Logger.connect(gw.port)
+        await first.send(p1)
+        assert (await first.answer()).qn == QN
+        await first.close()
+        second = await Logger.connect(gw.port)
+        await second.send(p2)
+        assert (await second.answer()).qn == QN
+        assert collector.rows == [] and collector.rejections == []
+        assert sample(metrics_registry, "ecowarn_hj212_split_pending") == 1
+        await second.send(p3)
+        assert (await second.answer()).cn == "9014"
+        assert as_set(collector.rows) == ALL_ROWS and len(collector.rows) == 4
+        await second.send(p1)  # a resend of a part of the completed upload: answered only
+        assert (await second.answer()).qn == QN
+        await second.close()
+    assert len(collector.rows) == 4 and collector.rejections == []
+    assert sample(metrics_registry, "ecowarn_hj212_split_uploads_total", result="complete") == 1
+    assert sample(metrics_registry, "ecowarn_hj212_split_pending") == 0
+
+
+async def test_an_upload_outlives_its_connection_until_the_timeout(
+        collector: Collector) -> None:
+    """A disconnect does not end the upload; the timeout does (the parts are dead-lettered)."""
     p1, _, _ = split_upload(QN, PARTS)
-    logger = await Logger.connect(gateway.port)
-    await logger.send(p1)
-    await logger.answer()
-    await logger.close()
-    await collector.wait_for(rejections=1)
+    async with Hj212Gateway(make_registry(), collector, port=0, split_timeout_s=1.0) as gw:
+        logger = await Logger.connect(gw.port)
+        await logger.send(p1)
+        await logger.answer()
+        await logger.close()
+        await asyncio.sleep(0.4)
+        assert collector.rejections == []
+        await collector.wait_for(rejections=1)
     [rej] = collector.rejections
     assert (rej.reason, rej.payload) == ("incomplete_split_packet", p1)
-    assert "connection ended (eof)" in rej.detail
+    assert "not complete 1 s after its first part" in rej.detail
 
 
 async def test_gateway_shutdown_dead_letters_incomplete_uploads(collector: Collector) -> None:
@@ -291,26 +321,29 @@ async def test_gateway_shutdown_dead_letters_incomplete_uploads(collector: Colle
         await logger.answer()
     assert [(r.reason, r.payload) for r in collector.rejections] == [
         ("incomplete_split_packet", p1)]
-    assert "shutdown" in collector.rejections[0].detail
+    assert "shutting down" in collector.rejections[0].detail
     await logger.close()
 
 
-async def test_pending_uploads_per_connection_are_bounded(
+async def test_pending_uploads_per_device_are_bounded(
         collector: Collector, metrics_registry: CollectorRegistry) -> None:
-    """With max_split_uploads=2 a third open upload pushes out the oldest, dead-lettered."""
+    """With max_split_uploads=2 a device's third open upload pushes out its oldest,
+    dead-lettered; another device's upload, older still, is not touched."""
     async with Hj212Gateway(make_registry(), collector, port=0, max_split_uploads=2,
                             metrics=Hj212Metrics(metrics_registry)) as gw:
         logger = await Logger.connect(gw.port)
+        other = split_upload("20261123080000999", PARTS, mn=OPEN_MN, pw="")[0]
         firsts = [split_upload(f"2026112308000000{i}", PARTS)[0] for i in range(3)]
-        for part in firsts:
+        for part in (other, *firsts):
             await logger.send(part)
             await logger.answer()
         await collector.wait_for(rejections=1)
         [rej] = collector.rejections
         assert (rej.reason, rej.payload) == ("incomplete_split_packet", firsts[0])
-        assert "at most 2 pending" in rej.detail
-        assert sample(metrics_registry, "ecowarn_hj212_split_pending") == 2
+        assert "at most 2 pending per device" in rej.detail
+        assert sample(metrics_registry, "ecowarn_hj212_split_pending") == 3
         await logger.close()
+    assert sorted(r.payload for r in collector.rejections[1:]) == sorted([other, *firsts[1:]])
     assert sample(metrics_registry, "ecowarn_hj212_split_pending") == 0
 
 
@@ -353,6 +386,25 @@ def test_assembler_bounds_bytes_and_expires_oldest_first() -> None:
     assert asm.next_deadline == 11.0
     assert [ab.key[1] for ab in asm.expire(11.5)] == ["Q1"]
     assert asm.expire(11.9) == [] and asm.pending_uploads == 1
+
+
+def test_assembler_bounds_bytes_per_device_and_in_all() -> None:
+    """A device over its bytes loses its own oldest upload; over the total, the gateway's
+    oldest upload goes, whichever device it belongs to."""
+    size = len(split_upload("Q0", PARTS, mn="A")[0])  # the same for every MN and QN below
+    asm = SplitAssembler(timeout_s=10, max_uploads=8, max_bytes=size * 2, max_total_bytes=size * 3)
+
+    def first_part(mn: str, qn: str, now: float) -> list[str]:
+        p = split_upload(qn, PARTS, mn=mn)[0]
+        res = asm.add((mn, qn, "2011"), 3, 1, parse_segment(p[6:-6]), p, now=now)
+        assert res.status == "pending"
+        return [f"{ab.key[0]}/{ab.key[1]}" for ab in res.evicted]
+
+    assert first_part("A", "Q1", 0) == [] and first_part("B", "Q2", 1) == []
+    assert first_part("B", "Q3", 2) == []  # B holds 2 parts: at its bound, not over it
+    assert first_part("B", "Q4", 3) == ["B/Q2"]  # over B's bytes: B's oldest
+    assert first_part("C", "Q5", 4) == ["A/Q1"]  # over the total: the oldest of all
+    assert asm.pending_uploads == 3 and asm.pending_bytes == size * 3
 
 
 async def test_split_upload_into_postgresql(database: str, sample_registry: Registry) -> None:
@@ -403,7 +455,8 @@ async def test_open_device_parts_need_no_password(gateway: Hj212Gateway,
 async def test_split_bounds_come_from_the_environment(
         database: str, sample_registry: Registry, tmp_path: object,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """ECOWARN_HJ212_SPLIT_TIMEOUT_S / _MAX_SPLIT_UPLOADS / _MAX_SPLIT_BYTES reach the gateway;
+    """ECOWARN_HJ212_SPLIT_TIMEOUT_S / _MAX_SPLIT_UPLOADS / _MAX_SPLIT_BYTES(_TOTAL) reach the
+    gateway;
     a bad value names its variable."""
     from config.settings import SettingsError, load_settings
     from ecowarn.service import open_service
@@ -411,12 +464,14 @@ async def test_split_bounds_come_from_the_environment(
     monkeypatch.setenv("ECOWARN_HJ212_SPLIT_TIMEOUT_S", "7.5")
     monkeypatch.setenv("ECOWARN_HJ212_MAX_SPLIT_UPLOADS", "3")
     monkeypatch.setenv("ECOWARN_HJ212_MAX_SPLIT_BYTES", "65536")
+    monkeypatch.setenv("ECOWARN_HJ212_MAX_SPLIT_BYTES_TOTAL", "1048576")
     settings = load_settings(database_url=database, hj212_port=0, spool_dir=str(tmp_path),
                              runner="off")
     async with open_service(settings, sample_registry, mqtt=False, http=False) as svc:
         assert svc.gateway is not None
         assert (svc.gateway.split_timeout_s, svc.gateway.max_split_uploads,
-                svc.gateway.max_split_bytes) == (7.5, 3, 65536)
+                svc.gateway.max_split_bytes,
+                svc.gateway.max_split_bytes_total) == (7.5, 3, 65536, 1048576)
     monkeypatch.setenv("ECOWARN_HJ212_MAX_SPLIT_UPLOADS", "0")
     with pytest.raises(SettingsError, match="ECOWARN_HJ212_MAX_SPLIT_UPLOADS"):
         load_settings()

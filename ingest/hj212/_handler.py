@@ -7,8 +7,9 @@ any other command. Each rejection keeps the raw packet; when the packet asked
 for an answer and its header could be read, it also gets a 9011 whose QnRtn
 says why. Data acks (9014) are queued and only sent after the sink returned.
 
-A data upload split over several packets (``PNUM``/``PNO``) is reassembled per
-connection by :class:`~ingest.hj212._split.SplitAssembler`: each part is
+A data upload split over several packets (``PNUM``/``PNO``) is reassembled by
+the gateway's :class:`~ingest.hj212._split.SplitAssembler`, shared by all
+connections (parts may come over different ones): each part is
 checked and authenticated on its own and acknowledged when it asked for it;
 the rows come from the union of the parts once the last one arrived. An
 upload that does not complete in time is dead-lettered with its raw parts
@@ -90,13 +91,7 @@ class PacketHandler:
         self._metrics = metrics
         self._counters = counters
         self._peer = peer
-        self._splits = splits
-        self._pending_reported = 0  # this connection's share of the split_pending gauge
-
-    @property
-    def next_split_deadline(self) -> float | None:
-        """When the oldest incomplete split upload times out (monotonic s); None if none."""
-        return self._splits.next_deadline
+        self._splits = splits  # shared by the gateway's connections
 
     def count(self, out: Outcome) -> None:
         """Add what ``out`` holds to the metrics (once per read rather than per packet)."""
@@ -129,17 +124,14 @@ class PacketHandler:
             self._report_pending()
 
     def abandon_splits(self, why: str, out: Outcome) -> None:
-        """Dead-letter every incomplete split upload (the connection ends)."""
+        """Dead-letter every incomplete split upload (the gateway shuts down)."""
         if self._splits.pending_uploads:
             for ab in self._splits.abandon_all(why):
                 self._abandoned(ab, out)
             self._report_pending()
 
     def _report_pending(self) -> None:
-        n = self._splits.pending_uploads
-        if n != self._pending_reported:
-            self._metrics.split_pending.inc(n - self._pending_reported)
-            self._pending_reported = n
+        self._metrics.split_pending.set(self._splits.pending_uploads)
 
     # --- outcomes -------------------------------------------------------------------
 

@@ -1,21 +1,22 @@
-"""Reassembly of split uploads (Flag bit D, ``PNUM``/``PNO``) on one connection.
+"""Reassembly of split uploads (Flag bit D, ``PNUM``/``PNO``), gateway-wide.
 
 HJ 212-2017 lets a logger spread one upload over ``PNUM`` packets numbered
 ``PNO`` = 1..PNUM, all with the upload's ``QN``, ``MN`` and ``CN``, each with
 its own CP part. :class:`SplitAssembler` keeps the parts of each upload, keyed
-by (MN, QN, CN), until all of them are there; :func:`merge_parts` then makes
-one packet of them. No I/O and no clock: the caller passes ``now`` (monotonic
-seconds).
+by (MN, QN, CN), until all of them are there, whichever connection each part
+came over (a logger that reconnects mid-upload sends the rest over its new
+connection); :func:`merge_parts` then makes one packet of them. No I/O and no
+clock: the caller passes ``now`` (monotonic seconds).
 
-Bounds, per connection: at most ``max_uploads`` uploads pending and
-``max_bytes`` of their raw packets (the oldest upload is abandoned to make
-room); an upload is abandoned ``timeout_s`` after its first part arrived. An
-abandoned upload comes back as :class:`Abandoned` with its raw parts, for the
-dead-letter table.
+Bounds: per device (MN), at most ``max_uploads`` uploads pending and
+``max_bytes`` of their raw packets; in all, ``max_total_bytes``. The oldest
+upload (of the device, or of all) is abandoned to make room, and an upload is
+abandoned ``timeout_s`` after its first part arrived. An abandoned upload comes
+back as :class:`Abandoned` with its raw parts, for the dead-letter table.
 
 A part sent again with the same content (a logger that missed the answer) is a
 ``duplicate``, also after its upload completed (completed keys are remembered
-for ``timeout_s``, at most ``max_uploads * 4`` of them); a part with the same
+for ``timeout_s``, at most ``max_completed`` of them); a part with the same
 PNO but other content is a ``conflict``; a part whose PNUM differs from the
 upload's first part is ``bad_pnum``.
 """
@@ -41,6 +42,14 @@ class _Upload:
     deadline: float
     parts: dict[int, tuple[Packet, bytes]] = field(default_factory=dict)  # PNO -> (packet, raw)
     size: int = 0  # raw bytes held
+
+
+@dataclass(slots=True)
+class _Device:
+    """The pending uploads of one MN, oldest first, and their raw bytes."""
+
+    keys: dict[SplitKey, None] = field(default_factory=dict)
+    size: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,16 +96,22 @@ class AddResult:
 
 
 class SplitAssembler:
-    """Pending split uploads of one connection (see the module docstring)."""
+    """Pending split uploads of a gateway (see the module docstring)."""
 
-    def __init__(self, *, timeout_s: float, max_uploads: int, max_bytes: int) -> None:
-        if not timeout_s > 0 or max_uploads < 1 or max_bytes < 1:
-            raise ValueError("timeout_s, max_uploads and max_bytes must be positive")
+    def __init__(self, *, timeout_s: float, max_uploads: int, max_bytes: int,
+                 max_total_bytes: int | None = None, max_completed: int = 4096) -> None:
+        total = max_bytes if max_total_bytes is None else max_total_bytes
+        if not timeout_s > 0 or min(max_uploads, max_bytes, total, max_completed) < 1:
+            raise ValueError("timeout_s, max_uploads, max_bytes, max_total_bytes and "
+                             "max_completed must be positive")
         self.timeout_s = timeout_s
-        self.max_uploads = max_uploads
-        self.max_bytes = max_bytes
+        self.max_uploads = max_uploads  # per device
+        self.max_bytes = max_bytes  # per device
+        self.max_total_bytes = total
+        self.max_completed = max_completed
         # Insertion order is first-arrival order, so deadlines are ascending.
         self._pending: dict[SplitKey, _Upload] = {}
+        self._devices: dict[str, _Device] = {}
         self._completed: OrderedDict[SplitKey, float] = OrderedDict()  # key -> forget after
         self._bytes = 0
 
@@ -124,10 +139,14 @@ class SplitAssembler:
         upload = self._pending.get(key)
         evicted: list[Abandoned] = []
         if upload is None:
-            while len(self._pending) >= self.max_uploads:
-                evicted.append(self._abandon_oldest(
-                    f"abandoned for a newer upload: at most {self.max_uploads} pending"))
+            device = self._devices.get(key[0])
+            while device is not None and len(device.keys) >= self.max_uploads:
+                evicted.append(self._abandon(next(iter(device.keys)), "abandoned for a newer "
+                                             f"upload: at most {self.max_uploads} pending "
+                                             "per device"))
+                device = self._devices.get(key[0])
             upload = self._pending[key] = _Upload(pnum, now + self.timeout_s)
+            self._devices.setdefault(key[0], _Device()).keys[key] = None
         elif pnum != upload.pnum:
             return AddResult("bad_pnum", detail=f"PNUM {pnum} differs from the {upload.pnum} "
                              "of the upload's first part")
@@ -139,18 +158,14 @@ class SplitAssembler:
         upload.parts[pno] = (packet, raw)
         upload.size += len(raw)
         self._bytes += len(raw)
-        while self._bytes > self.max_bytes:
-            oldest = next(iter(self._pending))
-            why = f"over {self.max_bytes} bytes of split parts pending"
-            evicted.append(self._abandon(oldest, why))
-            if oldest == key:
-                return AddResult("pending", evicted=tuple(evicted))
+        self._devices[key[0]].size += len(raw)
+        if self._make_room(key, evicted):
+            return AddResult("pending", evicted=tuple(evicted))
         if len(upload.parts) < upload.pnum:
             return AddResult("pending", evicted=tuple(evicted))
-        del self._pending[key]
-        self._bytes -= upload.size
+        self._remove(key)
         self._completed[key] = now + self.timeout_s
-        while len(self._completed) > self.max_uploads * 4:
+        while len(self._completed) > self.max_completed:
             self._completed.popitem(last=False)
         order = sorted(upload.parts)
         complete = Complete(key, tuple(upload.parts[p][0] for p in order),
@@ -168,15 +183,38 @@ class SplitAssembler:
         return out
 
     def abandon_all(self, why: str) -> list[Abandoned]:
-        """Abandon every pending upload (the connection ends)."""
+        """Abandon every pending upload (the gateway shuts down)."""
         return [self._abandon(key, why) for key in list(self._pending)]
 
-    def _abandon_oldest(self, why: str) -> Abandoned:
-        return self._abandon(next(iter(self._pending)), why)
+    def _make_room(self, key: SplitKey, evicted: list[Abandoned]) -> bool:
+        """Abandon the oldest uploads while the device's or the total bytes are over their
+        bounds; True if the upload ``key`` itself had to go."""
+        device = self._devices[key[0]]
+        gone = False
+        while device.size > self.max_bytes:
+            oldest = next(iter(device.keys))
+            evicted.append(self._abandon(oldest, f"over {self.max_bytes} bytes of split parts "
+                                         "pending for the device"))
+            gone = gone or oldest == key
+        while self._bytes > self.max_total_bytes:
+            oldest = next(iter(self._pending))
+            evicted.append(self._abandon(oldest, f"over {self.max_total_bytes} bytes of split "
+                                         "parts pending in the gateway"))
+            gone = gone or oldest == key
+        return gone
 
-    def _abandon(self, key: SplitKey, why: str) -> Abandoned:
+    def _remove(self, key: SplitKey) -> _Upload:
         upload = self._pending.pop(key)
         self._bytes -= upload.size
+        device = self._devices[key[0]]
+        del device.keys[key]
+        device.size -= upload.size
+        if not device.keys:
+            del self._devices[key[0]]
+        return upload
+
+    def _abandon(self, key: SplitKey, why: str) -> Abandoned:
+        upload = self._remove(key)
         order = sorted(upload.parts)
         return Abandoned(key, upload.pnum, tuple(order),
                          b"".join(upload.parts[p][1] for p in order), why)

@@ -18,16 +18,18 @@ loggers send 14-digit MNs and odd Flags. In both modes the MN must be a cems
 device of the registry and PW must match its ``password`` when it has one.
 
 Split uploads (Flag bit D, ``PNUM``/``PNO``): the parts of one data upload,
-keyed by (MN, QN, CN), are kept per connection until all ``PNUM`` of them
-arrived; the upload's rows are then those of the union of the parts' CP fields
-(a field sent in several parts must carry the same value in each, otherwise the
-whole upload is dead-lettered as ``conflicting_split_packet``). Each part that
-asks for an answer is acknowledged (9014) as it arrives, the last one after the
+keyed by (MN, QN, CN), are kept by the gateway until all ``PNUM`` of them
+arrived, over one connection or several (a logger that reconnects mid-upload);
+the upload's rows are then those of the union of the parts' CP fields (a field
+sent in several parts must carry the same value in each, otherwise the whole
+upload is dead-lettered as ``conflicting_split_packet``). Each part that asks
+for an answer is acknowledged (9014) as it arrives, the last one after the
 sink took the upload's rows. An upload not complete ``split_timeout_s`` after
-its first part, pushed out by newer ones (``max_split_uploads``,
-``max_split_bytes`` per connection) or still open when the connection ends is
-dead-lettered with its raw parts as ``incomplete_split_packet``. A part sent
-again unchanged is answered again and not stored twice.
+its first part, pushed out by newer ones (``max_split_uploads`` and
+``max_split_bytes`` per device, ``max_split_bytes_total`` in all) or still open
+when the gateway shuts down is dead-lettered with its raw parts as
+``incomplete_split_packet``. A part sent again unchanged is answered again and
+not stored twice.
 """
 
 from __future__ import annotations
@@ -90,12 +92,7 @@ class _Connection:
         self.opened_at = time.time()
         self.counters = Counters()
         self.decoder = StreamDecoder()
-        splits = SplitAssembler(timeout_s=gateway.split_timeout_s,
-                                max_uploads=gateway.max_split_uploads,
-                                max_bytes=gateway.max_split_bytes)
-        self.handler = PacketHandler(gateway.registry, strict=gateway.strict,
-                                     dialects=gateway.dialects, metrics=gateway.metrics,
-                                     counters=self.counters, peer=self.peer, splits=splits)
+        self.handler = gateway.packet_handler(self.counters, self.peer)
 
     def stats(self) -> ConnectionStats:
         c = self.counters
@@ -110,7 +107,7 @@ class _Connection:
         """Serve until the connection ends; return why it ended."""
         gw = self.gw
         loop = asyncio.get_running_loop()
-        reader, decoder, handler = self.reader, self.decoder, self.handler
+        reader, decoder = self.reader, self.decoder
         bytes_in = gw.metrics.bytes_in
         read_deadline: float | None = None
         partial = False
@@ -119,46 +116,29 @@ class _Connection:
                 partial = decoder.buffered_bytes > 0
                 read_deadline = loop.time() + (gw.read_timeout_s if partial
                                                else gw.idle_timeout_s)
-            deadline = read_deadline
-            split_due = handler.next_split_deadline
-            if split_due is not None and split_due < deadline:
-                deadline = split_due
             try:
-                async with asyncio.timeout_at(deadline):
+                async with asyncio.timeout_at(read_deadline):
                     data = await reader.read(READ_CHUNK_BYTES)
             except TimeoutError:
-                if loop.time() < read_deadline:
-                    # Woken for a split upload's timeout: dead-letter it, keep reading.
-                    if not await self._process(()):
-                        return "sink_error"
-                    continue
                 cause = "read_timeout" if partial else "idle_timeout"
-                await self._process(decoder.close(), closing=cause)
+                await self._process(decoder.close())
                 return cause
             read_deadline = None
             if not data:
-                await self._process(decoder.close(), closing="eof")
+                await self._process(decoder.close())
                 return "eof"
             self.counters.bytes_in += len(data)
             bytes_in.inc(len(data))
             if not await self._process(decoder.feed(data)):
                 return "sink_error"
 
-    async def _process(self, items: Sequence[Frame | FrameError], *,
-                       closing: str | None = None) -> bool:
-        """Handle decoded items, feed the sink, then answer. False if the sink failed.
-
-        Split uploads whose time is up are dead-lettered here too; with
-        ``closing`` (the connection ends) every incomplete one is.
-        """
+    async def _process(self, items: Sequence[Frame | FrameError]) -> bool:
+        """Handle decoded items, feed the sink, then answer. False if the sink failed."""
         handler = self.handler
         now = asyncio.get_running_loop().time()
         out = Outcome()
-        handler.expire(now, out)
         for item in items:
             handler.handle(item, out, now)
-        if closing is not None:
-            handler.abandon_splits(f"the connection ended ({closing})", out)
         handler.count(out)
         if out.rows or out.rejections:
             if not await self._sink(out):
@@ -193,20 +173,6 @@ class _Connection:
             self.gw.metrics.sink_seconds.observe(time.perf_counter() - started)
         return True
 
-    async def abandon_splits(self, cause: str) -> None:
-        """Dead-letter incomplete split uploads left when the connection failed or shut down."""
-        out = Outcome()
-        self.handler.abandon_splits(f"the connection ended ({cause})", out)
-        if not out.rejections:
-            return
-        try:
-            async with asyncio.timeout(min(self.gw.write_timeout_s, self.gw.close_timeout_s)):
-                await self._sink(out)
-        except TimeoutError:
-            log.warning("hj212 connection from %s closed: %d incomplete split uploads could not "
-                        "be dead-lettered in time", self.peer, len(out.rejections),
-                        extra={"device_id": self.counters.device_id, "peer": self.peer})
-
     async def close(self) -> None:
         self.writer.close()
         with contextlib.suppress(OSError, TimeoutError):
@@ -232,7 +198,8 @@ class Hj212Gateway:
                  write_timeout_s: float = 10.0, close_timeout_s: float = 5.0,
                  max_connections: int = 10_000, backlog: int = 1024,
                  dialects: Sequence[Dialect] = DIALECTS, split_timeout_s: float = 60.0,
-                 max_split_uploads: int = 16, max_split_bytes: int = 1 << 20) -> None:
+                 max_split_uploads: int = 16, max_split_bytes: int = 1 << 20,
+                 max_split_bytes_total: int = 64 << 20) -> None:
         for name, value in (("read_timeout_s", read_timeout_s),
                             ("idle_timeout_s", idle_timeout_s),
                             ("write_timeout_s", write_timeout_s),
@@ -242,8 +209,9 @@ class Hj212Gateway:
                 raise ValueError(f"{name} must be positive, got {value}")
         if max_connections < 1 or backlog < 1:
             raise ValueError("max_connections and backlog must be at least 1")
-        if max_split_uploads < 1 or max_split_bytes < 1:
-            raise ValueError("max_split_uploads and max_split_bytes must be at least 1")
+        if min(max_split_uploads, max_split_bytes, max_split_bytes_total) < 1:
+            raise ValueError("max_split_uploads, max_split_bytes and max_split_bytes_total "
+                             "must be at least 1")
         if not dialects:
             raise ValueError("at least one dialect is needed")
         if not 0 <= port <= 65535:
@@ -260,6 +228,15 @@ class Hj212Gateway:
         self.split_timeout_s = split_timeout_s
         self.max_split_uploads = max_split_uploads
         self.max_split_bytes = max_split_bytes
+        self.max_split_bytes_total = max_split_bytes_total
+        self._splits = SplitAssembler(timeout_s=split_timeout_s, max_uploads=max_split_uploads,
+                                      max_bytes=max_split_bytes,
+                                      max_total_bytes=max_split_bytes_total)
+        # Dead-letters incomplete split uploads; counts into no connection.
+        self._housekeeping = self.packet_handler(Counters(), "gateway")
+        self._unsent: list[Rejection] = []  # dead letters the sink did not take yet
+        self._expiry: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
         self._host = host
         self._port = port
         self._max_connections = max_connections
@@ -272,6 +249,8 @@ class Hj212Gateway:
             raise RuntimeError("the gateway is already open")
         self._server = await asyncio.start_server(self._serve, self._host, self._port,
                                                   backlog=self._backlog)
+        self._closing.clear()
+        self._expiry = asyncio.create_task(self._expire_splits(), name="hj212-split-expiry")
         log.info("hj212 gateway listening on %s:%d (%s mode)", self._host, self.port,
                  "strict" if self.strict else "lenient")
         return self
@@ -286,18 +265,67 @@ class Hj212Gateway:
         if server is None:
             return
         server.close()
+        self._closing.set()  # the expiry task finishes a dead-lettering under way, then ends
         tasks = list(self._conns)
         for task in tasks:
             task.cancel()
+        if self._expiry is not None:
+            tasks.append(self._expiry)
+            self._expiry = None
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=self.close_timeout_s)
             for task in pending:
-                log.warning("hj212 connection task %s did not stop within %.1f s",
+                log.warning("hj212 task %s did not stop within %.1f s",
                             task.get_name(), self.close_timeout_s)
+                task.cancel()  # only the expiry task can still be running here
+        out = Outcome()
+        self._housekeeping.abandon_splits("the gateway is shutting down", out)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.close_timeout_s):
+                await self._dead_letter(out.rejections)
+        if self._unsent:
+            log.error("hj212 gateway closed with %d incomplete split uploads not dead-lettered "
+                      "(the sink failed)", len(self._unsent))
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.close_timeout_s):
                 await server.wait_closed()
         log.info("hj212 gateway closed")
+
+    def packet_handler(self, counters: Counters, peer: str) -> PacketHandler:
+        """A handler for one connection (or for the gateway's own housekeeping)."""
+        return PacketHandler(self.registry, strict=self.strict, dialects=self.dialects,
+                             metrics=self.metrics, counters=counters, peer=peer,
+                             splits=self._splits)
+
+    async def _expire_splits(self) -> None:
+        """Dead-letter split uploads whose time is up, checked a few times per timeout."""
+        loop = asyncio.get_running_loop()
+        interval = min(1.0, self.split_timeout_s / 4)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self._closing.wait()
+            if self._closing.is_set():
+                return
+            due = self._splits.next_deadline
+            now = loop.time()
+            if (due is not None and due <= now) or self._unsent:
+                out = Outcome()
+                self._housekeeping.expire(now, out)
+                await self._dead_letter(out.rejections)
+
+    async def _dead_letter(self, rejections: list[Rejection]) -> None:
+        """Hand abandoned uploads to the sink; kept for the next try if it fails."""
+        batch = self._unsent = self._unsent + rejections
+        if not batch:
+            return
+        try:
+            await self.sink([], batch)
+        except Exception:
+            log.exception("hj212 sink failed on %d incomplete split uploads; trying again",
+                          len(batch))
+            return
+        self._unsent = self._unsent[len(batch):]
 
     @property
     def port(self) -> int:
@@ -352,7 +380,6 @@ class Hj212Gateway:
                      "%d rejected, %d rows, %d bytes in", conn.peer, cause, s.frames,
                      s.accepted, s.rejected, s.rows, s.bytes_in,
                      extra={"device_id": s.device_id, "peer": conn.peer})
-            await conn.abandon_splits(cause)
             await conn.close()
 
 

@@ -27,7 +27,7 @@ class Hj212Metrics:
     - ``ecowarn_hj212_sink_seconds``: time the sink took (backpressure shows here);
     - ``ecowarn_hj212_split_uploads_total{result}``: uploads split over several packets
       (PNUM/PNO): complete (stored), incomplete (dead-lettered as
-      ``incomplete_split_packet``: timed out, evicted, or the connection ended), rejected
+      ``incomplete_split_packet``: timed out, evicted, or open at shutdown), rejected
       (complete but not storable, e.g. ``conflicting_split_packet``);
     - ``ecowarn_hj212_split_pending``: split uploads waiting for more parts.
     """
