@@ -7,7 +7,8 @@ evaluation of one day uses the same value. Missing day summaries are computed fr
 ``readings`` in one query over the missing span and stored (``ON CONFLICT`` makes
 concurrent runners harmless); later evaluations only read ~30 small rows. Late data
 for a day already summarised deletes that day's row (:func:`invalidate`), so it is
-recomputed the next time it is needed.
+recomputed the next time it is needed. Day summaries are computed from what a
+:data:`Sampler` loads; :func:`power_sampler` is the one of a power meter.
 """
 
 from __future__ import annotations
@@ -19,16 +20,34 @@ from typing import Any
 import numpy as np
 import psycopg
 
+from config.registry import Device
 from detectors._cache import CURRENT as CACHE
-from detectors._core import BoolArray, FloatArray, IntArray
-from detectors._load import DAY_S, as_dt, epoch, local_day_start
+from detectors._core import BoolArray, FloatArray, IntArray, minute_grid
+from detectors._load import DAY_S, as_dt, epoch, held_on_grid, load_series, local_day_start
 from detectors.baseline import Baseline, BaselineParams, DaySummary, merge_summaries, summarize_day
+from detectors.running import ON, running_state
 
-__all__ = ["BaselineMemo", "Sampler", "baseline_as_of", "invalidate"]
+__all__ = ["BaselineMemo", "Sampler", "baseline_as_of", "invalidate", "power_sampler"]
 
 # Loads a series and its running mask on a grid over [lo, hi): (grid times, values, running).
 Sampler = Callable[[psycopg.AsyncConnection[Any], datetime, datetime],
                    Awaitable[tuple[IntArray, FloatArray, BoolArray]]]
+
+
+def power_sampler(dev: Device, off_ratio: float) -> Sampler:
+    """The :data:`Sampler` of a power meter: its power held on the minute grid of ``[lo, hi)``
+    and where it runs (on at its running threshold, off below ``off_ratio`` times it)."""
+
+    async def sample(conn: psycopg.AsyncConnection[Any], lo: datetime,
+                     hi: datetime) -> tuple[IntArray, FloatArray, BoolArray]:
+        series = await load_series(conn, [dev.id], ["p"], lo, hi)
+        grid = minute_grid(epoch(lo), epoch(hi) - 60)
+        kw = held_on_grid(series[(dev.id, "p")], grid)
+        thr = dev.running_threshold_kw
+        running = running_state(kw, thr, off_ratio * thr) == ON
+        return grid, kw, np.asarray(running)
+
+    return sample
 
 
 class BaselineMemo:

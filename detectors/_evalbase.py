@@ -33,6 +33,7 @@ from detectors._load import (
     held_on_grid,
     latest_ts,
     load_maintenance,
+    local_day_start,
 )
 from detectors.baseline import Baseline, BaselineParams
 from detectors.runner import Window
@@ -252,6 +253,19 @@ class Evaluator:
                                     series: Sequence[str], t_min: datetime,
                                     t_max: datetime) -> None:
         await invalidate(conn, series, t_min, t_max, memo=self.baseline_memo)
+
+    async def _new_data_baseline(self, conn: psycopg.AsyncConnection[Any], window: Window,
+                                 until: datetime, series: str, params: BaselineParams,
+                                 rated: float | None,
+                                 sampler: Sampler) -> tuple[int, Baseline | None]:
+        """The start of the local day of the new data (the window's end, or ``until`` when
+        earlier) and the baseline of ``series`` as of it, after forgetting the day summaries
+        the window touches. The baseline is None when there is none to judge against: too
+        little history and no ``rated`` fallback, or a value not above zero."""
+        await self._invalidate_baselines(conn, [series], window.t_min, window.t_max)
+        as_of = local_day_start(epoch(min(window.t_max, until)))
+        baseline = await self._baseline_as_of(conn, series, as_of, params, rated, sampler)
+        return as_of, None if baseline is None or baseline.value <= 0 else baseline
 
     async def begin_batch(self, conn: psycopg.AsyncConnection[Any], batch: int) -> None:
         """Called by the runner once per claimed batch, before any evaluation."""

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import psycopg
 
+from alerts.store import AlertDraft
 from config.registry import Device, Registry
-from detectors._core import BoolArray, FloatArray, IntArray, minute_grid
-from detectors._evalbase import Evaluator, devices_of
+from detectors._core import BoolArray, Finding, FloatArray, IntArray, minute_grid
+from detectors._evalbase import Evaluator, devices_of, outlet_en
 from detectors._load import (
     DEFAULT_HOLD_S,
     Maintenance,
@@ -33,7 +34,7 @@ from detectors._load import (
     production_running,
 )
 from detectors.hj75 import HJ75Params, HourlyMeans, flag_in, hourly_means
-from detectors.runner import Window
+from detectors.runner import Window, utc
 
 __all__ = ["CEMS_METRICS", "POLLUTANTS", "HourlyOutletEvaluator", "OutletData", "OutletEvaluator",
            "hourly_of", "seg_bounds", "split_subject"]
@@ -89,6 +90,12 @@ class OutletEvaluator(Evaluator):
     def served(self, subject: str) -> list[Device]:
         return devices_of(self._registry.devices, self.outlet(subject).serves)
 
+    def _primary_keys(self, subject: str) -> list[tuple[str, str]]:
+        """The subject's own metric of its outlet (subjects per metric); evaluators with
+        subjects per outlet override it."""
+        dev, metric = split_subject(subject)
+        return [(dev, metric or "")]
+
     def _maintenance_devices(self, subject: str) -> list[str]:
         return [split_subject(subject)[0]]
 
@@ -135,6 +142,24 @@ class OutletEvaluator(Evaluator):
         en = ", ".join(f"{d.label} at {_kw(means[d.id])}" for d in devs) or "its production"
         zh = "、".join(f"{d.label}（{_kw(means[d.id])}）" for d in devs) or "生产设施"
         return en, zh, means
+
+    def _production_draft(self, subject: str, metric: str, f: Finding, facts: dict[str, Any],
+                          summary: str, summary_zh: str, params: dict[str, Any]) -> AlertDraft:
+        """The alert of a finding on the outlet's ``metric`` while its production runs, on the
+        outlet and the meters it serves: ``params`` (the rule's own) followed by the meters'
+        running thresholds and whether maintenance suppresses the rule."""
+        cems = self.outlet(subject)
+        served = self.served(subject)
+        return AlertDraft(
+            rule=self.rule, subject=subject, enterprise_id=cems.enterprise_id,
+            device_ids=(cems.id, *(d.id for d in served)),
+            start=utc(f.start_s), end=None if f.end_s is None else utc(f.end_s),
+            severity=str(facts["severity"]), summary=summary, summary_zh=summary_zh,
+            params={**params, "production_on_kw": {d.id: d.running_threshold_kw for d in served},
+                    "suppressed_by_maintenance": self.suppressed_by_maintenance},
+            evidence={"facts": facts, "metric": metric, "metrics": [metric],
+                      "devices": {cems.id: outlet_en(cems), **{d.id: d.label for d in served}}},
+        )
 
 
 class HourlyOutletEvaluator(OutletEvaluator):

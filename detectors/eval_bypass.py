@@ -32,7 +32,7 @@ from detectors._evalbase import (
     state_en,
     state_zh,
 )
-from detectors._load import epoch, latest_ts, local_day_start
+from detectors._load import latest_ts
 from detectors._outlet import OutletData, OutletEvaluator, seg_bounds
 from detectors.baseline import Baseline
 from detectors.bypass import RULE_ID, BypassParams, bypass_suspected
@@ -70,17 +70,14 @@ class BypassEvaluator(OutletEvaluator):
         until = await latest_ts(conn, self._primary_keys(subject))
         if until is None:
             return window.t_min, []
-        key = f"flow:{subject}"
-        await self._invalidate_baselines(conn, [key], window.t_min, window.t_max)
-        as_of = local_day_start(epoch(min(window.t_max, until)))
 
         async def sample(c: psycopg.AsyncConnection[Any], lo: datetime,
                          hi: datetime) -> tuple[IntArray, FloatArray, BoolArray]:
             return await self._sample(c, subject, lo, hi)
 
-        baseline = await self._baseline_as_of(conn, key, as_of, self._params.baseline_params(), None,
-                                        sample)
-        if baseline is None or baseline.value <= 0:
+        as_of, baseline = await self._new_data_baseline(
+            conn, window, until, f"flow:{subject}", self._params.baseline_params(), None, sample)
+        if baseline is None:
             return window.t_min, []
 
         async def run(since: datetime) -> list[AlertDraft]:

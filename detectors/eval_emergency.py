@@ -26,7 +26,8 @@ import psycopg
 
 from alerts.store import AlertDraft
 from config.registry import Device, Registry
-from detectors._core import BoolArray, Finding, FloatArray, IntArray, minute_grid
+from detectors._baselines import power_sampler
+from detectors._core import Finding, minute_grid
 from detectors._evalbase import (
     MAX_LOOKBACK,
     Evaluator,
@@ -55,7 +56,6 @@ from detectors._load import (
 from detectors.baseline import Baseline
 from detectors.emergency import RULE_ID, EmergencyParams, emergency_noncompliance
 from detectors.runner import Window, utc
-from detectors.running import ON, running_state
 
 __all__ = ["EmergencyEvaluator", "merge_windows"]
 
@@ -101,15 +101,6 @@ class EmergencyEvaluator(Evaluator):
     def _maintenance_devices(self, subject: str) -> list[str]:
         return [subject]
 
-    async def _sample(self, conn: psycopg.AsyncConnection[Any], dev: Device, lo: datetime,
-                      hi: datetime) -> tuple[IntArray, FloatArray, BoolArray]:
-        series = await load_series(conn, [dev.id], ["p"], lo, hi)
-        grid = minute_grid(epoch(lo), epoch(hi) - 60)
-        kw = held_on_grid(series[(dev.id, "p")], grid)
-        thr = dev.running_threshold_kw
-        running = running_state(kw, thr, self._params.off_ratio * thr) == ON
-        return grid, kw, np.asarray(running)
-
     async def evaluate(self, conn: psycopg.AsyncConnection[Any], subject: str,
                        window: Window) -> tuple[datetime, list[AlertDraft]]:
         dev = self._registry.devices[subject]
@@ -148,14 +139,10 @@ class EmergencyEvaluator(Evaluator):
         for o in orders:
             if o.measure == "limit" and o.limit_pct is not None and o.limit_pct < 100:
                 by_pct[o.limit_pct].append(o)
+        sample = power_sampler(dev, self._params.off_ratio)
         for pct, group in sorted(by_pct.items()):
             for w_start, w_end, members in merge_windows(group):
                 as_of = local_day_start(w_start)
-
-                async def sample(c: psycopg.AsyncConnection[Any], a: datetime,
-                                 b: datetime) -> tuple[IntArray, FloatArray, BoolArray]:
-                    return await self._sample(c, dev, a, b)
-
                 baseline = await self._baseline_as_of(conn, key, as_of, self._params.baseline_params(),
                                                 dev.rated_kw, sample)
                 if baseline is None or baseline.value <= 0:

@@ -45,10 +45,6 @@ class ExceedanceEvaluator(HourlyOutletEvaluator):
         self.suppressed_by_maintenance = params.suppressed_by_maintenance
         self.lookback = timedelta(hours=2)
 
-    def _primary_keys(self, subject: str) -> list[tuple[str, str]]:
-        dev, metric = split_subject(subject)
-        return [(dev, metric or "")]
-
     async def _run(self, conn: psycopg.AsyncConnection[Any], subject: str, since: datetime,
                    until: datetime) -> list[AlertDraft]:
         cems = self.outlet(subject)

@@ -29,7 +29,6 @@ from detectors._evalbase import (
 )
 from detectors._outlet import POLLUTANTS, OutletData, OutletEvaluator, seg_bounds, split_subject
 from detectors.flatline import RULE_ID, FlatlineParams, flatline
-from detectors.runner import utc
 
 __all__ = ["FlatlineEvaluator"]
 
@@ -44,10 +43,6 @@ class FlatlineEvaluator(OutletEvaluator):
         self._params = params
         self.suppressed_by_maintenance = params.suppressed_by_maintenance
         self.lookback = timedelta(minutes=params.min_duration_min + 60)
-
-    def _primary_keys(self, subject: str) -> list[tuple[str, str]]:
-        dev, metric = split_subject(subject)
-        return [(dev, metric or "")]
 
     async def _run(self, conn: psycopg.AsyncConnection[Any], subject: str, since: datetime,
                    until: datetime) -> list[AlertDraft]:
@@ -76,20 +71,9 @@ class FlatlineEvaluator(OutletEvaluator):
             f"{outlet_zh(cems)}：{name_zh}自 {local_hm(f.start_s)} 起恒定为 {value} {unit}"
             f"（标记 {self._params.flags_checked}），持续 {dur_zh(dur)}，"
             f"期间生产设施 {prod_zh} 运行，疑似数据造假，{state_zh(f.end_s)}")
-        return AlertDraft(
-            rule=RULE_ID, subject=subject, enterprise_id=cems.enterprise_id,
-            device_ids=(cems.id, *(d.id for d in self.served(subject))),
-            start=utc(f.start_s), end=None if f.end_s is None else utc(f.end_s),
-            severity=str(facts["severity"]), summary=summary, summary_zh=summary_zh,
-            params={
-                "min_duration_min": self._params.min_duration_min,
-                "tolerance": self._params.tolerance,
-                "flags_checked": self._params.flags_checked,
-                "high_severity_min": self._params.high_severity_min,
-                "production_on_kw": {d.id: d.running_threshold_kw for d in self.served(subject)},
-                "suppressed_by_maintenance": self._params.suppressed_by_maintenance,
-            },
-            evidence={"facts": facts, "metric": metric, "metrics": [metric],
-                      "devices": {cems.id: outlet_en(cems),
-                                  **{d.id: d.label for d in self.served(subject)}}},
-        )
+        return self._production_draft(subject, metric, f, facts, summary, summary_zh, {
+            "min_duration_min": self._params.min_duration_min,
+            "tolerance": self._params.tolerance,
+            "flags_checked": self._params.flags_checked,
+            "high_severity_min": self._params.high_severity_min,
+        })

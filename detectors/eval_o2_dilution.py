@@ -18,7 +18,6 @@ from detectors._evalbase import dur_en, dur_zh, fmt, local_hm, outlet_en, outlet
 from detectors._outlet import OutletData, OutletEvaluator, seg_bounds
 from detectors.hj75 import flag_in
 from detectors.o2_dilution import RULE_ID, O2DilutionParams, o2_dilution
-from detectors.runner import utc
 
 __all__ = ["O2DilutionEvaluator"]
 
@@ -59,19 +58,8 @@ class O2DilutionEvaluator(OutletEvaluator):
             f"{fmt(facts['o2_mean_pct'], 2)}%（最低 {fmt(facts['o2_min_pct'], 2)}%，"
             f"不低于 {thr}% 即接近空气），持续 {dur_zh(dur)}，期间生产设施 {prod_zh} 运行，"
             f"疑似稀释排放，{state_zh(f.end_s)}")
-        return AlertDraft(
-            rule=RULE_ID, subject=subject, enterprise_id=cems.enterprise_id,
-            device_ids=(cems.id, *(d.id for d in self.served(subject))),
-            start=utc(f.start_s), end=None if f.end_s is None else utc(f.end_s),
-            severity=str(facts["severity"]), summary=summary, summary_zh=summary_zh,
-            params={
-                "min_duration_min": self._params.min_duration_min,
-                "o2_threshold_pct": self._params.o2_threshold_pct,
-                "high_severity_min": self._params.high_severity_min,
-                "production_on_kw": {d.id: d.running_threshold_kw for d in self.served(subject)},
-                "suppressed_by_maintenance": self._params.suppressed_by_maintenance,
-            },
-            evidence={"facts": facts, "metric": "o2", "metrics": ["o2"],
-                      "devices": {cems.id: outlet_en(cems),
-                                  **{d.id: d.label for d in self.served(subject)}}},
-        )
+        return self._production_draft(subject, "o2", f, facts, summary, summary_zh, {
+            "min_duration_min": self._params.min_duration_min,
+            "o2_threshold_pct": self._params.o2_threshold_pct,
+            "high_severity_min": self._params.high_severity_min,
+        })

@@ -33,10 +33,6 @@ class PinnedEvaluator(HourlyOutletEvaluator):
         self.suppressed_by_maintenance = params.suppressed_by_maintenance
         self.lookback = timedelta(hours=params.min_hours + 2)
 
-    def _primary_keys(self, subject: str) -> list[tuple[str, str]]:
-        dev, metric = split_subject(subject)
-        return [(dev, metric or "")]
-
     async def _run(self, conn: psycopg.AsyncConnection[Any], subject: str, since: datetime,
                    until: datetime) -> list[AlertDraft]:
         cems = self.outlet(subject)

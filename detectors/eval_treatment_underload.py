@@ -18,7 +18,8 @@ import psycopg
 
 from alerts.store import AlertDraft
 from config.registry import Device, Registry
-from detectors._core import BoolArray, Finding, FloatArray, IntArray, minute_grid
+from detectors._baselines import power_sampler
+from detectors._core import Finding, FloatArray, IntArray, minute_grid
 from detectors._evalbase import (
     Evaluator,
     baseline_en,
@@ -42,7 +43,6 @@ from detectors._load import (
 )
 from detectors.baseline import Baseline
 from detectors.runner import Window, utc
-from detectors.running import ON, running_state
 from detectors.treatment_underload import RULE_ID, TreatmentUnderloadParams, treatment_underload
 
 __all__ = ["TreatmentUnderloadEvaluator"]
@@ -85,35 +85,17 @@ class TreatmentUnderloadEvaluator(Evaluator):
     def _maintenance_devices(self, subject: str) -> list[str]:
         return [subject, *(p.id for p in self._producers[subject])]
 
-    async def _sample(self, conn: psycopg.AsyncConnection[Any], subject: str, lo: datetime,
-                      hi: datetime) -> tuple[IntArray, FloatArray, BoolArray]:
-        """The unit's power on a minute grid over ``[lo, hi)`` and where it runs."""
-        dev = self._registry.devices[subject]
-        series = await load_series(conn, [subject], ["p"], lo, hi)
-        grid = minute_grid(epoch(lo), epoch(hi) - 60)
-        kw = held_on_grid(series[(subject, "p")], grid)
-        thr = dev.running_threshold_kw
-        running = running_state(kw, thr, self._params.off_ratio * thr) == ON
-        return grid, kw, np.asarray(running)
-
     async def evaluate(self, conn: psycopg.AsyncConnection[Any], subject: str,
                        window: Window) -> tuple[datetime, list[AlertDraft]]:
         until = await latest_ts(conn, self._primary_keys(subject))
         if until is None:
             self._evaluated.pop(subject, None)
             return window.t_min, []
-        key = f"load:{subject}"
-        await self._invalidate_baselines(conn, [key], window.t_min, window.t_max)
-        as_of = local_day_start(epoch(min(window.t_max, until)))
         dev = self._registry.devices[subject]
-
-        async def sample(c: psycopg.AsyncConnection[Any], lo: datetime,
-                         hi: datetime) -> tuple[IntArray, FloatArray, BoolArray]:
-            return await self._sample(c, subject, lo, hi)
-
-        baseline = await self._baseline_as_of(conn, key, as_of, self._params.baseline_params(),
-                                        dev.rated_kw, sample)
-        if baseline is None or baseline.value <= 0:
+        as_of, baseline = await self._new_data_baseline(
+            conn, window, until, f"load:{subject}", self._params.baseline_params(), dev.rated_kw,
+            power_sampler(dev, self._params.off_ratio))
+        if baseline is None:
             self._evaluated[subject] = (until.timestamp(), (as_of, None))
             return window.t_min, []
         self._evaluated[subject] = (until.timestamp(),
