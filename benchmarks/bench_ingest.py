@@ -334,6 +334,17 @@ def shared_subscription(dsn: str, broker: Broker, n: int, processes: int = 2) ->
 # --- (c) HJ 212 gateway ---------------------------------------------------------------
 
 
+def print_cpu(packets: int, elapsed: float, n_values: int) -> None:
+    """CPU per packet of the gateway, the loggers and PostgreSQL in the last HJ 212 phase."""
+    print(f"     CPU per packet: gateway+pipeline {CPU['gateway'] / packets * 1e6:.1f} us,"
+          f" loggers {CPU['loggers'] / packets * 1e6:.1f} us,"
+          f" PostgreSQL {CPU['postgres'] / packets * 1e6:.1f} us"
+          f" (cores busy: gateway {CPU['gateway'] / elapsed:.2f}, loggers"
+          f" {CPU['loggers'] / elapsed:.2f}, PostgreSQL {CPU['postgres'] / elapsed:.2f});"
+          f" all three saturate 2 cores at {2 * packets * n_values / sum(CPU.values()):,.0f}"
+          f" readings/s; other processes used {CPU_OTHER[0]:.2f} cores meanwhile")
+
+
 def loggers_process(port: int, per_logger: int, rate_per_logger: float | None, n_values: int,
                     ready: Any, go: Any, out: Any) -> None:
     """N_LOGGERS asyncio connections sending pre-built 2011 packets; reports ack latencies."""
@@ -500,11 +511,7 @@ def main() -> None:
                   f" {packets * nv / t:>9,.0f} readings/s  ({packets / t:,.0f} packets/s, {t:.2f} s)"
                   f"{ratio(packets * nv / t)}"
                   f"  ack p50 {ms(exact_quantile(lat, 0.5))} p99 {ms(exact_quantile(lat, 0.99))}")
-            print(f"     CPU per packet: gateway+pipeline {CPU['gateway'] / packets * 1e6:.1f} us,"
-                  f" loggers {CPU['loggers'] / packets * 1e6:.1f} us,"
-                  f" PostgreSQL {CPU['postgres'] / packets * 1e6:.1f} us;"
-                  f" all three saturate 2 cores at {2 * packets * nv / sum(CPU.values()):,.0f} readings/s;"
-                  f" other processes used {CPU_OTHER[0]:.2f} cores meanwhile")
+            print_cpu(packets, t, nv)
         if "c2" in only:
             rate = peak.get("c1", 4_000.0) / 2
             per = max(10, int(rate * 10 / N_LOGGERS))
@@ -514,6 +521,7 @@ def main() -> None:
                   f"  {packets * nv / t:>9,.0f} readings/s"
                   f"  send->ack p50 {ms(exact_quantile(lat, 0.5))} p99 {ms(exact_quantile(lat, 0.99))}"
                   f" (batch write p99<={ms(quantile(m, 'ecowarn_write_latency_seconds', 0.99))})")
+            print_cpu(packets, t, nv)
     finally:
         broker.close()
 

@@ -321,7 +321,10 @@ class IngestPipeline:
         while not self._queue:
             self._nonempty.clear()
             await self._nonempty.wait()
-        deadline = time.monotonic() + self._flush_s
+        # flush_ms counts from the oldest item's arrival: items that queued while every
+        # writer was busy do not wait a second time.
+        waited = max(0.0, time.time() - self._queue[0].arrived)
+        deadline = time.monotonic() + self._flush_s - waited
         while self._queued_rows < self._batch_size and not self._batch_ready.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -194,3 +196,28 @@ def test_tune_gc_raises_the_young_generation_threshold() -> None:
     tune_gc()
     tune_gc(gen0_threshold=123)
     assert gc.get_threshold()[0] == GC_GEN0_THRESHOLD
+
+
+async def test_flush_time_counts_from_arrival_not_from_the_writer_freeing(
+        pool: AsyncConnectionPool[Any], sample_registry: Registry) -> None:
+    """Rows that queued while the only writer was blocked go out as soon as it is free: they
+    already waited flush_ms, so they do not wait for it a second time."""
+    flush_ms = 1500
+    async with pool.connection() as locker, IngestPipeline(
+            pool, sample_registry, IngestMetrics(CollectorRegistry()), batch_size=1000,
+            flush_ms=flush_ms, writers=1) as pl:
+        await locker.execute("LOCK TABLE readings IN ACCESS EXCLUSIVE MODE")  # blocks writes
+        first, second = asyncio.Event(), asyncio.Event()
+        await pl.submit(meter_rows("PWR-KILN-1", 0, 1), on_done=first.set)
+        pl.flush()  # cut the first batch now: it blocks on the lock
+        await asyncio.sleep(0.2)
+        await pl.submit(meter_rows("PWR-KILN-1", 1, 1), on_done=second.set)
+        await asyncio.sleep(flush_ms / 1000 + 0.2)  # the second row has waited flush_ms
+        assert not first.is_set() and not second.is_set()
+        await locker.commit()  # releases the lock
+        released = time.monotonic()
+        async with asyncio.timeout(10):
+            await first.wait()
+            await second.wait()
+        assert time.monotonic() - released < flush_ms / 1000 / 2
+    assert await fetch(pool, "SELECT count(*) FROM readings") == [(2,)]
