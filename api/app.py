@@ -10,7 +10,8 @@ Endpoints (roles; ``admin`` may use all):
 - ``GET /api/v1/dead-letters``, ``POST /api/v1/dead-letters/{id}/replay``: officer
 - ``GET /healthz``, ``GET /metrics``: no authentication (firewall ``/metrics``)
 - ``/console``: web console for officer and enterprise tokens
-- ``GET /api/v1/docs``: OpenAPI documentation
+- ``GET /api/v1/docs``: OpenAPI documentation (Swagger UI served from the package itself,
+  so it works on networks without internet access)
 
 The ``credit`` role has no endpoint yet besides the unauthenticated ones.
 Times in responses are RFC 3339 in +08:00; inputs accept any offset and reject
@@ -21,8 +22,11 @@ from __future__ import annotations
 
 import logging
 
+import swagger_ui_bundle  # type: ignore[import-untyped]
 from fastapi import FastAPI
-from starlette.responses import RedirectResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import HTMLResponse, RedirectResponse
 
 from api._metrics import RequestMetrics, RequestMetricsMiddleware
 from api._paths import API_PREFIX
@@ -51,7 +55,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         description="Monitoring-driven early warning for environmental enforcement. "
                     "Authenticate with 'Authorization: Bearer <token>' "
                     "(ecowarn token create --role ROLE).",
-        docs_url=f"{API_PREFIX}/docs", openapi_url=f"{API_PREFIX}/openapi.json", redoc_url=None,
+        docs_url=None, openapi_url=f"{API_PREFIX}/openapi.json", redoc_url=None,
     )
     auth = Auth(ctx)
     app.add_middleware(RequestMetricsMiddleware, metrics=RequestMetrics(ctx.metrics_registry))
@@ -66,6 +70,19 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(build_credit_router(ctx, auth))
     app.include_router(build_ops_router(ctx))
     app.include_router(console)
+
+    assets = f"{API_PREFIX}/docs/assets"
+    app.mount(assets, StaticFiles(directory=str(swagger_ui_bundle.swagger_ui_path)),
+              name="docs-assets")
+
+    @app.get(f"{API_PREFIX}/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        # FastAPI's default page loads Swagger UI from a CDN, which bureau networks
+        # often cannot reach.
+        return get_swagger_ui_html(openapi_url=f"{API_PREFIX}/openapi.json",
+                                   title="ecowarn API", swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{assets}/swagger-ui.css",
+                                   swagger_favicon_url=f"{assets}/favicon-32x32.png")
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any
 
@@ -125,6 +126,21 @@ async def test_unknown_route_uses_the_error_format(api: ApiEnv) -> None:
     r = await api.client.get("/api/v1/nothing-here")
     assert r.status_code == 404
     assert r.json()["error"] == "not_found"
+
+
+async def test_api_docs_need_no_internet(api: ApiEnv) -> None:
+    """The Swagger UI page loads its script and style from this server, not from a CDN."""
+    r = await api.client.get("/api/v1/docs")
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    page = r.text
+    assert "/api/v1/openapi.json" in page
+    urls = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page)
+    urls += re.findall(r"""url: ['"]([^'"]+)['"]""", page)
+    assert urls and all(u.startswith("/") and not u.startswith("//") for u in urls), urls
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert f"/api/v1/docs/assets/{asset}" in urls
+        r = await api.client.get(f"/api/v1/docs/assets/{asset}")
+        assert r.status_code == 200 and len(r.content) > 10_000
 
 
 async def test_openapi_lists_the_api(api: ApiEnv) -> None:

@@ -82,7 +82,6 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/metrics"): public(),
     ("GET", "/api/v1/docs"): public(),
     ("GET", "/api/v1/openapi.json"): public(),
-    ("GET", "/docs/oauth2-redirect"): public(),
     # alerts, readings, ingest
     ("GET", "/api/v1/alerts"): bearer(OFFICER, ENTERPRISE),
     ("GET", "/api/v1/alerts/{alert_id}"): bearer(OFFICER, ENTERPRISE, scoped=True),
