@@ -176,6 +176,23 @@ class HourlyOutletEvaluator(OutletEvaluator):
         return (t0 // 3600 == u // 3600 and t1 <= u and 600 <= u % 3600 < 3600 - 60
                 and t0 % 3600 >= 600)
 
+    def _hourly_draft(self, subject: str, metric: str, f: Finding, facts: dict[str, Any],
+                      summary: str, summary_zh: str, params: dict[str, Any]) -> AlertDraft:
+        """The alert of a finding on hourly means of the outlet's ``metric`` (O2-corrected):
+        the hourly limit and reference O2, then ``params`` (the rule's own) and whether
+        maintenance suppresses the rule."""
+        cems = self.outlet(subject)
+        return AlertDraft(
+            rule=self.rule, subject=subject, enterprise_id=cems.enterprise_id,
+            device_ids=(cems.id,),
+            start=utc(f.start_s), end=None if f.end_s is None else utc(f.end_s),
+            severity=str(facts["severity"]), summary=summary, summary_zh=summary_zh,
+            params={"limit": facts["limit"], "ref_o2_pct": cems.ref_o2, **params,
+                    "suppressed_by_maintenance": self.suppressed_by_maintenance},
+            evidence={"facts": facts, "metric": metric, "metrics": [metric, "o2"],
+                      "devices": {cems.id: outlet_en(cems)}},
+        )
+
 
 def _kw(x: float | None) -> str:
     return "no data" if x is None else f"{x:g} kW"

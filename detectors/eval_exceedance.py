@@ -21,7 +21,6 @@ from detectors._core import Finding
 from detectors._evalbase import POLLUTANT_NAMES, fmt, local_hm, outlet_en, outlet_zh, state_en, state_zh
 from detectors._outlet import POLLUTANTS, HourlyOutletEvaluator, hourly_of, split_subject
 from detectors.exceedance import RULE_ID, ExceedanceParams, exceedance_from_hourly
-from detectors.runner import utc
 
 __all__ = ["ExceedanceEvaluator", "concentration_words"]
 
@@ -71,18 +70,8 @@ class ExceedanceEvaluator(HourlyOutletEvaluator):
             f"{outlet_zh(cems)}：{what_zh}自 {local_hm(f.start_s)} 起连续 {hours} 个有效小时超过"
             f"排放限值 {fmt(facts['limit'])} {unit}（最高 {fmt(facts['max_hourly_converted'], 2)} {unit}，"
             f"为限值的 {fmt(facts['max_ratio_to_limit'], 2)} 倍），{state_zh(f.end_s)}")
-        return AlertDraft(
-            rule=RULE_ID, subject=subject, enterprise_id=cems.enterprise_id,
-            device_ids=(cems.id,),
-            start=utc(f.start_s), end=None if f.end_s is None else utc(f.end_s),
-            severity=str(facts["severity"]), summary=summary, summary_zh=summary_zh,
-            params={
-                "limit": facts["limit"], "ref_o2_pct": cems.ref_o2,
-                "min_valid_minutes": self._params.min_valid_minutes,
-                "o2_max_pct": self._params.o2_max_pct, "high_ratio": self._params.high_ratio,
-                "high_hours": self._params.high_hours, "valid_flags": "N",
-                "suppressed_by_maintenance": self._params.suppressed_by_maintenance,
-            },
-            evidence={"facts": facts, "metric": metric, "metrics": [metric, "o2"],
-                      "devices": {cems.id: outlet_en(cems)}},
-        )
+        return self._hourly_draft(subject, metric, f, facts, summary, summary_zh, {
+            "min_valid_minutes": self._params.min_valid_minutes,
+            "o2_max_pct": self._params.o2_max_pct, "high_ratio": self._params.high_ratio,
+            "high_hours": self._params.high_hours, "valid_flags": "N",
+        })

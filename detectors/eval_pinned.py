@@ -19,7 +19,6 @@ from detectors._evalbase import fmt, local_hm, outlet_en, outlet_zh, state_en, s
 from detectors._outlet import POLLUTANTS, HourlyOutletEvaluator, hourly_of, split_subject
 from detectors.eval_exceedance import concentration_words
 from detectors.pinned import RULE_ID, PinnedParams, pinned_from_hourly
-from detectors.runner import utc
 
 __all__ = ["PinnedEvaluator"]
 
@@ -60,19 +59,9 @@ class PinnedEvaluator(HourlyOutletEvaluator):
             f"{band}（限值 {fmt(facts['limit'])} {unit} 的 {fmt(100 * self._params.low_ratio)}%-"
             f"{fmt(100 * self._params.high_ratio)}%），变异系数仅 {fmt(100 * facts['cv'], 2)}%"
             f"（低于 {fmt(100 * self._params.max_cv, 2)}% 视为异常），疑似数据设限，{state_zh(f.end_s)}")
-        return AlertDraft(
-            rule=RULE_ID, subject=subject, enterprise_id=cems.enterprise_id,
-            device_ids=(cems.id,),
-            start=utc(f.start_s), end=None if f.end_s is None else utc(f.end_s),
-            severity=str(facts["severity"]), summary=summary, summary_zh=summary_zh,
-            params={
-                "limit": facts["limit"], "ref_o2_pct": cems.ref_o2,
-                "min_hours": self._params.min_hours, "low_ratio": self._params.low_ratio,
-                "high_ratio": self._params.high_ratio, "max_cv": self._params.max_cv,
-                "min_valid_minutes": self._params.min_valid_minutes,
-                "o2_max_pct": self._params.o2_max_pct,
-                "suppressed_by_maintenance": self._params.suppressed_by_maintenance,
-            },
-            evidence={"facts": facts, "metric": metric, "metrics": [metric, "o2"],
-                      "devices": {cems.id: outlet_en(cems)}},
-        )
+        return self._hourly_draft(subject, metric, f, facts, summary, summary_zh, {
+            "min_hours": self._params.min_hours, "low_ratio": self._params.low_ratio,
+            "high_ratio": self._params.high_ratio, "max_cv": self._params.max_cv,
+            "min_valid_minutes": self._params.min_valid_minutes,
+            "o2_max_pct": self._params.o2_max_pct,
+        })
