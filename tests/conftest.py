@@ -24,7 +24,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from fix_hj212 import Collector
 from fix_proxy import TcpProxy
+from prometheus_client import CollectorRegistry
 from psycopg import sql
 
 from config.registry import Registry, load_registry
@@ -130,6 +132,18 @@ def topic_prefix() -> str:
 @pytest.fixture(scope="session")
 def sample_registry() -> Registry:
     return load_registry(CONFIG_DIR / "registry.example.yaml")
+
+
+@pytest.fixture
+def collector() -> Collector:
+    """A recording sink for the HJ 212 gateway (tests/fix_hj212.py)."""
+    return Collector()
+
+
+@pytest.fixture
+def metrics_registry() -> CollectorRegistry:
+    """A Prometheus registry of the test's own."""
+    return CollectorRegistry()
 
 
 @pytest.fixture

@@ -15,16 +15,6 @@ from ingest.model import Row
 
 
 @pytest.fixture
-def collector() -> Collector:
-    return Collector()
-
-
-@pytest.fixture
-def metrics_registry() -> CollectorRegistry:
-    return CollectorRegistry()
-
-
-@pytest.fixture
 async def gateway(collector: Collector,
                   metrics_registry: CollectorRegistry) -> AsyncIterator[Hj212Gateway]:
     async with Hj212Gateway(make_registry(), collector, port=0,

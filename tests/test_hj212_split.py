@@ -39,16 +39,6 @@ SPLIT_TIMEOUT_S = 0.3
 
 
 @pytest.fixture
-def collector() -> Collector:
-    return Collector()
-
-
-@pytest.fixture
-def metrics_registry() -> CollectorRegistry:
-    return CollectorRegistry()
-
-
-@pytest.fixture
 async def gateway(collector: Collector,
                   metrics_registry: CollectorRegistry) -> AsyncIterator[Hj212Gateway]:
     async with Hj212Gateway(make_registry(), collector, port=0,
