@@ -168,6 +168,7 @@ class _Item:
     rows: Sequence[Row]
     rejections: Sequence[Rejection]
     arrived: float  # epoch seconds
+    queued: float  # monotonic seconds (flush_ms counts from here)
     done: asyncio.Future[None] | None = None
     on_done: OnDone | None = None
 
@@ -275,7 +276,7 @@ class IngestPipeline:
             return True
         if not self._budget.try_acquire(len(rows)):
             return False
-        self._enqueue(_Item(rows, rejections, time.time(), None, on_done))
+        self._enqueue(_Item(rows, rejections, time.time(), time.monotonic(), None, on_done))
         return True
 
     async def submit(self, rows: Sequence[Row], rejections: Sequence[Rejection] = (),
@@ -291,7 +292,7 @@ class IngestPipeline:
         fut: asyncio.Future[None] | None = None
         if wait:
             fut = asyncio.get_running_loop().create_future()
-        self._enqueue(_Item(rows, rejections, time.time(), fut, on_done))
+        self._enqueue(_Item(rows, rejections, time.time(), time.monotonic(), fut, on_done))
         if fut is not None:
             await fut
 
@@ -323,8 +324,7 @@ class IngestPipeline:
             await self._nonempty.wait()
         # flush_ms counts from the oldest item's arrival: items that queued while every
         # writer was busy do not wait a second time.
-        waited = max(0.0, time.time() - self._queue[0].arrived)
-        deadline = time.monotonic() + self._flush_s - waited
+        deadline = self._queue[0].queued + self._flush_s
         while self._queued_rows < self._batch_size and not self._batch_ready.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -35,7 +35,7 @@ PARTS = ["DataTime=20261123080000;a21026-Rtd=12.3,a21026-Flag=N",
          "DataTime=20261123080000;a19001-Rtd=10.2,a19001-Flag=N"]
 ALL_ROWS = {(MN, "so2", TS, 12.3, "N"), (MN, "nox", TS, 40.1, "N"), (MN, "pm", TS, 3.5, "N"),
             (MN, "o2", TS, 10.2, "N")}
-SPLIT_TIMEOUT_S = 0.3
+SPLIT_TIMEOUT_S = 1.0
 
 
 @pytest.fixture
@@ -59,6 +59,16 @@ async def expect_silence(logger: Logger, seconds: float = 0.2) -> None:
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(seconds):
             await logger.reader.readuntil(b"\r\n")
+
+
+async def first_part_then_leave(port: int) -> bytes:
+    """A logger sends part 1 of 3 of an upload, takes its answer and disconnects."""
+    p1 = split_upload(QN, PARTS)[0]
+    logger = await Logger.connect(port)
+    await logger.send(p1)
+    await logger.answer()
+    await logger.close()
+    return p1
 
 
 async def test_parts_in_order_are_acked_each_and_stored_as_one_upload(
@@ -285,15 +295,53 @@ async def test_parts_over_two_connections_are_joined(
     assert sample(metrics_registry, "ecowarn_hj212_split_pending") == 0
 
 
+async def test_a_last_part_whose_storing_failed_is_completed_by_its_resend(
+        collector: Collector) -> None:
+    """The sink fails on the part that completes an upload: no answer, the connection closes.
+    The logger sends that part again over a new connection: the upload is stored whole."""
+    p1, p2, p3 = split_upload(QN, PARTS)
+    async with Hj212Gateway(make_registry(), collector, port=0, split_timeout_s=TIMEOUT_S) as gw:
+        first = await Logger.connect(gw.port)
+        for part in (p1, p2):
+            await first.send(part)
+            await first.answer()
+        collector.fail = True
+        await first.send(p3)
+        async with asyncio.timeout(TIMEOUT_S):
+            assert await first.reader.read() == b""  # closed, unanswered
+        await first.close()
+        collector.fail = False
+        second = await Logger.connect(gw.port)
+        await second.send(p3)
+        assert (await second.answer()).cn == "9014"
+        await second.close()
+    assert as_set(collector.rows) == ALL_ROWS and len(collector.rows) == 4
+    assert collector.rejections == []
+
+
+async def test_dead_letters_the_sink_refused_are_tried_again(collector: Collector) -> None:
+    """An upload times out while the sink fails: its dead letter is kept and handed over once
+    the sink works again, exactly once."""
+    async with Hj212Gateway(make_registry(), collector, port=0, split_timeout_s=0.5) as gw:
+        p1 = await first_part_then_leave(gw.port)
+        collector.fail = True
+        async with asyncio.timeout(TIMEOUT_S):
+            while collector.calls == 0 and gw.pending_dead_letters == 0:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        assert collector.rejections == [] and gw.pending_dead_letters == 1
+        collector.fail = False
+        await collector.wait_for(rejections=1)
+        await asyncio.sleep(1.5)  # more than the retry backoff: nothing is sent twice
+        assert gw.pending_dead_letters == 0
+    assert [(r.reason, r.payload) for r in collector.rejections] == [
+        ("incomplete_split_packet", p1)]
+
+
 async def test_an_upload_outlives_its_connection_until_the_timeout(
         collector: Collector) -> None:
     """A disconnect does not end the upload; the timeout does (the parts are dead-lettered)."""
-    p1, _, _ = split_upload(QN, PARTS)
     async with Hj212Gateway(make_registry(), collector, port=0, split_timeout_s=1.0) as gw:
-        logger = await Logger.connect(gw.port)
-        await logger.send(p1)
-        await logger.answer()
-        await logger.close()
+        p1 = await first_part_then_leave(gw.port)
         await asyncio.sleep(0.4)
         assert collector.rejections == []
         await collector.wait_for(rejections=1)
@@ -395,6 +443,24 @@ def test_assembler_bounds_bytes_per_device_and_in_all() -> None:
     assert first_part("B", "Q4", 3) == ["B/Q2"]  # over B's bytes: B's oldest
     assert first_part("C", "Q5", 4) == ["A/Q1"]  # over the total: the oldest of all
     assert asm.pending_uploads == 3 and asm.pending_bytes == size * 3
+
+
+def test_a_completing_part_makes_no_room() -> None:
+    """The part that completes an upload frees its bytes: it evicts nothing, not even at the
+    device's or the gateway's byte bound."""
+    s1, s2, _ = map(len, split_upload("Q1", PARTS, mn="A"))  # B's first part is s1 long too
+    asm = SplitAssembler(timeout_s=10, max_uploads=8, max_bytes=s1 + s2,
+                         max_total_bytes=s1 + s1 + s2)
+
+    def part(mn: str, qn: str, pno: int) -> tuple[str, tuple[str, ...]]:
+        p = split_upload(qn, PARTS, mn=mn)[pno - 1]
+        res = asm.add((mn, qn, "2011"), 3, pno, parse_segment(p[6:-6]), p, now=0.0)
+        return res.status, tuple(f"{ab.key[0]}/{ab.key[1]}" for ab in res.evicted)
+
+    assert part("B", "Q9", 1) == ("pending", ())
+    assert part("A", "Q1", 1) == ("pending", ()) and part("A", "Q1", 2) == ("pending", ())
+    assert part("A", "Q1", 3) == ("complete", ())  # A at its bound, all at theirs: no eviction
+    assert asm.pending_uploads == 1 and asm.pending_bytes == s1
 
 
 async def test_split_upload_into_postgresql(database: str, sample_registry: Registry) -> None:

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from config.registry import Registry
-from ingest.hj212._split import Abandoned, SplitAssembler, merge_parts
+from ingest.hj212._split import Abandoned, Complete, SplitAssembler, merge_parts
 from ingest.hj212.dialect import FLAG_A, FLAG_D, Dialect, select_dialect
 from ingest.hj212.errors import MappingError, SegmentError
 from ingest.hj212.framing import Frame, FrameError
@@ -52,6 +52,9 @@ class Outcome:
     rejections: list[Rejection] = field(default_factory=list)
     replies: list[tuple[str, bytes]] = field(default_factory=list)  # (CN, packet)
     accepted: int = 0  # packets accepted, for the metrics (counted once per read)
+    # Split uploads completed by this read: SplitAssembler.stored once the sink took them,
+    # SplitAssembler.restore if it failed.
+    completed: list[Complete] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -79,7 +82,8 @@ class _Reject(Exception):
 
 
 class PacketHandler:
-    """Turns decoder output into an :class:`Outcome` for one connection."""
+    """Turns decoder output into an :class:`Outcome`: for one connection, for the gateway's
+    own dead-lettering of split uploads, or for a replay."""
 
     def __init__(self, registry: Registry, *, strict: bool, dialects: Sequence[Dialect],
                  metrics: Hj212Metrics, counters: Counters, peer: str,
@@ -124,7 +128,7 @@ class PacketHandler:
             self._report_pending()
 
     def abandon_splits(self, why: str, out: Outcome) -> None:
-        """Dead-letter every incomplete split upload (the gateway shuts down)."""
+        """Dead-letter every incomplete split upload (the gateway shuts down, a replay ends)."""
         if self._splits.pending_uploads:
             for ab in self._splits.abandon_all(why):
                 self._abandoned(ab, out)
@@ -304,6 +308,7 @@ class PacketHandler:
             self._accepted(out)
         complete = res.complete
         if complete is not None:
+            out.completed.append(complete)
             try:
                 mapped = packet_to_rows(merge_parts(complete.packets), dialect,
                                         lenient=self._lenient)

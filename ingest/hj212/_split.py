@@ -15,10 +15,12 @@ abandoned ``timeout_s`` after its first part arrived. An abandoned upload comes
 back as :class:`Abandoned` with its raw parts, for the dead-letter table.
 
 A part sent again with the same content (a logger that missed the answer) is a
-``duplicate``, also after its upload completed (completed keys are remembered
-for ``timeout_s``, at most ``max_completed`` of them); a part with the same
-PNO but other content is a ``conflict``; a part whose PNUM differs from the
-upload's first part is ``bad_pnum``.
+``duplicate``, also while its complete upload is being stored and after (the
+caller reports that with :meth:`SplitAssembler.stored`; such keys are remembered for ``timeout_s``, at
+most ``max_completed`` of them); a part with the same PNO but other content is
+a ``conflict``; a part whose PNUM differs from the upload's first part is
+``bad_pnum``. A complete upload that could not be stored is put back with
+:meth:`SplitAssembler.restore`: the next part sent again completes it again.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class _Upload:
 class _Device:
     """The pending uploads of one MN, oldest first, and their raw bytes."""
 
-    keys: dict[SplitKey, None] = field(default_factory=dict)
+    keys: OrderedDict[SplitKey, None] = field(default_factory=OrderedDict)
     size: int = 0
 
 
@@ -58,7 +60,12 @@ class Complete:
 
     key: SplitKey
     packets: tuple[Packet, ...]
-    raw: bytes  # the parts' packets as received, concatenated in PNO order
+    raws: tuple[bytes, ...]  # the parts' packets as received, in PNO order
+
+    @property
+    def raw(self) -> bytes:
+        """The parts' packets concatenated (a valid HJ 212 byte stream)."""
+        return b"".join(self.raws)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +106,7 @@ class SplitAssembler:
     """Pending split uploads of a gateway (see the module docstring)."""
 
     def __init__(self, *, timeout_s: float, max_uploads: int, max_bytes: int,
-                 max_total_bytes: int | None = None, max_completed: int = 4096) -> None:
+                 max_total_bytes: int | None = None, max_completed: int = 65_536) -> None:
         total = max_bytes if max_total_bytes is None else max_total_bytes
         if not timeout_s > 0 or min(max_uploads, max_bytes, total, max_completed) < 1:
             raise ValueError("timeout_s, max_uploads, max_bytes, max_total_bytes and "
@@ -110,9 +117,10 @@ class SplitAssembler:
         self.max_total_bytes = total
         self.max_completed = max_completed
         # Insertion order is first-arrival order, so deadlines are ascending.
-        self._pending: dict[SplitKey, _Upload] = {}
+        self._pending: OrderedDict[SplitKey, _Upload] = OrderedDict()
         self._devices: dict[str, _Device] = {}
         self._completed: OrderedDict[SplitKey, float] = OrderedDict()  # key -> forget after
+        self._completing: set[SplitKey] = set()  # complete, not yet stored or restored
         self._bytes = 0
 
     @property
@@ -134,7 +142,7 @@ class SplitAssembler:
             now: float) -> AddResult:
         """Take part ``pno`` of ``pnum`` (1 <= pno <= pnum, checked by the caller)."""
         self._forget_completed(now)
-        if key in self._completed:
+        if key in self._completed or key in self._completing:
             return AddResult("duplicate", detail="part of an upload already complete")
         upload = self._pending.get(key)
         evicted: list[Abandoned] = []
@@ -152,25 +160,52 @@ class SplitAssembler:
                              "of the upload's first part")
         held = upload.parts.get(pno)
         if held is not None:
-            if _segment(held[1]) == _segment(raw):
+            if _segment(held[1]) != _segment(raw):
+                return AddResult("conflict", detail=f"PNO {pno} arrived again with other content")
+            if len(upload.parts) < upload.pnum:
                 return AddResult("duplicate", detail=f"PNO {pno} again")
-            return AddResult("conflict", detail=f"PNO {pno} arrived again with other content")
-        upload.parts[pno] = (packet, raw)
-        upload.size += len(raw)
-        self._bytes += len(raw)
-        self._devices[key[0]].size += len(raw)
-        if self._make_room(key, evicted):
-            return AddResult("pending", evicted=tuple(evicted))
-        if len(upload.parts) < upload.pnum:
-            return AddResult("pending", evicted=tuple(evicted))
-        self._remove(key)
+            # A restored upload (its storing failed): the resend completes it again.
+        else:
+            upload.parts[pno] = (packet, raw)
+            upload.size += len(raw)
+            self._bytes += len(raw)
+            self._devices[key[0]].size += len(raw)
+            if len(upload.parts) < upload.pnum:
+                self._make_room(key[0], evicted)  # may abandon this very upload
+                return AddResult("pending", evicted=tuple(evicted))
+        self._remove(key)  # complete: its bytes are freed, no room needs making
+        self._completing.add(key)
+        order = sorted(upload.parts)
+        complete = Complete(key, tuple(upload.parts[p][0] for p in order),
+                            tuple(upload.parts[p][1] for p in order))
+        return AddResult("complete", complete=complete, evicted=tuple(evicted))
+
+    def stored(self, key: SplitKey, now: float) -> None:
+        """The complete upload ``key`` was stored (or dead-lettered): parts of it sent again
+        are duplicates for ``timeout_s``."""
+        self._completing.discard(key)
         self._completed[key] = now + self.timeout_s
         while len(self._completed) > self.max_completed:
             self._completed.popitem(last=False)
-        order = sorted(upload.parts)
-        complete = Complete(key, tuple(upload.parts[p][0] for p in order),
-                            b"".join(upload.parts[p][1] for p in order))
-        return AddResult("complete", complete=complete, evicted=tuple(evicted))
+
+    def restore(self, complete: Complete, now: float) -> None:
+        """Put back a complete upload that could not be stored, as pending with all its parts
+        and a new timeout: a part sent again completes it again; if none comes, it is
+        abandoned with every part. Bounds are not applied to it (a rare path)."""
+        key = complete.key
+        self._completing.discard(key)
+        if key in self._pending:  # pragma: no cover - it was removed when it completed
+            return
+        upload = _Upload(len(complete.packets), now + self.timeout_s)
+        for pno, (packet, raw) in enumerate(zip(complete.packets, complete.raws,
+                                                strict=True), 1):
+            upload.parts[pno] = (packet, raw)
+            upload.size += len(raw)
+        self._pending[key] = upload
+        device = self._devices.setdefault(key[0], _Device())
+        device.keys[key] = None
+        device.size += upload.size
+        self._bytes += upload.size
 
     def expire(self, now: float) -> list[Abandoned]:
         """Abandon the uploads whose time is up."""
@@ -178,7 +213,7 @@ class SplitAssembler:
         while self._pending:
             key, upload = next(iter(self._pending.items()))
             if upload.deadline > now:
-                break
+                break  # restored uploads may be out of deadline order: they wait a little longer
             out.append(self._abandon(key, f"not complete {self.timeout_s:g} s after its first part"))
         return out
 
@@ -186,22 +221,17 @@ class SplitAssembler:
         """Abandon every pending upload (the gateway shuts down)."""
         return [self._abandon(key, why) for key in list(self._pending)]
 
-    def _make_room(self, key: SplitKey, evicted: list[Abandoned]) -> bool:
-        """Abandon the oldest uploads while the device's or the total bytes are over their
-        bounds; True if the upload ``key`` itself had to go."""
-        device = self._devices[key[0]]
-        gone = False
+    def _make_room(self, mn: str, evicted: list[Abandoned]) -> None:
+        """Abandon the oldest uploads while device ``mn``'s or the total bytes are over their
+        bounds."""
+        device = self._devices[mn]
         while device.size > self.max_bytes:
-            oldest = next(iter(device.keys))
-            evicted.append(self._abandon(oldest, f"over {self.max_bytes} bytes of split parts "
-                                         "pending for the device"))
-            gone = gone or oldest == key
+            evicted.append(self._abandon(next(iter(device.keys)), f"over {self.max_bytes} bytes "
+                                         "of split parts pending for the device"))
         while self._bytes > self.max_total_bytes:
-            oldest = next(iter(self._pending))
-            evicted.append(self._abandon(oldest, f"over {self.max_total_bytes} bytes of split "
-                                         "parts pending in the gateway"))
-            gone = gone or oldest == key
-        return gone
+            evicted.append(self._abandon(next(iter(self._pending)), f"over "
+                                         f"{self.max_total_bytes} bytes of split parts pending "
+                                         "in the gateway"))
 
     def _remove(self, key: SplitKey) -> _Upload:
         upload = self._pending.pop(key)
@@ -230,6 +260,7 @@ class SplitAssembler:
 
 def _segment(raw: bytes) -> bytes:
     return raw[6:-6]  # "##" + length ... CRC + CRLF
+
 
 
 def merge_parts(packets: Sequence[Packet]) -> Packet:

@@ -163,15 +163,17 @@ class _Connection:
 
     async def _sink(self, out: Outcome) -> bool:
         started = time.perf_counter()
+        ok = False
         try:
             await self.gw.sink(out.rows, out.rejections)
+            ok = True
         except Exception:
             log.exception("hj212 sink failed; closing the connection unacknowledged",
                           extra={"device_id": self.counters.device_id, "peer": self.peer})
-            return False
         finally:
             self.gw.metrics.sink_seconds.observe(time.perf_counter() - started)
-        return True
+            self.gw.settle(out, stored=ok)
+        return ok
 
     async def close(self) -> None:
         self.writer.close()
@@ -189,7 +191,8 @@ class Hj212Gateway:
     from a connection, the rows and rejections of the packets in it; acks for
     those packets are written once it returns (pass a sink that returns after
     the commit, e.g. the pipeline's ``submit`` with ``wait=True``, for acks
-    that mean "stored").
+    that mean "stored"). The gateway also calls it, with no rows, for the dead
+    letters of split uploads that time out or are open at shutdown.
     """
 
     def __init__(self, registry: Registry, sink: Sink, *, host: str = "127.0.0.1",
@@ -235,8 +238,10 @@ class Hj212Gateway:
         # Dead-letters incomplete split uploads; counts into no connection.
         self._housekeeping = self.packet_handler(Counters(), "gateway")
         self._unsent: list[Rejection] = []  # dead letters the sink did not take yet
+        self._retry_at = 0.0  # when _unsent may be tried again (loop time)
+        self._retry_s = 0.0  # the current backoff
         self._expiry: asyncio.Task[None] | None = None
-        self._closing = asyncio.Event()
+        self._closing: asyncio.Event | None = None
         self._host = host
         self._port = port
         self._max_connections = max_connections
@@ -249,8 +254,10 @@ class Hj212Gateway:
             raise RuntimeError("the gateway is already open")
         self._server = await asyncio.start_server(self._serve, self._host, self._port,
                                                   backlog=self._backlog)
-        self._closing.clear()
-        self._expiry = asyncio.create_task(self._expire_splits(), name="hj212-split-expiry")
+        self._closing = asyncio.Event()
+        self._expiry = asyncio.create_task(self._expire_splits(self._closing),
+                                           name="hj212-split-expiry")
+        self._expiry.add_done_callback(_log_unexpected_end)
         log.info("hj212 gateway listening on %s:%d (%s mode)", self._host, self.port,
                  "strict" if self.strict else "lenient")
         return self
@@ -260,12 +267,14 @@ class Hj212Gateway:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop listening, end every connection (bounded wait), release the port."""
+        """Stop listening, end every connection (bounded wait), dead-letter the split uploads
+        still open, release the port."""
         server, self._server = self._server, None
         if server is None:
             return
         server.close()
-        self._closing.set()  # the expiry task finishes a dead-lettering under way, then ends
+        if self._closing is not None:
+            self._closing.set()  # the expiry task finishes a dead-lettering under way, then ends
         tasks = list(self._conns)
         for task in tasks:
             task.cancel()
@@ -277,15 +286,16 @@ class Hj212Gateway:
             for task in pending:
                 log.warning("hj212 task %s did not stop within %.1f s",
                             task.get_name(), self.close_timeout_s)
-                task.cancel()  # only the expiry task can still be running here
+                task.cancel()  # e.g. the expiry task stuck in the sink
         out = Outcome()
         self._housekeeping.abandon_splits("the gateway is shutting down", out)
+        self._unsent += out.rejections
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.close_timeout_s):
-                await self._dead_letter(out.rejections)
+                await self._dead_letter()
         if self._unsent:
-            log.error("hj212 gateway closed with %d incomplete split uploads not dead-lettered "
-                      "(the sink failed)", len(self._unsent))
+            log.error("hj212 gateway closed with %d dead letters of split uploads not stored "
+                      "(the sink failed or took too long)", len(self._unsent))
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.close_timeout_s):
                 await server.wait_closed()
@@ -297,35 +307,78 @@ class Hj212Gateway:
                              metrics=self.metrics, counters=counters, peer=peer,
                              splits=self._splits)
 
-    async def _expire_splits(self) -> None:
-        """Dead-letter split uploads whose time is up, checked a few times per timeout."""
+    def settle(self, out: Outcome, *, stored: bool) -> None:
+        """After a connection's sink call: the split uploads it completed are stored, or put
+        back to be completed again (their last part was not answered); on failure its dead
+        letters are kept for another try."""
+        splits = self._splits
+        now = asyncio.get_running_loop().time()
+        for complete in out.completed:
+            if stored:
+                splits.stored(complete.key, now)
+            else:
+                splits.restore(complete, now)
+        if not stored:
+            self.metrics.split_pending.set(splits.pending_uploads)
+            self._unsent += out.rejections
+
+    async def _expire_splits(self, closing: asyncio.Event) -> None:
+        """Dead-letter split uploads whose time is up, checked a few times per timeout; try
+        again dead letters the sink failed to take, with a backoff."""
         loop = asyncio.get_running_loop()
         interval = min(1.0, self.split_timeout_s / 4)
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(interval):
-                    await self._closing.wait()
-            if self._closing.is_set():
+                    await closing.wait()
+            if closing.is_set():
                 return
-            due = self._splits.next_deadline
-            now = loop.time()
-            if (due is not None and due <= now) or self._unsent:
-                out = Outcome()
-                self._housekeeping.expire(now, out)
-                await self._dead_letter(out.rejections)
+            try:
+                due = self._splits.next_deadline
+                now = loop.time()
+                if due is not None and due <= now:
+                    out = Outcome()
+                    self._housekeeping.expire(now, out)
+                    self._unsent += out.rejections
+                if self._unsent and now >= self._retry_at:
+                    await self._dead_letter()
+            except Exception:  # a bug must not end the expiry of every later upload
+                log.exception("hj212 split upload expiry failed; going on")
 
-    async def _dead_letter(self, rejections: list[Rejection]) -> None:
-        """Hand abandoned uploads to the sink; kept for the next try if it fails."""
-        batch = self._unsent = self._unsent + rejections
+    async def _dead_letter(self) -> None:
+        """Hand the waiting dead letters to the sink. If it fails they wait for the next try,
+        with a backoff (1 s, doubling, at most 30 s); at most ``max_split_bytes_total`` of
+        raw packets wait, the oldest are dropped (logged) beyond."""
+        batch, self._unsent = self._unsent, []
         if not batch:
             return
         try:
             await self.sink([], batch)
-        except Exception:
-            log.exception("hj212 sink failed on %d incomplete split uploads; trying again",
-                          len(batch))
-            return
-        self._unsent = self._unsent[len(batch):]
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                log.error("hj212 gateway stopped while %d dead letters of split uploads were "
+                          "with the sink: they may not be stored", len(batch))
+                raise
+            self._failed_dead_letters(batch, "the sink call was cancelled")
+        except Exception as exc:
+            self._failed_dead_letters(batch, f"{type(exc).__name__}: {exc}")
+        else:
+            self._retry_s = 0.0
+
+    def _failed_dead_letters(self, batch: list[Rejection], why: str) -> None:
+        waiting = batch + self._unsent
+        size = sum(len(r.payload) for r in waiting)
+        while waiting and size > self.max_split_bytes_total:
+            dropped = waiting.pop(0)
+            size -= len(dropped.payload)
+            log.error("hj212 dead letter dropped, the sink failing for too long: %s %s",
+                      dropped.reason, dropped.detail, extra={"device_id": dropped.device_id})
+        self._unsent = waiting
+        self._retry_s = min(30.0, max(1.0, self._retry_s * 2))
+        self._retry_at = asyncio.get_running_loop().time() + self._retry_s
+        log.error("hj212 sink failed on %d dead letters of split uploads (%s); trying again "
+                  "in %.0f s", len(batch), why, self._retry_s)
 
     @property
     def port(self) -> int:
@@ -334,6 +387,11 @@ class Hj212Gateway:
             raise RuntimeError("the gateway is not open")
         port: int = self._server.sockets[0].getsockname()[1]
         return port
+
+    @property
+    def pending_dead_letters(self) -> int:
+        """Dead letters of split uploads waiting for the sink to take them (it failed)."""
+        return len(self._unsent)
 
     @property
     def active_connections(self) -> int:
@@ -381,6 +439,11 @@ class Hj212Gateway:
                      s.accepted, s.rejected, s.rows, s.bytes_in,
                      extra={"device_id": s.device_id, "peer": conn.peer})
             await conn.close()
+
+
+def _log_unexpected_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("hj212 task %s ended", task.get_name(), exc_info=task.exception())
 
 
 def decode_for_replay(registry: Registry, raw: bytes, *, strict: bool = False,
