@@ -16,9 +16,9 @@ back as :class:`Abandoned` with its raw parts, for the dead-letter table.
 
 A part sent again with the same content (a logger that missed the answer) is a
 ``duplicate``, also while its complete upload is being stored and after (the
-caller reports that with :meth:`SplitAssembler.stored`; such keys are remembered for ``timeout_s``, at
-most ``max_completed`` of them); a part with the same PNO but other content is
-a ``conflict``; a part whose PNUM differs from the upload's first part is
+caller reports that with :meth:`SplitAssembler.stored`; such keys are
+remembered for ``timeout_s``, at most ``max_completed`` of them); a part with
+the same PNO but other content is a ``conflict``; a part whose PNUM differs from the upload's first part is
 ``bad_pnum``. A complete upload that could not be stored is put back with
 :meth:`SplitAssembler.restore`: the next part sent again completes it again.
 """
@@ -153,8 +153,7 @@ class SplitAssembler:
                                              f"upload: at most {self.max_uploads} pending "
                                              "per device"))
                 device = self._devices.get(key[0])
-            upload = self._pending[key] = _Upload(pnum, now + self.timeout_s)
-            self._devices.setdefault(key[0], _Device()).keys[key] = None
+            upload = self._insert(key, _Upload(pnum, now + self.timeout_s))
         elif pnum != upload.pnum:
             return AddResult("bad_pnum", detail=f"PNUM {pnum} differs from the {upload.pnum} "
                              "of the upload's first part")
@@ -192,20 +191,13 @@ class SplitAssembler:
         """Put back a complete upload that could not be stored, as pending with all its parts
         and a new timeout: a part sent again completes it again; if none comes, it is
         abandoned with every part. Bounds are not applied to it (a rare path)."""
-        key = complete.key
-        self._completing.discard(key)
-        if key in self._pending:  # pragma: no cover - it was removed when it completed
-            return
+        self._completing.discard(complete.key)
         upload = _Upload(len(complete.packets), now + self.timeout_s)
         for pno, (packet, raw) in enumerate(zip(complete.packets, complete.raws,
                                                 strict=True), 1):
             upload.parts[pno] = (packet, raw)
             upload.size += len(raw)
-        self._pending[key] = upload
-        device = self._devices.setdefault(key[0], _Device())
-        device.keys[key] = None
-        device.size += upload.size
-        self._bytes += upload.size
+        self._insert(complete.key, upload)
 
     def expire(self, now: float) -> list[Abandoned]:
         """Abandon the uploads whose time is up."""
@@ -232,6 +224,15 @@ class SplitAssembler:
             evicted.append(self._abandon(next(iter(self._pending)), f"over "
                                          f"{self.max_total_bytes} bytes of split parts pending "
                                          "in the gateway"))
+
+    def _insert(self, key: SplitKey, upload: _Upload) -> _Upload:
+        """Register a pending upload (as the newest) with the bytes it holds."""
+        self._pending[key] = upload
+        device = self._devices.setdefault(key[0], _Device())
+        device.keys[key] = None
+        device.size += upload.size
+        self._bytes += upload.size
+        return upload
 
     def _remove(self, key: SplitKey) -> _Upload:
         upload = self._pending.pop(key)
@@ -260,7 +261,6 @@ class SplitAssembler:
 
 def _segment(raw: bytes) -> bytes:
     return raw[6:-6]  # "##" + length ... CRC + CRLF
-
 
 
 def merge_parts(packets: Sequence[Packet]) -> Packet:
