@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from store import migrate
+from ecowarn.store import migrate
 
 __all__ = ["Broker", "Database"]
 

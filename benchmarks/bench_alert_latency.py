@@ -57,12 +57,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._infra import Broker, Database  # noqa: E402
-from config.registry import Device, Enterprise, Registry, uscc_check_char  # noqa: E402
-from config.settings import load_settings  # noqa: E402
-from detectors.catalog import default_params  # noqa: E402
-from detectors.runner import DetectorRunner  # noqa: E402
+from ecowarn.config.registry import Device, Enterprise, Registry, uscc_check_char  # noqa: E402
+from ecowarn.config.settings import load_settings  # noqa: E402
+from ecowarn.detectors.catalog import default_params  # noqa: E402
+from ecowarn.detectors.runtime.runner import DetectorRunner  # noqa: E402
 from ecowarn.service import open_service  # noqa: E402
-from store.tokens import create_token  # noqa: E402
+from ecowarn.store.tokens import create_token  # noqa: E402
 
 TARGET_P99_S = 5.0
 PROBE_START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=3)

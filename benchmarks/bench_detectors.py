@@ -49,19 +49,19 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from detectors._core import Finding  # noqa: E402
-from detectors.exceedance import (  # noqa: E402
+from ecowarn.detectors._core import Finding  # noqa: E402
+from ecowarn.detectors.exceedance import (  # noqa: E402
     ExceedanceParams,
     exceedance_from_hourly,
     exceedance_from_hourly_rows,
 )
-from detectors.flatline import FlatlineParams, flatline, flatline_rows  # noqa: E402
-from detectors.hj75 import flag_in, hourly_means, hourly_means_rows  # noqa: E402
-from detectors.marking import MarkingParams, undeclared_marking, undeclared_marking_rows  # noqa: E402
-from detectors.o2_dilution import O2DilutionParams, o2_dilution, o2_dilution_rows  # noqa: E402
-from detectors.pinned import PinnedParams, pinned_from_hourly, pinned_from_hourly_rows  # noqa: E402
-from detectors.running import ON, running_state, running_state_rows  # noqa: E402
-from detectors.treatment_off import TreatmentOffParams, treatment_off, treatment_off_rows  # noqa: E402
+from ecowarn.detectors.flatline import FlatlineParams, flatline, flatline_rows  # noqa: E402
+from ecowarn.detectors.hj75 import flag_in, hourly_means, hourly_means_rows  # noqa: E402
+from ecowarn.detectors.marking import MarkingParams, undeclared_marking, undeclared_marking_rows  # noqa: E402
+from ecowarn.detectors.o2_dilution import O2DilutionParams, o2_dilution, o2_dilution_rows  # noqa: E402
+from ecowarn.detectors.pinned import PinnedParams, pinned_from_hourly, pinned_from_hourly_rows  # noqa: E402
+from ecowarn.detectors.running import ON, running_state, running_state_rows  # noqa: E402
+from ecowarn.detectors.treatment_off import TreatmentOffParams, treatment_off, treatment_off_rows  # noqa: E402
 
 N_MIN = 1440
 T0 = 1_795_795_200  # 2026-11-25T00:00:00+08:00, on a whole hour

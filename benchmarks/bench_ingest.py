@@ -51,11 +51,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._infra import Broker, Database  # noqa: E402
-from config.registry import Registry, parse_registry  # noqa: E402
-from ingest.hj212 import Hj212Gateway, Hj212Metrics, build_data_packet  # noqa: E402
-from ingest.mqtt import MqttCollector, parse_mqtt_url  # noqa: E402
-from ingest.parse import TelemetryParser  # noqa: E402
-from ingest.pipeline import IngestMetrics, IngestPipeline, tune_gc  # noqa: E402
+from ecowarn.config.registry import Registry, parse_registry  # noqa: E402
+from ecowarn.core.mqtturl import parse_mqtt_url  # noqa: E402
+from ecowarn.ingest.hj212 import Hj212Gateway, Hj212Metrics, build_data_packet  # noqa: E402
+from ecowarn.ingest.mqtt import MqttCollector  # noqa: E402
+from ecowarn.ingest.parse import TelemetryParser  # noqa: E402
+from ecowarn.ingest.pipeline import IngestMetrics, IngestPipeline, tune_gc  # noqa: E402
 
 N_DEVICES = 200
 N_LOGGERS = 1000
@@ -164,7 +165,6 @@ def copy_ceiling(dsn: str, n: int) -> float:
 def publisher(port: int, prefix: str, n: int, batch: int, rate: float | None, ready: Any,
               go: Any, cpu: Any = None) -> None:
     import paho.mqtt.client as mqtt
-
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:6]}")
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)

@@ -29,12 +29,13 @@ from fix_proxy import TcpProxy
 from prometheus_client import CollectorRegistry
 from psycopg import sql
 
-from config.registry import Registry, load_registry
-from store import migrate
+from ecowarn.config import packaged_file
+from ecowarn.config.registry import Registry, load_registry
+from ecowarn.store import migrate
 
 ADMIN_DSN = os.environ.get("ECOWARN_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 MQTT_URL = os.environ.get("ECOWARN_TEST_MQTT_URL")
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+CONFIG_DIR = packaged_file("registry.example.yaml").parent
 
 
 def _dsn_for(dbname: str) -> str:

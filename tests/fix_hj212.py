@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from config.registry import Device, Registry
-from ingest.hj212 import StreamDecoder, build_data_packet, encode_packet, parse_segment
-from ingest.hj212.framing import Frame
-from ingest.hj212.segment import Packet
-from ingest.model import Rejection, Row
+from ecowarn.config.registry import Device, Registry
+from ecowarn.ingest.hj212 import StreamDecoder, build_data_packet, encode_packet, parse_segment
+from ecowarn.ingest.hj212.framing import Frame
+from ecowarn.ingest.hj212.segment import Packet
+from ecowarn.store.model import Rejection, Row
 
 __all__ = ["HEX_MN", "MN", "OPEN_MN", "T0", "TIMEOUT_S", "Collector", "Logger", "make_registry",
            "split_upload", "upload"]

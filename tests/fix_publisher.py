@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import aiomqtt
 
-from ingest.mqtt import parse_mqtt_url
+from ecowarn.core.mqtturl import parse_mqtt_url
 
 __all__ = ["T0", "Publisher"]
 

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from test_api_support import CEMENT, ApiEnv
 
-from store.tokens import TokenError, create_token, hash_token, lookup_token, revoke_token
+from ecowarn.store.tokens import TokenError, create_token, hash_token, lookup_token, revoke_token
 
 pytest_plugins = ("test_api_support",)
 

@@ -12,9 +12,9 @@ from prometheus_client import CollectorRegistry
 from psycopg_pool import AsyncConnectionPool
 from test_api_support import ApiEnv
 
-from api import ApiContext, create_app
-from config.registry import Registry
-from ingest.parse import TelemetryParser
+from ecowarn.api import ApiContext, create_app
+from ecowarn.config.registry import Registry
+from ecowarn.ingest.parse import TelemetryParser
 
 pytest_plugins = ("test_api_support",)
 

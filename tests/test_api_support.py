@@ -20,11 +20,11 @@ from prometheus_client import CollectorRegistry
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from api import ApiContext, create_app
-from config.registry import Registry
-from ingest.model import Rejection, Row
-from ingest.parse import TelemetryParser
-from store.tokens import create_token
+from ecowarn.api import ApiContext, create_app
+from ecowarn.config.registry import Registry
+from ecowarn.ingest.parse import TelemetryParser
+from ecowarn.store.model import Rejection, Row
+from ecowarn.store.tokens import create_token
 
 CEMENT = "91130105MA0CXXXX1X"
 COKING = "91130182MA0DEM001G"

@@ -33,7 +33,7 @@ import psycopg
 import pytest
 from test_api_support import CEMENT, COKING, T0, ApiEnv
 
-from store.tokens import create_token, lookup_token, revoke_token
+from ecowarn.store.tokens import create_token, lookup_token, revoke_token
 
 pytest_plugins = ("test_api_support",)
 

@@ -42,7 +42,7 @@ def test_migrate_twice_reports_up_to_date(empty_database: str) -> None:
     """`ecowarn migrate` applies the schema once; the second run applies nothing."""
     first = run("migrate", env={"ECOWARN_DATABASE_URL": empty_database})
     assert first.returncode == 0, first.stderr
-    from store import list_migrations
+    from ecowarn.store import list_migrations
 
     versions = ", ".join(f"{m.version:04d}" for m in list_migrations())
     assert f"storage mode: postgresql; migrations applied: {versions}\n" == first.stdout

@@ -20,8 +20,8 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 from test_api_support import CEMENT, T0, ApiEnv
 
-from api import create_app
-from credit import CreditService, load_credit_params
+from ecowarn.api import create_app
+from ecowarn.credit import CreditService, load_credit_params
 
 pytest_plugins = ("test_api_support",)
 

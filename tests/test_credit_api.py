@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from test_api_support import CEMENT, COKING, T0, ApiEnv
 
-from credit import CreditService, load_credit_params
+from ecowarn.credit import CreditService, load_credit_params
 
 pytest_plugins = ("test_api_support",)
 

@@ -12,11 +12,11 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from config.registry import Registry
-from credit import CreditService, EntryNotFound, NotEligible, level_for, load_credit_params
-from credit.chain import lock_chain, next_slot
-from credit.hooks import on_alert_confirmed
-from credit.ledger import append_entry, repair, repair_due, reverse
+from ecowarn.config.registry import Registry
+from ecowarn.credit import CreditService, EntryNotFound, NotEligible, level_for, load_credit_params
+from ecowarn.credit.chain import lock_chain, next_slot
+from ecowarn.credit.hooks import on_alert_confirmed
+from ecowarn.credit.ledger import append_entry, repair, repair_due, reverse
 
 CST = timezone(timedelta(hours=8))
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=CST)
@@ -295,7 +295,7 @@ async def test_ledger_and_evidence_are_append_only(conn: psycopg.AsyncConnection
 
 def test_credit_table_errors_name_file_and_key(tmp_path: Any) -> None:
     """A bad deduction table stops the service naming the file and the key."""
-    from credit import CreditConfigError
+    from ecowarn.credit import CreditConfigError
 
     path = tmp_path / "credit.yaml"
     path.write_text("deductions:\n  treatment_off: {high: [10, -5]}\n")
@@ -310,9 +310,9 @@ async def test_confirming_through_the_alert_lifecycle_writes_evidence_and_deduct
         conn: psycopg.AsyncConnection[Any], service: CreditService) -> None:
     """Acknowledge, dispatch, confirm with the service's hook: one package and one deduction,
     recorded with the confirming officer."""
-    from alerts.lifecycle import transition
-    from alerts.model import Actor
-    from store.tokens import create_token, lookup_token
+    from ecowarn.alerts.lifecycle import transition
+    from ecowarn.alerts.model import Actor
+    from ecowarn.store.tokens import create_token, lookup_token
 
     principal = await lookup_token(conn, await create_token(conn, role="officer", label="Officer Wu"))
     assert principal is not None

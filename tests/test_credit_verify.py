@@ -10,13 +10,14 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 from psycopg.types.json import Jsonb
 
-from config.registry import load_registry
-from credit import CreditService, load_credit_params
-from credit.ledger import reverse
+from ecowarn.config import packaged_file
+from ecowarn.config.registry import load_registry
+from ecowarn.credit import CreditService, load_credit_params
+from ecowarn.credit.ledger import reverse
 
 CST = timezone(timedelta(hours=8))
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=CST)
-REGISTRY = os.path.join(os.path.dirname(__file__), "..", "config", "registry.example.yaml")
+REGISTRY = str(packaged_file("registry.example.yaml"))
 
 
 class Officer:

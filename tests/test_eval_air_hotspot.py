@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from test_eval_support import CEMENT, COKING, EvalEnv, at, index_of, simulate_days
 
-from config.registry import Registry, RegistryError, parse_registry
-from detectors.air_hotspot import AirHotspotParams
-from detectors.eval_air_hotspot import AirHotspotEvaluator, enterprise_positions
-from simulator import AirHotspot, Injection
-from simulator.plant import Simulation
+from ecowarn.config.registry import Registry, RegistryError, parse_registry
+from ecowarn.detectors.air_hotspot import AirHotspotParams
+from ecowarn.detectors.runtime.eval_air_hotspot import AirHotspotEvaluator, enterprise_positions
+from ecowarn.simulator import AirHotspot, Injection
+from ecowarn.simulator.plant import Simulation
 
 pytest_plugins = ("test_eval_support",)
 

@@ -17,7 +17,7 @@ from test_eval_support import (
     spans,
 )
 
-from simulator import (
+from ecowarn.simulator import (
     Bypass,
     Exceedance,
     Flatline,
@@ -28,7 +28,7 @@ from simulator import (
     PlannedShutdown,
     StoppedZero,
 )
-from simulator.plant import Simulation
+from ecowarn.simulator.plant import Simulation
 
 pytest_plugins = ("test_eval_support",)
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from test_eval_support import SCR, EvalEnv, at, insert_maintenance, simulate_days, spans
 
-from simulator import DataGap
-from simulator.plant import Simulation
+from ecowarn.simulator import DataGap
+from ecowarn.simulator.plant import Simulation
 
 pytest_plugins = ("test_eval_support",)
 

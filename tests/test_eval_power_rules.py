@@ -16,9 +16,9 @@ from test_eval_support import (
     spans,
 )
 
-from config.registry import Registry
-from simulator import Injection, PlannedShutdown, TreatmentOutage, TreatmentUnderload
-from simulator.plant import Simulation
+from ecowarn.config.registry import Registry
+from ecowarn.simulator import Injection, PlannedShutdown, TreatmentOutage, TreatmentUnderload
+from ecowarn.simulator.plant import Simulation
 
 pytest_plugins = ("test_eval_support",)
 

@@ -17,7 +17,7 @@ from test_eval_support import (
     simulate_days,
 )
 
-from simulator import (
+from ecowarn.simulator import (
     AirHotspot,
     Bypass,
     DataGap,
@@ -31,7 +31,7 @@ from simulator import (
     TreatmentOutage,
     TreatmentUnderload,
 )
-from simulator.plant import Simulation
+from ecowarn.simulator.plant import Simulation
 
 pytest_plugins = ("test_eval_support",)
 

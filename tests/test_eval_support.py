@@ -18,12 +18,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 from psycopg_pool import AsyncConnectionPool
 
-from config.registry import Registry
-from detectors.catalog import default_params
-from detectors.evaluators import build_evaluators
-from detectors.runner import DetectorRunner, RunnerMetrics
-from simulator import CST, Injection, select_enterprises, simulate
-from simulator.plant import Simulation
+from ecowarn.config.registry import Registry
+from ecowarn.detectors.catalog import default_params
+from ecowarn.detectors.runtime.evaluators import build_evaluators
+from ecowarn.detectors.runtime.runner import DetectorRunner, RunnerMetrics
+from ecowarn.simulator import CST, Injection, select_enterprises, simulate
+from ecowarn.simulator.plant import Simulation
 
 CEMENT = "91130105MA0CXXXX1X"
 COKING = "91130182MA0DEM001G"

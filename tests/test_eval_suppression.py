@@ -17,9 +17,9 @@ from test_eval_support import (
     spans,
 )
 
-from detectors.flatline import FlatlineParams
-from detectors.marking import MarkingParams
-from simulator import Flatline, Marking, TreatmentOutage
+from ecowarn.detectors.flatline import FlatlineParams
+from ecowarn.detectors.marking import MarkingParams
+from ecowarn.simulator import Flatline, Marking, TreatmentOutage
 
 pytest_plugins = ("test_eval_support",)
 

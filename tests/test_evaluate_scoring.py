@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ecowarn._scenario import EvalLabel
-from ecowarn._scoring import (
+from ecowarn.evaluation._scenario import EvalLabel
+from ecowarn.evaluation._scoring import (
     ObservedAlert,
     Targets,
     match_alerts,

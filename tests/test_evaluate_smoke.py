@@ -8,14 +8,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from config.registry import load_registry
-from config.settings import load_settings
-from detectors.catalog import RULES, default_params
-from detectors.evaluators import build_evaluators
-from ecowarn._evalreport import BEGIN, END
-from ecowarn._scenario import synthetic_registry
 from ecowarn.cli import build_parser
-from ecowarn.evaluate import TEMPLATE, cmd_evaluate
+from ecowarn.config.registry import load_registry
+from ecowarn.config.settings import load_settings
+from ecowarn.detectors.catalog import RULES, default_params
+from ecowarn.detectors.runtime.evaluators import build_evaluators
+from ecowarn.evaluation._report import BEGIN, END
+from ecowarn.evaluation._scenario import synthetic_registry
+from ecowarn.evaluation.command import TEMPLATE, cmd_evaluate
 
 TINY = ["--enterprises", "3", "--stations", "4", "--days", "3", "--per-rule", "1", "--negatives", "1",
         "--late", "1", "--clean-days", "1", "--seed", "1", "--batch", "5"]

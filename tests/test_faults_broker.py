@@ -12,9 +12,9 @@ from conftest import MosquittoProcess, eventually
 from fix_ingest import ingest_stack, stored
 from fix_publisher import Publisher
 
-from config.registry import Registry
-from ingest import mqtt as mqtt_mod
-from ingest.mqtt import parse_mqtt_url
+from ecowarn.config.registry import Registry
+from ecowarn.core.mqtturl import parse_mqtt_url
+from ecowarn.ingest import mqtt as mqtt_mod
 
 N = 1500
 

@@ -16,7 +16,7 @@ from conftest import CONFIG_DIR, eventually
 from fix_ingest import stored
 from fix_publisher import Publisher
 
-from ingest.mqtt import parse_mqtt_url
+from ecowarn.core.mqtturl import parse_mqtt_url
 
 N = 2400
 

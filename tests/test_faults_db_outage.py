@@ -14,9 +14,9 @@ from fix_ingest import ingest_stack, stored
 from fix_proxy import TcpProxy
 from fix_publisher import Publisher
 
-from config.registry import Registry
-from ingest import pipeline as pipeline_mod
-from ingest.mqtt import parse_mqtt_url
+from ecowarn.config.registry import Registry
+from ecowarn.core.mqtturl import parse_mqtt_url
+from ecowarn.ingest import pipeline as pipeline_mod
 
 OUTAGE_S = 30.0
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.hj212 import crc16, crc16_hex, parse_crc_hex
-from ingest.hj212.crc import crc16_bytewise
+from ecowarn.ingest.hj212 import crc16, crc16_hex, parse_crc_hex
+from ecowarn.ingest.hj212.crc import crc16_bytewise
 
 STANDARD_EXAMPLE = (b"QN=20160801085857223;ST=32;CN=1062;PW=100000;"
                     b"MN=010000A8900016F000169DC0;Flag=5;CP=&&RtdInterval=30&&")

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.hj212 import (
+from ecowarn.ingest.hj212 import (
     MAX_PACKET_BYTES,
     EncodeError,
     Frame,

@@ -10,8 +10,8 @@ import pytest
 from fix_hj212 import HEX_MN, MN, OPEN_MN, TIMEOUT_S, Collector, Logger, make_registry, upload
 from prometheus_client import CollectorRegistry
 
-from ingest.hj212 import Hj212Gateway, Hj212Metrics, encode_packet
-from ingest.model import Row
+from ecowarn.ingest.hj212 import Hj212Gateway, Hj212Metrics, encode_packet
+from ecowarn.store.model import Row
 
 
 @pytest.fixture

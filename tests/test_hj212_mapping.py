@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.hj212 import (
+from ecowarn.ingest.hj212 import (
     HJ212_2017,
     EncodeError,
     MappingError,
@@ -25,8 +25,8 @@ from ingest.hj212 import (
     parse_segment,
     request_reply,
 )
-from ingest.hj212.framing import Frame
-from ingest.model import Row
+from ecowarn.ingest.hj212.framing import Frame
+from ecowarn.store.model import Row
 
 MN = "13010500000001"
 T0 = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # 08:00 in China

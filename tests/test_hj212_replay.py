@@ -12,11 +12,11 @@ import psycopg
 from fix_hj212 import MN, T0, make_registry, split_upload, upload
 from prometheus_client import CollectorRegistry
 
-from config.registry import Registry
-from config.settings import load_settings
+from ecowarn.config.registry import Registry
+from ecowarn.config.settings import load_settings
+from ecowarn.ingest.hj212.gateway import decode_for_replay
 from ecowarn.service import open_service
-from ingest.hj212.gateway import decode_for_replay
-from store.tokens import create_token
+from ecowarn.store.tokens import create_token
 
 PARTS = ["DataTime=20261123080000;a21026-Rtd=12.3,a21026-Flag=N",
          "a21002-Rtd=40.1,a21002-Flag=N",

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.hj212 import (
+from ecowarn.ingest.hj212 import (
     HJ212_2017,
     EncodeError,
     SegmentError,

@@ -22,11 +22,11 @@ from fix_hj212 import (
 from prometheus_client import CollectorRegistry
 from psycopg_pool import AsyncConnectionPool
 
-from config.registry import Registry
-from ingest.hj212 import Hj212Gateway, Hj212Metrics, encode_packet, parse_segment
-from ingest.hj212._split import SplitAssembler
-from ingest.model import Row
-from ingest.pipeline import IngestMetrics, IngestPipeline
+from ecowarn.config.registry import Registry
+from ecowarn.ingest.hj212 import Hj212Gateway, Hj212Metrics, encode_packet, parse_segment
+from ecowarn.ingest.hj212._split import SplitAssembler
+from ecowarn.ingest.pipeline import IngestMetrics, IngestPipeline
+from ecowarn.store.model import Row
 
 QN = "20261123080000123"
 TS = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # DataTime 20261123080000 (UTC+8)
@@ -514,7 +514,7 @@ async def test_split_bounds_come_from_the_environment(
     """ECOWARN_HJ212_SPLIT_TIMEOUT_S / _MAX_SPLIT_UPLOADS / _MAX_SPLIT_BYTES(_TOTAL) reach the
     gateway;
     a bad value names its variable."""
-    from config.settings import SettingsError, load_settings
+    from ecowarn.config.settings import SettingsError, load_settings
     from ecowarn.service import open_service
 
     monkeypatch.setenv("ECOWARN_HJ212_SPLIT_TIMEOUT_S", "7.5")

@@ -14,11 +14,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 from psycopg_pool import AsyncConnectionPool
 
-from config.registry import Registry
-from ingest import mqtt as mqtt_mod
-from ingest.mqtt import MqttCollector, parse_mqtt_url
-from ingest.parse import TelemetryParser
-from ingest.pipeline import IngestMetrics, IngestPipeline
+from ecowarn.config.registry import Registry
+from ecowarn.core.mqtturl import parse_mqtt_url
+from ecowarn.ingest import mqtt as mqtt_mod
+from ecowarn.ingest.mqtt import MqttCollector
+from ecowarn.ingest.parse import TelemetryParser
+from ecowarn.ingest.pipeline import IngestMetrics, IngestPipeline
 
 
 @dataclass
@@ -179,8 +180,8 @@ async def test_unreachable_database_keeps_batch_and_retries(
     """A write that fails for lack of a database is retried, not dropped."""
     from datetime import UTC, datetime
 
-    from ingest import pipeline as pipeline_mod
-    from ingest.model import Row
+    from ecowarn.ingest import pipeline as pipeline_mod
+    from ecowarn.store.model import Row
 
     monkeypatch.setattr(pipeline_mod, "RETRY_INITIAL_S", 0.05)
     metrics = CollectorRegistry()
@@ -216,7 +217,7 @@ async def test_full_queue_blocks_the_source_until_rows_are_written(
     """With the queue full, submit() waits (backpressure) and nothing is dropped."""
     from datetime import UTC, datetime, timedelta
 
-    from ingest.model import Row
+    from ecowarn.store.model import Row
 
     metrics = CollectorRegistry()
     t0 = datetime(2026, 11, 23, tzinfo=UTC)
@@ -245,7 +246,7 @@ async def test_message_is_acknowledged_only_after_its_commit(
     """A message received while its batch cannot commit is not acked; the session's next collector stores it."""
     from conftest import eventually, via_proxy
 
-    from ingest import pipeline as pipeline_mod
+    from ecowarn.ingest import pipeline as pipeline_mod
 
     monkeypatch.setattr(pipeline_mod, "RETRY_INITIAL_S", 0.05)
     monkeypatch.setattr(pipeline_mod, "RETRY_MAX_S", 0.2)
@@ -304,7 +305,6 @@ async def test_small_broker_window_does_not_wait_for_the_flush_interval(
         database: str, sample_registry: Registry, private_mosquitto: Any, topic_prefix: str) -> None:
     """With a broker window of 20 (stock Mosquitto) acks are not held for flush_ms per 20 messages."""
     import time
-
     broker = private_mosquitto
     broker.stop()
     broker.conf.write_text(broker.conf.read_text().replace("max_inflight_messages 1000",

@@ -11,8 +11,8 @@ from conftest import CONFIG_DIR
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from config.registry import Registry, load_registry
-from ingest.parse import ParseResult, TelemetryParser
+from ecowarn.config.registry import Registry, load_registry
+from ecowarn.ingest.parse import ParseResult, TelemetryParser
 
 NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 
@@ -63,7 +63,7 @@ def test_fast_path_is_taken_for_valid_messages(sample_registry: Registry,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """A valid message does not reach the general path (or the speed-up would be lost)."""
     parser = TelemetryParser(sample_registry)
-    monkeypatch.setattr("ingest.parse._decode", lambda payload: pytest.fail("general path used"))
+    monkeypatch.setattr("ecowarn.ingest.parse._decode", lambda payload: pytest.fail("general path used"))
     res = parser.parse_mqtt("telemetry/power/PWR-KILN-1",
                             b'[{"ts": 1795392060000, "values": {"p": 1, "e": 2.5}}]', now=NOW)
     assert [(r.metric, r.value) for r in res.rows] == [("p", 1.0), ("e", 2.5)]

@@ -12,12 +12,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 from psycopg_pool import AsyncConnectionPool
 
-from config.registry import Registry
-from detectors.eval_treatment_off import TreatmentOffEvaluator
-from detectors.runner import DetectorRunner, RunnerMetrics
-from detectors.treatment_off import TreatmentOffParams
-from ingest.model import Rejection, Row
-from ingest.pipeline import IngestMetrics, IngestPipeline
+from ecowarn.config.registry import Registry
+from ecowarn.detectors.runtime.eval_treatment_off import TreatmentOffEvaluator
+from ecowarn.detectors.runtime.runner import DetectorRunner, RunnerMetrics
+from ecowarn.detectors.treatment_off import TreatmentOffParams
+from ecowarn.ingest.pipeline import IngestMetrics, IngestPipeline
+from ecowarn.store.model import Rejection, Row
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
 
@@ -191,7 +191,7 @@ def test_tune_gc_raises_the_young_generation_threshold() -> None:
     """The service's GC setting for ingest takes effect (and a second call changes nothing)."""
     import gc
 
-    from ingest.pipeline import GC_GEN0_THRESHOLD, tune_gc
+    from ecowarn.ingest.pipeline import GC_GEN0_THRESHOLD, tune_gc
 
     tune_gc()
     tune_gc(gen0_threshold=123)

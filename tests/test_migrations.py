@@ -6,7 +6,7 @@ import asyncio
 
 import psycopg
 
-from store import list_migrations, migrate
+from ecowarn.store import list_migrations, migrate
 
 
 async def test_migrations_run_twice_are_a_noop(empty_database: str) -> None:
@@ -40,7 +40,7 @@ async def test_readings_key_makes_duplicates_impossible(database: str) -> None:
 
 def test_timescale_layer_installs_hypertable_compression_retention_and_aggregate() -> None:
     """The TimescaleDB layer of 0001 splits into the statements the docs prescribe, in order."""
-    from store._migrate import _statements
+    from ecowarn.store._migrate import _statements
 
     first = next(m for m in list_migrations() if m.version == 1)
     assert first.timescale_sql is not None

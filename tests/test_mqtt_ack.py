@@ -9,8 +9,8 @@ import aiomqtt
 import pytest
 from conftest import eventually
 
-from ingest._mqtt_ack import AckingClient
-from ingest.mqtt import parse_mqtt_url
+from ecowarn.core.mqtturl import parse_mqtt_url
+from ecowarn.ingest._mqtt_ack import AckingClient
 
 
 async def publish(url: str, topic: str, payloads: list[bytes]) -> None:
@@ -36,7 +36,6 @@ async def receive_n(client: AckingClient, n: int) -> list[bytes]:
 def test_relies_on_aiomqtt_internals_that_still_exist() -> None:
     """The private aiomqtt and paho members AckingClient overrides or uses are still there."""
     import paho.mqtt.client as paho
-
     for name in ("_on_message", "_on_socket_open", "_on_socket_close", "_misc_loop"):
         assert callable(getattr(aiomqtt.Client, name)), name
     assert callable(paho.Client._packet_queue)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from config.registry import (
+from ecowarn.config.registry import (
     RegistryError,
     load_registry,
     parse_registry,

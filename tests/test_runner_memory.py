@@ -24,14 +24,14 @@ from prometheus_client import CollectorRegistry
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
-from alerts.store import lock_subject
-from config.registry import Registry
-from detectors.catalog import default_params
-from detectors.evaluators import build_evaluators
-from detectors.runner import DetectorRunner, RunnerMetrics
-from ingest.model import Row
-from ingest.pipeline import IngestMetrics, IngestPipeline
-from store import migrate
+from ecowarn.alerts.store import lock_subject
+from ecowarn.config.registry import Registry
+from ecowarn.detectors.catalog import default_params
+from ecowarn.detectors.runtime.evaluators import build_evaluators
+from ecowarn.detectors.runtime.runner import DetectorRunner, RunnerMetrics
+from ecowarn.ingest.pipeline import IngestMetrics, IngestPipeline
+from ecowarn.store import migrate
+from ecowarn.store.model import Row
 
 DAY = datetime(2026, 11, 22, 16, 0, tzinfo=UTC)  # 2026-11-23 00:00 in UTC+8
 

@@ -14,11 +14,11 @@ import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
 
-from config.registry import Registry
-from config.settings import load_settings
-from ecowarn.runner_proc import RunnerProcess
+from ecowarn.config.registry import Registry
+from ecowarn.config.settings import load_settings
+from ecowarn.detectors.runtime.process import RunnerProcess
 from ecowarn.service import open_service
-from ingest.model import Row
+from ecowarn.store.model import Row
 
 START = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 

@@ -11,12 +11,12 @@ import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
 
-from config.registry import Registry
-from config.settings import load_settings
+from ecowarn.config.registry import Registry
+from ecowarn.config.settings import load_settings
+from ecowarn.ingest.hj212 import build_data_packet
 from ecowarn.service import Service, open_service
-from ingest.hj212 import build_data_packet
-from simulator import parse_injection, run_simulation, select_enterprises
-from store.tokens import create_token
+from ecowarn.simulator import parse_injection, run_simulation, select_enterprises
+from ecowarn.store.tokens import create_token
 
 CST = timezone(timedelta(hours=8))
 DAY = datetime(2026, 11, 20, 0, 0, tzinfo=CST)

@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from config.metrics import FLAGS, KIND_METRICS
-from config.registry import Registry
-from simulator import CST, generate, iter_minutes, simulate
-from simulator.plant import Simulation
+from ecowarn.config.metrics import FLAGS, KIND_METRICS
+from ecowarn.config.registry import Registry
+from ecowarn.simulator import CST, generate, iter_minutes, simulate
+from ecowarn.simulator.plant import Simulation
 
 START = datetime(2026, 11, 23, 0, 0, tzinfo=CST)
 TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:00\+08:00$")
@@ -78,7 +78,7 @@ def test_clean_days_never_run_production_without_treatment(sample_registry: Regi
 
 def test_clean_day_passes_the_treatment_off_detector(sample_registry: Registry) -> None:
     """The repository's treatment_off detector (with hysteresis) finds nothing on a clean day."""
-    from detectors.treatment_off import TreatmentOffParams, treatment_off
+    from ecowarn.detectors.treatment_off import TreatmentOffParams, treatment_off
 
     sim = simulate(sample_registry, START, 1440, seed=5)
     for dev in sample_registry.production_devices():

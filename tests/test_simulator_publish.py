@@ -11,17 +11,17 @@ from datetime import datetime
 import aiomqtt
 import pytest
 
-from config.registry import Registry
-from simulator import (
+from ecowarn.config.registry import Registry
+from ecowarn.core.mqtturl import parse_mqtt_url
+from ecowarn.simulator import (
     CST,
     PublishError,
     generate,
-    parse_mqtt_url,
     run_simulation,
     select_enterprises,
 )
-from simulator import publish as pub
-from simulator.errors import ClientQueueFull
+from ecowarn.simulator import publish as pub
+from ecowarn.simulator.errors import ClientQueueFull
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=CST)
 CEMENT = "91130105MA0CXXXX1X"
@@ -31,18 +31,6 @@ CEMENT = "91130105MA0CXXXX1X"
 def cement(sample_registry: Registry) -> Registry:
     """The sample registry's cement works alone: four devices."""
     return select_enterprises(sample_registry, [CEMENT])
-
-
-def test_parse_mqtt_url() -> None:
-    """mqtt://user:pass@host:port is split into its parts, with 1883 as the default port."""
-    t = parse_mqtt_url("mqtt://sim%40x:p%3Ass@broker.local:11883")
-    assert (t.host, t.port, t.username, t.password) == ("broker.local", 11883, "sim@x", "p:ss")
-    t = parse_mqtt_url("mqtt://127.0.0.1")
-    assert (t.host, t.port, t.username, t.password) == ("127.0.0.1", 1883, None, None)
-    for bad, why in [("http://h", "scheme"), ("mqtt://", "no host"), ("mqtt://h:x", "port"),
-                     ("mqtt://h/topic", "path")]:
-        with pytest.raises(ValueError, match=why):
-            parse_mqtt_url(bad)
 
 
 class FakeBroker:

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-from config.registry import Registry
-from simulator import (
+from ecowarn.config.registry import Registry
+from ecowarn.simulator import (
     CST,
     AirHotspot,
     Bypass,
@@ -31,7 +31,7 @@ from simulator import (
     injection_labels,
     simulate,
 )
-from simulator.plant import Simulation
+from ecowarn.simulator.plant import Simulation
 
 START = datetime(2026, 11, 23, 0, 0, tzinfo=CST)
 KILN_CEMS = "13010500000001"
@@ -52,7 +52,7 @@ def treatment_off_minutes(sim: Simulation, registry: Registry, production_id: st
 
 
 def detector_findings(sim: Simulation, registry: Registry, production_id: str) -> list[object]:
-    from detectors.treatment_off import TreatmentOffParams, treatment_off
+    from ecowarn.detectors.treatment_off import TreatmentOffParams, treatment_off
 
     dev = registry.devices[production_id]
     treat = np.vstack([sim.device(t).values["p"] for t in dev.treated_by])

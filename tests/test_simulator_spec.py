@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from config.registry import Registry
-from simulator import (
+from ecowarn.config.registry import Registry
+from ecowarn.simulator import (
     CST,
     AirHotspot,
     DataGap,
@@ -17,7 +17,7 @@ from simulator import (
     TreatmentOutage,
     parse_injection,
 )
-from simulator.spec import parse_span_min
+from ecowarn.simulator.spec import parse_span_min
 
 START = datetime(2026, 11, 23, 6, 0, tzinfo=CST)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from ingest.model import Rejection, Row
-from ingest.spool import Spool, SpoolBatch, SpoolLocked, SpoolMetrics
+from ecowarn.ingest.spool import Spool, SpoolBatch, SpoolLocked, SpoolMetrics
+from ecowarn.store.model import Rejection, Row
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
 

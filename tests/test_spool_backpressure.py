@@ -14,12 +14,13 @@ from fix_proxy import TcpProxy
 from prometheus_client import CollectorRegistry
 from psycopg_pool import AsyncConnectionPool
 
-from config.registry import Registry
-from ingest import pipeline as pipeline_mod
-from ingest.mqtt import MqttCollector, parse_mqtt_url
-from ingest.parse import TelemetryParser
-from ingest.pipeline import IngestMetrics, IngestPipeline
-from ingest.spool import Spool, SpoolMetrics
+from ecowarn.config.registry import Registry
+from ecowarn.core.mqtturl import parse_mqtt_url
+from ecowarn.ingest import pipeline as pipeline_mod
+from ecowarn.ingest.mqtt import MqttCollector
+from ecowarn.ingest.parse import TelemetryParser
+from ecowarn.ingest.pipeline import IngestMetrics, IngestPipeline
+from ecowarn.ingest.spool import Spool, SpoolMetrics
 
 N = 600
 

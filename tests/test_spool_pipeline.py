@@ -15,11 +15,11 @@ from fix_proxy import TcpProxy
 from prometheus_client import CollectorRegistry
 from psycopg_pool import AsyncConnectionPool
 
-from config.registry import Registry
-from ingest import pipeline as pipeline_mod
-from ingest.model import Rejection, Row
-from ingest.pipeline import IngestMetrics, IngestPipeline
-from ingest.spool import Spool, SpoolMetrics
+from ecowarn.config.registry import Registry
+from ecowarn.ingest import pipeline as pipeline_mod
+from ecowarn.ingest.pipeline import IngestMetrics, IngestPipeline
+from ecowarn.ingest.spool import Spool, SpoolMetrics
+from ecowarn.store.model import Rejection, Row
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
 DEVICES = ("PWR-KILN-1", "PWR-BAG-1", "PWR-SCR-1")
@@ -115,7 +115,7 @@ async def test_spool_left_by_a_crash_is_replayed_first(database: str, sample_reg
                                                        tmp_path: Path) -> None:
     """Batches spooled by an earlier process are written before anything new, then the spool is empty."""
     d = tmp_path / "spool"
-    from ingest.spool import SpoolBatch
+    from ecowarn.ingest.spool import SpoolBatch
 
     async with Spool(d, max_bytes=1 << 20) as spool:
         for m in range(5):

@@ -12,12 +12,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 from psycopg_pool import AsyncConnectionPool
 
-from config.registry import Registry
-from detectors.eval_treatment_off import TreatmentOffEvaluator
-from detectors.runner import DetectorRunner, RunnerMetrics
-from detectors.treatment_off import TreatmentOffParams
-from ingest.model import Row
-from ingest.pipeline import IngestMetrics, IngestPipeline
+from ecowarn.config.registry import Registry
+from ecowarn.detectors.runtime.eval_treatment_off import TreatmentOffEvaluator
+from ecowarn.detectors.runtime.runner import DetectorRunner, RunnerMetrics
+from ecowarn.detectors.treatment_off import TreatmentOffParams
+from ecowarn.ingest.pipeline import IngestMetrics, IngestPipeline
+from ecowarn.store.model import Row
 
 DAY = datetime(2026, 11, 22, 16, 0, tzinfo=UTC)  # 2026-11-23 00:00 in UTC+8
 CST = timedelta(hours=8)

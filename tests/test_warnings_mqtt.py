@@ -12,9 +12,9 @@ from prometheus_client import CollectorRegistry
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from alerts.warnings import WarningDispatcher, WarningMetrics, WarningPolicy
-from config.registry import Registry
-from ingest.mqtt import MqttEndpoint, parse_mqtt_url
+from ecowarn.alerts.warnings import WarningDispatcher, WarningMetrics, WarningPolicy
+from ecowarn.config.registry import Registry
+from ecowarn.core.mqtturl import MqttEndpoint, parse_mqtt_url
 
 CEMENT = "91130105MA0CXXXX1X"
 COKING = "91130182MA0DEM001G"

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from alerts.warnings import (
+from ecowarn.alerts.warnings import (
     WarningConfigError,
     WarningDispatcher,
     WarningMetrics,
@@ -26,8 +26,8 @@ from alerts.warnings import (
     backoff_s,
     load_warning_policy,
 )
-from alerts.webhook import signature_matches
-from config.registry import Registry
+from ecowarn.alerts.webhook import signature_matches
+from ecowarn.config.registry import Registry
 
 CST = timezone(timedelta(hours=8))
 CEMENT = "91130105MA0CXXXX1X"
@@ -203,7 +203,6 @@ async def test_two_instances_never_send_the_same_warning_twice(
         pool: AsyncConnectionPool[Any], registry: Registry, receiver: Receiver) -> None:
     """Two dispatchers claiming at once (a slow receiver) deliver each warning exactly once."""
     import asyncio
-
     receiver.delay_s = 0.3
     alerts = [await insert_alert(pool) for _ in range(4)]
     async with make_dispatcher(pool, registry) as a, make_dispatcher(pool, registry) as b:
@@ -284,7 +283,6 @@ async def test_dispatch_sends_the_notice_with_the_answer_deadline(
 def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
     """Delays double from the initial value, stay between half and all of it, and stop at the cap."""
     import random
-
     rng = random.Random(3)
     for attempts, base in ((1, 30), (2, 60), (3, 120), (8, 3600), (20, 3600)):
         for _ in range(50):

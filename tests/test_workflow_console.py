@@ -9,7 +9,7 @@ import httpx
 import psycopg
 from test_api_support import CEMENT, COKING, T0, ApiEnv
 
-from store.tokens import create_token
+from ecowarn.store.tokens import create_token
 
 pytest_plugins = ("test_api_support",)
 

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from alerts import EscalationParams, Escalator
+from ecowarn.alerts import EscalationParams, Escalator
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -14,9 +14,9 @@ import psycopg
 import pytest
 from test_api_support import CEMENT, ApiEnv
 
-from alerts import Actor, WorkflowParams
-from api import create_app
-from store.tokens import create_token, lookup_token
+from ecowarn.alerts import Actor, WorkflowParams
+from ecowarn.api import create_app
+from ecowarn.store.tokens import create_token, lookup_token
 
 pytest_plugins = ("test_api_support",)
 

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from alerts import EscalationParams, WorkflowParams
-from config.settings import SettingsError, load_settings
+from ecowarn.alerts import EscalationParams, WorkflowParams
+from ecowarn.config.settings import SettingsError, load_settings
 
 
 def test_defaults_are_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> None:

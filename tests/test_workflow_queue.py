@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from test_api_support import CEMENT, COKING, GLASS, T0, ApiEnv
 
-from alerts import (
+from ecowarn.alerts import (
     Actor,
     AlreadyClaimed,
     QueueFilter,
@@ -18,7 +18,7 @@ from alerts import (
     queue_page,
     risk_score,
 )
-from store.tokens import create_token, lookup_token
+from ecowarn.store.tokens import create_token, lookup_token
 
 pytest_plugins = ("test_api_support",)
 

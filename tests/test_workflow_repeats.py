@@ -12,13 +12,13 @@ import pytest
 from prometheus_client import CollectorRegistry
 from psycopg_pool import AsyncConnectionPool
 
-from alerts import AlertDraft, reconcile
-from config.registry import Registry
-from detectors.eval_treatment_off import TreatmentOffEvaluator
-from detectors.runner import DetectorRunner, RunnerMetrics
-from detectors.treatment_off import TreatmentOffParams
-from ingest.model import Row
-from ingest.pipeline import IngestMetrics, IngestPipeline
+from ecowarn.alerts import AlertDraft, reconcile
+from ecowarn.config.registry import Registry
+from ecowarn.detectors.runtime.eval_treatment_off import TreatmentOffEvaluator
+from ecowarn.detectors.runtime.runner import DetectorRunner, RunnerMetrics
+from ecowarn.detectors.treatment_off import TreatmentOffParams
+from ecowarn.ingest.pipeline import IngestMetrics, IngestPipeline
+from ecowarn.store.model import Row
 
 T = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
 SUBJECT = "PWR-KILN-1"

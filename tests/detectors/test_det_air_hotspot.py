@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from detectors._core import Finding
-from detectors.air_hotspot import (
+from ecowarn.detectors._core import Finding
+from ecowarn.detectors.air_hotspot import (
     AirHotspotParams,
     UpwindSource,
     air_hotspot,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.baseline import (
+from ecowarn.detectors.baseline import (
     Baseline,
     BaselineParams,
     DaySummary,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors._core import Finding
-from detectors.baseline import Baseline
-from detectors.bypass import BypassParams, bypass_suspected
+from ecowarn.detectors._core import Finding
+from ecowarn.detectors.baseline import Baseline
+from ecowarn.detectors.bypass import BypassParams, bypass_suspected
 
 T0 = 1_795_363_200
 P = BypassParams()

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from detectors.catalog import (
+from ecowarn.detectors.catalog import (
     DEFAULT_RULES_PATH,
     RULES,
     RuleConfigError,
     default_params,
     load_rule_params,
 )
-from detectors.flatline import FlatlineParams
-from detectors.treatment_off import TreatmentOffParams
+from ecowarn.detectors.flatline import FlatlineParams
+from ecowarn.detectors.treatment_off import TreatmentOffParams
 
 CONTRACT_RULES = {
     "treatment_off", "treatment_underload", "emergency_noncompliance", "emission_exceedance",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors._core import Finding
-from detectors.data_gap import DataGapParams, data_gaps, wall_clock_silence
+from ecowarn.detectors._core import Finding
+from ecowarn.detectors.data_gap import DataGapParams, data_gaps, wall_clock_silence
 
 T0 = 1_795_363_200
 P = DataGapParams()

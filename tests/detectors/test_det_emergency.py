@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors._core import Finding
-from detectors.baseline import Baseline
-from detectors.emergency import EmergencyParams, emergency_noncompliance
+from ecowarn.detectors._core import Finding
+from ecowarn.detectors.baseline import Baseline
+from ecowarn.detectors.emergency import EmergencyParams, emergency_noncompliance
 
 T0 = 1_795_363_200
 H = 3600

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors._evalbase import dur_en, fmt, local_hm
-from detectors._load import (
+from ecowarn.detectors.runtime._evalbase import dur_en, fmt, local_hm
+from ecowarn.detectors.runtime._load import (
     Maintenance,
     Order,
     Series,
@@ -15,10 +15,10 @@ from detectors._load import (
     held_on_grid,
     local_day_start,
 )
-from detectors._suppress import _covered
-from detectors.eval_data_gap import _minus_windows
-from detectors.eval_emergency import merge_windows
-from detectors.eval_treatment_underload import combined_production
+from ecowarn.detectors.runtime._suppress import _covered
+from ecowarn.detectors.runtime.eval_data_gap import _minus_windows
+from ecowarn.detectors.runtime.eval_emergency import merge_windows
+from ecowarn.detectors.runtime.eval_treatment_underload import combined_production
 
 T0 = 1_795_363_200  # 2026-11-23 00:00 UTC+8
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors._core import Finding
-from detectors.exceedance import ExceedanceParams, emission_exceedance
+from ecowarn.detectors._core import Finding
+from ecowarn.detectors.exceedance import ExceedanceParams, emission_exceedance
 
 T0 = 1_795_363_200
 H = 3600

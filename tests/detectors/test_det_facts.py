@@ -8,18 +8,18 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from detectors._core import Finding
-from detectors.air_hotspot import AirHotspotParams, air_hotspot
-from detectors.baseline import Baseline
-from detectors.bypass import BypassParams, bypass_suspected
-from detectors.data_gap import DataGapParams, data_gaps, wall_clock_silence
-from detectors.emergency import EmergencyParams, emergency_noncompliance
-from detectors.exceedance import ExceedanceParams, emission_exceedance
-from detectors.flatline import FlatlineParams, flatline
-from detectors.marking import MarkingParams, undeclared_marking
-from detectors.o2_dilution import O2DilutionParams, o2_dilution
-from detectors.pinned import PinnedParams, pinned_below_limit
-from detectors.treatment_underload import TreatmentUnderloadParams, treatment_underload
+from ecowarn.detectors._core import Finding
+from ecowarn.detectors.air_hotspot import AirHotspotParams, air_hotspot
+from ecowarn.detectors.baseline import Baseline
+from ecowarn.detectors.bypass import BypassParams, bypass_suspected
+from ecowarn.detectors.data_gap import DataGapParams, data_gaps, wall_clock_silence
+from ecowarn.detectors.emergency import EmergencyParams, emergency_noncompliance
+from ecowarn.detectors.exceedance import ExceedanceParams, emission_exceedance
+from ecowarn.detectors.flatline import FlatlineParams, flatline
+from ecowarn.detectors.marking import MarkingParams, undeclared_marking
+from ecowarn.detectors.o2_dilution import O2DilutionParams, o2_dilution
+from ecowarn.detectors.pinned import PinnedParams, pinned_below_limit
+from ecowarn.detectors.treatment_underload import TreatmentUnderloadParams, treatment_underload
 
 T0 = 1_795_363_200
 N = 480

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors._core import Finding
-from detectors.flatline import FlatlineParams, flatline
+from ecowarn.detectors._core import Finding
+from ecowarn.detectors.flatline import FlatlineParams, flatline
 
 T0 = 1_795_363_200
 P = FlatlineParams()

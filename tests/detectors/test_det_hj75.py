@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from detectors.hj75 import HJ75Params, converted, flag_in, hourly_means, valid_minutes
+from ecowarn.detectors.hj75 import HJ75Params, converted, flag_in, hourly_means, valid_minutes
 
 T0 = 1_795_363_200  # 2026-11-23 00:00 +08:00, an hour boundary
 P = HJ75Params()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors._core import Finding
-from detectors.marking import MarkingParams, undeclared_marking
+from ecowarn.detectors._core import Finding
+from ecowarn.detectors.marking import MarkingParams, undeclared_marking
 
 T0 = 1_795_363_200
 P = MarkingParams()

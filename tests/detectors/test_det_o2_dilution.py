@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors._core import Finding
-from detectors.o2_dilution import O2DilutionParams, o2_dilution
+from ecowarn.detectors._core import Finding
+from ecowarn.detectors.o2_dilution import O2DilutionParams, o2_dilution
 
 T0 = 1_795_363_200
 P = O2DilutionParams()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors._core import Finding
-from detectors.pinned import PinnedParams, pinned_below_limit
+from ecowarn.detectors._core import Finding
+from ecowarn.detectors.pinned import PinnedParams, pinned_below_limit
 
 T0 = 1_795_363_200
 H = 3600

@@ -12,16 +12,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors._core import runs
-from detectors._rows import runs_rows
-from detectors.exceedance import ExceedanceParams, emission_exceedance, emission_exceedance_rows
-from detectors.flatline import FlatlineParams, flatline, flatline_rows
-from detectors.hj75 import HJ75Params, flag_in, hourly_means, hourly_means_rows
-from detectors.marking import MarkingParams, undeclared_marking, undeclared_marking_rows
-from detectors.o2_dilution import O2DilutionParams, o2_dilution, o2_dilution_rows
-from detectors.pinned import PinnedParams, pinned_below_limit, pinned_below_limit_rows
-from detectors.running import running_state, running_state_rows
-from detectors.treatment_off import TreatmentOffParams, treatment_off, treatment_off_rows
+from ecowarn.detectors._core import runs
+from ecowarn.detectors._rows import runs_rows
+from ecowarn.detectors.exceedance import ExceedanceParams, emission_exceedance, emission_exceedance_rows
+from ecowarn.detectors.flatline import FlatlineParams, flatline, flatline_rows
+from ecowarn.detectors.hj75 import HJ75Params, flag_in, hourly_means, hourly_means_rows
+from ecowarn.detectors.marking import MarkingParams, undeclared_marking, undeclared_marking_rows
+from ecowarn.detectors.o2_dilution import O2DilutionParams, o2_dilution, o2_dilution_rows
+from ecowarn.detectors.pinned import PinnedParams, pinned_below_limit, pinned_below_limit_rows
+from ecowarn.detectors.running import running_state, running_state_rows
+from ecowarn.detectors.treatment_off import TreatmentOffParams, treatment_off, treatment_off_rows
 
 T0 = 1_795_363_200  # an hour boundary
 SEEDS = [1, 2, 3, 4]

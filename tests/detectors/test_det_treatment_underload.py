@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors._core import Finding
-from detectors.baseline import Baseline, rated_baseline
-from detectors.treatment_underload import TreatmentUnderloadParams, treatment_underload
+from ecowarn.detectors._core import Finding
+from ecowarn.detectors.baseline import Baseline, rated_baseline
+from ecowarn.detectors.treatment_underload import TreatmentUnderloadParams, treatment_underload
 
 T0 = 1_795_363_200
 P = TreatmentUnderloadParams()

@@ -1,0 +1,124 @@
+"""The enterprise's answers to an alert (Administrative Penalty Law art. 41: state its case).
+
+An answer is an ``explanation``, ``maintenance_declared`` or ``rectification_done``,
+with text and optional attachment references (document ids or URLs of material the
+enterprise filed elsewhere; no files are stored here). A ``maintenance_declared``
+answer may carry the maintenance window of one of the alert's devices: it then also
+creates a ``maintenance`` row (CONTRACT section 5), which suppresses the rules it
+covers for that device and window in later evaluations.
+
+Answers do not change the alert's status; they are events in its public trail and
+show in the officer's queue item. A closed or superseded alert takes no answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from ecowarn.alerts.audit import record_event
+from ecowarn.alerts.errors import AlertNotFound, IllegalTransition, InvalidWorkflowInput
+from ecowarn.alerts.lifecycle import MAX_TEXT, fetch_state
+from ecowarn.alerts.model import ANSWER_KINDS, FINAL_STATUSES, Actor
+
+__all__ = ["MAX_ATTACHMENTS", "MaintenanceWindow", "answers_of", "submit_answer"]
+
+MAX_ATTACHMENTS = 20
+MAX_ATTACHMENT_LEN = 500
+
+_ANSWER_COLUMNS = (
+    "id, alert_id, enterprise_id, kind, body, attachments, maintenance_id, author_token,"
+    " author_role, author_label, created_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceWindow:
+    device_id: str
+    start: datetime
+    end: datetime
+
+
+async def submit_answer(
+    conn: psycopg.AsyncConnection[Any], alert_id: int, actor: Actor, kind: str, text: str, *,
+    attachments: Sequence[str] = (), maintenance: MaintenanceWindow | None = None,
+) -> dict[str, Any]:
+    """Record an answer; returns it (with ``maintenance_id`` when a window was declared).
+
+    An enterprise actor may answer only its own enterprise's alerts; another's is
+    :class:`AlertNotFound`, exactly like an alert that does not exist.
+    """
+    if kind not in ANSWER_KINDS:
+        raise InvalidWorkflowInput("body.kind", f"unknown kind {kind!r}; expected one of "
+                                                f"{', '.join(ANSWER_KINDS)}")
+    body = text.strip()
+    if not body or len(body) > MAX_TEXT:
+        raise InvalidWorkflowInput("body.text", f"an answer needs 1 to {MAX_TEXT} characters")
+    refs = [a.strip() for a in attachments]
+    if len(refs) > MAX_ATTACHMENTS or any(not a or len(a) > MAX_ATTACHMENT_LEN for a in refs):
+        raise InvalidWorkflowInput("body.attachments", f"at most {MAX_ATTACHMENTS} references of "
+                                                       f"1 to {MAX_ATTACHMENT_LEN} characters")
+    if maintenance is not None and kind != "maintenance_declared":
+        raise InvalidWorkflowInput("body.maintenance", "only a maintenance_declared answer "
+                                                       "carries a maintenance window")
+    if actor.token_id is None:
+        raise InvalidWorkflowInput("author", "only a token can answer")
+    scope = actor.enterprise_id if actor.role == "enterprise" else None
+    if actor.role == "enterprise" and scope is None:
+        raise AlertNotFound(alert_id)
+    async with conn.transaction():
+        state = await fetch_state(conn, alert_id, scope=scope, lock=True)
+        if state.status in FINAL_STATUSES:
+            raise IllegalTransition(alert_id, state.status, "answer", ())
+        maintenance_id = None
+        if maintenance is not None:
+            if maintenance.device_id not in state.device_ids:
+                raise InvalidWorkflowInput(
+                    "body.maintenance.device_id",
+                    f"{maintenance.device_id} is not one of this alert's devices "
+                    f"({', '.join(state.device_ids)})")
+            if maintenance.end <= maintenance.start:
+                raise InvalidWorkflowInput("body.maintenance.end", "end must be after start")
+            cur = await conn.execute(
+                "INSERT INTO maintenance (device_id, enterprise_id, start_ts, end_ts, reason,"
+                " declared_by_role, created_by_token) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                " RETURNING id",
+                (maintenance.device_id, state.enterprise_id, maintenance.start, maintenance.end,
+                 body, actor.role, actor.token_id))
+            row = await cur.fetchone()
+            assert row is not None
+            maintenance_id = int(row[0])
+        async with conn.cursor(row_factory=dict_row) as dcur:
+            await dcur.execute(
+                "INSERT INTO alert_answers (alert_id, enterprise_id, kind, body, attachments,"
+                " maintenance_id, author_token, author_role, author_label)"
+                f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_ANSWER_COLUMNS}",
+                (alert_id, state.enterprise_id, kind, body, refs, maintenance_id, actor.token_id,
+                 actor.role, actor.label))
+            answer = await dcur.fetchone()
+        assert answer is not None
+        await conn.execute("UPDATE alerts SET updated_at = now() WHERE id = %s", (alert_id,))
+        await record_event(conn, alert_id, "answer", actor, public=True,
+                           data={"answer_id": answer["id"], "kind": kind,
+                                 "maintenance_id": maintenance_id})
+    return answer
+
+
+async def answers_of(conn: psycopg.AsyncConnection[Any],
+                     alert_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """Answers per alert id, oldest first (ids without answers are absent)."""
+    if not alert_ids:
+        return {}
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT {_ANSWER_COLUMNS} FROM alert_answers"
+                          " WHERE alert_id = ANY(%s) ORDER BY alert_id, id", (list(alert_ids),))
+        rows = await cur.fetchall()
+    out: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(int(r["alert_id"]), []).append(r)
+    return out

@@ -1,0 +1,103 @@
+"""The printable evidence page: one evidence package in Chinese with English.
+
+Rendered from the stored canonical JSON only (what was frozen, not today's data),
+with its SHA-256 and chain position printed, inline SVG charts and no external
+assets, so a printout or a saved page stands on its own.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from jinja2 import Environment
+from markupsafe import Markup
+
+from ecowarn.api._credit_i18n import EVIDENCE_LABELS
+from ecowarn.api._i18n import rule_name
+from ecowarn.api._svg import Line, line_chart
+from ecowarn.api._time import CST
+from ecowarn.config.metrics import UNITS
+
+__all__ = ["RAW_ROWS_SHOWN", "render_evidence"]
+
+RAW_ROWS_SHOWN = 2000
+_MAX_POINTS = 720
+
+
+def _local(value: str | None) -> str:
+    if not value:
+        return ""
+    return datetime.fromisoformat(value).astimezone(CST).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _thin(points: list[tuple[datetime, float | None]]) -> list[tuple[datetime, float | None]]:
+    """At most ``_MAX_POINTS`` points: means of consecutive runs."""
+    if len(points) <= _MAX_POINTS:
+        return points
+    step = -(-len(points) // _MAX_POINTS)
+    out: list[tuple[datetime, float | None]] = []
+    for i in range(0, len(points), step):
+        chunk = points[i:i + step]
+        values = [v for _, v in chunk if v is not None]
+        out.append((chunk[0][0], sum(values) / len(values) if values else None))
+    return out
+
+
+def _charts(package: dict[str, Any]) -> list[Markup]:
+    kinds = {d["id"]: d.get("kind") for d in ((package.get("registry") or {}).get("devices") or [])}
+    series: dict[tuple[str, str], list[tuple[datetime, float | None]]] = {}
+    for device_id, metric, ts, value, _flag in package["readings"]["rows"]:
+        v = value if isinstance(value, int | float) else None
+        series.setdefault((device_id, metric), []).append((datetime.fromisoformat(ts), v))
+    groups: dict[tuple[str, str], list[str]] = {}
+    for device_id, metric in sorted(series):
+        units: dict[str, str] = next((u for k, u in UNITS.items() if k == kinds.get(device_id)), {})
+        unit = units.get(metric, metric)
+        groups.setdefault((device_id, unit), []).append(metric)
+    window = package["window"]
+    t0, t1 = datetime.fromisoformat(window["since"]), datetime.fromisoformat(window["until"])
+    alert = package["alert"]
+    start = datetime.fromisoformat(alert["start"])
+    end = datetime.fromisoformat(alert["end"]) if alert.get("end") else t1
+    return [line_chart([Line(m, _thin(series[(device_id, m)])) for m in metrics], t0=t0, t1=t1,
+                       shade=(start, end), title=f"{device_id} · {unit}",
+                       shade_label="预警时段 alert window", empty_label="无数据 no data")
+            for (device_id, unit), metrics in groups.items()]
+
+
+def render_evidence(env: Environment, row: dict[str, Any]) -> str:
+    """HTML of the evidence package in ``row`` (an ``evidence_packages`` row)."""
+    package = json.loads(row["canonical"])
+    alert = package["alert"]
+    registry = package.get("registry") or {}
+    raw = package["readings"]
+    labels = {k: {"zh": zh, "en": en} for k, (zh, en) in EVIDENCE_LABELS.items()}
+    shown = raw["rows"][:RAW_ROWS_SHOWN]
+    cut = None
+    if raw["count"] > len(shown):
+        cut = {lang: text.format(shown=len(shown), count=raw["count"])
+               for lang, text in labels["raw_cut"].items()}
+    hourly = package["hourly"]
+    confirmation = package.get("confirmation") or {}
+    actor = confirmation.get("actor") or {}
+    return env.get_template("evidence.html").render(
+        L=labels, id=row["id"], sha256=row["sha256"], chain_seq=row["chain_seq"],
+        prev_hash=row["prev_hash"], chain_hash=row["hash"],
+        sha_note={k: v.replace("{id}", str(row["id"])) for k, v in labels["sha256_note"].items()},
+        alert={**alert, "start_local": _local(alert["start"]), "end_local": _local(alert.get("end"))},
+        rule_zh=rule_name(alert["rule"], "zh"), rule_en=rule_name(alert["rule"], "en"),
+        enterprise=registry.get("enterprise"), devices=registry.get("devices") or [],
+        params=json.dumps(package["rule"]["params"], ensure_ascii=False, indent=2, sort_keys=True),
+        findings=json.dumps(package.get("findings"), ensure_ascii=False, indent=2, sort_keys=True),
+        detector=package["detector"],
+        window={"since": _local(package["window"]["since"]), "until": _local(package["window"]["until"])},
+        confirmed_by=" / ".join(str(x) for x in (actor.get("label"), actor.get("role"),
+                                                  f"token {actor.get('token_id')}") if x),
+        confirmed_at=_local(confirmation.get("confirmed_at")),
+        charts=_charts(package),
+        hourly_rows=[[r[0], r[1], _local(r[2]), *r[3:]] for r in hourly["rows"]],
+        raw_rows=[[r[0], r[1], _local(r[2]), r[3], r[4]] for r in shown],
+        raw_count=raw["count"], raw_cut=cut, truncated=raw.get("truncated", False),
+    )

@@ -1,0 +1,258 @@
+"""Server-rendered web console: alert list and alert pages with charts.
+
+The workflow (officers' queue, action forms on the alert page, the enterprise's
+answer form) is in ``api/console_workflow.py``; its routes join this router.
+
+Chinese by default, English with ``?lang=en``; Jinja2 templates from
+``api/templates``; no JavaScript and no external assets. ``/console/login`` takes a
+token (``?token=`` or a form post), checks it and keeps it in an HttpOnly,
+SameSite=Strict cookie; pages without a valid cookie redirect to the login page.
+The console shows what the token's role may see through the API.
+"""
+
+# No "from __future__ import annotations": FastAPI resolves the Depends() in the
+# route signatures at definition time, and they name closure variables.
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import parse_qs, urlencode
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from ecowarn.api._alerts_db import (
+    READINGS_MARGIN,
+    AlertFilter,
+    binned_series,
+    fetch_alert,
+    list_alerts,
+)
+from ecowarn.api._console_forms import FormGuard
+from ecowarn.api._db import connect
+from ecowarn.api._i18n import TEXTS, Lang, rule_name
+from ecowarn.api._paths import CONSOLE_LOGIN, CONSOLE_PREFIX
+from ecowarn.api._svg import Line, line_chart
+from ecowarn.api._time import CST
+from ecowarn.api._workflow_i18n import label as status_label
+from ecowarn.api.auth import COOKIE_NAME, Auth, enterprise_scope
+from ecowarn.api.console_credit import build_credit_console
+from ecowarn.api.console_workflow import alert_workflow_context, build_workflow_console, nav_links
+from ecowarn.api.context import ApiContext
+from ecowarn.api.errors import ErrorInfo, HtmlErrorRenderer, NotFound, PayloadTooLarge
+from ecowarn.api.pagination import BIGINT_MAX
+from ecowarn.api.routes_alerts import decode_alert_cursor, encode_alert_cursor
+from ecowarn.config.metrics import UNITS
+from ecowarn.config.registry import Registry
+from ecowarn.store.tokens import Principal
+
+__all__ = ["SESSION_MAX_AGE_S", "build_console"]
+
+log = logging.getLogger(__name__)
+
+SESSION_MAX_AGE_S = 8 * 3600
+PAGE_SIZE = 50
+_MAX_FORM_BYTES = 4096
+# What each chart of an alert page plots, per device kind; some rules add metrics.
+_CHART_METRICS = {"power": ["p"], "cems": ["so2", "nox", "pm", "co"], "air": ["pm25", "pm10"]}
+_RULE_EXTRA = {"o2_dilution": ["o2"], "bypass_suspected": ["flow"]}
+# Pages load nothing from anywhere: inline styles and inline SVG only.
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def _lang(request: Request) -> Lang:
+    return "en" if request.query_params.get("lang") == "en" else "zh"
+
+
+def _local(ts: datetime) -> str:
+    return ts.astimezone(CST).strftime("%Y-%m-%d %H:%M")
+
+
+def _url(path: str, lang: Lang, **params: Any) -> str:
+    query = {k: v for k, v in params.items() if v is not None}
+    if lang == "en":
+        query["lang"] = "en"
+    return f"{path}?{urlencode(query)}" if query else path
+
+
+def _charts(registry: Registry, device_ids: list[str], rule: str) -> list[tuple[str, list[str]]]:
+    """(device id, metrics sharing one unit) per chart."""
+    out: list[tuple[str, list[str]]] = []
+    for device_id in device_ids:
+        device = registry.devices.get(device_id)
+        if device is None:
+            continue
+        metrics = _CHART_METRICS[device.kind] + (_RULE_EXTRA.get(rule, [])
+                                                 if device.kind == "cems" else [])
+        by_unit: dict[str, list[str]] = {}
+        for m in metrics:
+            by_unit.setdefault(UNITS[device.kind][m], []).append(m)
+        out.extend((device_id, ms) for ms in by_unit.values())
+    return out
+
+
+def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRenderer]:
+    """The console's routes and the renderer of its error pages."""
+    env = Environment(loader=PackageLoader("ecowarn.api", "templates"),
+                      autoescape=select_autoescape(["html"]))
+    router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
+    viewers = auth.require_cookie("officer", "enterprise")
+    reg = ctx.registry
+    guard = FormGuard()
+
+    def render(request: Request, name: str, status: int = 200, **kw: Any) -> HTMLResponse:
+        lang = _lang(request)
+        other: Lang = "zh" if lang == "en" else "en"
+        query = {k: v for k, v in request.query_params.items() if k not in ("lang", "token")}
+        switch = _url(request.url.path, other, **query)
+        html = env.get_template(name).render(t=TEXTS[lang], lang=lang, switch_url=switch, **kw)
+        return HTMLResponse(html, status_code=status, headers=_SECURITY_HEADERS)
+
+    def error_page(request: Request, info: ErrorInfo) -> Response:
+        if info.status == 401:
+            return render(request, "login.html", status=401, failed=True)
+        return render(request, "error.html", status=info.status, info=info,
+                      back=_url("/console", _lang(request)))
+
+    async def login(request: Request, token: str | None, next_path: str | None = None) -> Response:
+        lang = _lang(request)
+        if token is None:
+            return render(request, "login.html", failed=False)
+        principal = await auth.authenticate(token.strip())
+        log.info("console login by token %s (role %s)", principal.token_id, principal.role)
+        response = RedirectResponse(_safe_next(next_path) or _url("/console", lang), status_code=303)
+        response.set_cookie(COOKIE_NAME, token.strip(), max_age=SESSION_MAX_AGE_S, path="/console",
+                            httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https")
+        return response
+
+    @router.get("/login")
+    async def login_get(request: Request, token: str | None = None,
+                        next_path: Annotated[str | None, Query(alias="next")] = None) -> Response:
+        # ?next=/console/... lands on that page after logging in (a link or a headless browser).
+        return await login(request, token, next_path)
+
+    @router.post("/login")
+    async def login_post(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > _MAX_FORM_BYTES:
+            raise PayloadTooLarge("login form too large")
+        token = parse_qs(body.decode("utf-8", "replace")).get("token", [""])[0]
+        return await login(request, token)
+
+    @router.get("/logout")
+    async def logout(request: Request) -> Response:
+        response = RedirectResponse(_url(CONSOLE_LOGIN, _lang(request)), status_code=303)
+        response.delete_cookie(COOKIE_NAME, path="/console", httponly=True, samesite="strict")
+        return response
+
+    @router.get("")
+    async def alerts_page(
+        request: Request, principal: Annotated[Principal, Depends(viewers)],
+        rule: str | None = None, status: str | None = None, cursor: str | None = None,
+    ) -> Response:
+        lang = _lang(request)
+        async with connect(ctx) as conn:
+            rows, last = await list_alerts(conn, AlertFilter(rule=rule, status=status),
+                                           scope=enterprise_scope(principal), limit=PAGE_SIZE,
+                                           after=decode_alert_cursor(cursor))
+        items = [{
+            "url": _url(f"/console/alerts/{r['id']}", lang),
+            "rule": rule_name(r["rule"], lang),
+            "enterprise": _enterprise_name(reg, r["enterprise_id"]),
+            "equipment": _equipment(reg, list(r["device_ids"]), lang),
+            "start": _local(r["start_ts"]),
+            "end": _local(r["end_ts"]) if r["end_ts"] else None,
+            "severity": r["severity"], "status": r["status"],
+            "summary": r["summary_zh"] if lang == "zh" else r["summary"],
+        } for r in rows]
+        older = None if last is None else _url("/console", lang, rule=rule, status=status,
+                                                  cursor=encode_alert_cursor(last))
+        return render(request, "alerts.html", items=items, older=older,
+                      nav=nav_links(principal, lang), logout=_url("/console/logout", lang))
+
+    @router.get("/alerts/{alert_id}")
+    async def alert_page(
+        request: Request, principal: Annotated[Principal, Depends(viewers)],
+        alert_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)],
+    ) -> Response:
+        lang = _lang(request)
+        t = TEXTS[lang]
+        async with connect(ctx) as conn:
+            row = await fetch_alert(conn, alert_id, scope=enterprise_scope(principal))
+            if row is None:
+                raise NotFound(f"no alert {alert_id}")
+            start, end = row["start_ts"], row["end_ts"] or datetime.now(UTC)
+            t0, t1 = start - READINGS_MARGIN, end + READINGS_MARGIN
+            specs = _charts(reg, list(row["device_ids"]), row["rule"])
+            series = await binned_series(
+                conn, [d for d, _ in specs], sorted({m for _, ms in specs for m in ms}), t0, t1)
+            workflow = await alert_workflow_context(conn, reg, principal, alert_id, lang, guard,
+                                                    request)
+        charts = []
+        for device_id, metrics in specs:
+            device = reg.devices[device_id]
+            unit = UNITS[device.kind][metrics[0]]
+            label = _device_label(reg, device_id)
+            label = label if device_id in label else f"{label} ({device_id})"
+            lines = [Line(m, series.get((device_id, m), [])) for m in metrics]
+            charts.append(line_chart(
+                lines, t0=t0, t1=t1, shade=(start, end),
+                title=f"{label} · {unit}",
+                shade_label=t["alert_window"], empty_label=t["no_readings"]))
+        alert = {
+            "id": row["id"], "rule": rule_name(row["rule"], lang), "rule_id": row["rule"],
+            "enterprise": _enterprise_name(reg, row["enterprise_id"]),
+            "equipment": _equipment(reg, list(row["device_ids"]), lang),
+            "start": _local(row["start_ts"]),
+            "end": _local(row["end_ts"]) if row["end_ts"] else None,
+            "severity": row["severity"], "status": status_label(row["status"], lang),
+            "summary": row["summary_zh"] if lang == "zh" else row["summary"],
+        }
+        return render(
+            request, "alert.html", alert=alert, charts=charts,
+            evidence=json.dumps(row["evidence"], ensure_ascii=False, indent=2),
+            params=json.dumps(row["params"], ensure_ascii=False, indent=2),
+            back=_url("/console", lang), logout=_url("/console/logout", lang),
+            nav=nav_links(principal, lang), **workflow)
+
+    router.include_router(build_workflow_console(ctx, auth, render, guard))
+    router.include_router(build_credit_console(ctx, viewers, render, nav_links))
+    return router, error_page
+
+
+def _safe_next(path: str | None) -> str | None:
+    """``path`` when it is a console page of this site, else None (no open redirect)."""
+    if not path or not (path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")):
+        return None
+    if "//" in path or "\\" in path or any(ord(ch) < 0x20 for ch in path):
+        return None
+    return path
+
+
+def _enterprise_name(registry: Registry, enterprise_id: str | None) -> str:
+    if enterprise_id is None:
+        return ""
+    enterprise = registry.enterprises.get(enterprise_id)
+    return enterprise.name if enterprise else enterprise_id
+
+
+def _device_label(registry: Registry, device_id: str) -> str:
+    device = registry.devices.get(device_id)
+    if device is None:
+        return device_id
+    if not device.equipment and device.outlet:
+        return f"{device.outlet} ({device.id})"  # a CEMS is known by its outlet
+    return device.label
+
+
+def _equipment(registry: Registry, device_ids: list[str], lang: Lang) -> str:
+    labels = [_device_label(registry, d) for d in device_ids]
+    return ("、" if lang == "zh" else ", ").join(labels)

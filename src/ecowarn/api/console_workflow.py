@@ -1,0 +1,296 @@
+"""Console pages of the workflow: the officers' queue and the forms on an alert page.
+
+- ``GET /console/queue`` (officer, admin): the enforcement queue with filters and a
+  claim button per unassigned item.
+- ``POST /console/alerts/{id}/transition | claim | comment`` (officer, admin) and
+  ``POST /console/alerts/{id}/answer`` (enterprise, its own alert): server-rendered
+  forms carrying the session's form token (``api/_console_forms.py``); they call the
+  same domain functions as the JSON API and redirect (303) back to the page.
+  Refusals (409, 422, 404) render the console's error page.
+"""
+
+# No "from __future__ import annotations": FastAPI resolves the Depends() in the
+# route signatures at definition time, and they name closure variables.
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import psycopg
+from fastapi import APIRouter, Depends, Path, Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from ecowarn.alerts import (
+    ANSWER_KINDS,
+    STATUSES,
+    AlertState,
+    MaintenanceWindow,
+    QueueFilter,
+    add_comment,
+    answers_of,
+    audit_trail,
+    claim,
+    fetch_state,
+    queue_page,
+    submit_answer,
+    transition,
+)
+from ecowarn.alerts.details import comments_of, episodes_of
+from ecowarn.alerts.model import dispositions_after
+from ecowarn.api._console_forms import FORM_FIELD, FormGuard, local_datetime, read_form
+from ecowarn.api._db import connect
+from ecowarn.api._i18n import RULE_NAMES, Lang, rule_name
+from ecowarn.api._paths import CONSOLE_PREFIX
+from ecowarn.api._time import CST
+from ecowarn.api._workflow_i18n import WORKFLOW_TEXTS, label
+from ecowarn.api.auth import Auth, enterprise_scope
+from ecowarn.api.context import ApiContext
+from ecowarn.api.errors import FieldError, InvalidRequest
+from ecowarn.api.pagination import BIGINT_MAX, decode_cursor, encode_cursor
+from ecowarn.api.routes_workflow import actor_of, region_enterprises
+from ecowarn.config.registry import Registry
+from ecowarn.store.tokens import Principal
+
+__all__ = ["Renderer", "alert_workflow_context", "build_workflow_console", "nav_links"]
+
+Renderer = Callable[..., HTMLResponse]
+AlertId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
+QUEUE_PAGE_SIZE = 50
+_QUEUE = "console_queue"
+
+
+def _lang(request: Request) -> Lang:
+    return "en" if request.query_params.get("lang") == "en" else "zh"
+
+
+def _with_lang(path: str, lang: Lang) -> str:
+    return f"{path}?lang=en" if lang == "en" else path
+
+
+def _local(ts: datetime | None) -> str:
+    return "" if ts is None else ts.astimezone(CST).strftime("%Y-%m-%d %H:%M")
+
+
+def _opt(form: dict[str, str], name: str) -> str | None:
+    value = form.get(name, "").strip()
+    return value or None
+
+
+def _who(role: str, token_id: int | None, who_label: str, lang: Lang) -> str:
+    name = label(role, lang)
+    if token_id is None:
+        return name if role != "system" else label("system", lang)
+    return f"{name} #{token_id}" + (f" {who_label}" if who_label else "")
+
+
+def nav_links(principal: Principal, lang: Lang) -> list[tuple[str, str]]:
+    """Header links: officers get the queue next to the alert list."""
+    if principal.role not in ("officer", "admin"):
+        return []
+    w = WORKFLOW_TEXTS[lang]
+    return [(_with_lang(CONSOLE_PREFIX, lang), w["alerts"]),
+            (_with_lang(f"{CONSOLE_PREFIX}/queue", lang), w["queue"])]
+
+
+def _state_view(s: AlertState, lang: Lang, *, for_enterprise: bool) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "status": label(s.status, lang), "status_id": s.status,
+        "assignee": (None if for_enterprise or s.assignee_token is None
+                     else f"#{s.assignee_token} {s.assignee_label or ''}".strip()),
+        "due": _local(s.due_at), "overdue": s.due_at is not None and s.due_at < now,
+        "escalation": None if for_enterprise else s.escalation_level,
+        "repeats": s.repeat_count,
+        "disposition": label(s.disposition, lang), "disposition_reason": s.disposition_reason,
+    }
+
+
+async def alert_workflow_context(
+    conn: psycopg.AsyncConnection[Any], registry: Registry, principal: Principal,
+    alert_id: int, lang: Lang, guard: FormGuard, request: Request,
+) -> dict[str, Any]:
+    """What ``alert.html`` shows of the workflow, and the forms the principal may use."""
+    scope = enterprise_scope(principal)
+    public = scope is not None
+    state = await fetch_state(conn, alert_id, scope=scope)
+    answers = (await answers_of(conn, [alert_id])).get(alert_id, [])
+    events = await audit_trail(conn, alert_id, viewer_enterprise=scope)
+    comments = await comments_of(conn, alert_id, public_only=public)
+    episodes = await episodes_of(conn, alert_id)
+    w = WORKFLOW_TEXTS[lang]
+    officer = principal.role in ("officer", "admin")
+    can_answer = principal.role in ("enterprise", "admin") and state.status not in ("closed",
+                                                                                   "superseded")
+    base = f"{CONSOLE_PREFIX}/alerts/{alert_id}"
+    forms = {
+        name: _with_lang(f"{base}/{name}", lang)
+        for name in ("transition", "claim", "comment", "answer")
+    }
+    return {
+        "w": w,
+        "csrf_field": FORM_FIELD,
+        "csrf": guard.token_for(request),
+        "wf": _state_view(state, lang, for_enterprise=public),
+        "officer": officer,
+        "can_answer": can_answer,
+        "can_claim": officer and state.assignee_token != principal.token_id
+                     and state.status not in ("closed", "superseded"),
+        "forms": forms,
+        "actions": [{"id": a, "name": label(a, lang),
+                     "dispositions": [(d, label(d, lang)) for d in dispositions_after(state.status)]
+                     if a == "close" else []}
+                    for a in (state.allowed_actions if officer else ())],
+        "answer_kinds": [(k, label(k, lang)) for k in ANSWER_KINDS],
+        "devices": [(d, (registry.devices[d].label if d in registry.devices else d))
+                    for d in state.device_ids],
+        "answers": [{"kind": label(a["kind"], lang), "text": a["body"],
+                     "attachments": list(a["attachments"]), "at": _local(a["created_at"]),
+                     "maintenance_id": a["maintenance_id"]} for a in answers],
+        "episodes": [{"start": _local(e["start_ts"]), "end": _local(e["end_ts"]),
+                      "summary": e["summary_zh"] if lang == "zh" else e["summary"]}
+                     for e in episodes],
+        "comments": [{"text": c["body"], "public": c["public"], "at": _local(c["created_at"]),
+                      "by": _who(c["author_role"], None if public else c["author_token"],
+                                 "" if public else c["author_label"], lang)}
+                     for c in comments],
+        "trail": [{
+            "at": _local(e["at"]),
+            "event": w.get(f"ev_{e['kind']}", e["kind"]),
+            "change": (f"{label(e['from_status'], lang)} → {label(e['to_status'], lang)}"
+                       if e["from_status"] and e["to_status"] else label(e["to_status"], lang)),
+            "by": _who(e["actor_role"], e["actor_token"], e["actor_label"], lang),
+            "reason": e["reason"] or "",
+            "disposition": label(e["disposition"], lang),
+        } for e in events],
+    }
+
+
+def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer,
+                           guard: FormGuard) -> APIRouter:
+    # No prefix: these routes join the console's router, which carries /console.
+    router = APIRouter(include_in_schema=False)
+    officers = auth.require_cookie("officer")
+    enterprises = auth.require_cookie("enterprise")
+    reg = ctx.registry
+
+    def back_to(request: Request, alert_id: int) -> RedirectResponse:
+        return RedirectResponse(_with_lang(f"{CONSOLE_PREFIX}/alerts/{alert_id}", _lang(request)),
+                                status_code=303)
+
+    async def checked_form(request: Request) -> dict[str, str]:
+        form = await read_form(request)
+        guard.check(request, form)
+        return form
+
+    @router.get("/queue")
+    async def queue_view(
+        request: Request, principal: Annotated[Principal, Depends(officers)],
+        region: str | None = None, rule: str | None = None, status: str | None = None,
+        assignee: str | None = None, cursor: str | None = None,
+    ) -> Response:
+        lang = _lang(request)
+        region = region or None
+        rule = rule or None
+        status = status if status in STATUSES else None
+        assignee_id = {"me": principal.token_id, "none": 0}.get(assignee or "")
+        as_of = datetime.now(UTC)
+        after = None
+        if cursor:
+            key = decode_cursor(_QUEUE, cursor)
+            try:
+                as_of = datetime.fromisoformat(str(key[0]))
+                after = (float(key[1]), int(key[2]))
+            except (IndexError, TypeError, ValueError) as exc:
+                msg = "cursor is damaged"
+                raise InvalidRequest(msg, fields=(FieldError("query.cursor", msg),)) from exc
+        f = QueueFilter(enterprise_ids=region_enterprises(reg, region), rule=rule,
+                        statuses=(status,) if status else QueueFilter().statuses,
+                        assignee=assignee_id)
+        async with connect(ctx) as conn:
+            rows, last = await queue_page(conn, f, as_of=as_of, limit=QUEUE_PAGE_SIZE,
+                                          after=after)
+        items = []
+        for r in rows:
+            enterprise = reg.enterprises.get(r["enterprise_id"] or "")
+            items.append({
+                "id": r["id"], "url": _with_lang(f"{CONSOLE_PREFIX}/alerts/{r['id']}", lang),
+                "score": f"{r['score'].total:.1f}", "rule": rule_name(r["rule"], lang),
+                "enterprise": enterprise.name if enterprise else (r["enterprise_id"] or ""),
+                "start": _local(r["start_ts"]), "severity": r["severity"],
+                "status": label(r["status"], lang),
+                "assignee": (None if r["assignee_token"] is None
+                             else f"#{r['assignee_token']} {r['assignee_label'] or ''}".strip()),
+                "due": _local(r["due_at"]), "overdue": r["overdue"],
+                "escalation": r["escalation_level"], "answers": len(r["answers"]),
+                "claim": _with_lang(f"{CONSOLE_PREFIX}/alerts/{r['id']}/claim", lang),
+            })
+        more = None
+        if last is not None:
+            params = {"region": region, "rule": rule, "status": status, "assignee": assignee,
+                      "cursor": encode_cursor(_QUEUE, [as_of.isoformat(), *last])}
+            query = {k: v for k, v in params.items() if v}
+            if lang == "en":
+                query["lang"] = "en"
+            more = f"{CONSOLE_PREFIX}/queue?{urlencode(query)}"
+        regions = sorted({e.region for e in reg.enterprises.values()})
+        return render(request, "queue.html", w=WORKFLOW_TEXTS[lang], items=items, more=more,
+                      csrf_field=FORM_FIELD, csrf=guard.token_for(request),
+                      regions=regions, rules=[(r, rule_name(r, lang)) for r in RULE_NAMES],
+                      statuses=[(s, label(s, lang)) for s in STATUSES],
+                      selected={"region": region, "rule": rule, "status": status,
+                                "assignee": assignee},
+                      nav=nav_links(principal, lang),
+                      logout=_with_lang(f"{CONSOLE_PREFIX}/logout", lang))
+
+    @router.post("/alerts/{alert_id}/transition")
+    async def transition_form(request: Request, principal: Annotated[Principal, Depends(officers)],
+                              alert_id: AlertId) -> Response:
+        form = await checked_form(request)
+        async with connect(ctx) as conn:
+            await transition(conn, alert_id, form.get("action", ""), await actor_of(conn, principal),
+                             reason=_opt(form, "reason"), disposition=_opt(form, "disposition"),
+                             params=ctx.workflow, on_confirmed=ctx.on_confirmed)
+        return back_to(request, alert_id)
+
+    @router.post("/alerts/{alert_id}/claim")
+    async def claim_form(request: Request, principal: Annotated[Principal, Depends(officers)],
+                         alert_id: AlertId) -> Response:
+        form = await checked_form(request)
+        async with connect(ctx) as conn:
+            await claim(conn, alert_id, await actor_of(conn, principal))
+        if form.get("next") == "queue":
+            return RedirectResponse(_with_lang(f"{CONSOLE_PREFIX}/queue", _lang(request)),
+                                    status_code=303)
+        return back_to(request, alert_id)
+
+    @router.post("/alerts/{alert_id}/comment")
+    async def comment_form(request: Request, principal: Annotated[Principal, Depends(officers)],
+                           alert_id: AlertId) -> Response:
+        form = await checked_form(request)
+        async with connect(ctx) as conn:
+            await add_comment(conn, alert_id, await actor_of(conn, principal),
+                              form.get("text", ""), public=form.get("public") == "on")
+        return back_to(request, alert_id)
+
+    @router.post("/alerts/{alert_id}/answer")
+    async def answer_form(request: Request, principal: Annotated[Principal, Depends(enterprises)],
+                          alert_id: AlertId) -> Response:
+        form = await checked_form(request)
+        window = None
+        device, start, end = _opt(form, "device_id"), _opt(form, "start"), _opt(form, "end")
+        if start or end:
+            if not (device and start and end):
+                msg = "a maintenance window needs a device, a start and an end"
+                raise InvalidRequest(msg, fields=(FieldError("form.start", msg),))
+            window = MaintenanceWindow(device, local_datetime(start, "form.start"),
+                                       local_datetime(end, "form.end"))
+        attachments = [line.strip() for line in form.get("attachments", "").splitlines()
+                       if line.strip()]
+        async with connect(ctx) as conn:
+            await submit_answer(conn, alert_id, await actor_of(conn, principal),
+                                form.get("kind", ""), form.get("text", ""),
+                                attachments=attachments, maintenance=window)
+        return back_to(request, alert_id)
+
+    return router

@@ -1,0 +1,107 @@
+"""Dead letters: inputs that were not stored, with their reasons (officer, admin).
+
+- ``GET /api/v1/dead-letters?reason=&source=&pending=&limit=&cursor=``, newest first;
+  ``pending=true`` keeps those not replayed yet. ``payload`` is the raw input as
+  UTF-8 text when it decodes, else base64; ``payload_encoding`` says which.
+- ``POST /api/v1/dead-letters/{id}/replay`` re-parses one against the current
+  registry (for example after a device was registered).
+"""
+
+# No "from __future__ import annotations": FastAPI resolves the Depends() in the
+# route signatures at definition time, and they name closure variables.
+import base64
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from ecowarn.api._db import connect
+from ecowarn.api._paths import API_PREFIX
+from ecowarn.api._time import iso, iso_or_none
+from ecowarn.api.auth import Auth
+from ecowarn.api.context import ApiContext
+from ecowarn.api.errors import FieldError, InvalidRequest, NotFound
+from ecowarn.api.pagination import BIGINT_MAX, DEFAULT_LIMIT, Limit, decode_cursor, encode_cursor
+from ecowarn.store.tokens import Principal
+
+__all__ = ["build_dead_letters_router", "payload_fields"]
+
+log = logging.getLogger(__name__)
+
+_KIND = "dead_letters"
+
+
+def payload_fields(payload: bytes) -> dict[str, str]:
+    try:
+        return {"payload": payload.decode("utf-8"), "payload_encoding": "utf-8"}
+    except UnicodeDecodeError:
+        return {"payload": base64.b64encode(payload).decode("ascii"),
+                "payload_encoding": "base64"}
+
+
+def _item(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": r["id"], "received_at": iso(r["received_at"]), "source": r["source"],
+        "topic": r["topic"], "device_id": r["device_id"], "reason": r["reason"],
+        "detail": r["detail"], **payload_fields(bytes(r["payload"])),
+        "replayed_at": iso_or_none(r["replayed_at"]), "replay_result": r["replay_result"],
+    }
+
+
+def build_dead_letters_router(ctx: ApiContext, auth: Auth) -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX, tags=["dead letters"])
+    officers = auth.require("officer")
+
+    @router.get("/dead-letters")
+    async def get_dead_letters(
+        principal: Annotated[Principal, Depends(officers)],
+        reason: str | None = None, source: str | None = None, pending: bool | None = None,
+        limit: Limit = DEFAULT_LIMIT, cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """Rejected inputs, newest first, keyset-paged over id."""
+        where: list[sql.Composable] = []
+        params: list[Any] = []
+        for column, value in (("reason", reason), ("source", source)):
+            if value is not None:
+                where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+                params.append(value)
+        if pending is not None:
+            where.append(sql.SQL("replayed_at IS NULL" if pending else "replayed_at IS NOT NULL"))
+        if cursor is not None:
+            key = decode_cursor(_KIND, cursor)
+            if len(key) != 1 or not isinstance(key[0], int):
+                msg = "cursor is damaged; pass next_cursor from the previous page unchanged"
+                raise InvalidRequest(msg, fields=(FieldError("query.cursor", msg),))
+            where.append(sql.SQL("id < %s"))
+            params.append(key[0])
+        params.append(limit + 1)
+        query = sql.SQL(
+            "SELECT id, received_at, source, topic, device_id, reason, detail, payload,"
+            " replayed_at, replay_result FROM dead_letters {} ORDER BY id DESC LIMIT %s",
+        ).format(sql.SQL("WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""))
+        async with connect(ctx) as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(query, params)
+            rows = await cur.fetchall()
+        nxt = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            nxt = encode_cursor(_KIND, [rows[-1]["id"]])
+        return {"items": [_item(r) for r in rows], "next_cursor": nxt}
+
+    @router.post("/dead-letters/{dead_letter_id}/replay")
+    async def replay(
+        principal: Annotated[Principal, Depends(officers)],
+        dead_letter_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)],
+    ) -> dict[str, Any]:
+        """Re-parse one dead letter against the current registry."""
+        try:
+            result = await ctx.replay_dead_letter(dead_letter_id)
+        except KeyError as exc:
+            raise NotFound(f"no dead letter {dead_letter_id}") from exc
+        log.info("dead letter %s replayed by token %s: %s", dead_letter_id,
+                 principal.token_id, result.get("result"))
+        return result
+
+    return router

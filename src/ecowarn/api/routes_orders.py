@@ -1,0 +1,179 @@
+"""Emergency orders and declared maintenance.
+
+- ``POST /api/v1/emergency-orders`` (officer, admin); ``GET`` (officer, admin; an
+  enterprise sees the orders naming it).
+- ``POST /api/v1/maintenance`` (officer, admin; an enterprise for its own devices,
+  another device answers 404); ``GET`` scoped the same way.
+
+Lists are newest first (by id), keyset-paged; ``since``/``until`` keep windows
+overlapping ``[since, until)``.
+"""
+
+# No "from __future__ import annotations": FastAPI resolves the Depends() in the
+# route signatures at definition time, and they name closure variables.
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from ecowarn.api._bodies import EmergencyOrderIn, MaintenanceIn
+from ecowarn.api._db import connect
+from ecowarn.api._paths import API_PREFIX
+from ecowarn.api._time import AwareDatetime, iso
+from ecowarn.api.auth import Auth, can_see_device, enterprise_scope
+from ecowarn.api.context import ApiContext
+from ecowarn.api.errors import FieldError, InvalidRequest, NotFound
+from ecowarn.api.pagination import DEFAULT_LIMIT, Limit, decode_cursor, encode_cursor
+from ecowarn.store.tokens import Principal
+
+__all__ = ["build_orders_router"]
+
+Since = Annotated[AwareDatetime | None, Query(description="windows ending after this time")]
+Until = Annotated[AwareDatetime | None, Query(description="windows starting before this time")]
+
+_ORDER_COLS = sql.SQL(
+    "id, enterprise_ids, start_ts, end_ts, measure, limit_pct, created_by_token, created_at")
+_MAINT_COLS = sql.SQL(
+    "id, device_id, enterprise_id, start_ts, end_ts, reason, declared_by_role,"
+    " created_by_token, created_at")
+
+
+def _order_out(r: dict[str, Any]) -> dict[str, Any]:
+    return {"id": r["id"], "enterprise_ids": list(r["enterprise_ids"]), "start": iso(r["start_ts"]),
+            "end": iso(r["end_ts"]), "measure": r["measure"], "limit_pct": r["limit_pct"],
+            "created_by_token": r["created_by_token"], "created_at": iso(r["created_at"])}
+
+
+def _maint_out(r: dict[str, Any]) -> dict[str, Any]:
+    return {"id": r["id"], "device_id": r["device_id"], "enterprise_id": r["enterprise_id"],
+            "start": iso(r["start_ts"]), "end": iso(r["end_ts"]), "reason": r["reason"],
+            "declared_by_role": r["declared_by_role"],
+            "created_by_token": r["created_by_token"], "created_at": iso(r["created_at"])}
+
+
+def _after_id(kind: str, cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    key = decode_cursor(kind, cursor)
+    if len(key) != 1 or not isinstance(key[0], int):
+        msg = "cursor is damaged; pass next_cursor from the previous page unchanged"
+        raise InvalidRequest(msg, fields=(FieldError("query.cursor", msg),))
+    return key[0]
+
+
+async def _page(ctx: ApiContext, kind: str, table: str, cols: sql.Composable,
+                where: list[sql.Composable], params: list[Any], since: Any, until: Any,
+                limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    if since is not None:
+        where.append(sql.SQL("end_ts > %s"))
+        params.append(since)
+    if until is not None:
+        where.append(sql.SQL("start_ts < %s"))
+        params.append(until)
+    after = _after_id(kind, cursor)
+    if after is not None:
+        where.append(sql.SQL("id < %s"))
+        params.append(after)
+    params.append(limit + 1)
+    query = sql.SQL("SELECT {} FROM {} {} ORDER BY id DESC LIMIT %s").format(
+        cols, sql.Identifier(table),
+        sql.SQL("WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""))
+    async with connect(ctx) as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        rows = await cur.fetchall()
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, encode_cursor(kind, [rows[-1]["id"]])
+    return rows, None
+
+
+def build_orders_router(ctx: ApiContext, auth: Auth) -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX, tags=["orders"])
+    officers = auth.require("officer")
+    with_enterprise = auth.require("officer", "enterprise")
+
+    @router.post("/emergency-orders", status_code=201)
+    async def post_order(
+        principal: Annotated[Principal, Depends(officers)], body: EmergencyOrderIn,
+    ) -> dict[str, Any]:
+        """Order enterprises to shut down or curtail production for a time window."""
+        ids = list(dict.fromkeys(body.enterprise_ids))
+        unknown = [e for e in ids if e not in ctx.registry.enterprises]
+        if unknown:
+            msg = f"unknown enterprise ids: {', '.join(unknown)}"
+            raise InvalidRequest(msg, fields=(FieldError("body.enterprise_ids", msg),))
+        async with connect(ctx) as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                sql.SQL("INSERT INTO emergency_orders"
+                        " (enterprise_ids, start_ts, end_ts, measure, limit_pct, created_by_token)"
+                        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING {}").format(_ORDER_COLS),
+                (ids, body.start, body.end, body.measure, body.limit_pct, principal.token_id))
+            row = await cur.fetchone()
+        assert row is not None
+        return _order_out(row)
+
+    @router.get("/emergency-orders")
+    async def get_orders(
+        principal: Annotated[Principal, Depends(with_enterprise)],
+        enterprise_id: str | None = None, since: Since = None, until: Until = None,
+        limit: Limit = DEFAULT_LIMIT, cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """Emergency orders, newest first; an enterprise sees those naming it."""
+        where: list[sql.Composable] = []
+        params: list[Any] = []
+        for value in (enterprise_id, enterprise_scope(principal)):
+            if value is not None:
+                where.append(sql.SQL("enterprise_ids @> ARRAY[%s]::text[]"))
+                params.append(value)
+        rows, nxt = await _page(ctx, "emergency_orders", "emergency_orders", _ORDER_COLS,
+                                where, params, since, until, limit, cursor)
+        return {"items": [_order_out(r) for r in rows], "next_cursor": nxt}
+
+    @router.post("/maintenance", status_code=201)
+    async def post_maintenance(
+        principal: Annotated[Principal, Depends(with_enterprise)], body: MaintenanceIn,
+    ) -> dict[str, Any]:
+        """Declare maintenance of a device; it suppresses the rules it covers."""
+        if not can_see_device(ctx, principal, body.device_id):
+            raise NotFound(f"no device {body.device_id}")
+        device = ctx.registry.devices.get(body.device_id)
+        if device is None:
+            msg = f"unknown device id: {body.device_id}"
+            raise InvalidRequest(msg, fields=(FieldError("body.device_id", msg),))
+        async with connect(ctx) as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                sql.SQL("INSERT INTO maintenance (device_id, enterprise_id, start_ts, end_ts,"
+                        " reason, declared_by_role, created_by_token)"
+                        " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {}").format(_MAINT_COLS),
+                (device.id, device.enterprise_id, body.start, body.end, body.reason,
+                 principal.role, principal.token_id))
+            row = await cur.fetchone()
+        assert row is not None
+        return _maint_out(row)
+
+    @router.get("/maintenance")
+    async def get_maintenance(
+        principal: Annotated[Principal, Depends(with_enterprise)],
+        device_id: str | None = None, since: Since = None, until: Until = None,
+        limit: Limit = DEFAULT_LIMIT, cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """Declared maintenance, newest first; an enterprise sees its own devices
+        (another enterprise's device answers 404)."""
+        where: list[sql.Composable] = []
+        params: list[Any] = []
+        if device_id is not None:
+            if not can_see_device(ctx, principal, device_id):
+                raise NotFound(f"no device {device_id}")
+            where.append(sql.SQL("device_id = %s"))
+            params.append(device_id)
+        scope = enterprise_scope(principal)
+        if scope is not None:
+            where.append(sql.SQL("enterprise_id = %s"))
+            params.append(scope)
+        rows, nxt = await _page(ctx, "maintenance", "maintenance", _MAINT_COLS,
+                                where, params, since, until, limit, cursor)
+        return {"items": [_maint_out(r) for r in rows], "next_cursor": nxt}
+
+    return router

@@ -1,0 +1,144 @@
+"""``GET /api/v1/readings`` and ``GET /api/v1/readings/hourly`` (officer, enterprise, admin).
+
+Raw readings as stored (units of CONTRACT section 1). An enterprise token may read
+its own devices only; another device answers 404.
+"""
+
+# No "from __future__ import annotations": FastAPI resolves the Depends() in the
+# route signatures at definition time, and they name closure variables.
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from ecowarn.api._db import connect
+from ecowarn.api._paths import API_PREFIX
+from ecowarn.api._time import AwareDatetime, iso
+from ecowarn.api.auth import Auth, can_see_device
+from ecowarn.api.context import ApiContext
+from ecowarn.api.errors import FieldError, InvalidRequest, NotFound
+from ecowarn.api.pagination import DEFAULT_LIMIT, Limit, decode_cursor, encode_cursor
+from ecowarn.store.tokens import Principal
+
+__all__ = ["HOURLY_CAP", "build_readings_router"]
+
+_KIND = "readings"
+# Most hourly rows one request returns (a year of one metric is 8,760).
+HOURLY_CAP = 10_000
+
+DeviceId = Annotated[str, Query(min_length=1, description="device id from the registry")]
+Since = Annotated[AwareDatetime | None, Query(description="inclusive lower bound on ts")]
+Until = Annotated[AwareDatetime | None, Query(description="exclusive upper bound on ts")]
+
+
+def _decode(cursor: str | None) -> tuple[datetime, str] | None:
+    if cursor is None:
+        return None
+    key = decode_cursor(_KIND, cursor)
+    try:
+        ts, metric = key
+        parsed = datetime.fromisoformat(ts)
+        if parsed.tzinfo is None or not isinstance(metric, str):
+            raise ValueError("bad key")
+    except (TypeError, ValueError) as exc:
+        msg = "cursor is damaged; pass next_cursor from the previous page unchanged"
+        raise InvalidRequest(msg, fields=(FieldError("query.cursor", msg),)) from exc
+    return parsed, metric
+
+
+def _window(column: str, since: datetime | None, until: datetime | None,
+            where: list[sql.Composable], params: list[Any]) -> None:
+    if since is not None:
+        where.append(sql.SQL("{} >= %s").format(sql.Identifier(column)))
+        params.append(since)
+    if until is not None:
+        where.append(sql.SQL("{} < %s").format(sql.Identifier(column)))
+        params.append(until)
+
+
+def build_readings_router(ctx: ApiContext, auth: Auth) -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX, tags=["readings"])
+    readers = auth.require("officer", "enterprise")
+
+    def visible(principal: Principal, device_id: str) -> None:
+        if not can_see_device(ctx, principal, device_id):
+            raise NotFound(f"no device {device_id}")
+
+    @router.get("/readings")
+    async def get_readings(
+        principal: Annotated[Principal, Depends(readers)],
+        device_id: DeviceId,
+        metric: str | None = None,
+        since: Since = None,
+        until: Until = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """Raw readings of one device, ascending by (ts, metric), keyset-paged;
+        ``since`` inclusive, ``until`` exclusive."""
+        visible(principal, device_id)
+        where: list[sql.Composable] = [sql.SQL("device_id = %s")]
+        params: list[Any] = [device_id]
+        if metric is not None:
+            where.append(sql.SQL("metric = %s"))
+            params.append(metric)
+        _window("ts", since, until, where, params)
+        after = _decode(cursor)
+        if after is not None:
+            where.append(sql.SQL("(ts, metric) > (%s, %s)"))
+            params.extend(after)
+        params.append(limit + 1)
+        query = sql.SQL(
+            "SELECT ts, metric, value, flag FROM readings WHERE {}"
+            " ORDER BY ts, metric LIMIT %s").format(sql.SQL(" AND ").join(where))
+        async with connect(ctx) as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(query, params)
+            rows = await cur.fetchall()
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            next_cursor = encode_cursor(_KIND, [rows[-1]["ts"].isoformat(), rows[-1]["metric"]])
+        items = [{"ts": iso(r["ts"]), "metric": r["metric"], "value": r["value"],
+                  "flag": r["flag"]} for r in rows]
+        return {"items": items, "next_cursor": next_cursor}
+
+    @router.get("/readings/hourly")
+    async def get_hourly(
+        principal: Annotated[Principal, Depends(readers)],
+        device_id: DeviceId,
+        metric: str | None = None,
+        since: Annotated[AwareDatetime | None, Query(
+            description="inclusive lower bound on the hour bucket")] = None,
+        until: Annotated[AwareDatetime | None, Query(
+            description="exclusive upper bound on the hour bucket")] = None,
+    ) -> dict[str, Any]:
+        """Hourly aggregates of one device (the ``readings_hourly`` view), ascending by
+        (bucket, metric), at most 10,000 rows. ``n_valid``/``avg_valid`` count only
+        values flagged N."""
+        visible(principal, device_id)
+        where: list[sql.Composable] = [sql.SQL("device_id = %s")]
+        params: list[Any] = [device_id]
+        if metric is not None:
+            where.append(sql.SQL("metric = %s"))
+            params.append(metric)
+        _window("bucket", since, until, where, params)
+        params.append(HOURLY_CAP + 1)
+        query = sql.SQL(
+            "SELECT bucket, metric, n, n_valid, avg_valid, min_value, max_value"
+            " FROM readings_hourly WHERE {} ORDER BY bucket, metric LIMIT %s",
+        ).format(sql.SQL(" AND ").join(where))
+        async with connect(ctx) as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(query, params)
+            rows = await cur.fetchall()
+        items = [
+            {"bucket": iso(r["bucket"]), "metric": r["metric"], "n": r["n"],
+             "n_valid": r["n_valid"], "avg_valid": r["avg_valid"], "min": r["min_value"],
+             "max": r["max_value"]}
+            for r in rows[:HOURLY_CAP]
+        ]
+        return {"items": items, "truncated": len(rows) > HOURLY_CAP}
+
+    return router

@@ -1,0 +1,419 @@
+"""The registry of monitored enterprises, devices and air stations (CONTRACT section 2).
+
+The YAML file is parsed with pydantic at the edge, then cross-checked (unified
+social credit code check digits, duplicate ids, references between devices) and
+turned into frozen dataclasses. Every problem is reported as
+``file:line: path: message`` and the service refuses to start.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ecowarn.config.metrics import KIND_METRICS, Kind
+
+__all__ = [
+    "Device",
+    "Enterprise",
+    "Registry",
+    "RegistryError",
+    "Station",
+    "load_registry",
+    "parse_registry",
+    "uscc_check_char",
+    "uscc_is_valid",
+]
+
+# --- unified social credit code (GB 32100-2015) -------------------------------------
+
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+def uscc_check_char(first17: str) -> str:
+    """The check character (18th) of a unified social credit code."""
+    if len(first17) != 17:
+        raise ValueError("need the first 17 characters")
+    total = 0
+    for ch, w in zip(first17, _USCC_WEIGHTS, strict=True):
+        idx = _USCC_ALPHABET.find(ch)
+        if idx < 0:
+            raise ValueError(f"character {ch!r} is not allowed in a credit code")
+        total += idx * w
+    return _USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def uscc_is_valid(code: str) -> bool:
+    if len(code) != 18 or any(c not in _USCC_ALPHABET for c in code):
+        return False
+    return uscc_check_char(code[:17]) == code[17]
+
+
+# --- core model ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    id: str
+    kind: Kind
+    enterprise_id: str | None
+    role: Literal["production", "treatment"] | None = None
+    equipment: str = ""
+    rated_kw: float | None = None
+    running_kw: float | None = None
+    treated_by: tuple[str, ...] = ()
+    password: str | None = None
+    outlet: str | None = None
+    ref_o2: float | None = None
+    limits: Mapping[str, float] = field(default_factory=dict)
+    serves: tuple[str, ...] = ()
+    lat: float | None = None
+    lon: float | None = None
+
+    @property
+    def running_threshold_kw(self) -> float:
+        """Power at or above which the equipment counts as running."""
+        if self.running_kw is not None:
+            return self.running_kw
+        if self.rated_kw is None:
+            raise ValueError(f"device {self.id} has no rated_kw")
+        return 0.1 * self.rated_kw
+
+    @property
+    def label(self) -> str:
+        return self.equipment or self.id
+
+
+@dataclass(frozen=True, slots=True)
+class Enterprise:
+    id: str
+    name: str
+    region: str
+    industry: str
+    webhook: str | None
+    device_ids: tuple[str, ...]
+    # Optional site coordinates (WGS 84), used to name enterprises upwind of an air station.
+    lat: float | None = None
+    lon: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Station:
+    id: str
+    lat: float
+    lon: float
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Registry:
+    enterprises: Mapping[str, Enterprise]
+    devices: Mapping[str, Device]
+    stations: Mapping[str, Station]
+    source: str = "<memory>"
+
+    def production_devices(self) -> Iterable[Device]:
+        return (d for d in self.devices.values() if d.role == "production")
+
+    def producers_treated_by(self, treatment_id: str) -> list[Device]:
+        return list(self._treated_index.get(treatment_id, ()))
+
+    def outlets_serving(self, production_id: str) -> list[Device]:
+        return list(self._serving_index.get(production_id, ()))
+
+    @cached_property
+    def _treated_index(self) -> dict[str, list[Device]]:
+        index: dict[str, list[Device]] = {}
+        for d in self.production_devices():
+            for t in d.treated_by:
+                index.setdefault(t, []).append(d)
+        return index
+
+    @cached_property
+    def _serving_index(self) -> dict[str, list[Device]]:
+        index: dict[str, list[Device]] = {}
+        for d in self.devices.values():
+            for p in d.serves:
+                index.setdefault(p, []).append(d)
+        return index
+
+
+class RegistryError(Exception):
+    """The registry file is invalid; ``problems`` holds one line per problem."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"invalid registry {source}:\n  " + "\n  ".join(problems))
+
+
+# --- the edge: pydantic models of the file --------------------------------------------
+
+
+class _Notify(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    webhook: str | None = None
+
+
+class _Device(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=64)
+    kind: Literal["cems", "power", "air"]
+    role: Literal["production", "treatment"] | None = None
+    equipment: str = ""
+    rated_kw: float | None = Field(default=None, gt=0)
+    running_kw: float | None = Field(default=None, gt=0)
+    treated_by: list[str] = []
+    password: str | None = None
+    outlet: str | None = None
+    ref_o2: float | None = Field(default=None, ge=0, lt=21)
+    limits: dict[str, float] = {}
+    serves: list[str] = []
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_str(cls, v: Any) -> Any:
+        # MNs are digits; YAML would read an unquoted one as an integer.
+        return str(v) if isinstance(v, int) else v
+
+    @field_validator("limits")
+    @classmethod
+    def _finite_limits(cls, v: dict[str, float]) -> dict[str, float]:
+        for k, x in v.items():
+            if not math.isfinite(x) or x <= 0:
+                raise ValueError(f"limit for {k} must be a positive number")
+        return v
+
+
+class _Enterprise(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    name: str = Field(min_length=1)
+    region: str = Field(pattern=r"^\d{6}$")
+    industry: str = ""
+    notify: _Notify = _Notify()
+    devices: list[_Device] = []
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+
+class _Station(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=64)
+    name: str = ""
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enterprises: list[_Enterprise] = []
+    stations: list[_Station] = []
+
+
+# --- line numbers ---------------------------------------------------------------------
+
+_Path = tuple[str | int, ...]
+
+
+def _line_map(node: yaml.Node | None, path: _Path = (), out: dict[_Path, int] | None = None) -> dict[_Path, int]:
+    """Map each path in the YAML document to its 1-based line number."""
+    if out is None:
+        out = {}
+    if node is None:
+        return out
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            out[(*path, key)] = key_node.start_mark.line + 1
+            _line_map(value_node, (*path, key), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_map(item, (*path, i), out)
+    return out
+
+
+def _line_of(lines: dict[_Path, int], path: _Path) -> int:
+    for n in range(len(path), -1, -1):
+        if path[:n] in lines:
+            return lines[path[:n]]
+    return 1
+
+
+def _fmt_path(path: _Path) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "<document>"
+
+
+# --- parsing and cross-checks ---------------------------------------------------------
+
+
+def parse_registry(text: str, source: str = "<memory>") -> Registry:
+    """Parse and validate registry YAML text; raise :class:`RegistryError`."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        raise RegistryError(source, [f"{source}:{line}: not valid YAML: {exc}"]) from exc
+    lines = _line_map(node)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise RegistryError(source, [f"{source}:1: the registry must be a mapping"])
+    try:
+        parsed = _File.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            problems.append(f"{source}:{_line_of(lines, loc)}: {_fmt_path(loc)}: {err['msg']}")
+        raise RegistryError(source, problems) from exc
+    return _build(parsed, lines, source)
+
+
+def _build(f: _File, lines: dict[_Path, int], source: str) -> Registry:
+    problems: list[str] = []
+
+    def problem(path: _Path, msg: str) -> None:
+        problems.append(f"{source}:{_line_of(lines, path)}: {_fmt_path(path)}: {msg}")
+
+    enterprises: dict[str, Enterprise] = {}
+    devices: dict[str, Device] = {}
+    dev_paths: dict[str, _Path] = {}
+    stations: dict[str, Station] = {}
+
+    for ei, e in enumerate(f.enterprises):
+        epath: _Path = ("enterprises", ei)
+        if not uscc_is_valid(e.id):
+            if len(e.id) != 18:
+                problem((*epath, "id"), f"unified social credit code {e.id!r} must have 18 characters")
+            else:
+                try:
+                    expect = uscc_check_char(e.id[:17])
+                    problem((*epath, "id"), f"unified social credit code {e.id!r} has check "
+                            f"character {e.id[17]!r}, expected {expect!r}")
+                except ValueError as exc:
+                    problem((*epath, "id"), f"unified social credit code {e.id!r}: {exc}")
+        if e.id in enterprises:
+            problem((*epath, "id"), f"duplicate enterprise id {e.id!r}")
+        for di, d in enumerate(e.devices):
+            dpath: _Path = (*epath, "devices", di)
+            if d.id in devices:
+                problem((*dpath, "id"), f"duplicate device id {d.id!r} (first at line "
+                        f"{_line_of(lines, dev_paths[d.id])})")
+                continue
+            _check_device(d, dpath, problem)
+            devices[d.id] = Device(
+                id=d.id, kind=d.kind, enterprise_id=e.id, role=d.role, equipment=d.equipment,
+                rated_kw=d.rated_kw, running_kw=d.running_kw, treated_by=tuple(d.treated_by),
+                password=d.password, outlet=d.outlet, ref_o2=d.ref_o2, limits=dict(d.limits),
+                serves=tuple(d.serves), lat=d.lat, lon=d.lon,
+            )
+            dev_paths[d.id] = dpath
+        enterprises[e.id] = Enterprise(
+            id=e.id, name=e.name, region=e.region, industry=e.industry,
+            webhook=e.notify.webhook, device_ids=tuple(d.id for d in e.devices),
+            lat=e.lat, lon=e.lon,
+        )
+        if (e.lat is None) != (e.lon is None):
+            problem((*epath, "lat" if e.lat is None else "lon"),
+                    "give both lat and lon of the enterprise, or neither")
+
+    for si, s in enumerate(f.stations):
+        spath: _Path = ("stations", si)
+        if s.id in devices:
+            problem((*spath, "id"), f"duplicate device id {s.id!r} (first at line "
+                    f"{_line_of(lines, dev_paths[s.id])})")
+            continue
+        _check_id(s.id, spath, problem)
+        stations[s.id] = Station(id=s.id, lat=s.lat, lon=s.lon, name=s.name)
+        devices[s.id] = Device(id=s.id, kind="air", enterprise_id=None, equipment=s.name,
+                               lat=s.lat, lon=s.lon)
+        dev_paths[s.id] = spath
+
+    # references, now that every id is known
+    for did, dev in devices.items():
+        dpath = dev_paths[did]
+        for j, ref in enumerate(dev.treated_by):
+            target = devices.get(ref)
+            if target is None:
+                problem((*dpath, "treated_by", j), f"treated_by references unknown device {ref!r}")
+            elif target.kind != "power" or target.role != "treatment":
+                problem((*dpath, "treated_by", j),
+                        f"treated_by references {ref!r}, which is not a power meter with role treatment")
+            elif target.enterprise_id != dev.enterprise_id:
+                problem((*dpath, "treated_by", j),
+                        f"treated_by references {ref!r} of another enterprise")
+        for j, ref in enumerate(dev.serves):
+            target = devices.get(ref)
+            if target is None:
+                problem((*dpath, "serves", j), f"serves references unknown device {ref!r}")
+            elif target.kind != "power" or target.role != "production":
+                problem((*dpath, "serves", j),
+                        f"serves references {ref!r}, which is not a power meter with role production")
+            elif target.enterprise_id != dev.enterprise_id:
+                problem((*dpath, "serves", j), f"serves references {ref!r} of another enterprise")
+
+    if problems:
+        raise RegistryError(source, problems)
+    return Registry(enterprises=enterprises, devices=devices, stations=stations, source=source)
+
+
+def _check_id(device_id: str, path: _Path, problem: Any) -> None:
+    if not device_id or any(ord(c) < 32 or ord(c) == 127 for c in device_id):
+        problem((*path, "id"), f"device id {device_id!r} must be non-empty, without control "
+                "characters")
+
+
+def _check_device(d: _Device, path: _Path, problem: Any) -> None:
+    _check_id(d.id, path, problem)
+    if d.kind == "power":
+        if d.role is None:
+            problem((*path, "role"), "a power meter needs role: production or treatment")
+        if d.rated_kw is None:
+            problem((*path, "rated_kw"), "a power meter needs rated_kw")
+        if d.running_kw is not None and d.rated_kw is not None and d.running_kw > d.rated_kw:
+            problem((*path, "running_kw"), "running_kw is above rated_kw")
+        if d.treated_by and d.role != "production":
+            problem((*path, "treated_by"), "only production equipment has treated_by")
+        for key in ("outlet", "ref_o2", "serves", "password"):
+            if getattr(d, key):
+                problem((*path, key), f"{key} applies to cems devices, not power meters")
+        if d.limits:
+            problem((*path, "limits"), "limits apply to cems devices, not power meters")
+    elif d.kind == "cems":
+        for key in ("role", "rated_kw", "running_kw", "treated_by"):
+            if getattr(d, key):
+                problem((*path, key), f"{key} applies to power meters, not cems devices")
+        for metric in d.limits:
+            if metric not in KIND_METRICS["cems"]:
+                problem((*path, "limits", metric), f"limit for unknown cems metric {metric!r}")
+    else:  # an enterprise's own fence-line air station
+        for key in ("role", "rated_kw", "running_kw", "treated_by", "serves", "limits"):
+            if getattr(d, key):
+                problem((*path, key), f"{key} does not apply to air stations")
+
+
+def load_registry(path: Path | str) -> Registry:
+    """Read and validate the registry file at ``path``."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RegistryError(str(p), [f"{p}: cannot read: {exc.strerror}"]) from exc
+    return parse_registry(text, str(p))

@@ -1,0 +1,181 @@
+"""Freezing an evidence package when an alert is confirmed.
+
+A package is everything an officer relied on, as it stood at confirmation time:
+the alert (rule, subject, span, severity, summaries, the findings that made it fire),
+the rule parameters, the detector version, the raw readings of its devices with
+their HJ 212 flags over the alert window widened by a margin, the hourly values of
+``readings_hourly`` over that window, the registry entries of the enterprise and the
+devices (passwords left out) and who confirmed it. It is stored as canonical JSON
+with its SHA-256 and linked into the hash chain (:mod:`credit.chain`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib import metadata
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from ecowarn.config.registry import Registry
+from ecowarn.credit._canonical import canonical_json, link_hash, sha256_hex
+from ecowarn.credit.chain import ChainSlot, evidence_payload
+
+__all__ = ["FORMAT", "EvidenceRef", "detector_version", "fetch_evidence", "freeze_evidence"]
+
+log = logging.getLogger(__name__)
+
+FORMAT = "ecowarn-evidence/1"
+# Raw readings kept in one package at most (a day of 9 CEMS metrics and two meters is
+# ~16k rows); the package says when rows were left out.
+READINGS_CAP = 200_000
+
+_HOURLY_SQL = (
+    "SELECT device_id, metric, bucket, n, n_valid, avg_valid, min_value, max_value"
+    " FROM readings_hourly WHERE device_id = ANY(%(devices)s)"
+    " AND bucket >= date_trunc('hour', %(t0)s::timestamptz) AND bucket <= %(t1)s"
+    " ORDER BY device_id, metric, bucket")
+# The definition of the plain readings_hourly view (migration 0001) restricted to the
+# window before grouping: on plain PostgreSQL a filter on the view's bucket cannot use
+# the readings index and would aggregate each device's whole history.
+_HOURLY_INLINE_SQL = (
+    "SELECT device_id, metric, date_trunc('hour', ts) AS bucket, count(*) AS n,"
+    " count(value) FILTER (WHERE flag = 'N') AS n_valid,"
+    " avg(value) FILTER (WHERE flag = 'N') AS avg_valid,"
+    " min(value) AS min_value, max(value) AS max_value"
+    " FROM readings WHERE device_id = ANY(%(devices)s)"
+    " AND ts >= date_trunc('hour', %(t0)s::timestamptz)"
+    " AND ts < date_trunc('hour', %(t1)s::timestamptz) + INTERVAL '1 hour'"
+    " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceRef:
+    id: int
+    sha256: str
+    chain_seq: int
+    hash: str
+
+
+def detector_version() -> str:
+    """The installed ecowarn version, which is the detectors' version."""
+    try:
+        return metadata.version("ecowarn")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _registry_entries(registry: Registry | None, enterprise_id: str | None,
+                      device_ids: list[str]) -> dict[str, Any] | None:
+    if registry is None:
+        return None
+    wanted: list[str] = []
+    for device_id in device_ids:
+        device = registry.devices.get(device_id)
+        for ref in (device_id, *(device.treated_by if device else ()), *(device.serves if device else ())):
+            if ref not in wanted:
+                wanted.append(ref)
+    devices = []
+    for device_id in wanted:
+        device = registry.devices.get(device_id)
+        if device is None:
+            devices.append({"id": device_id, "missing": True})
+            continue
+        entry = dataclasses.asdict(device)
+        entry.pop("password", None)  # the data logger's HJ 212 password is a secret
+        entry["limits"] = dict(device.limits)
+        devices.append(entry)
+    enterprise = registry.enterprises.get(enterprise_id) if enterprise_id else None
+    return {
+        "source": registry.source,
+        "enterprise": None if enterprise is None else {
+            "id": enterprise.id, "name": enterprise.name, "region": enterprise.region,
+            "industry": enterprise.industry},
+        "devices": devices,
+    }
+
+
+async def _is_timescale(conn: psycopg.AsyncConnection[Any]) -> bool:
+    cur = await conn.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')")
+    row = await cur.fetchone()
+    return bool(row and row[0])
+
+
+async def _window_data(conn: psycopg.AsyncConnection[Any], device_ids: list[str], t0: datetime,
+                       t1: datetime) -> tuple[list[list[Any]], bool, list[list[Any]]]:
+    cur = await conn.execute(
+        "SELECT device_id, metric, ts, value, flag FROM readings"
+        " WHERE device_id = ANY(%s) AND ts >= %s AND ts <= %s"
+        " ORDER BY device_id, metric, ts LIMIT %s",
+        (device_ids, t0, t1, READINGS_CAP + 1))
+    raw = [list(r) for r in await cur.fetchall()]
+    truncated = len(raw) > READINGS_CAP
+    query = _HOURLY_SQL if await _is_timescale(conn) else _HOURLY_INLINE_SQL
+    cur = await conn.execute(query, {"devices": device_ids, "t0": t0, "t1": t1})
+    hourly = [list(r) for r in await cur.fetchall()]
+    return raw[:READINGS_CAP], truncated, hourly
+
+
+async def freeze_evidence(
+    conn: psycopg.AsyncConnection[Any], alert: dict[str, Any], slot: ChainSlot, *,
+    registry: Registry | None, actor: dict[str, Any], margin: timedelta,
+) -> EvidenceRef:
+    """Build the package of ``alert`` (a row of ``alerts``), store it in ``slot`` of the
+    chain and return its reference. Runs in the caller's transaction with the chain lock
+    held."""
+    start: datetime = alert["start_ts"]
+    end: datetime = alert["end_ts"] or slot.now
+    t0, t1 = start - margin, end + margin
+    device_ids = list(alert["device_ids"])
+    raw, truncated, hourly = await _window_data(conn, device_ids, t0, t1)
+    package = {
+        "format": FORMAT,
+        "alert": {
+            "id": alert["id"], "rule": alert["rule"], "subject": alert["subject"],
+            "enterprise_id": alert["enterprise_id"], "device_ids": device_ids,
+            "start": start, "end": alert["end_ts"], "severity": alert["severity"],
+            "status": alert["status"], "summary_en": alert["summary"],
+            "summary_zh": alert["summary_zh"], "created_at": alert["created_at"],
+            "updated_at": alert["updated_at"],
+        },
+        "rule": {"id": alert["rule"], "params": alert["params"]},
+        "findings": alert["evidence"],
+        "detector": {"package": "ecowarn", "version": detector_version()},
+        "window": {"since": t0, "until": t1, "margin_min": margin.total_seconds() / 60},
+        "readings": {"columns": ["device_id", "metric", "ts", "value", "flag"], "rows": raw,
+                     "count": len(raw), "truncated": truncated},
+        "hourly": {"columns": ["device_id", "metric", "bucket", "n", "n_valid", "avg_valid",
+                               "min_value", "max_value"], "rows": hourly},
+        "registry": _registry_entries(registry, alert["enterprise_id"], device_ids),
+        "confirmation": {"actor": actor, "confirmed_at": slot.now},
+    }
+    canonical = canonical_json(package)
+    digest = sha256_hex(canonical)
+    cur = await conn.execute("SELECT nextval('evidence_packages_id_seq')")
+    id_row = await cur.fetchone()
+    assert id_row is not None
+    row = {"id": int(id_row[0]), "alert_id": alert["id"], "enterprise_id": alert["enterprise_id"],
+           "sha256": digest, "created_at": slot.now, "chain_seq": slot.seq}
+    chain_hash = link_hash(slot.prev_hash, evidence_payload(row))
+    await conn.execute(
+        "INSERT INTO evidence_packages (id, alert_id, enterprise_id, canonical, sha256, created_at,"
+        " chain_seq, prev_hash, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (row["id"], row["alert_id"], row["enterprise_id"], canonical.decode("utf-8"), digest,
+         slot.now, slot.seq, slot.prev_hash, chain_hash))
+    log.info("froze evidence package %s for alert %s (%d readings, sha256 %s)", row["id"],
+             alert["id"], len(raw), digest)
+    return EvidenceRef(id=row["id"], sha256=digest, chain_seq=slot.seq, hash=chain_hash)
+
+
+async def fetch_evidence(conn: psycopg.AsyncConnection[Any], evidence_id: int) -> dict[str, Any] | None:
+    """An evidence_packages row (with ``canonical``, the exact stored text), or None."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT id, alert_id, enterprise_id, canonical, sha256, created_at, chain_seq,"
+            " prev_hash, hash FROM evidence_packages WHERE id = %s", (evidence_id,))
+        return await cur.fetchone()
+

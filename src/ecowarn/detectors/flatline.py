@@ -1,0 +1,143 @@
+"""``flatline`` (数据恒值): a CEMS value flagged N frozen while production runs.
+
+A point takes part when its flag is one of ``flags_checked`` (``N``), its value is
+finite and the outlet's production is running (mask from the runner). A constant
+run is a stretch of such points whose values all stay within ``tolerance`` of the
+run's first value (``tolerance`` 0 = exact equality; zero counts as a value like any
+other). Runs of at least ``min_duration_min`` fire. A value that is constant while
+production is stopped (zero flow, ambient O2) is not considered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from ecowarn.detectors._core import BoolArray, Finding, FloatArray, IntArray, runs
+from ecowarn.detectors._rows import as_rows, runs_rows
+from ecowarn.detectors._series import Episode, as_float, check_1d, grid_step_s, positive
+from ecowarn.detectors.hj75 import flag_in
+
+__all__ = ["RULE_ID", "FlatlineParams", "flatline", "flatline_rows"]
+
+RULE_ID = "flatline"
+
+
+@dataclass(frozen=True, slots=True)
+class FlatlineParams:
+    min_duration_min: float = 120.0
+    # Values within this absolute distance of the run's first value count as equal.
+    tolerance: float = 0.0
+    # Flags whose values are checked.
+    flags_checked: str = "N"
+    # An episode this long or longer is high severity.
+    high_severity_min: float = 360.0
+    # Declared maintenance of the subject's devices suppresses this rule (runner;
+    # see docs/architecture.md, "Suppression").
+    suppressed_by_maintenance: bool = True
+
+    def __post_init__(self) -> None:
+        positive("min_duration_min", self.min_duration_min)
+        if not self.tolerance >= 0:
+            raise ValueError("tolerance must not be negative")
+        if not self.flags_checked:
+            raise ValueError("flags_checked must name at least one flag")
+        positive("high_severity_min", self.high_severity_min)
+
+
+def flatline(times_s: IntArray, values: FloatArray, flags: npt.NDArray[np.str_],
+             production_running: BoolArray, params: FlatlineParams) -> list[Finding]:
+    """Frozen stretches of one metric of one outlet, on the grid ``times_s``."""
+    v = as_float(values)
+    f = np.asarray(flags)
+    running = np.asarray(production_running, dtype=bool)
+    check_1d(times_s, values=v, flags=f, production_running=running)
+    step = grid_step_s(times_s)
+    eligible = flag_in(f, params.flags_checked) & np.isfinite(v) & running
+    # Candidate runs: eligible points each within tolerance of the previous one.
+    close = np.zeros(v.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        close[1:] = np.abs(np.diff(v)) <= params.tolerance
+    link = eligible & np.concatenate(([False], eligible[:-1])) & close
+    # A linked run [a, b) is the constant run [a - 1, b): its first point is unlinked.
+    min_points = max(2, int(np.ceil(params.min_duration_min * 60.0 / step)))
+    l_starts, l_ends = runs(link)
+    c_starts = l_starts - 1
+    keep = (l_ends - c_starts) >= min_points
+    out = []
+    for s, e in zip(c_starts[keep].tolist(), l_ends[keep].tolist(), strict=True):
+        for seg_s, seg_e in _anchored(v, s, e, params.tolerance, min_points):
+            out.append(_finding(times_s, v, seg_s, seg_e, step, params))
+    return out
+
+
+def flatline_rows(times_s: IntArray, values: FloatArray, flags: npt.NDArray[np.str_],
+                  production_running: BoolArray, params: FlatlineParams) -> list[list[Finding]]:
+    """:func:`flatline` of many outlets (or metrics) on one grid, one per row of (rows, n) arrays.
+
+    ``values``, ``flags`` and ``production_running`` are (rows, n); returns one list of
+    findings per row, equal to ``flatline(times_s, values[i], flags[i], production_running[i],
+    params)``.
+    """
+    n = times_s.size
+    if times_s.ndim != 1:
+        raise ValueError("times_s must be one-dimensional")
+    v = as_rows("values", values, n)
+    f = np.asarray(flags)
+    running = as_rows("production_running", production_running, n, dtype=bool)
+    if f.shape != v.shape or running.shape != v.shape:
+        raise ValueError("values, flags and production_running differ in shape")
+    rows = v.shape[0]
+    out: list[list[Finding]] = [[] for _ in range(rows)]
+    if n == 0:
+        return out
+    step = grid_step_s(times_s)
+    eligible = flag_in(f, params.flags_checked)
+    eligible &= np.isfinite(v)
+    eligible &= running
+    link = np.zeros(v.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        np.less_equal(np.abs(np.diff(v, axis=1)), params.tolerance, out=link[:, 1:])
+    link[:, 1:] &= eligible[:, 1:]
+    link[:, 1:] &= eligible[:, :-1]
+    min_points = max(2, int(np.ceil(params.min_duration_min * 60.0 / step)))
+    r_idx, l_starts, l_ends = runs_rows(link)
+    c_starts = l_starts - 1
+    keep = (l_ends - c_starts) >= min_points
+    for r, s, e in zip(r_idx[keep].tolist(), c_starts[keep].tolist(), l_ends[keep].tolist(), strict=True):
+        for seg_s, seg_e in _anchored(v[r], s, e, params.tolerance, min_points):
+            out[r].append(_finding(times_s, v[r], seg_s, seg_e, step, params))
+    return out
+
+
+def _anchored(v: FloatArray, s: int, e: int, tol: float,
+              min_points: int) -> list[tuple[int, int]]:
+    """Split ``[s, e)`` where a value leaves ``tol`` of its segment's first value."""
+    if tol == 0.0:
+        return [(s, e)] if e - s >= min_points else []
+    out = []
+    while e - s >= min_points:
+        far = np.flatnonzero(np.abs(v[s:e] - v[s]) > tol)
+        cut = e if far.size == 0 else s + int(far[0])
+        if cut - s >= min_points:
+            out.append((s, cut))
+        s = cut
+    return out
+
+
+def _finding(times_s: IntArray, v: FloatArray, s: int, e: int, step: int,
+             params: FlatlineParams) -> Finding:
+    n = times_s.size
+    ep = Episode(s, e, int(times_s[s]), None if e >= n else int(times_s[e]), (e - s) * step)
+    seg = v[s:e]
+    return Finding(ep.start_s, ep.end_s, {
+        "duration_min": ep.duration_min,
+        "value": round(float(seg[0]), 6),
+        "min_value": round(float(np.min(seg)), 6),
+        "max_value": round(float(np.max(seg)), 6),
+        "points": e - s,
+        "tolerance": params.tolerance,
+        "severity": "high" if ep.duration_min >= params.high_severity_min else "medium",
+    })

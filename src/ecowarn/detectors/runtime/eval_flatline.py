@@ -1,0 +1,79 @@
+"""I/O side of ``flatline``: a CEMS pollutant or O2 value frozen while production runs.
+
+Subject: ``<cems id>/<metric>`` for so2, nox, pm, co and o2 of every outlet. Only
+minutes with their own value flagged ``flags_checked`` (``N``) and the outlet's
+production running take part (a stopped plant's zeros are normal); a minute without
+a reading breaks the run.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from ecowarn.alerts.store import AlertDraft
+from ecowarn.config.registry import Registry
+from ecowarn.detectors._core import Finding
+from ecowarn.detectors.flatline import RULE_ID, FlatlineParams, flatline
+from ecowarn.detectors.runtime._evalbase import (
+    POLLUTANT_NAMES,
+    dur_en,
+    dur_zh,
+    fmt,
+    local_hm,
+    outlet_en,
+    outlet_zh,
+    state_en,
+    state_zh,
+)
+from ecowarn.detectors.runtime._outlet import POLLUTANTS, OutletData, OutletEvaluator, seg_bounds, split_subject
+
+__all__ = ["FlatlineEvaluator"]
+
+_UNITS = {"so2": "mg/m3", "nox": "mg/m3", "pm": "mg/m3", "co": "mg/m3", "o2": "%"}
+
+
+class FlatlineEvaluator(OutletEvaluator):
+    rule = RULE_ID
+
+    def __init__(self, registry: Registry, params: FlatlineParams) -> None:
+        super().__init__(registry, (*POLLUTANTS, "o2"), per_metric=True)
+        self._params = params
+        self.suppressed_by_maintenance = params.suppressed_by_maintenance
+        self.lookback = timedelta(minutes=params.min_duration_min + 60)
+
+    async def _run(self, conn: psycopg.AsyncConnection[Any], subject: str, since: datetime,
+                   until: datetime) -> list[AlertDraft]:
+        metric = split_subject(subject)[1] or ""
+        data = await self._outlet_data(conn, subject, (metric,), since, until)
+        findings = flatline(data.grid, data.values[metric], data.flags[metric], data.running,
+                            self._params)
+        return [self._draft(subject, metric, data, f) for f in findings]
+
+    def _draft(self, subject: str, metric: str, data: OutletData, f: Finding) -> AlertDraft:
+        cems = self.outlet(subject)
+        lo, hi = seg_bounds(data.grid, f.start_s, f.end_s)
+        prod_en, prod_zh, prod_means = self.production_words(subject, data, lo, hi)
+        facts = {**f.facts, "production_mean_kw": prod_means}
+        name_en, name_zh = POLLUTANT_NAMES[metric]
+        unit = _UNITS[metric]
+        dur = float(facts["duration_min"])
+        value = fmt(facts["value"], 3)
+        within = "" if self._params.tolerance == 0 else f" (within {fmt(self._params.tolerance, 3)})"
+        summary = (
+            f"{outlet_en(cems)}: {name_en} stuck at {value} {unit}{within}, flagged "
+            f"{self._params.flags_checked}, for {dur_en(dur)} from {local_hm(f.start_s)} "
+            f"({int(facts['points'])} identical minute values) while {prod_en} runs: suspected "
+            f"falsification, {state_en(f.end_s)}")
+        summary_zh = (
+            f"{outlet_zh(cems)}：{name_zh}自 {local_hm(f.start_s)} 起恒定为 {value} {unit}"
+            f"（标记 {self._params.flags_checked}），持续 {dur_zh(dur)}，"
+            f"期间生产设施 {prod_zh} 运行，疑似数据造假，{state_zh(f.end_s)}")
+        return self._production_draft(subject, metric, f, facts, summary, summary_zh, {
+            "min_duration_min": self._params.min_duration_min,
+            "tolerance": self._params.tolerance,
+            "flags_checked": self._params.flags_checked,
+            "high_severity_min": self._params.high_severity_min,
+        })

@@ -1,0 +1,130 @@
+"""I/O side of ``undeclared_marking``: M/C/D flags that no declared maintenance covers.
+
+Subject: a CEMS outlet; every CEMS metric's flags take part. Declared maintenance of
+the outlet's CEMS covers its window (when ``suppressed_by_maintenance``; otherwise a
+declaration excuses nothing). The alert also says what the marked minutes hid: the
+mean concentration of each limited pollutant under the marks (converted to
+``ref_o2`` when O2 is there) against its limit, since marks laid over an exceedance
+are the classic way to hide one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from ecowarn.alerts.store import AlertDraft
+from ecowarn.config.registry import Device, Registry
+from ecowarn.detectors._core import Finding, minute_grid
+from ecowarn.detectors.hj75 import converted, flag_in
+from ecowarn.detectors.marking import RULE_ID, MarkingParams, undeclared_marking
+from ecowarn.detectors.runtime._evalbase import (
+    POLLUTANT_NAMES,
+    dur_en,
+    dur_zh,
+    fmt,
+    local_hm,
+    outlet_en,
+    outlet_zh,
+    state_en,
+    state_zh,
+)
+from ecowarn.detectors.runtime._load import binned_on_grid, covered_mask, epoch, load_series
+from ecowarn.detectors.runtime._outlet import CEMS_METRICS, POLLUTANTS, OutletEvaluator, seg_bounds
+from ecowarn.detectors.runtime.runner import utc
+
+__all__ = ["MarkingEvaluator"]
+
+_FLAG_NAMES = {"M": ("maintenance", "维护"), "C": ("calibration", "校准"), "D": ("fault", "故障")}
+
+
+class MarkingEvaluator(OutletEvaluator):
+    rule = RULE_ID
+    needs_production = False
+
+    def __init__(self, registry: Registry, params: MarkingParams) -> None:
+        super().__init__(registry, per_metric=False)
+        self._params = params
+        self.suppressed_by_maintenance = params.suppressed_by_maintenance
+        self.lookback = timedelta(minutes=params.min_duration_min + 60)
+
+    def _primary_keys(self, subject: str) -> list[tuple[str, str]]:
+        return [(subject, m) for m in CEMS_METRICS]
+
+    async def _run(self, conn: psycopg.AsyncConnection[Any], subject: str, since: datetime,
+                   until: datetime) -> list[AlertDraft]:
+        cems = self.outlet(subject)
+        grid = minute_grid(epoch(since), epoch(until))
+        series = await load_series(conn, [cems.id], CEMS_METRICS, since, until)
+        binned = {m: binned_on_grid(series[(cems.id, m)], grid) for m in CEMS_METRICS}
+        present = [m for m in CEMS_METRICS if len(series[(cems.id, m)])]
+        if not present:
+            return []
+        flags = np.vstack([binned[m][1] for m in present])
+        maint = await self._maintenance(conn, subject, since, until)
+        covered = covered_mask(grid, maint)
+        findings = undeclared_marking(grid, flags, covered, self._params)
+        drafts = []
+        for f in findings:
+            lo, hi = seg_bounds(grid, f.start_s, f.end_s)
+            marked = flag_in(flags[:, lo:hi], self._params.marking_flags)
+            metrics_marked = [m for m, row in zip(present, marked, strict=True) if row.any()]
+            hidden = {}
+            o2 = binned["o2"][0][lo:hi]
+            for m in POLLUTANTS:
+                if m not in cems.limits or m not in present:
+                    continue
+                v = binned[m][0][lo:hi]
+                conv = converted(v, o2, cems.ref_o2) if cems.ref_o2 is not None else v
+                if not np.isfinite(conv).any():
+                    continue
+                mean = float(np.nanmean(conv))
+                hidden[m] = {"mean": round(mean, 3), "limit": float(cems.limits[m]),
+                             "ratio_to_limit": round(mean / float(cems.limits[m]), 3),
+                             "converted": cems.ref_o2 is not None}
+            drafts.append(self._draft(cems, f, metrics_marked, hidden))
+        return drafts
+
+    def _draft(self, cems: Device, f: Finding, metrics_marked: list[str],
+               hidden: dict[str, dict[str, Any]]) -> AlertDraft:
+        facts = {**f.facts, "metrics_marked": metrics_marked, "under_the_marks": hidden}
+        dur = float(facts["duration_min"])
+        counts: dict[str, int] = facts["flag_counts"]
+        flags_en = ", ".join(f"{k} ({_FLAG_NAMES.get(k, (k, k))[0]})" for k in counts)
+        flags_zh = "、".join(f"{k}（{_FLAG_NAMES.get(k, (k, k))[1]}）" for k in counts)
+        over = {m: h for m, h in hidden.items() if h["ratio_to_limit"] > 1}
+        if over:
+            hid_en = "; under the marks " + ", ".join(
+                f"{POLLUTANT_NAMES[m][0]} averaged {fmt(h['mean'], 2)} mg/m3, "
+                f"{fmt(h['ratio_to_limit'], 2)}x its limit of {fmt(h['limit'])}"
+                for m, h in over.items())
+            hid_zh = "；标记期间" + "、".join(
+                f"{POLLUTANT_NAMES[m][1]}平均 {fmt(h['mean'], 2)} mg/m3，为限值 {fmt(h['limit'])} 的 "
+                f"{fmt(h['ratio_to_limit'], 2)} 倍" for m, h in over.items())
+        else:
+            hid_en = hid_zh = ""
+        summary = (
+            f"{outlet_en(cems)}: data flagged {flags_en} on {', '.join(metrics_marked)} for "
+            f"{dur_en(dur)} from {local_hm(f.start_s)} without declared maintenance{hid_en}, "
+            f"{state_en(f.end_s)}")
+        summary_zh = (
+            f"{outlet_zh(cems)}：自 {local_hm(f.start_s)} 起 {'、'.join(metrics_marked)} 数据被标记为 "
+            f"{flags_zh}，持续 {dur_zh(dur)}，无申报的维护记录{hid_zh}，{state_zh(f.end_s)}")
+        return AlertDraft(
+            rule=RULE_ID, subject=cems.id, enterprise_id=cems.enterprise_id,
+            device_ids=(cems.id,),
+            start=utc(f.start_s), end=None if f.end_s is None else utc(f.end_s),
+            severity="high" if over else str(facts["severity"]),
+            summary=summary, summary_zh=summary_zh,
+            params={
+                "min_duration_min": self._params.min_duration_min,
+                "marking_flags": self._params.marking_flags,
+                "high_severity_min": self._params.high_severity_min,
+                "suppressed_by_maintenance": self._params.suppressed_by_maintenance,
+            },
+            evidence={"facts": facts, "metrics": metrics_marked,
+                      "devices": {cems.id: outlet_en(cems)}},
+        )

@@ -1,0 +1,130 @@
+"""I/O side of ``treatment_off``: loads power series, runs the pure detector, drafts alerts.
+
+Subject: a production meter with ``treated_by`` units. The window evaluated runs
+from a look-back before the new data to the latest reading of the subject's
+meters, so an episode still holding at the latest data is ongoing (``end`` null).
+When a finding starts right at the window's left edge, the look-back is widened
+so its true start is found.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from ecowarn.alerts.store import AlertDraft
+from ecowarn.config.registry import Device, Registry
+from ecowarn.detectors._core import Finding, minute_grid
+from ecowarn.detectors.runtime._evalbase import Evaluator
+from ecowarn.detectors.runtime._load import Series, covered_mask, epoch, held_on_grid, load_series
+from ecowarn.detectors.runtime.runner import utc
+from ecowarn.detectors.treatment_off import RULE_ID, TreatmentOffParams, treatment_off
+
+__all__ = ["TreatmentOffEvaluator", "load_power"]
+
+
+async def load_power(conn: psycopg.AsyncConnection[Any], device_ids: list[str],
+                     since: datetime, until: datetime) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Active power per device as (epoch seconds int64, kW float64 with NaN for non-N flags)."""
+    series = await load_series(conn, device_ids, ["p"], since, until)
+    return {d: (series[(d, "p")].t, series[(d, "p")].valid_values()) for d in device_ids}
+
+
+class TreatmentOffEvaluator(Evaluator):
+    rule = RULE_ID
+    held_grid = True
+
+    def __init__(self, registry: Registry, params: TreatmentOffParams,
+                 lookback: timedelta = timedelta(hours=2)) -> None:
+        super().__init__()
+        self._registry = registry
+        self._params = params
+        self.lookback = lookback
+        self.suppressed_by_maintenance = params.suppressed_by_maintenance
+        for dev in registry.production_devices():
+            if dev.treated_by:
+                self._add_subject(dev.id, [dev.id, *dev.treated_by])
+
+    def _devices(self, subject: str) -> tuple[Device, list[Device]]:
+        prod = self._registry.devices[subject]
+        return prod, [self._registry.devices[t] for t in prod.treated_by]
+
+    def _primary_keys(self, subject: str) -> list[tuple[str, str]]:
+        prod, treats = self._devices(subject)
+        return [(d.id, "p") for d in (prod, *treats)]
+
+    def _maintenance_devices(self, subject: str) -> list[str]:
+        return [k[0] for k in self._primary_keys(subject)]
+
+    def tail_quiet(self, subject: str) -> bool:
+        """Production decidedly off (no value, or below its off threshold) or a treatment
+        unit decidedly not off (on, or no value) at every new grid point: no episode can
+        reach into them, and those before them were judged already."""
+        tail = self._tail_held(subject, self._primary_keys(subject), self._params.max_hold_s)
+        if tail is None:
+            return False
+        grid, held, _ = tail
+        if grid.size == 0:
+            return True
+        prod, treats = self._devices(subject)
+        with np.errstate(invalid="ignore"):
+            p = held[(prod.id, "p")]
+            ok = ~(p >= self._params.off_ratio * prod.running_threshold_kw)
+            for t in treats:
+                v = held[(t.id, "p")]
+                ok |= np.isnan(v) | (v >= t.running_threshold_kw)
+        return bool(ok.all())
+
+    async def _run(self, conn: psycopg.AsyncConnection[Any], subject: str, since: datetime,
+                   until: datetime) -> list[AlertDraft]:
+        prod, treats = self._devices(subject)
+        hold = self._params.max_hold_s
+        ids = [prod.id, *(t.id for t in treats)]
+        series = await load_series(conn, ids, ["p"], since - timedelta(seconds=hold), until)
+        grid = minute_grid(epoch(since), epoch(until))
+        maint = await self._maintenance(conn, subject, since, until)
+
+        def kw(dev: Device) -> np.ndarray:
+            v = held_on_grid(series.get((dev.id, "p"), Series.empty()), grid, hold)
+            return np.where(covered_mask(grid, maint, [dev.id]), np.nan, v) if maint else v
+
+        treat_kw = np.vstack([kw(t) for t in treats])
+        thresholds = np.array([t.running_threshold_kw for t in treats], dtype=np.float64)
+        findings = treatment_off(grid, kw(prod), treat_kw, prod.running_threshold_kw,
+                                 thresholds, self._params)
+        return [self._draft(prod, treats, f) for f in findings]
+
+    def _draft(self, prod: Device, treats: list[Device], f: Finding) -> AlertDraft:
+        facts = f.facts
+        dur = facts["duration_min"]
+        treat_en = ", ".join(
+            f"{t.label} at {kw:g} kW" for t, kw in zip(treats, facts["treatment_max_kw"], strict=True))
+        treat_zh = "、".join(
+            f"{t.label}（{kw:g} kW）" for t, kw in zip(treats, facts["treatment_max_kw"], strict=True))
+        off_below = "/".join(f"{x:g}" for x in facts["treatment_off_below_kw"])
+        state = "ongoing" if f.end_s is None else "ended"
+        summary = (f"{prod.label} running at {facts['production_mean_kw']:g} kW while its treatment is "
+                   f"off ({treat_en}; off below {off_below} kW) for {dur:g} min, {state}")
+        zh_state = "仍在持续" if f.end_s is None else "已结束"
+        summary_zh = (f"生产设施 {prod.label} 运行（平均 {facts['production_mean_kw']:g} kW），"
+                      f"治污设施 {treat_zh} 未运行（低于 {off_below} kW 视为停运），"
+                      f"持续 {dur:g} 分钟，{zh_state}")
+        return AlertDraft(
+            rule=RULE_ID, subject=prod.id, enterprise_id=prod.enterprise_id,
+            device_ids=(prod.id, *(t.id for t in treats)),
+            start=utc(f.start_s), end=None if f.end_s is None else utc(f.end_s),
+            severity=str(facts["severity"]), summary=summary, summary_zh=summary_zh,
+            params={
+                "min_duration_min": self._params.min_duration_min,
+                "off_ratio": self._params.off_ratio,
+                "max_hold_s": self._params.max_hold_s,
+                "production_on_kw": prod.running_threshold_kw,
+                "treatment_on_kw": {t.id: t.running_threshold_kw for t in treats},
+                "suppressed_by_maintenance": self._params.suppressed_by_maintenance,
+            },
+            evidence={"facts": facts, "metric": "p",
+                      "devices": {d.id: d.label for d in (prod, *treats)}},
+        )

@@ -1,0 +1,549 @@
+"""The streaming runner: evaluates detectors over event time as readings are committed.
+
+Writers queue the event-time span of every committed batch per device in
+``pending_eval``. The runner claims those rows (``FOR UPDATE SKIP LOCKED``, so
+several runners can share the work), maps devices to the subjects of each rule
+(e.g. a treatment meter to the production units it treats), re-evaluates each
+subject over the affected window up to its latest data, and reconciles the
+findings into alerts, all in one transaction: if anything fails, the claim rolls
+back and the work is retried. Re-evaluation is idempotent, so a restart or late
+data never duplicates an alert. After reconciling, alerts that declared maintenance
+now covers are retired (see ``detectors._suppress``).
+
+Two memories make a batch cheap (a subject evaluation used to cost several queries):
+
+- a :class:`~detectors._cache.SeriesCache` of recent readings, kept exact by dropping and
+  re-fetching, in one query per batch, every claimed device's readings from the earliest
+  event time of its new rows;
+- which (rule, subject) pairs the last reconciliation left without any alert from its
+  window on: when an evaluation finds nothing again from a window starting no earlier,
+  reconciling could change nothing and is skipped. Wall-clock sweeps and a rolled-back
+  batch forget what they may have changed.
+
+Both are exact only while this runner sees every ``pending_eval`` row, so the service runs
+one runner per database: :meth:`DetectorRunner.run` first takes a session-level advisory
+lock (``LEADER_LOCK_KEY``) on a connection of its own, and another instance's runner
+waits as a hot standby until that lock is free (the leader stopped or lost its connection).
+
+Besides event-time work, the loop runs a periodic sweep (:meth:`DetectorRunner.sweep_silence`)
+for evaluators that watch the wall clock (``data_gap``: devices silent since their last
+message arrived).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+
+import psycopg
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from psycopg_pool import AsyncConnectionPool
+
+from ecowarn.alerts.store import AlertDraft, reconcile
+from ecowarn.config.registry import Registry
+from ecowarn.detectors.runtime._cache import CURRENT as CURRENT_CACHE
+from ecowarn.detectors.runtime._cache import SeriesCache
+from ecowarn.detectors.runtime._suppress import MaintenanceAware, SelfCorrecting, apply_suppression
+from ecowarn.store.readings import PENDING_CHANNEL
+
+__all__ = ["BatchAware", "DetectorRunner", "RuleEvaluator", "RunnerMetrics", "SilenceSweeper",
+           "SweepResult", "Window"]
+
+log = logging.getLogger(__name__)
+
+# Claimed batches get process-wide numbers (evaluators may serve more than one runner).
+_BATCH_IDS = itertools.count(1)
+
+# pg_advisory_lock key held by the one active runner ("ecorunnr" as an integer).
+LEADER_LOCK_KEY = int.from_bytes(b"ecorunnr", "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Event-time span of new data for one subject."""
+
+    t_min: datetime
+    t_max: datetime
+
+
+class RuleEvaluator(Protocol):
+    """The I/O side of one rule: which subjects a device touches, and how to evaluate one."""
+
+    rule: str
+
+    def subjects_for(self, device_id: str) -> Iterable[str]: ...
+
+    async def evaluate(self, conn: psycopg.AsyncConnection[Any], subject: str,
+                       window: Window) -> tuple[datetime, list[AlertDraft]]:
+        """Return the window start actually evaluated and the findings as drafts."""
+        ...
+
+
+@runtime_checkable
+class BatchAware(Protocol):
+    """An evaluator that wants to look at the database once per claimed batch."""
+
+    async def begin_batch(self, conn: psycopg.AsyncConnection[Any], batch: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    opened: list[int]
+    closed: list[int]
+
+
+@runtime_checkable
+class SilenceSweeper(Protocol):
+    """An evaluator that also judges the wall clock (device silence), from the runner's loop."""
+
+    rule: str
+
+    async def sweep(self, conn: psycopg.AsyncConnection[Any], now_s: float) -> SweepResult: ...
+
+
+class RunnerMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.opened = Counter("ecowarn_alerts_opened_total", "Alerts opened, by rule", ["rule"],
+                              registry=registry)
+        self.closed = Counter("ecowarn_alerts_closed_total",
+                              "Alerts whose condition cleared, by rule", ["rule"],
+                              registry=registry)
+        self.evaluations = Counter("ecowarn_detector_evaluations_total",
+                                   "Subject evaluations, by rule", ["rule"], registry=registry)
+        self.batch_seconds = Histogram("ecowarn_detector_batch_seconds",
+                                       "Time to evaluate one claimed batch of pending work",
+                                       registry=registry)
+        self.failures = Counter("ecowarn_detector_failures_total",
+                                "Batches that failed and were rolled back", registry=registry)
+        self.reconciles_skipped = Counter(
+            "ecowarn_detector_reconciles_skipped_total",
+            "Evaluations that found nothing where no alert was, so nothing to reconcile",
+            registry=registry)
+        self.unchanged = Counter(
+            "ecowarn_detector_unchanged_total",
+            "Evaluations skipped: new readings within the minute already evaluated",
+            registry=registry)
+        self.tail_quiet = Counter(
+            "ecowarn_detector_tail_quiet_total",
+            "Evaluations skipped: quiet subject, rule's condition decidedly false in the new"
+            " minutes", registry=registry)
+        self.claimed = Counter("ecowarn_detector_pending_claimed_total",
+                               "pending_eval rows claimed and evaluated", registry=registry)
+        self.leader = Gauge("ecowarn_detector_leader",
+                            "1 while this process runs the detector runner, 0 on standby",
+                            registry=registry)
+
+
+class DetectorRunner:
+    """Owns the evaluation loop; ``run()`` is a task in the service's TaskGroup."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any], registry: Registry,
+                 evaluators: list[RuleEvaluator], metrics: RunnerMetrics, *,
+                 poll_ms: int = 1000, claim_limit: int = 100_000, sweep_s: float = 60.0,
+                 on_alerts: Callable[[list[int]], None] | None = None,
+                 cache: bool = True) -> None:
+        self._pool = pool
+        self._registry = registry
+        self._evaluators = evaluators
+        self._metrics = metrics
+        self._poll_s = poll_ms / 1000.0
+        # Rows per claim (one transaction). Subject locks are bucketed per rule
+        # (``alerts.store.lock_subject``), so a claim's lock count stays bounded.
+        self._claim_limit = claim_limit
+        self.cache: SeriesCache | None = SeriesCache() if cache else None
+        # (rule index, subject) -> window start of the last reconciliation that left no
+        # alert from that window on (see the module docstring).
+        self._quiet: dict[tuple[int, str], datetime] = {}
+        # (rule index, subject) -> newest event time claimed so far and the last result,
+        # for evaluators whose findings only change on a new grid minute (``held_grid``).
+        self._last: dict[tuple[int, str], tuple[datetime, datetime, list[AlertDraft]]] = {}
+        # Per evaluator, looked up once: whether it holds its grid, its tail check, its
+        # primary series and look-back (for prefetching).
+        self._held = [bool(getattr(ev, "held_grid", False)) for ev in evaluators]
+        self._tail = [getattr(ev, "tail_quiet", _never) for ev in evaluators]
+        self._keys = [getattr(ev, "_primary_keys", None) for ev in evaluators]
+        self._lookback = [lb if isinstance(lb := getattr(ev, "lookback", None), timedelta)
+                          else None for ev in evaluators]
+        # Counts of the batch being evaluated, added to the metrics once per batch.
+        self._counts: collections.Counter[str] = collections.Counter()
+        self._wake = asyncio.Event()
+        self._on_alerts = on_alerts
+        self._sweep_s = sweep_s
+        self._next_sweep = 0.0  # monotonic time of the next silence sweep
+        self.last_run_wall: float | None = None
+
+    def wake(self) -> None:
+        """Tell the runner that new data was committed."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Run as the database's one detector runner; wait as standby while another is."""
+        while True:
+            leader = await self._become_leader()
+            self._forget()  # whatever happened while not leading is not in our memories
+            self._metrics.leader.set(1)
+            try:
+                await self._lead(leader)
+            finally:
+                self._metrics.leader.set(0)
+                await leader.close()
+
+    async def _become_leader(self) -> psycopg.AsyncConnection[Any]:
+        announced = False
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(await _conninfo(self._pool),
+                                                             autocommit=True)
+            except (psycopg.Error, OSError) as exc:
+                log.warning("detector runner cannot connect (%s); retrying", exc)
+                await asyncio.sleep(5.0)
+                continue
+            try:
+                cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK_KEY,))
+                row = await cur.fetchone()
+                if row is not None and row[0]:
+                    log.info("detector runner active (leader lock held)")
+                    return conn
+            except (psycopg.Error, OSError):
+                pass
+            await conn.close()
+            if not announced:
+                log.info("another detector runner is active; standing by")
+                announced = True
+            await asyncio.sleep(5.0)
+
+    async def _listen(self) -> None:
+        """Wake on every ingest commit's NOTIFY (any process, any host); reconnects."""
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                        await _conninfo(self._pool), autocommit=True) as conn:
+                    await conn.execute("LISTEN " + PENDING_CHANNEL)
+                    self.wake()  # anything committed before LISTEN took effect
+                    async for _ in conn.notifies():
+                        self.wake()
+            except (psycopg.Error, OSError) as exc:
+                log.warning("detector runner stopped listening for commits (%s); polling "
+                            "every %.1f s until it listens again", exc, self._poll_s)
+            await asyncio.sleep(5.0)
+
+    async def _lead(self, leader: psycopg.AsyncConnection[Any]) -> None:
+        listener = asyncio.create_task(self._listen(), name="detector-listen")
+        try:
+            await self._lead_loop(leader)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _lead_loop(self, leader: psycopg.AsyncConnection[Any]) -> None:
+        failures = 0
+        while True:
+            if leader.closed or leader.broken:
+                log.warning("detector runner lost its leader connection; standing by")
+                return
+            try:
+                while await self.run_once():
+                    pass
+                failures = 0
+            except (psycopg.Error, OSError) as exc:
+                failures += 1
+                self._metrics.failures.inc()
+                log.warning("detector batch failed (%s); retrying", exc)
+                await asyncio.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
+                continue
+            self.last_run_wall = time.time()
+            if time.monotonic() >= self._next_sweep:
+                self._next_sweep = time.monotonic() + self._sweep_s
+                try:
+                    await self.sweep_silence()
+                    # Keeps the leader connection's liveness checked at least this often.
+                    await leader.execute("SELECT 1")
+                except (psycopg.Error, OSError) as exc:
+                    self._metrics.failures.inc()
+                    log.warning("silence sweep failed (%s); retrying at the next sweep", exc)
+            try:
+                timeout = max(0.0, min(self._poll_s, self._next_sweep - time.monotonic()))
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that arrives as the event is set, and shutdown would then hang.
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    def _forget(self) -> None:
+        if self.cache is not None:
+            self.cache.clear()
+        self._quiet.clear()
+        self._last.clear()
+        for ev in self._evaluators:
+            forget = getattr(ev, "forget", None)
+            if forget is not None:
+                forget()
+
+    async def drain(self) -> int:
+        """Process pending work until none is left ("burst"); return pending rows handled."""
+        total = 0
+        while True:
+            n = await self.run_once()
+            if n == 0:
+                return total
+            total += n
+
+    async def run_once(self) -> int:
+        """Claim one batch of pending work and evaluate it in one transaction.
+
+        Returns the number of pending rows claimed (0 when there was nothing to do).
+        """
+        try:
+            return await self._run_once()
+        except BaseException:
+            self._forget()  # the batch rolled back: the cache may hold what it dropped
+            self._counts.clear()
+            raise
+
+    async def _run_once(self) -> int:
+        t0 = time.perf_counter()
+        opened_all: list[int] = []
+        quiet_now: dict[tuple[int, str], datetime | None] = {}
+        token = CURRENT_CACHE.set(self.cache)
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                # Rows of one device coalesce into one span: a runner that fell behind
+                # catches up in passes over the devices, not over every committed batch.
+                cur = await conn.execute(
+                    "WITH claimed AS (DELETE FROM pending_eval WHERE id IN ("
+                    " SELECT id FROM pending_eval ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
+                    " RETURNING device_id, t_min, t_max)"
+                    " SELECT device_id, min(t_min), max(t_max), count(*) FROM claimed"
+                    " GROUP BY device_id",
+                    (self._claim_limit,),
+                )
+                spans = await cur.fetchall()
+                if not spans:
+                    return 0
+                claimed = sum(int(r[3]) for r in spans)
+                work: dict[tuple[int, str], Window] = {}
+                touched: dict[str, list[tuple[int, str]]] = {}
+                for device_id, t_min, t_max, _ in spans:
+                    if self.cache is not None:
+                        self.cache.invalidate(device_id, t_min)
+                    items = touched[device_id] = []
+                    for i, ev in enumerate(self._evaluators):
+                        for subject in ev.subjects_for(device_id):
+                            w = work.get((i, subject))
+                            work[(i, subject)] = Window(t_min, t_max) if w is None else Window(
+                                min(w.t_min, t_min), max(w.t_max, t_max))
+                            items.append((i, subject))
+                if self.cache is not None:
+                    # Work that will be evaluated; a device only other work touches stays
+                    # stale in the cache (fetched again when something needs it).
+                    due = {k: w for k, w in work.items() if not self._unchanged(k, w)}
+                    await self._prefetch(conn, due, [d for d, items in touched.items()
+                                                     if any(k in due for k in items)])
+                await self._learn_quiet(conn, work)
+                batch = next(_BATCH_IDS)
+                for ev in self._evaluators:
+                    if isinstance(ev, BatchAware):
+                        await ev.begin_batch(conn, batch)
+                for (i, subject), window in sorted(work.items(),
+                                                   key=lambda kv: (kv[0][0], kv[0][1])):
+                    opened_all.extend(await self._evaluate(conn, i, subject, window, quiet_now))
+            # Committed: what the batch learnt about quiet subjects now holds.
+            for key, ws in quiet_now.items():
+                if ws is None:
+                    self._quiet.pop(key, None)
+                else:
+                    self._quiet[key] = ws
+        finally:
+            CURRENT_CACHE.reset(token)
+        if self.cache is not None:
+            self.cache.end_batch()
+        self._flush_counts()
+        self._metrics.claimed.inc(claimed)
+        self._metrics.batch_seconds.observe(time.perf_counter() - t0)
+        if opened_all:
+            log.info("opened alerts %s", opened_all)
+            if self._on_alerts is not None:
+                self._on_alerts(opened_all)
+        return claimed
+
+    def _flush_counts(self) -> None:
+        counts, self._counts = self._counts, collections.Counter()
+        for name, n in counts.items():
+            if name == _UNCHANGED:
+                self._metrics.unchanged.inc(n)
+            elif name == _TAIL_QUIET:
+                self._metrics.tail_quiet.inc(n)
+            elif name == _SKIPPED:
+                self._metrics.reconciles_skipped.inc(n)
+            else:
+                self._metrics.evaluations.labels(name).inc(n)
+
+    def _unchanged(self, key: tuple[int, str], window: Window) -> bool:
+        """Only readings after everything evaluated so far, all within the minute of the
+        newest one (evaluators whose findings change only on a new grid minute)."""
+        last = self._last.get(key) if self._held[key[0]] else None
+        return last is not None and window.t_min > last[0] and _same_minute(window.t_max,
+                                                                            last[0])
+
+    async def _prefetch(self, conn: psycopg.AsyncConnection[Any],
+                        work: dict[tuple[int, str], Window], devices: list[str]) -> None:
+        """Bring the cache up to date for ``devices`` and load, in one query, the look-back
+        windows of the subjects' main series that it does not hold yet (instead of one
+        query per subject)."""
+        assert self.cache is not None
+        await self.cache.refresh(conn, devices)
+        wants: dict[tuple[str, str], float] = {}
+        for (i, subject), window in work.items():
+            keys, lookback = self._keys[i], self._lookback[i]
+            if keys is None or lookback is None:
+                continue
+            since = window.t_min.timestamp() - lookback.total_seconds() - _PREFETCH_HOLD_S
+            since = math.floor(since / 60.0) * 60.0
+            for key in keys(subject):
+                if since < wants.get(key, math.inf):
+                    wants[key] = since
+        await self.cache.ensure_many(conn, wants)
+        await self.cache.fill_prior(conn, wants)
+
+    async def _learn_quiet(self, conn: psycopg.AsyncConnection[Any],
+                           work: dict[tuple[int, str], Window]) -> None:
+        """Subjects of this batch that never had an alert of their rule are quiet from the
+        beginning: one query for all, instead of a reconciliation each on first sight."""
+        unknown = [(i, s) for (i, s) in work if (i, s) not in self._quiet]
+        if not unknown:
+            return
+        rules = [self._evaluators[i].rule for i, _ in unknown]
+        cur = await conn.execute(
+            "SELECT DISTINCT a.rule, a.subject FROM alerts a"
+            " JOIN unnest(%s::text[], %s::text[]) AS k(rule, subject)"
+            " ON a.rule = k.rule AND a.subject = k.subject",
+            (rules, [s for _, s in unknown]))
+        alerted = {(r[0], r[1]) for r in await cur.fetchall()}
+        for (i, s), rule in zip(unknown, rules, strict=True):
+            if (rule, s) not in alerted:
+                self._quiet[(i, s)] = _BEGINNING
+
+    async def _evaluate(self, conn: psycopg.AsyncConnection[Any], i: int, subject: str,
+                        window: Window, quiet_now: dict[tuple[int, str], datetime | None],
+                        ) -> list[int]:
+        ev = self._evaluators[i]
+        key = (i, subject)
+        held = self._held[i]
+        last = self._last.get(key) if held else None
+        if last is not None and self._unchanged(key, window):
+            # Only readings after everything evaluated so far, all within the minute of the
+            # newest one: no grid point up to that minute changes, nor any finding.
+            self._last[key] = (window.t_max, last[1], last[2])
+            window_start, drafts = last[1], last[2]
+            self._counts[_UNCHANGED] += 1
+        elif (last is not None and window.t_min > last[0] and not last[2]
+              and _no_later(self._quiet_since(key, quiet_now), last[1])
+              and self._tail[i](subject)):
+            # Only readings after everything evaluated so far; the last evaluation found
+            # nothing and left no alert; the evaluator sees from its cache that the rule's
+            # condition cannot hold anywhere in the new minutes: nothing can change.
+            self._last[key] = (window.t_max, last[1], [])
+            window_start, drafts = last[1], []
+            self._counts[_TAIL_QUIET] += 1
+        else:
+            window_start, drafts = await ev.evaluate(conn, subject, window)
+            self._counts[ev.rule] += 1
+            if held:
+                newest = window.t_max if last is None else max(last[0], window.t_max)
+                self._last[key] = (newest, window_start, drafts)
+        if not drafts:
+            quiet_since = self._quiet_since(key, quiet_now)
+            if quiet_since is not None and quiet_since <= window_start:
+                self._counts[_SKIPPED] += 1
+                return []
+        res = await reconcile(conn, ev.rule, subject, drafts, window_start)
+        if isinstance(ev, MaintenanceAware):
+            covering = await ev.maintenance_windows(conn, subject, window_start)
+            await apply_suppression(conn, ev.rule, subject, window_start, res, covering,
+                                    drafts)
+        if isinstance(ev, SelfCorrecting):
+            await ev.retire_unconfirmed(conn, subject, window_start, res, drafts)
+        quiet_now[key] = window_start if not drafts and res.existing == 0 else None
+        if res.opened:
+            self._metrics.opened.labels(ev.rule).inc(len(res.opened))
+        if res.closed:
+            self._metrics.closed.labels(ev.rule).inc(len(res.closed))
+        return list(res.opened)
+
+    def _quiet_since(self, key: tuple[int, str],
+                     quiet_now: dict[tuple[int, str], datetime | None]) -> datetime | None:
+        return quiet_now[key] if key in quiet_now else self._quiet.get(key)
+
+    async def sweep_silence(self, now_s: float | None = None) -> SweepResult:
+        """Run every wall-clock sweeper once (``now_s``: wall-clock epoch seconds, default now)."""
+        now = time.time() if now_s is None else now_s
+        opened: list[int] = []
+        closed: list[int] = []
+        for ev in self._evaluators:
+            if not isinstance(ev, SilenceSweeper):
+                continue
+            async with self._pool.connection() as conn, conn.transaction():
+                res = await ev.sweep(conn, now)
+            if res.opened or res.closed:
+                # The sweep wrote alerts of this rule that reconciliation did not see.
+                i = self._evaluators.index(ev)
+                self._quiet = {k: v for k, v in self._quiet.items() if k[0] != i}
+            if res.opened:
+                self._metrics.opened.labels(ev.rule).inc(len(res.opened))
+            if res.closed:
+                self._metrics.closed.labels(ev.rule).inc(len(res.closed))
+            opened.extend(res.opened)
+            closed.extend(res.closed)
+        if opened:
+            log.info("opened alerts %s (silence sweep)", opened)
+            if self._on_alerts is not None:
+                self._on_alerts(opened)
+        return SweepResult(opened=opened, closed=closed)
+
+
+_BEGINNING = datetime(1, 1, 1, tzinfo=UTC)
+# Keys of the per-batch counts besides rule ids (evaluations per rule).
+_UNCHANGED, _TAIL_QUIET, _SKIPPED = " unchanged", " tail_quiet", " skipped"
+
+
+def _never(subject: str) -> bool:
+    return False
+
+
+def _no_later(a: datetime | None, b: datetime) -> bool:
+    return a is not None and a <= b
+
+# Readings before a look-back window that still stand for its first minutes.
+_PREFETCH_HOLD_S = 600.0
+
+
+def _same_minute(a: datetime, b: datetime) -> bool:
+    return int(a.timestamp() // 60) == int(b.timestamp() // 60)
+
+
+async def _conninfo(pool: AsyncConnectionPool[Any]) -> str:
+    info = pool.conninfo
+    if isinstance(info, str):
+        return info
+    got = info()
+    return got if isinstance(got, str) else await got
+
+
+def utc(ts_s: int) -> datetime:
+    return datetime.fromtimestamp(ts_s, UTC)
+
+
+def minutes(n: float) -> timedelta:
+    return timedelta(minutes=n)

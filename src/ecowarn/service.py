@@ -1,0 +1,275 @@
+"""Composition root: builds every part from settings and runs them under one TaskGroup.
+
+One lifespan owns the database pool, the broker connection, the ingest pipeline,
+the detector runner, the HJ 212 gateway and the HTTP server. Embedded PostgreSQL
+and an embedded broker are started when no URL is configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from psycopg_pool import AsyncConnectionPool
+
+from ecowarn.alerts import EscalationParams, Escalator, WorkflowParams
+from ecowarn.alerts.warnings import WarningDispatcher, WarningMetrics, load_warning_policy
+from ecowarn.api.context import ApiContext
+from ecowarn.config.registry import Registry
+from ecowarn.config.settings import Settings
+from ecowarn.core.mqtturl import parse_mqtt_url
+from ecowarn.credit.hooks import CreditMetrics, CreditService
+from ecowarn.credit.hooks import install as install_credit_service
+from ecowarn.credit.params import load_credit_params
+from ecowarn.detectors.runtime.evaluators import build_evaluators
+from ecowarn.detectors.runtime.process import ElsewhereRunner, RunnerProcess
+from ecowarn.detectors.runtime.runner import DetectorRunner, RuleEvaluator, RunnerMetrics
+from ecowarn.embedded import EmbeddedBroker, resolve_database
+from ecowarn.ingest.hj212 import Hj212Gateway, Hj212Metrics
+from ecowarn.ingest.hj212.gateway import decode_for_replay
+from ecowarn.ingest.mqtt import MqttCollector
+from ecowarn.ingest.parse import TelemetryParser
+from ecowarn.ingest.pipeline import IngestMetrics, IngestPipeline, tune_gc
+from ecowarn.ingest.replay import DeadLetterReplayer
+from ecowarn.ingest.spool import Spool, SpoolMetrics
+from ecowarn.store import StorageMode, migrate
+
+__all__ = ["Service", "open_service"]
+
+AnyRunner = DetectorRunner | RunnerProcess | ElsewhereRunner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Service:
+    settings: Settings
+    registry: Registry
+    database_url: str
+    mqtt_url: str | None
+    storage_mode: StorageMode
+    pool: AsyncConnectionPool[Any]
+    metrics_registry: CollectorRegistry
+    parser: TelemetryParser
+    pipeline: IngestPipeline
+    runner: AnyRunner
+    collector: MqttCollector | None
+    app: FastAPI
+    gateway: Hj212Gateway | None = None
+    http_port: int | None = None
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _http: uvicorn.Server | None = None
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "database": self.pipeline.db_state,
+            "mqtt": self.collector.state if self.collector is not None else "disabled",
+            "hj212_connections": (self.gateway.active_connections
+                                  if self.gateway is not None else None),
+            "committed_rows": self.pipeline.stats.committed_rows,
+            "detector_last_run": self.runner.last_run_wall,
+        }
+
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        """Commit everything received so far and evaluate it ("burst" processing)."""
+        await self.pipeline.drain(timeout_s)
+        await asyncio.wait_for(self.runner.drain(), timeout_s)
+
+
+@contextlib.asynccontextmanager
+async def _resolve_broker(settings: Settings, enabled: bool) -> AsyncIterator[str | None]:
+    if not enabled:
+        yield None
+        return
+    if settings.mqtt_url:
+        yield settings.mqtt_url
+        return
+    async with EmbeddedBroker() as broker:
+        yield broker.url
+
+
+@contextlib.asynccontextmanager
+async def open_service(settings: Settings, registry: Registry, *,
+                       rule_params: dict[str, object] | None = None,
+                       mqtt: bool = True, http: bool = True, hj212: bool = True,
+                       topic_prefix: str | None = None,
+                       metrics_registry: CollectorRegistry | None = None,
+                       on_alerts: Callable[[list[int]], None] | None = None) -> AsyncIterator[Service]:
+    """Start everything; stop it all when the block exits."""
+    metrics_registry = metrics_registry or CollectorRegistry()
+    params = rule_params or {}
+    async with contextlib.AsyncExitStack() as stack:
+        dsn = await stack.enter_async_context(resolve_database(settings))
+        mqtt_url = await stack.enter_async_context(_resolve_broker(settings, mqtt))
+        mode, applied = await migrate(dsn)
+        log.info("storage mode: %s (migrations applied: %s)", mode, applied or "none")
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            dsn, min_size=2, max_size=settings.db_pool_max, open=False, timeout=10.0,
+            name="ecowarn",
+            # End a reconnect series after 30 s so the spool replay's next request starts a
+            # fresh one: psycopg_pool's backoff doubles without a cap, so after a long outage
+            # its next attempt could come as late again as the outage lasted.
+            reconnect_timeout=30.0)
+        await pool.open(wait=True, timeout=30.0)
+        stack.push_async_callback(pool.close)
+
+        parser = TelemetryParser(registry)
+        arrivals: dict[str, float] = {}
+        dispatcher_ref: list[WarningDispatcher] = []
+
+        def alerts_opened(ids: list[int]) -> None:
+            for d in dispatcher_ref:
+                d.wake()
+            if on_alerts is not None:
+                on_alerts(ids)
+
+        runner: AnyRunner
+        if settings.runner == "inline":
+            evaluators: list[RuleEvaluator] = build_evaluators(registry, params,
+                                                               last_arrival=arrivals.get)
+            runner = DetectorRunner(pool, registry, evaluators, RunnerMetrics(metrics_registry),
+                                    poll_ms=settings.runner_poll_ms, on_alerts=alerts_opened)
+        elif settings.runner == "process":
+            runner = RunnerProcess(settings, registry, params, dsn, pool, metrics_registry,
+                                   on_alerts=alerts_opened)
+        else:
+            runner = ElsewhereRunner(pool)
+        log.info("detector runner: %s", settings.runner)
+        credit = CreditService(registry, load_credit_params(settings.credit_table),
+                               metrics=CreditMetrics(metrics_registry),
+                               evidence_margin=timedelta(minutes=settings.evidence_margin_min))
+        install_credit_service(credit)
+        escalator = Escalator(pool, metrics_registry, EscalationParams(
+            after_min=settings.escalate_after_min(), max_level=settings.escalation_max_level,
+            interval_s=settings.escalation_sweep_s))
+        dispatcher = WarningDispatcher(
+            pool, registry, load_warning_policy(settings.warning_policy),
+            WarningMetrics(metrics_registry),
+            secret=(settings.warning_webhook_secret.get_secret_value()
+                    if settings.warning_webhook_secret else None),
+            secrets={k: v.get_secret_value() for k, v in settings.warning_webhook_secrets.items()},
+            mqtt=parse_mqtt_url(mqtt_url) if (mqtt_url and settings.warning_mqtt) else None,
+            max_attempts=settings.warning_max_attempts,
+            backoff_initial_s=settings.warning_backoff_initial_s,
+            backoff_max_s=settings.warning_backoff_max_s, timeout_s=settings.warning_timeout_s,
+            poll_ms=settings.warning_poll_ms, link_base=settings.public_url,
+            topic_prefix=settings.mqtt_topic_prefix if topic_prefix is None else topic_prefix)
+        await stack.enter_async_context(dispatcher)
+        dispatcher_ref.append(dispatcher)
+        tune_gc()  # ingest allocates heavily; see ingest.pipeline.tune_gc
+        spool = await stack.enter_async_context(Spool(
+            settings.resolved_spool_dir(), max_bytes=settings.spool_max_bytes,
+            metrics=SpoolMetrics(metrics_registry)))
+        pipeline = IngestPipeline(
+            pool, registry, IngestMetrics(metrics_registry),
+            batch_size=settings.ingest_batch_size, flush_ms=settings.ingest_flush_ms,
+            queue_rows=settings.ingest_queue_size, on_commit=lambda _res: runner.wake(),
+            spool=spool, writers=settings.ingest_writers)
+        await stack.enter_async_context(pipeline)
+        collector = None
+        if mqtt_url is not None:
+            collector = MqttCollector(parse_mqtt_url(mqtt_url), parser, pipeline,
+                                      metrics_registry, client_id=settings.mqtt_client_id,
+                                      max_inflight=settings.mqtt_max_inflight,
+                                      last_arrival=arrivals,
+                                      topic_prefix=(settings.mqtt_topic_prefix if topic_prefix is None
+                                                    else topic_prefix),
+                                      shared_group=settings.mqtt_shared_group)
+        replayer = DeadLetterReplayer(
+            pool, parser, partial(pipeline.submit, wait=True),
+            hj212_decode=partial(decode_for_replay, registry, strict=settings.hj212_strict))
+
+        from ecowarn.api.app import create_app
+
+        svc_ref: list[Service] = []
+        ctx = ApiContext(
+            pool=pool, registry=registry, metrics_registry=metrics_registry,
+            storage_mode=mode, parser=parser, submit=partial(pipeline.submit, wait=True),
+            health=lambda: svc_ref[0].health(), replay_dead_letter=replayer.replay,
+            on_confirmed=credit.on_alert_confirmed,
+            workflow=WorkflowParams(answer_deadline_days=settings.answer_deadline_days(),
+                                    answer_deadline_days_by_rule=settings.answer_deadline_days_by_rule),
+        )
+        app = create_app(ctx)
+        gateway = None
+        if hj212:
+            gateway = Hj212Gateway(registry, partial(pipeline.submit, wait=True),
+                                   host=settings.hj212_host or settings.http_host,
+                                   port=settings.hj212_port, strict=settings.hj212_strict,
+                                   split_timeout_s=settings.hj212_split_timeout_s,
+                                   max_split_uploads=settings.hj212_max_split_uploads,
+                                   max_split_bytes=settings.hj212_max_split_bytes,
+                                   max_split_bytes_total=settings.hj212_max_split_bytes_total,
+                                   metrics=Hj212Metrics(metrics_registry))
+            await stack.enter_async_context(gateway)
+            log.info("HJ 212 gateway listening on port %d", gateway.port)
+        svc = Service(settings=settings, registry=registry, database_url=dsn, mqtt_url=mqtt_url,
+                      storage_mode=mode, pool=pool, metrics_registry=metrics_registry,
+                      parser=parser, pipeline=pipeline, runner=runner, collector=collector,
+                      app=app, gateway=gateway)
+        svc_ref.append(svc)
+
+        async with asyncio.TaskGroup() as tg:
+            if not isinstance(runner, ElsewhereRunner):
+                svc._tasks.append(tg.create_task(runner.run(), name="detector-runner"))
+            if isinstance(runner, RunnerProcess):
+                await runner.started.wait()
+            svc._tasks.append(tg.create_task(escalator.run(), name="alert-escalator"))
+            svc._tasks.append(tg.create_task(dispatcher.run(), name="warning-dispatcher"))
+            svc._tasks.append(tg.create_task(credit.run_repairs(pool), name="credit-repair"))
+            if collector is not None:
+                svc._tasks.append(tg.create_task(collector.run(), name="mqtt-collector"))
+            if http:
+                config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
+                                        log_config=None, lifespan="off", access_log=False,
+                                        timeout_graceful_shutdown=5)
+                server = uvicorn.Server(config)
+                svc._http = server
+                svc._tasks.append(tg.create_task(server.serve(), name="http-server"))
+                while not server.started:
+                    await asyncio.sleep(0.02)
+                    if svc._tasks[-1].done():
+                        break
+                if server.servers:
+                    svc.http_port = server.servers[0].sockets[0].getsockname()[1]
+            if collector is not None:
+                try:
+                    async with asyncio.timeout(15.0):
+                        await collector.subscribed.wait()
+                except TimeoutError:
+                    log.warning("not yet subscribed to the broker; the collector keeps retrying")
+            try:
+                yield svc
+            finally:
+                await _stop_tasks(svc)
+
+
+async def _stop_tasks(svc: Service) -> None:
+    """Stop the service's tasks, boundedly: a task that ignores its cancellation is named
+    in the log with where it hangs, and cancelled again, instead of hanging shutdown."""
+    if svc._http is not None:
+        svc._http.should_exit = True
+    for task in svc._tasks:
+        if task.get_name() != "http-server":
+            task.cancel()
+    for attempt in range(1, 7):
+        pending = [t for t in svc._tasks if not t.done()]
+        if not pending:
+            return
+        _, still = await asyncio.wait(pending, timeout=5.0)
+        for task in still:
+            where = "; ".join(f"{f.f_code.co_filename}:{f.f_lineno}" for f in task.get_stack())
+            log.warning("task %s still running %.0f s into shutdown (at %s); cancelling again",
+                        task.get_name(), 5.0 * attempt, where or "?")
+            if task.get_name() == "http-server" and svc._http is not None:
+                svc._http.force_exit = True
+            task.cancel()
