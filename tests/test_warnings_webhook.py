@@ -23,7 +23,6 @@ from ecowarn.alerts.warnings import (
     WarningDispatcher,
     WarningMetrics,
     WarningPolicy,
-    backoff_s,
     load_warning_policy,
 )
 from ecowarn.alerts.webhook import signature_matches
@@ -278,15 +277,6 @@ async def test_dispatch_sends_the_notice_with_the_answer_deadline(
     body = json.loads(req.body)
     assert req.headers["X-Ecowarn-Event"] == body["event"] == "enforcement_notice"
     assert body["answer_deadline"] == "2026-11-23T08:00:00+08:00"
-
-
-def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
-    """Delays double from the initial value, stay between half and all of it, and stop at the cap."""
-    import random
-    rng = random.Random(3)
-    for attempts, base in ((1, 30), (2, 60), (3, 120), (8, 3600), (20, 3600)):
-        for _ in range(50):
-            assert base / 2 <= backoff_s(attempts, 30.0, 3600.0, rng) <= base
 
 
 def test_policy_file_errors_name_the_key(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import psycopg
 
 from ecowarn.config.registry import Registry
 from ecowarn.config.settings import Settings
+from ecowarn.core.aio import cancel_and_wait
 from ecowarn.service import open_service
 from ecowarn.store.tokens import create_token
 
@@ -93,16 +94,11 @@ async def _cancel_boundedly(tasks: list[asyncio.Task[Any]], limit_s: float = 10.
     any still runs: on Python 3.11 a cancellation arriving as an inner ``wait_for`` completes
     can be swallowed (the MQTT client's acknowledgement wait), and a simulator worker then
     waits on its queue forever. Gives up after ``limit_s`` with a warning."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit_s
-    pending = {t for t in tasks if not t.done()}
-    while pending and loop.time() < deadline:
-        for task in pending:
-            task.cancel()
+    def publishers(_task: object = None) -> None:
         for task in asyncio.all_tasks():
             if task.get_name().startswith("sim-") and not task.done():
                 task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=0.5)
-    if pending:
-        log.warning("still running %.0f s after stopping: %s", limit_s,
-                    ", ".join(t.get_name() for t in pending))
+
+    publishers()
+    await cancel_and_wait(tasks, log=log, timeout_s=0.5, rounds=max(1, round(limit_s / 0.5)),
+                          on_straggler=publishers)

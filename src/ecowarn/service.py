@@ -26,6 +26,7 @@ from ecowarn.alerts.warnings import WarningDispatcher, WarningMetrics, load_warn
 from ecowarn.api.context import ApiContext
 from ecowarn.config.registry import Registry
 from ecowarn.config.settings import Settings
+from ecowarn.core.aio import cancel_and_wait
 from ecowarn.core.mqtturl import parse_mqtt_url
 from ecowarn.credit.hooks import CreditMetrics, CreditService
 from ecowarn.credit.hooks import install as install_credit_service
@@ -256,20 +257,13 @@ async def open_service(settings: Settings, registry: Registry, *,
 async def _stop_tasks(svc: Service) -> None:
     """Stop the service's tasks, boundedly: a task that ignores its cancellation is named
     in the log with where it hangs, and cancelled again, instead of hanging shutdown."""
-    if svc._http is not None:
-        svc._http.should_exit = True
-    for task in svc._tasks:
-        if task.get_name() != "http-server":
-            task.cancel()
-    for attempt in range(1, 7):
-        pending = [t for t in svc._tasks if not t.done()]
-        if not pending:
-            return
-        _, still = await asyncio.wait(pending, timeout=5.0)
-        for task in still:
-            where = "; ".join(f"{f.f_code.co_filename}:{f.f_lineno}" for f in task.get_stack())
-            log.warning("task %s still running %.0f s into shutdown (at %s); cancelling again",
-                        task.get_name(), 5.0 * attempt, where or "?")
-            if task.get_name() == "http-server" and svc._http is not None:
-                svc._http.force_exit = True
-            task.cancel()
+    http = svc._http
+    if http is not None:
+        http.should_exit = True  # uvicorn ends its connections itself; cancelled only if it hangs
+
+    def force(task: asyncio.Task[Any]) -> None:
+        if task.get_name() == "http-server" and http is not None:
+            http.force_exit = True
+
+    await cancel_and_wait(svc._tasks, log=log, timeout_s=5.0, rounds=6,
+                          cancel=lambda t: t.get_name() != "http-server", on_straggler=force)

@@ -15,7 +15,6 @@ same moment is never blocked, and two escalators never escalate one alert twice.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ecowarn.alerts.audit import record_event
 from ecowarn.alerts.model import SYSTEM_ESCALATOR
+from ecowarn.core.aio import Backoff, run_periodically
 
 __all__ = ["EscalationParams", "Escalator"]
 
@@ -76,14 +76,17 @@ class Escalator:
 
     async def run(self) -> None:
         """Sweep every ``interval_s`` until cancelled; a failed sweep is logged and retried."""
-        while True:
+        async def step() -> None:
             try:
                 await self.sweep(datetime.now(UTC))
-            except (psycopg.Error, OSError) as exc:
+            except (psycopg.Error, OSError):
                 self._failures.inc()
-                log.warning("escalation sweep failed (%s); retrying in %.0f s", exc,
-                            self._params.interval_s)
-            await asyncio.sleep(self._params.interval_s)
+                raise
+
+        interval_s = self._params.interval_s
+        await run_periodically(step, interval_s=interval_s, log=log, what="escalation sweep",
+                               retry_on=(psycopg.Error, OSError),
+                               backoff=Backoff(interval_s, interval_s, jitter=False))
 
     async def sweep(self, now: datetime) -> list[int]:
         """One pass at time ``now``; returns the ids of the alerts escalated."""

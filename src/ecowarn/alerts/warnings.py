@@ -54,6 +54,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ecowarn.alerts.webhook import AttemptResult, MqttWarningPublisher, WebhookSender
 from ecowarn.config import packaged_file
 from ecowarn.config.registry import Registry
+from ecowarn.core.aio import Backoff, backoff_s, run_periodically
 from ecowarn.core.mqtturl import MqttEndpoint
 
 __all__ = [
@@ -62,7 +63,6 @@ __all__ = [
     "WarningDispatcher",
     "WarningMetrics",
     "WarningPolicy",
-    "backoff_s",
     "load_warning_policy",
 ]
 
@@ -170,13 +170,6 @@ class WarningMetrics:
                                  ["channel"], registry=registry)
         self.duration = Histogram("ecowarn_warning_attempt_seconds", "Time of one delivery attempt",
                                   ["channel"], registry=registry)
-
-
-def backoff_s(attempts: int, initial_s: float, max_s: float, rng: random.Random | None = None) -> float:
-    """Delay before the next attempt after ``attempts`` failed ones: exponential from
-    ``initial_s``, capped at ``max_s``, with "equal jitter" (between half and all of it)."""
-    base = min(max_s, initial_s * 2.0 ** max(0, attempts - 1))
-    return base / 2 + (rng or random.Random()).uniform(0, base / 2)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -440,22 +433,6 @@ class WarningDispatcher:
 
     async def run(self) -> None:
         """Enqueue and deliver forever: on :meth:`wake` or every ``poll_ms``."""
-        failures = 0
-        while True:
-            try:
-                await self.drain()
-                failures = 0
-            except (psycopg.Error, OSError) as exc:
-                failures += 1
-                delay = min(DB_RETRY_MAX_S, 0.5 * 2 ** min(failures, 6)) * self._rng.uniform(0.5, 1.0)
-                log.warning("warning dispatch failed (%s); retrying in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-                continue
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
-            # arrives as the event is set, and the service could then never stop this loop.
-            try:
-                async with asyncio.timeout(self._poll_s):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
-            self._wake.clear()
+        await run_periodically(self.drain, interval_s=self._poll_s, wake=self._wake, log=log,
+                               what="warning dispatch", retry_on=(psycopg.Error, OSError),
+                               backoff=Backoff(1.0, DB_RETRY_MAX_S, rng=self._rng))

@@ -19,7 +19,6 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ecowarn.api._alerts_db import (
@@ -34,6 +33,7 @@ from ecowarn.api._db import connect
 from ecowarn.api._i18n import TEXTS, Lang, rule_name
 from ecowarn.api._paths import CONSOLE_LOGIN, CONSOLE_PREFIX
 from ecowarn.api._svg import Line, line_chart
+from ecowarn.api._templates import templates
 from ecowarn.api._time import CST
 from ecowarn.api._workflow_i18n import label as status_label
 from ecowarn.api.auth import COOKIE_NAME, Auth, enterprise_scope
@@ -42,7 +42,7 @@ from ecowarn.api.console_workflow import alert_workflow_context, build_workflow_
 from ecowarn.api.context import ApiContext
 from ecowarn.api.errors import ErrorInfo, HtmlErrorRenderer, NotFound, PayloadTooLarge
 from ecowarn.api.pagination import BIGINT_MAX
-from ecowarn.api.routes_alerts import decode_alert_cursor, encode_alert_cursor
+from ecowarn.api.routes_alerts import ALERT_CURSOR
 from ecowarn.config.metrics import UNITS
 from ecowarn.config.registry import Registry
 from ecowarn.store.tokens import Principal
@@ -100,8 +100,7 @@ def _charts(registry: Registry, device_ids: list[str], rule: str) -> list[tuple[
 
 def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRenderer]:
     """The console's routes and the renderer of its error pages."""
-    env = Environment(loader=PackageLoader("ecowarn.api", "templates"),
-                      autoescape=select_autoescape(["html"]))
+    env = templates()
     router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
     viewers = auth.require_cookie("officer", "enterprise")
     reg = ctx.registry
@@ -162,7 +161,7 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
         async with connect(ctx) as conn:
             rows, last = await list_alerts(conn, AlertFilter(rule=rule, status=status),
                                            scope=enterprise_scope(principal), limit=PAGE_SIZE,
-                                           after=decode_alert_cursor(cursor))
+                                           after=ALERT_CURSOR.decode(cursor))
         items = [{
             "url": _url(f"/console/alerts/{r['id']}", lang),
             "rule": rule_name(r["rule"], lang),
@@ -174,7 +173,7 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
             "summary": r["summary_zh"] if lang == "zh" else r["summary"],
         } for r in rows]
         older = None if last is None else _url("/console", lang, rule=rule, status=status,
-                                                  cursor=encode_alert_cursor(last))
+                                                  cursor=ALERT_CURSOR.encode(*last))
         return render(request, "alerts.html", items=items, older=older,
                       nav=nav_links(principal, lang), logout=_url("/console/logout", lang))
 

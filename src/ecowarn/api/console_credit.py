@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
-from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ecowarn.api._credit_db import fetch_answers, fetch_scores, list_deliveries
@@ -27,6 +26,7 @@ from ecowarn.api._credit_i18n import CREDIT_TEXTS, ENTRY_TYPES
 from ecowarn.api._db import connect
 from ecowarn.api._evidence_html import render_evidence
 from ecowarn.api._i18n import Lang, rule_name
+from ecowarn.api._templates import templates
 from ecowarn.api._time import CST
 from ecowarn.api.context import ApiContext
 from ecowarn.api.errors import NotFound
@@ -77,7 +77,7 @@ def build_credit_console(ctx: ApiContext, viewers: Viewers, render: Renderer,
     """The routes above, sharing the console's session check and renderer."""
     router = APIRouter(include_in_schema=False)
     reg = ctx.registry
-    env = Environment(loader=PackageLoader("ecowarn.api", "templates"), autoescape=select_autoescape(["html"]))
+    env = templates()
 
     def page(request: Request, principal: Principal, name: str, **kw: Any) -> HTMLResponse:
         lang = _lang(request)

@@ -47,7 +47,7 @@ from ecowarn.api._workflow_i18n import WORKFLOW_TEXTS, label
 from ecowarn.api.auth import Auth, enterprise_scope
 from ecowarn.api.context import ApiContext
 from ecowarn.api.errors import FieldError, InvalidRequest
-from ecowarn.api.pagination import BIGINT_MAX, decode_cursor, encode_cursor
+from ecowarn.api.pagination import BIGINT_MAX, CursorCodec
 from ecowarn.api.routes_workflow import actor_of, region_enterprises
 from ecowarn.config.registry import Registry
 from ecowarn.store.tokens import Principal
@@ -57,7 +57,7 @@ __all__ = ["Renderer", "alert_workflow_context", "build_workflow_console", "nav_
 Renderer = Callable[..., HTMLResponse]
 AlertId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 QUEUE_PAGE_SIZE = 50
-_QUEUE = "console_queue"
+_QUEUE_CURSOR = CursorCodec("console_queue", datetime, float, int)
 
 
 def _lang(request: Request) -> Lang:
@@ -194,16 +194,8 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer,
         rule = rule or None
         status = status if status in STATUSES else None
         assignee_id = {"me": principal.token_id, "none": 0}.get(assignee or "")
-        as_of = datetime.now(UTC)
-        after = None
-        if cursor:
-            key = decode_cursor(_QUEUE, cursor)
-            try:
-                as_of = datetime.fromisoformat(str(key[0]))
-                after = (float(key[1]), int(key[2]))
-            except (IndexError, TypeError, ValueError) as exc:
-                msg = "cursor is damaged"
-                raise InvalidRequest(msg, fields=(FieldError("query.cursor", msg),)) from exc
+        key = _QUEUE_CURSOR.decode(cursor or None)
+        as_of, after = (datetime.now(UTC), None) if key is None else (key[0], (key[1], key[2]))
         f = QueueFilter(enterprise_ids=region_enterprises(reg, region), rule=rule,
                         statuses=(status,) if status else QueueFilter().statuses,
                         assignee=assignee_id)
@@ -228,7 +220,7 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer,
         more = None
         if last is not None:
             params = {"region": region, "rule": rule, "status": status, "assignee": assignee,
-                      "cursor": encode_cursor(_QUEUE, [as_of.isoformat(), *last])}
+                      "cursor": _QUEUE_CURSOR.encode(as_of, *last)}
             query = {k: v for k, v in params.items() if v}
             if lang == "en":
                 query["lang"] = "en"

@@ -30,32 +30,13 @@ from ecowarn.api._time import AwareDatetime, iso
 from ecowarn.api._workflow_io import answer_out, comment_out, episode_out, state_out
 from ecowarn.api.auth import Auth, enterprise_scope
 from ecowarn.api.context import ApiContext
-from ecowarn.api.errors import FieldError, InvalidRequest, NotFound
-from ecowarn.api.pagination import BIGINT_MAX, DEFAULT_LIMIT, Limit, decode_cursor, encode_cursor
+from ecowarn.api.errors import NotFound
+from ecowarn.api.pagination import BIGINT_MAX, DEFAULT_LIMIT, CursorCodec, Limit
 from ecowarn.store.tokens import Principal
 
-__all__ = ["build_alerts_router", "decode_alert_cursor"]
+__all__ = ["ALERT_CURSOR", "build_alerts_router"]
 
-_KIND = "alerts"
-
-
-def decode_alert_cursor(cursor: str | None) -> tuple[datetime, int] | None:
-    if cursor is None:
-        return None
-    key = decode_cursor(_KIND, cursor)
-    try:
-        start, alert_id = key
-        parsed = datetime.fromisoformat(start)
-        if parsed.tzinfo is None or not isinstance(alert_id, int):
-            raise ValueError("bad key")
-    except (TypeError, ValueError) as exc:
-        msg = "cursor is damaged; pass next_cursor from the previous page unchanged"
-        raise InvalidRequest(msg, fields=(FieldError("query.cursor", msg),)) from exc
-    return parsed, alert_id
-
-
-def encode_alert_cursor(key: tuple[datetime, int] | None) -> str | None:
-    return None if key is None else encode_cursor(_KIND, [key[0].isoformat(), key[1]])
+ALERT_CURSOR = CursorCodec("alerts", datetime, int)
 
 
 def build_alerts_router(ctx: ApiContext, auth: Auth) -> APIRouter:
@@ -86,8 +67,9 @@ def build_alerts_router(ctx: ApiContext, auth: Auth) -> APIRouter:
                         status=status, since=since, until=until)
         async with connect(ctx) as conn:
             rows, last = await list_alerts(conn, f, scope=enterprise_scope(principal),
-                                           limit=limit, after=decode_alert_cursor(cursor))
-        return {"items": [alert_item(r) for r in rows], "next_cursor": encode_alert_cursor(last)}
+                                           limit=limit, after=ALERT_CURSOR.decode(cursor))
+        return {"items": [alert_item(r) for r in rows],
+                "next_cursor": None if last is None else ALERT_CURSOR.encode(*last)}
 
     @router.get("/alerts/{alert_id}")
     async def get_alert(

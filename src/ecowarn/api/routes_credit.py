@@ -25,7 +25,6 @@ import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel, Field
 from starlette.responses import HTMLResponse, Response
 
@@ -33,11 +32,12 @@ from ecowarn.api._credit_db import delivery_attempts, fetch_scores, list_deliver
 from ecowarn.api._db import connect
 from ecowarn.api._evidence_html import render_evidence
 from ecowarn.api._paths import API_PREFIX
+from ecowarn.api._templates import templates
 from ecowarn.api._time import AwareDatetime, iso, iso_or_none
 from ecowarn.api.auth import Auth, enterprise_scope
 from ecowarn.api.context import ApiContext
-from ecowarn.api.errors import FieldError, InvalidRequest, NotFound
-from ecowarn.api.pagination import BIGINT_MAX, DEFAULT_LIMIT, Limit, decode_cursor, encode_cursor
+from ecowarn.api.errors import NotFound
+from ecowarn.api.pagination import BIGINT_MAX, DEFAULT_LIMIT, CursorCodec, Limit
 from ecowarn.credit import ledger
 from ecowarn.credit.evidence import fetch_evidence
 from ecowarn.credit.feed import event, events_csv, list_events
@@ -62,14 +62,9 @@ class ReasonBody(BaseModel):
                         description="why: the rectification checked, or the error corrected")
 
 
-def _id_cursor(kind: str, cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    key = decode_cursor(kind, cursor)
-    if len(key) != 1 or not isinstance(key[0], int):
-        msg = "cursor is damaged; pass next_cursor from the previous page unchanged"
-        raise InvalidRequest(msg, fields=(FieldError("query.cursor", msg),))
-    return int(key[0])
+_EVENTS = CursorCodec("credit_events", int)
+_HISTORY = CursorCodec("credit_history", int)
+_WARNINGS = CursorCodec("warnings", int)
 
 
 def _wants_csv(request: Request, fmt: str | None) -> bool:
@@ -98,7 +93,7 @@ def build_credit_router(ctx: ApiContext, auth: Auth) -> APIRouter:
     credit_readers = auth.require("credit", "officer", "enterprise")
     officers = auth.require("officer")
     warning_readers = auth.require("officer", "enterprise")
-    env = Environment(loader=PackageLoader("ecowarn.api", "templates"), autoescape=select_autoescape(["html"]))
+    env = templates()
 
     def check_scope(principal: Principal, enterprise_id: str | None, what: str) -> None:
         scope = enterprise_scope(principal)
@@ -117,15 +112,15 @@ def build_credit_router(ctx: ApiContext, auth: Auth) -> APIRouter:
     ) -> Response:
         """Credit ledger entries, oldest first, keyset-paged by id. Entry ids grow in
         commit order, so resuming from ``resume_cursor`` never misses a later entry."""
-        after = _id_cursor("credit_events", cursor)
+        after = _EVENTS.decode_one(cursor)
         async with connect(ctx) as conn:
             rows = await list_events(conn, since=since, after_id=after, limit=limit,
                                      enterprise_id=enterprise_id)
         more = len(rows) > limit
         items = [event(r) for r in rows[:limit]]
         last = items[-1]["id"] if items else after
-        resume = encode_cursor("credit_events", [last]) if last is not None else cursor
-        next_cursor = encode_cursor("credit_events", [last]) if more else None
+        resume = _EVENTS.encode(last) if last is not None else cursor
+        next_cursor = _EVENTS.encode(last) if more else None
         if _wants_csv(request, format):
             headers = {"X-Resume-Cursor": resume or ""}
             if next_cursor is not None:
@@ -155,7 +150,7 @@ def build_credit_router(ctx: ApiContext, auth: Auth) -> APIRouter:
     ) -> dict[str, Any]:
         """Score, level and ledger history (newest first) of one enterprise."""
         check_scope(principal, enterprise_id, f"enterprise {enterprise_id}")
-        before = _id_cursor("credit_history", cursor)
+        before = _HISTORY.decode_one(cursor)
         async with connect(ctx) as conn:
             score, level, n = await ledger.enterprise_standing(conn, enterprise_id)
             rows = await ledger.history(conn, enterprise_id, limit=limit, before_id=before)
@@ -168,7 +163,7 @@ def build_credit_router(ctx: ApiContext, auth: Auth) -> APIRouter:
             "enterprise_id": enterprise_id, "name": ent.name if ent else None,
             "score": score, "level": level, "entries": n,
             "history": [history_item(r) for r in rows],
-            "next_cursor": encode_cursor("credit_history", [rows[-1]["id"]]) if more else None,
+            "next_cursor": _HISTORY.encode(rows[-1]["id"]) if more else None,
         }
 
     @router.post("/credit/entries/{entry_id}/repair", tags=["credit"], status_code=201)
@@ -235,7 +230,7 @@ def build_credit_router(ctx: ApiContext, auth: Auth) -> APIRouter:
             if enterprise_id not in (None, scope):
                 return {"items": [], "next_cursor": None}
             enterprise_id = scope
-        before = _id_cursor("warnings", cursor)
+        before = _WARNINGS.decode_one(cursor)
         async with connect(ctx) as conn:
             rows = await list_deliveries(conn, enterprise_id=enterprise_id, alert_id=alert_id,
                                          status=status, limit=limit, before_id=before)
@@ -257,6 +252,6 @@ def build_credit_router(ctx: ApiContext, auth: Auth) -> APIRouter:
                              "error": a["error"]} for a in attempts.get(int(r["id"]), [])],
         } for r in rows]
         return {"items": items,
-                "next_cursor": encode_cursor("warnings", [rows[-1]["id"]]) if more else None}
+                "next_cursor": _WARNINGS.encode(rows[-1]["id"]) if more else None}
 
     return router

@@ -22,15 +22,15 @@ from ecowarn.api._paths import API_PREFIX
 from ecowarn.api._time import iso, iso_or_none
 from ecowarn.api.auth import Auth
 from ecowarn.api.context import ApiContext
-from ecowarn.api.errors import FieldError, InvalidRequest, NotFound
-from ecowarn.api.pagination import BIGINT_MAX, DEFAULT_LIMIT, Limit, decode_cursor, encode_cursor
+from ecowarn.api.errors import NotFound
+from ecowarn.api.pagination import BIGINT_MAX, DEFAULT_LIMIT, CursorCodec, Limit
 from ecowarn.store.tokens import Principal
 
 __all__ = ["build_dead_letters_router", "payload_fields"]
 
 log = logging.getLogger(__name__)
 
-_KIND = "dead_letters"
+_CURSOR = CursorCodec("dead_letters", int)
 
 
 def payload_fields(payload: bytes) -> dict[str, str]:
@@ -69,13 +69,10 @@ def build_dead_letters_router(ctx: ApiContext, auth: Auth) -> APIRouter:
                 params.append(value)
         if pending is not None:
             where.append(sql.SQL("replayed_at IS NULL" if pending else "replayed_at IS NOT NULL"))
-        if cursor is not None:
-            key = decode_cursor(_KIND, cursor)
-            if len(key) != 1 or not isinstance(key[0], int):
-                msg = "cursor is damaged; pass next_cursor from the previous page unchanged"
-                raise InvalidRequest(msg, fields=(FieldError("query.cursor", msg),))
+        before = _CURSOR.decode_one(cursor)
+        if before is not None:
             where.append(sql.SQL("id < %s"))
-            params.append(key[0])
+            params.append(before)
         params.append(limit + 1)
         query = sql.SQL(
             "SELECT id, received_at, source, topic, device_id, reason, detail, payload,"
@@ -87,7 +84,7 @@ def build_dead_letters_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         nxt = None
         if len(rows) > limit:
             rows = rows[:limit]
-            nxt = encode_cursor(_KIND, [rows[-1]["id"]])
+            nxt = _CURSOR.encode(rows[-1]["id"])
         return {"items": [_item(r) for r in rows], "next_cursor": nxt}
 
     @router.post("/dead-letters/{dead_letter_id}/replay")

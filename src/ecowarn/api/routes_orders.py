@@ -25,7 +25,7 @@ from ecowarn.api._time import AwareDatetime, iso
 from ecowarn.api.auth import Auth, can_see_device, enterprise_scope
 from ecowarn.api.context import ApiContext
 from ecowarn.api.errors import FieldError, InvalidRequest, NotFound
-from ecowarn.api.pagination import DEFAULT_LIMIT, Limit, decode_cursor, encode_cursor
+from ecowarn.api.pagination import DEFAULT_LIMIT, CursorCodec, Limit
 from ecowarn.store.tokens import Principal
 
 __all__ = ["build_orders_router"]
@@ -53,16 +53,6 @@ def _maint_out(r: dict[str, Any]) -> dict[str, Any]:
             "created_by_token": r["created_by_token"], "created_at": iso(r["created_at"])}
 
 
-def _after_id(kind: str, cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    key = decode_cursor(kind, cursor)
-    if len(key) != 1 or not isinstance(key[0], int):
-        msg = "cursor is damaged; pass next_cursor from the previous page unchanged"
-        raise InvalidRequest(msg, fields=(FieldError("query.cursor", msg),))
-    return key[0]
-
-
 async def _page(ctx: ApiContext, kind: str, table: str, cols: sql.Composable,
                 where: list[sql.Composable], params: list[Any], since: Any, until: Any,
                 limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
@@ -72,7 +62,7 @@ async def _page(ctx: ApiContext, kind: str, table: str, cols: sql.Composable,
     if until is not None:
         where.append(sql.SQL("start_ts < %s"))
         params.append(until)
-    after = _after_id(kind, cursor)
+    after = CursorCodec(kind, int).decode_one(cursor)
     if after is not None:
         where.append(sql.SQL("id < %s"))
         params.append(after)
@@ -85,7 +75,7 @@ async def _page(ctx: ApiContext, kind: str, table: str, cols: sql.Composable,
         rows = await cur.fetchall()
     if len(rows) > limit:
         rows = rows[:limit]
-        return rows, encode_cursor(kind, [rows[-1]["id"]])
+        return rows, CursorCodec(kind, int).encode(rows[-1]["id"])
     return rows, None
 
 

@@ -19,34 +19,19 @@ from ecowarn.api._paths import API_PREFIX
 from ecowarn.api._time import AwareDatetime, iso
 from ecowarn.api.auth import Auth, can_see_device
 from ecowarn.api.context import ApiContext
-from ecowarn.api.errors import FieldError, InvalidRequest, NotFound
-from ecowarn.api.pagination import DEFAULT_LIMIT, Limit, decode_cursor, encode_cursor
+from ecowarn.api.errors import NotFound
+from ecowarn.api.pagination import DEFAULT_LIMIT, CursorCodec, Limit
 from ecowarn.store.tokens import Principal
 
 __all__ = ["HOURLY_CAP", "build_readings_router"]
 
-_KIND = "readings"
+_CURSOR = CursorCodec("readings", datetime, str)
 # Most hourly rows one request returns (a year of one metric is 8,760).
 HOURLY_CAP = 10_000
 
 DeviceId = Annotated[str, Query(min_length=1, description="device id from the registry")]
 Since = Annotated[AwareDatetime | None, Query(description="inclusive lower bound on ts")]
 Until = Annotated[AwareDatetime | None, Query(description="exclusive upper bound on ts")]
-
-
-def _decode(cursor: str | None) -> tuple[datetime, str] | None:
-    if cursor is None:
-        return None
-    key = decode_cursor(_KIND, cursor)
-    try:
-        ts, metric = key
-        parsed = datetime.fromisoformat(ts)
-        if parsed.tzinfo is None or not isinstance(metric, str):
-            raise ValueError("bad key")
-    except (TypeError, ValueError) as exc:
-        msg = "cursor is damaged; pass next_cursor from the previous page unchanged"
-        raise InvalidRequest(msg, fields=(FieldError("query.cursor", msg),)) from exc
-    return parsed, metric
 
 
 def _window(column: str, since: datetime | None, until: datetime | None,
@@ -86,7 +71,7 @@ def build_readings_router(ctx: ApiContext, auth: Auth) -> APIRouter:
             where.append(sql.SQL("metric = %s"))
             params.append(metric)
         _window("ts", since, until, where, params)
-        after = _decode(cursor)
+        after = _CURSOR.decode(cursor)
         if after is not None:
             where.append(sql.SQL("(ts, metric) > (%s, %s)"))
             params.extend(after)
@@ -100,7 +85,7 @@ def build_readings_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         next_cursor = None
         if len(rows) > limit:
             rows = rows[:limit]
-            next_cursor = encode_cursor(_KIND, [rows[-1]["ts"].isoformat(), rows[-1]["metric"]])
+            next_cursor = _CURSOR.encode(rows[-1]["ts"], rows[-1]["metric"])
         items = [{"ts": iso(r["ts"]), "metric": r["metric"], "value": r["value"],
                   "flag": r["flag"]} for r in rows]
         return {"items": items, "next_cursor": next_cursor}

@@ -63,15 +63,15 @@ from ecowarn.api._workflow_io import (
 from ecowarn.api.auth import Auth, enterprise_scope
 from ecowarn.api.context import ApiContext
 from ecowarn.api.errors import FieldError, InvalidRequest
-from ecowarn.api.pagination import BIGINT_MAX, DEFAULT_LIMIT, Limit, decode_cursor, encode_cursor
+from ecowarn.api.pagination import BIGINT_MAX, DEFAULT_LIMIT, CursorCodec, Limit
 from ecowarn.config.registry import Registry
 from ecowarn.store.tokens import Principal
 
 __all__ = ["build_workflow_router", "parse_assignee", "queue_item", "region_enterprises"]
 
 AlertId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
-_QUEUE = "queue"
-_LABELS = "labels"
+QUEUE_CURSOR = CursorCodec("queue", datetime, float, int)
+_LABELS_CURSOR = CursorCodec("labels", int)
 
 
 async def actor_of(conn: psycopg.AsyncConnection[Any], principal: Principal) -> Actor:
@@ -98,26 +98,6 @@ def parse_assignee(value: str | None, principal: Principal) -> int | None:
         return int(value)
     msg = "assignee must be 'me', 'none' or a token id"
     raise InvalidRequest(msg, fields=(FieldError("query.assignee", msg),))
-
-
-def _bad_cursor() -> InvalidRequest:
-    msg = "cursor is damaged; pass next_cursor from the previous page unchanged"
-    return InvalidRequest(msg, fields=(FieldError("query.cursor", msg),))
-
-
-def _decode_queue_cursor(cursor: str | None) -> tuple[datetime | None, tuple[float, int] | None]:
-    if cursor is None:
-        return None, None
-    key = decode_cursor(_QUEUE, cursor)
-    try:
-        as_of, score, alert_id = key
-        parsed = datetime.fromisoformat(as_of)
-        if (parsed.tzinfo is None or not isinstance(score, int | float)
-                or not isinstance(alert_id, int)):
-            raise ValueError("bad key")
-    except (TypeError, ValueError) as exc:
-        raise _bad_cursor() from exc
-    return parsed, (float(score), alert_id)
 
 
 def queue_item(registry: Registry, r: dict[str, Any]) -> dict[str, Any]:
@@ -177,11 +157,11 @@ def build_workflow_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         f = QueueFilter(enterprise_ids=ids, rule=rule,
                         statuses=(status,) if status else QueueFilter().statuses,
                         assignee=parse_assignee(assignee, principal))
-        as_of, after = _decode_queue_cursor(cursor)
-        as_of = as_of or datetime.now(UTC)
+        key = QUEUE_CURSOR.decode(cursor)
+        as_of, after = (datetime.now(UTC), None) if key is None else (key[0], (key[1], key[2]))
         async with connect(ctx) as conn:
             rows, last = await queue_page(conn, f, as_of=as_of, limit=limit, after=after)
-        nxt = None if last is None else encode_cursor(_QUEUE, [as_of.isoformat(), *last])
+        nxt = None if last is None else QUEUE_CURSOR.encode(as_of, *last)
         return {"as_of": iso(as_of), "items": [queue_item(ctx.registry, r) for r in rows],
                 "next_cursor": nxt}
 
@@ -273,12 +253,7 @@ def build_workflow_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         """Closed alerts with their disposition and reason, newest first: the outcome of
         each finding, for measuring and tuning detectors (``disposition=false_alarm``
         for the false alarms)."""
-        after = None
-        if cursor is not None:
-            key = decode_cursor(_LABELS, cursor)
-            if len(key) != 1 or not isinstance(key[0], int):
-                raise _bad_cursor()
-            after = key[0]
+        after = _LABELS_CURSOR.decode_one(cursor)
         async with connect(ctx) as conn:
             rows, last = await list_labels(conn, rule=rule, disposition=disposition, since=since,
                                            until=until, limit=limit, after_id=after)
@@ -291,6 +266,6 @@ def build_workflow_router(ctx: ApiContext, auth: Auth) -> APIRouter:
             "repeat_count": r["repeat_count"],
         } for r in rows]
         return {"items": items,
-                "next_cursor": None if last is None else encode_cursor(_LABELS, [last])}
+                "next_cursor": None if last is None else _LABELS_CURSOR.encode(last)}
 
     return router

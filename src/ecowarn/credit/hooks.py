@@ -15,7 +15,6 @@ entries, with a warning in the log.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -27,6 +26,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from ecowarn.config.registry import Registry
+from ecowarn.core.aio import Backoff, run_periodically
 from ecowarn.credit.chain import lock_chain, next_slot
 from ecowarn.credit.errors import EntryNotFound
 from ecowarn.credit.evidence import freeze_evidence
@@ -143,14 +143,14 @@ class CreditService:
     async def run_repairs(self, pool: AsyncConnectionPool[Any], *,
                           interval_s: float = REPAIR_INTERVAL_S) -> None:
         """Automatic credit repair every ``interval_s``; a task in the service's TaskGroup."""
-        while True:
-            try:
-                n = await self.repair_once(pool)
-                if n:
-                    log.info("automatic credit repair: %d deductions repaired", n)
-            except (psycopg.Error, OSError) as exc:
-                log.warning("automatic credit repair failed (%s); retrying later", exc)
-            await asyncio.sleep(interval_s)
+        async def step() -> None:
+            n = await self.repair_once(pool)
+            if n:
+                log.info("automatic credit repair: %d deductions repaired", n)
+
+        await run_periodically(step, interval_s=interval_s, log=log, what="automatic credit repair",
+                               retry_on=(psycopg.Error, OSError),
+                               backoff=Backoff(interval_s, interval_s, jitter=False))
 
 
 _installed: CreditService | None = None

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
@@ -42,6 +41,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ecowarn.core.aio import Backoff
 from ecowarn.core.mqtturl import MqttEndpoint
 from ecowarn.ingest._mqtt_ack import AckingClient
 from ecowarn.ingest.parse import ParseResult, TelemetryParser
@@ -181,7 +181,7 @@ class MqttCollector:
         self.last_arrival: dict[str, float] = last_arrival if last_arrival is not None else {}
 
     async def run(self) -> None:
-        delay = RECONNECT_INITIAL_S
+        backoff = Backoff(RECONNECT_INITIAL_S, RECONNECT_MAX_S)
         while True:
             try:
                 client = AckingClient(
@@ -196,18 +196,17 @@ class MqttCollector:
                     self.subscribed.set()
                     log.info("subscribed to %s on %s:%d", self._filter, self._endpoint.host,
                              self._endpoint.port)
-                    delay = RECONNECT_INITIAL_S
+                    backoff.reset()
                     await self._consume(client, self._conn)
             except aiomqtt.MqttError as exc:
                 self.state = "disconnected"
                 self.subscribed.clear()
                 self._metrics.connected.set(0)
                 self._metrics.reconnects.inc()
-                wait = delay * (0.5 + random.random())
+                wait = backoff.next_s()
                 log.warning("MQTT connection to %s:%d lost or refused (%s); retrying in %.1f s",
                             self._endpoint.host, self._endpoint.port, exc, wait)
                 await asyncio.sleep(wait)
-                delay = min(delay * 2, RECONNECT_MAX_S)
             finally:
                 self._metrics.connected.set(0)
 

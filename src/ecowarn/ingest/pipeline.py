@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -44,6 +43,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from psycopg_pool import AsyncConnectionPool
 
 from ecowarn.config.registry import Registry
+from ecowarn.core.aio import Backoff
 from ecowarn.ingest._timing import ArrivalWatch
 from ecowarn.ingest.spool import Spool, SpoolBatch, SpoolError
 from ecowarn.store import StoreError, StoreUnavailable
@@ -425,7 +425,7 @@ class IngestPipeline:
         hooks = WriteHooks(before_insert=lambda: self._after_prev_inserted(b),
                            after_insert=b.inserted.set,
                            before_commit=lambda: self._commit_gate(b))
-        delay = RETRY_INITIAL_S
+        backoff = Backoff(RETRY_INITIAL_S, RETRY_MAX_S)
         while True:
             t0 = time.perf_counter()
             try:
@@ -439,10 +439,10 @@ class IngestPipeline:
                 await self._after_prev(b)
                 if self._spool is not None and await self._to_spool(b):
                     return
+                delay = backoff.next_s()
                 log.warning("database unavailable, keeping %d rows and retrying in %.1f s",
                             len(b.rows), delay)
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, RETRY_MAX_S)
+                await asyncio.sleep(delay)
                 continue
             except StoreError as exc:
                 self._metrics.db_errors.labels("refused").inc()
@@ -456,8 +456,7 @@ class IngestPipeline:
                     self._unavailable(exc2)
                     if self._spool is not None and await self._to_spool(b):
                         return
-                    await asyncio.sleep(delay * (0.5 + random.random()))
-                    delay = min(delay * 2, RETRY_MAX_S)
+                    await backoff.sleep()
                     continue
             break
         self._metrics.write_latency.observe(time.perf_counter() - t0)
@@ -525,7 +524,7 @@ class IngestPipeline:
             chunk = await spool.read(max_rows=self._batch_size)
             rows = [r for bt in chunk.batches for r in bt.rows]
             rejections = [r for bt in chunk.batches for r in bt.rejections]
-            delay = RETRY_INITIAL_S
+            backoff = Backoff(RETRY_INITIAL_S, RETRY_MAX_S)
             while True:
                 t0 = time.perf_counter()
                 try:
@@ -533,8 +532,7 @@ class IngestPipeline:
                     break
                 except StoreUnavailable as exc:
                     self._unavailable(exc)
-                    await asyncio.sleep(delay * (0.5 + random.random()))
-                    delay = min(delay * 2, RETRY_MAX_S)
+                    await backoff.sleep()
             self._metrics.write_latency.observe(time.perf_counter() - t0)
             await spool.consume(chunk)
             self.stats.replayed_batches += chunk.records

@@ -39,6 +39,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ecowarn.config.registry import Registry
 from ecowarn.config.settings import Settings
+from ecowarn.core.aio import Backoff, cancel_and_wait
 
 __all__ = ["ElsewhereRunner", "RunnerProcess", "wait_no_pending"]
 
@@ -114,7 +115,7 @@ class RunnerProcess:
 
     async def run(self) -> None:
         """Keep a child running until cancelled (then stop it)."""
-        backoff = 1.0
+        backoff = Backoff(1.0, _BACKOFF_MAX_S, jitter=False)
         while True:
             ctx = mp.get_context("spawn")
             parent_end, child_end = ctx.Pipe()
@@ -131,12 +132,13 @@ class RunnerProcess:
             finally:
                 parent_end.close()  # the child sees end-of-file and stops
                 await _reap(proc)
+            if time.monotonic() - started > 60.0:
+                backoff.reset()  # it ran a while: a new failure, not a crash loop
+            delay = backoff.next_s()
             log.error("detector runner process %s exited (code %s); starting another in %.0f s",
-                      proc.pid, proc.exitcode, backoff)
+                      proc.pid, proc.exitcode, delay)
             self.restarts += 1
-            await asyncio.sleep(backoff)
-            backoff = 1.0 if time.monotonic() - started > 60.0 else min(_BACKOFF_MAX_S,
-                                                                          backoff * 2)
+            await asyncio.sleep(delay)
 
     async def _pump(self, conn: Connection) -> None:
         """Take the child's messages until its end of the pipe closes."""
@@ -252,7 +254,5 @@ async def _child(settings: Settings, registry: Registry, params: dict[str, objec
                     log.error("detector runner process: %s failed", t.get_name(),
                               exc_info=t.exception())
         finally:
-            for t in (*tasks, watch):
-                t.cancel()
-            await asyncio.wait([*tasks, watch], timeout=10.0)
+            await cancel_and_wait([*tasks, watch], log=log, timeout_s=10.0)
     log.info("detector runner process stopping")

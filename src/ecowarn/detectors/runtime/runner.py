@@ -50,6 +50,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ecowarn.alerts.store import AlertDraft, reconcile
 from ecowarn.config.registry import Registry
+from ecowarn.core.aio import Backoff
 from ecowarn.detectors.runtime._cache import CURRENT as CURRENT_CACHE
 from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._suppress import MaintenanceAware, SelfCorrecting, apply_suppression
@@ -246,7 +247,7 @@ class DetectorRunner:
                 await listener
 
     async def _lead_loop(self, leader: psycopg.AsyncConnection[Any]) -> None:
-        failures = 0
+        backoff = Backoff(1.0, 30.0, jitter=False)
         while True:
             if leader.closed or leader.broken:
                 log.warning("detector runner lost its leader connection; standing by")
@@ -254,12 +255,11 @@ class DetectorRunner:
             try:
                 while await self.run_once():
                     pass
-                failures = 0
+                backoff.reset()
             except (psycopg.Error, OSError) as exc:
-                failures += 1
                 self._metrics.failures.inc()
                 log.warning("detector batch failed (%s); retrying", exc)
-                await asyncio.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
+                await asyncio.sleep(backoff.next_s())
                 continue
             self.last_run_wall = time.time()
             if time.monotonic() >= self._next_sweep:

@@ -46,6 +46,7 @@ from typing import Self
 from prometheus_client import CollectorRegistry
 
 from ecowarn.config.registry import Registry
+from ecowarn.core.aio import Backoff, cancel_and_wait
 from ecowarn.ingest.hj212._handler import Counters, Outcome, PacketHandler
 from ecowarn.ingest.hj212._split import SplitAssembler
 from ecowarn.ingest.hj212.dialect import DIALECTS, Dialect
@@ -239,7 +240,7 @@ class Hj212Gateway:
         self._housekeeping = self.packet_handler(Counters(), "gateway")
         self._unsent: list[Rejection] = []  # dead letters the sink did not take yet
         self._retry_at = 0.0  # when _unsent may be tried again (loop time)
-        self._retry_s = 0.0  # the current backoff
+        self._retry = Backoff(1.0, 30.0, jitter=False)  # for the dead letters the sink refused
         self._expiry: asyncio.Task[None] | None = None
         self._closing: asyncio.Event | None = None
         self._host = host
@@ -276,17 +277,11 @@ class Hj212Gateway:
         if self._closing is not None:
             self._closing.set()  # the expiry task finishes a dead-lettering under way, then ends
         tasks = list(self._conns)
-        for task in tasks:
-            task.cancel()
-        if self._expiry is not None:
-            tasks.append(self._expiry)
-            self._expiry = None
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=self.close_timeout_s)
-            for task in pending:
-                log.warning("hj212 task %s did not stop within %.1f s",
-                            task.get_name(), self.close_timeout_s)
-                task.cancel()  # e.g. the expiry task stuck in the sink
+        expiry, self._expiry = self._expiry, None
+        if expiry is not None:
+            tasks.append(expiry)  # told by ``closing``; cancelled only if stuck in the sink
+        await cancel_and_wait(tasks, log=log, timeout_s=self.close_timeout_s,
+                              cancel=lambda t: t is not expiry)
         out = Outcome()
         self._housekeeping.abandon_splits("the gateway is shutting down", out)
         self._unsent += out.rejections
@@ -364,7 +359,7 @@ class Hj212Gateway:
         except Exception as exc:
             self._failed_dead_letters(batch, f"{type(exc).__name__}: {exc}")
         else:
-            self._retry_s = 0.0
+            self._retry.reset()
 
     def _failed_dead_letters(self, batch: list[Rejection], why: str) -> None:
         waiting = batch + self._unsent
@@ -375,10 +370,10 @@ class Hj212Gateway:
             log.error("hj212 dead letter dropped, the sink failing for too long: %s %s",
                       dropped.reason, dropped.detail, extra={"device_id": dropped.device_id})
         self._unsent = waiting
-        self._retry_s = min(30.0, max(1.0, self._retry_s * 2))
-        self._retry_at = asyncio.get_running_loop().time() + self._retry_s
+        retry_s = self._retry.next_s()
+        self._retry_at = asyncio.get_running_loop().time() + retry_s
         log.error("hj212 sink failed on %d dead letters of split uploads (%s); trying again "
-                  "in %.0f s", len(batch), why, self._retry_s)
+                  "in %.0f s", len(batch), why, retry_s)
 
     @property
     def port(self) -> int:
