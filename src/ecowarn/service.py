@@ -31,9 +31,10 @@ from ecowarn.core.mqtturl import parse_mqtt_url
 from ecowarn.credit.hooks import CreditMetrics, CreditService
 from ecowarn.credit.hooks import install as install_credit_service
 from ecowarn.credit.params import load_credit_params
+from ecowarn.detectors.runtime.contract import RuleEvaluator
 from ecowarn.detectors.runtime.evaluators import build_evaluators
 from ecowarn.detectors.runtime.process import ElsewhereRunner, RunnerProcess
-from ecowarn.detectors.runtime.runner import DetectorRunner, RuleEvaluator, RunnerMetrics
+from ecowarn.detectors.runtime.runner import DetectorRunner, RunnerMetrics
 from ecowarn.embedded import EmbeddedBroker, resolve_database
 from ecowarn.ingest.hj212 import Hj212Gateway, Hj212Metrics
 from ecowarn.ingest.hj212.gateway import decode_for_replay

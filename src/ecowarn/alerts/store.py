@@ -32,7 +32,8 @@ import psycopg
 from ecowarn.alerts.audit import record_event
 from ecowarn.alerts.model import SYSTEM_DETECTOR
 
-__all__ = ["REPEAT_STATUSES", "AlertDraft", "ReconcileResult", "lock_subject", "reconcile"]
+__all__ = ["REPEAT_STATUSES", "AlertDraft", "ReconcileResult", "end_ongoing", "lock_subject", "move_start",
+           "reconcile"]
 
 # Statuses of an alert that absorbs new episodes of its rule and subject as repeats.
 REPEAT_STATUSES = ("acknowledged", "dispatched")
@@ -251,3 +252,19 @@ async def reconcile(conn: psycopg.AsyncConnection[Any], rule: str, subject: str,
             (alert_id, alert_id))
     return ReconcileResult(opened=opened, updated=updated, closed=closed, superseded=superseded,
                            repeated=repeated, existing=len(rows))
+
+
+async def end_ongoing(conn: psycopg.AsyncConnection[Any], alert_id: int, end: datetime, summary: str,
+                      summary_zh: str, evidence: dict[str, Any]) -> bool:
+    """End an ongoing alert at ``end`` with new summaries and ``evidence`` merged into its own;
+    False when it had ended already."""
+    cur = await conn.execute(
+        "UPDATE alerts SET end_ts = %s, updated_at = now(), summary = %s, summary_zh = %s,"
+        " evidence = evidence || %s::jsonb WHERE id = %s AND end_ts IS NULL",
+        (end, summary, summary_zh, json.dumps(evidence), alert_id))
+    return cur.rowcount > 0
+
+
+async def move_start(conn: psycopg.AsyncConnection[Any], alert_id: int, start: datetime) -> None:
+    """Move an alert's start (a re-evaluation found its beginning later than recorded)."""
+    await conn.execute("UPDATE alerts SET start_ts = %s WHERE id = %s", (start, alert_id))

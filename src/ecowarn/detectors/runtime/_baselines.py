@@ -24,7 +24,6 @@ from ecowarn.config.registry import Device
 from ecowarn.detectors._core import BoolArray, FloatArray, IntArray, minute_grid
 from ecowarn.detectors.baseline import Baseline, BaselineParams, DaySummary, merge_summaries, summarize_day
 from ecowarn.detectors.running import ON, running_state
-from ecowarn.detectors.runtime._cache import CURRENT as CACHE
 from ecowarn.detectors.runtime._load import DAY_S, as_dt, epoch, held_on_grid, load_series, local_day_start
 
 __all__ = ["BaselineMemo", "Sampler", "baseline_as_of", "invalidate", "power_sampler"]
@@ -40,7 +39,7 @@ def power_sampler(dev: Device, off_ratio: float) -> Sampler:
 
     async def sample(conn: psycopg.AsyncConnection[Any], lo: datetime,
                      hi: datetime) -> tuple[IntArray, FloatArray, BoolArray]:
-        series = await load_series(conn, [dev.id], ["p"], lo, hi)
+        series = await load_series(conn, None, [dev.id], ["p"], lo, hi)
         grid = minute_grid(epoch(lo), epoch(hi) - 60)
         kw = held_on_grid(series[(dev.id, "p")], grid)
         thr = dev.running_threshold_kw
@@ -99,11 +98,7 @@ async def _baseline_as_of(conn: psycopg.AsyncConnection[Any], series: str, as_of
     missing = [d for d in days if d not in have]
     if missing:
         # Weeks of history, read once per day summary: past the runner's cache of recent data.
-        token = CACHE.set(None)
-        try:
-            t, v, running = await sampler(conn, as_dt(missing[0]), as_dt(missing[-1] + DAY_S))
-        finally:
-            CACHE.reset(token)
+        t, v, running = await sampler(conn, as_dt(missing[0]), as_dt(missing[-1] + DAY_S))
         fresh = []
         for d in missing:
             a, b = np.searchsorted(t, [d, d + DAY_S], side="left")

@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Sequence
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,13 +34,10 @@ import numpy as np
 import numpy.typing as npt
 import psycopg
 
-__all__ = ["CURRENT", "SeriesCache"]
+__all__ = ["SeriesCache"]
 
 FloatArray = npt.NDArray[np.float64]
 StrArray = npt.NDArray[np.str_]
-
-# The cache of the runner batch being evaluated, if any (set by the runner).
-CURRENT: ContextVar[SeriesCache | None] = ContextVar("ecowarn_series_cache", default=None)
 
 # Keep this much before the earliest instant a batch asked for (data_gap looks for the
 # reading before its window).

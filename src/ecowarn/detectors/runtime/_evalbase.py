@@ -22,7 +22,7 @@ from ecowarn.config.registry import Device
 from ecowarn.detectors._core import FloatArray, IntArray
 from ecowarn.detectors.baseline import Baseline, BaselineParams
 from ecowarn.detectors.runtime._baselines import BaselineMemo, Sampler, baseline_as_of, invalidate
-from ecowarn.detectors.runtime._cache import CURRENT as CURRENT_CACHE
+from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._load import (
     DAY_S,
     LOCAL_OFFSET_S,
@@ -36,7 +36,7 @@ from ecowarn.detectors.runtime._load import (
     load_maintenance,
     local_day_start,
 )
-from ecowarn.detectors.runtime.runner import Window
+from ecowarn.detectors.runtime.contract import Window
 
 __all__ = [
     "MAX_LOOKBACK",
@@ -166,7 +166,7 @@ RunFn = Callable[[datetime], Awaitable[list[AlertDraft]]]
 
 class Evaluator:
     """Shared behaviour; subclasses set ``rule``, ``lookback``, ``_subjects`` and implement
-    ``_primary_keys`` and ``_run``.
+    ``primary_keys`` and ``_run``.
 
     ``suppressed_by_maintenance`` (from the rule's params) says whether declared
     maintenance of ``_maintenance_devices(subject)`` suppresses this rule; the runner
@@ -197,7 +197,7 @@ class Evaluator:
         self.baseline_memo.clear()
         self._evaluated.clear()
 
-    def tail_quiet(self, subject: str) -> bool:
+    def tail_quiet(self, subject: str, cache: SeriesCache | None) -> bool:
         """Whether the readings since the subject's last full evaluation cannot change what it
         found (nothing, the runner asks only then): the rule's condition is decidedly false at
         every grid point that evaluation did not cover, whatever came before.
@@ -208,27 +208,25 @@ class Evaluator:
         """
         return False
 
-    def _tail_since(self, subject: str) -> tuple[tuple[float, Any], float] | None:
+    def _tail_since(self, subject: str, cache: SeriesCache | None) -> tuple[tuple[float, Any], float] | None:
         """What the subject's last full evaluation recorded, and the latest reading of its
         primary series now, from the runner's cache; None when either is not known."""
-        cache = CURRENT_CACHE.get()
         done = self._evaluated.get(subject)
         if cache is None or done is None:
             return None
-        known, latest = cache.latest(self._primary_keys(subject))
+        known, latest = cache.latest(self.primary_keys(subject))
         return None if not known or latest is None else (done, latest)
 
-    def _tail_held(self, subject: str, keys: Sequence[tuple[str, str]],
-                   hold_s: int) -> tuple[IntArray, dict[tuple[str, str], FloatArray], float] | None:
+    def _tail_held(self, subject: str, keys: Sequence[tuple[str, str]], hold_s: int,
+                   cache: SeriesCache | None) -> tuple[IntArray, dict[tuple[str, str], FloatArray], float] | None:
         """The minute grid points after the subject's last full evaluation up to the latest
         reading of its primary series, the value of each of ``keys`` held on them (as
         :func:`held_on_grid` gives it inside that evaluation's window) and the latest
         reading's time; None when unsure."""
-        since = self._tail_since(subject)
+        since = self._tail_since(subject, cache)
         if since is None:
             return None
         done, latest = since
-        cache = CURRENT_CACHE.get()
         assert cache is not None
         first = (int(done[0]) // 60 + 1) * 60
         grid = np.arange(first, int(latest) // 60 * 60 + 1, 60, dtype=np.int64)
@@ -286,11 +284,11 @@ class Evaluator:
 
     # --- to implement -----------------------------------------------------------------
 
-    def _primary_keys(self, subject: str) -> list[tuple[str, str]]:
+    def primary_keys(self, subject: str) -> list[tuple[str, str]]:
         """(device, metric) pairs whose latest reading ends the evaluated span."""
         raise NotImplementedError
 
-    async def _run(self, conn: psycopg.AsyncConnection[Any], subject: str, since: datetime,
+    async def _run(self, conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None, subject: str, since: datetime,
                    until: datetime) -> list[AlertDraft]:
         raise NotImplementedError
 
@@ -300,8 +298,8 @@ class Evaluator:
     # --- shared -----------------------------------------------------------------------
 
     async def evaluate(self, conn: psycopg.AsyncConnection[Any], subject: str,
-                       window: Window) -> tuple[datetime, list[AlertDraft]]:
-        until = await latest_ts(conn, self._primary_keys(subject))
+                       window: Window, cache: SeriesCache | None = None) -> tuple[datetime, list[AlertDraft]]:
+        until = await latest_ts(conn, cache, self.primary_keys(subject))
         if until is None:
             self._evaluated.pop(subject, None)
             return window.t_min, []
@@ -310,7 +308,7 @@ class Evaluator:
             return until, []
 
         async def run(since: datetime) -> list[AlertDraft]:
-            return await self._run(conn, subject, since, until)
+            return await self._run(conn, cache, subject, since, until)
 
         return await self._widening(window, until, run)
 

@@ -30,7 +30,7 @@ from ecowarn.detectors._core import BoolArray, FloatArray, IntArray, align_to_gr
 from ecowarn.detectors._series import in_windows
 from ecowarn.detectors.hj75 import flag_in
 from ecowarn.detectors.running import ON, running_state
-from ecowarn.detectors.runtime._cache import CURRENT as _CACHE
+from ecowarn.detectors.runtime._cache import SeriesCache
 
 __all__ = [
     "DAY_S",
@@ -106,19 +106,18 @@ _SERIES_SQL = (
 )
 
 
-async def load_series(conn: psycopg.AsyncConnection[Any], device_ids: Iterable[str],
+async def load_series(conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None, device_ids: Iterable[str],
                       metrics: Iterable[str], since: datetime,
                       until: datetime) -> dict[tuple[str, str], Series]:
     """Every (device, metric) series in ``[since, until]``; empty series for pairs without data.
 
-    Inside a runner batch the series come from the runner's cache (``detectors._cache``).
+    With a runner batch's ``cache`` the series come from it; with None, from the database.
     """
     devs = sorted(set(device_ids))
     mets = sorted(set(metrics))
     out = {(d, m): Series.empty() for d in devs for m in mets}
     if not devs or not mets or until < since:
         return out
-    cache = _CACHE.get()
     if cache is not None:
         lo, hi = since.timestamp(), until.timestamp()
         await cache.ensure(conn, out, lo)
@@ -161,12 +160,11 @@ _TIMES_SQL = (
 )
 
 
-async def latest_ts(conn: psycopg.AsyncConnection[Any],
+async def latest_ts(conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None,
                     keys: Sequence[tuple[str, str]]) -> datetime | None:
     """Event time of the latest reading of any (device, metric) in ``keys`` (index lookups)."""
     if not keys:
         return None
-    cache = _CACHE.get()
     if cache is not None:
         await cache.fill_prior(conn, keys)
         known, t = cache.latest(keys)
@@ -177,12 +175,11 @@ async def latest_ts(conn: psycopg.AsyncConnection[Any],
     return None if row is None else row[0]
 
 
-async def previous_ts(conn: psycopg.AsyncConnection[Any], keys: Sequence[tuple[str, str]],
+async def previous_ts(conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None, keys: Sequence[tuple[str, str]],
                       before: datetime) -> datetime | None:
     """Event time of the last reading of any pair in ``keys`` strictly before ``before``."""
     if not keys:
         return None
-    cache = _CACHE.get()
     if cache is not None:
         await cache.fill_prior(conn, keys)
         known, t = cache.previous(keys, before.timestamp())
@@ -193,12 +190,11 @@ async def previous_ts(conn: psycopg.AsyncConnection[Any], keys: Sequence[tuple[s
     return None if row is None else row[0]
 
 
-async def next_ts(conn: psycopg.AsyncConnection[Any], keys: Sequence[tuple[str, str]],
+async def next_ts(conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None, keys: Sequence[tuple[str, str]],
                   after: datetime) -> datetime | None:
     """Event time of the first reading of any pair in ``keys`` strictly after ``after``."""
     if not keys:
         return None
-    cache = _CACHE.get()
     if cache is not None:
         known, t = cache.following(keys, after.timestamp())
         if known:
@@ -208,11 +204,10 @@ async def next_ts(conn: psycopg.AsyncConnection[Any], keys: Sequence[tuple[str, 
     return None if row is None else row[0]
 
 
-async def load_times(conn: psycopg.AsyncConnection[Any], device_id: str, metrics: Iterable[str],
-                     since: datetime, until: datetime) -> IntArray:
+async def load_times(conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None, device_id: str,
+                     metrics: Iterable[str], since: datetime, until: datetime) -> IntArray:
     """Sorted distinct event times (epoch seconds) of any of ``metrics`` of one device."""
     mets = sorted(set(metrics))
-    cache = _CACHE.get()
     if cache is not None and mets:
         keys = [(device_id, m) for m in mets]
         lo, hi = since.timestamp(), until.timestamp()

@@ -21,6 +21,7 @@ from ecowarn.alerts.store import AlertDraft
 from ecowarn.config.registry import Device, Registry
 from ecowarn.detectors._core import BoolArray, Finding, FloatArray, IntArray, minute_grid
 from ecowarn.detectors.hj75 import HJ75Params, HourlyMeans, flag_in, hourly_means
+from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._evalbase import Evaluator, devices_of, outlet_en
 from ecowarn.detectors.runtime._load import (
     DEFAULT_HOLD_S,
@@ -34,7 +35,7 @@ from ecowarn.detectors.runtime._load import (
     load_series,
     production_running,
 )
-from ecowarn.detectors.runtime.runner import Window, utc
+from ecowarn.detectors.runtime.contract import Window, utc
 
 __all__ = ["CEMS_METRICS", "POLLUTANTS", "HourlyOutletEvaluator", "OutletData", "OutletEvaluator",
            "hourly_of", "seg_bounds", "split_subject"]
@@ -90,7 +91,7 @@ class OutletEvaluator(Evaluator):
     def served(self, subject: str) -> list[Device]:
         return devices_of(self._registry.devices, self.outlet(subject).serves)
 
-    def _primary_keys(self, subject: str) -> list[tuple[str, str]]:
+    def primary_keys(self, subject: str) -> list[tuple[str, str]]:
         """The subject's own metric of its outlet (subjects per metric); evaluators with
         subjects per outlet override it."""
         dev, metric = split_subject(subject)
@@ -99,7 +100,7 @@ class OutletEvaluator(Evaluator):
     def _maintenance_devices(self, subject: str) -> list[str]:
         return [split_subject(subject)[0]]
 
-    async def _outlet_data(self, conn: psycopg.AsyncConnection[Any], subject: str,
+    async def _outlet_data(self, conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None, subject: str,
                            metrics: tuple[str, ...], since: datetime, until: datetime,
                            *, honour_maintenance: bool = True) -> OutletData:
         """The outlet's binned ``metrics`` over ``[since, until]`` and its production state.
@@ -112,7 +113,7 @@ class OutletEvaluator(Evaluator):
         grid = minute_grid(epoch(since), epoch(until))
         # One query for the outlet's metrics and its production's power (pairs that do not
         # exist cost one index probe each).
-        data = await load_series(conn, [cems.id, *(d.id for d in served)],
+        data = await load_series(conn, cache, [cems.id, *(d.id for d in served)],
                                  (*metrics, *(("p",) if served else ())),
                                  since - timedelta(seconds=DEFAULT_HOLD_S), until)
         power = data
@@ -205,7 +206,7 @@ def seg_bounds(grid: IntArray, start_s: int, end_s: int | None) -> tuple[int, in
     return lo, hi
 
 
-async def hourly_of(ev: OutletEvaluator, conn: psycopg.AsyncConnection[Any], subject: str,
+async def hourly_of(ev: OutletEvaluator, conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None, subject: str,
                     since: datetime, until: datetime,
                     params: HJ75Params) -> tuple[HourlyMeans, OutletData, float, bool]:
     """HJ 75 hourly means of one pollutant of one outlet (subject ``<cems>/<metric>``).
@@ -218,7 +219,7 @@ async def hourly_of(ev: OutletEvaluator, conn: psycopg.AsyncConnection[Any], sub
     cems = ev.outlet(subject)
     metric = split_subject(subject)[1]
     assert metric is not None
-    data = await ev._outlet_data(conn, subject, (metric, "o2"), since, until)
+    data = await ev._outlet_data(conn, cache, subject, (metric, "o2"), since, until)
     valid = flag_in(data.flags[metric], "N")
     if cems.ref_o2 is None:
         o2 = np.zeros(data.grid.shape)

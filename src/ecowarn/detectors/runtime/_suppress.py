@@ -27,10 +27,11 @@ import psycopg
 
 from ecowarn.alerts.audit import record_event
 from ecowarn.alerts.model import SYSTEM_DETECTOR
-from ecowarn.alerts.store import AlertDraft, ReconcileResult
+from ecowarn.alerts.store import AlertDraft, ReconcileResult, move_start
 from ecowarn.detectors.runtime._load import Maintenance, as_dt, epoch
+from ecowarn.detectors.runtime.contract import Correction
 
-__all__ = ["MaintenanceAware", "SelfCorrecting", "apply_suppression", "retire"]
+__all__ = ["MaintenanceAware", "SelfCorrecting", "apply_corrections", "apply_suppression", "retire"]
 
 
 @runtime_checkable
@@ -53,9 +54,25 @@ class SelfCorrecting(Protocol):
     """An evaluator whose findings are exact, so an alert its re-evaluation no longer finds
     (late data filled the gap) can be retired."""
 
-    async def retire_unconfirmed(self, conn: psycopg.AsyncConnection[Any], subject: str,
-                                 window_start: datetime, result: ReconcileResult,
-                                 drafts: Sequence[AlertDraft]) -> list[int]: ...
+    async def unconfirmed(self, conn: psycopg.AsyncConnection[Any], subject: str,
+                          window_start: datetime, result: ReconcileResult,
+                          drafts: Sequence[AlertDraft]) -> list[Correction]:
+        """The open alerts from ``window_start`` on that this evaluation contradicts, and
+        what to do with each (the runner applies it with :func:`apply_corrections`)."""
+        ...
+
+
+async def apply_corrections(conn: psycopg.AsyncConnection[Any],
+                            corrections: Sequence[Correction]) -> list[int]:
+    """Apply an evaluator's corrections; returns the ids of the alerts retired."""
+    retired = []
+    for c in corrections:
+        if c.retire_reason is not None:
+            await retire(conn, c.alert_id, c.retire_reason, c.evidence or {})
+            retired.append(c.alert_id)
+        elif c.new_start is not None:
+            await move_start(conn, c.alert_id, c.new_start)
+    return retired
 
 
 async def retire(conn: psycopg.AsyncConnection[Any], alert_id: int, reason: str,

@@ -33,6 +33,7 @@ from ecowarn.detectors.air_hotspot import (
     neighbours_within,
     upwind_enterprises,
 )
+from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._evalbase import (
     POLLUTANT_NAMES,
     Evaluator,
@@ -46,7 +47,7 @@ from ecowarn.detectors.runtime._evalbase import (
     state_zh,
 )
 from ecowarn.detectors.runtime._load import DEFAULT_HOLD_S, covered_mask, epoch, held_on_grid, load_series
-from ecowarn.detectors.runtime.runner import utc
+from ecowarn.detectors.runtime.contract import utc
 
 __all__ = ["AirHotspotEvaluator", "enterprise_positions"]
 
@@ -112,18 +113,18 @@ class AirHotspotEvaluator(Evaluator):
                 self._add_subject(st.id, [st.id, *(n.id for n in self._neighbours[st.id])])
         self._positions = enterprise_positions(registry)
 
-    def _primary_keys(self, subject: str) -> list[tuple[str, str]]:
+    def primary_keys(self, subject: str) -> list[tuple[str, str]]:
         return [(subject, m) for m in _METRICS]
 
     def _maintenance_devices(self, subject: str) -> list[str]:
         return [subject, *(n.id for n in self._neighbours[subject])]
 
-    async def _run(self, conn: psycopg.AsyncConnection[Any], subject: str, since: datetime,
+    async def _run(self, conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None, subject: str, since: datetime,
                    until: datetime) -> list[AlertDraft]:
         station = self._registry.devices[subject]
         group = [station, *self._neighbours[subject]]
         ids = [d.id for d in group]
-        series = await load_series(conn, ids, (*_METRICS, "wind_dir", "wind_speed"),
+        series = await load_series(conn, cache, ids, (*_METRICS, "wind_dir", "wind_speed"),
                                    since - timedelta(seconds=DEFAULT_HOLD_S), until)
         grid = minute_grid(epoch(since), epoch(until))
         maint = await self._maintenance(conn, subject, since, until)

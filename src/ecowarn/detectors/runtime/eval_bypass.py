@@ -22,6 +22,7 @@ from ecowarn.detectors._core import BoolArray, Finding, FloatArray, IntArray
 from ecowarn.detectors.baseline import Baseline
 from ecowarn.detectors.bypass import RULE_ID, BypassParams, bypass_suspected
 from ecowarn.detectors.hj75 import flag_in
+from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._evalbase import (
     baseline_en,
     baseline_evidence,
@@ -37,7 +38,7 @@ from ecowarn.detectors.runtime._evalbase import (
 )
 from ecowarn.detectors.runtime._load import latest_ts
 from ecowarn.detectors.runtime._outlet import OutletData, OutletEvaluator, seg_bounds
-from ecowarn.detectors.runtime.runner import Window, utc
+from ecowarn.detectors.runtime.contract import Window, utc
 
 __all__ = ["BypassEvaluator"]
 
@@ -54,20 +55,21 @@ class BypassEvaluator(OutletEvaluator):
         self._subjects = {d: [s for s in subs if self.served(s)]
                           for d, subs in self._subjects.items()}
 
-    def _primary_keys(self, subject: str) -> list[tuple[str, str]]:
+    def primary_keys(self, subject: str) -> list[tuple[str, str]]:
         return [(subject, "flow")]
 
     async def _sample(self, conn: psycopg.AsyncConnection[Any], subject: str, lo: datetime,
                       hi: datetime) -> tuple[IntArray, FloatArray, BoolArray]:
-        """Valid flow on the minutes of ``[lo, hi)`` while production runs."""
-        data = await self._outlet_data(conn, subject, ("flow",), lo, hi - timedelta(seconds=60),
+        """Valid flow on the minutes of ``[lo, hi)`` while production runs (weeks of history for
+        the baseline: read from the database, not the runner's cache of recent data)."""
+        data = await self._outlet_data(conn, None, subject, ("flow",), lo, hi - timedelta(seconds=60),
                                        honour_maintenance=False)
         valid = flag_in(data.flags["flow"], "N")
         return data.grid, data.values["flow"], np.asarray(data.running & valid)
 
     async def evaluate(self, conn: psycopg.AsyncConnection[Any], subject: str,
-                       window: Window) -> tuple[datetime, list[AlertDraft]]:
-        until = await latest_ts(conn, self._primary_keys(subject))
+                       window: Window, cache: SeriesCache | None = None) -> tuple[datetime, list[AlertDraft]]:
+        until = await latest_ts(conn, cache, self.primary_keys(subject))
         if until is None:
             return window.t_min, []
 
@@ -81,7 +83,7 @@ class BypassEvaluator(OutletEvaluator):
             return window.t_min, []
 
         async def run(since: datetime) -> list[AlertDraft]:
-            data = await self._outlet_data(conn, subject, ("flow",), since, until)
+            data = await self._outlet_data(conn, cache, subject, ("flow",), since, until)
             served = self.served(subject)
             kw = np.vstack([data.production_kw[d.id] for d in served])
             known = np.isfinite(kw).any(axis=0)

@@ -25,7 +25,6 @@ the sweep from opening an alert while it is in force.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -33,11 +32,12 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from ecowarn.alerts.store import AlertDraft, ReconcileResult, lock_subject, reconcile
+from ecowarn.alerts.store import AlertDraft, ReconcileResult
 from ecowarn.config.metrics import KIND_METRICS
 from ecowarn.config.registry import Device, Registry
 from ecowarn.detectors._core import Finding
 from ecowarn.detectors.data_gap import RULE_ID, DataGapParams, data_gaps, wall_clock_silence
+from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._evalbase import (
     Evaluator,
     device_en,
@@ -58,8 +58,7 @@ from ecowarn.detectors.runtime._load import (
     next_ts,
     previous_ts,
 )
-from ecowarn.detectors.runtime._suppress import retire
-from ecowarn.detectors.runtime.runner import SweepResult, Window, utc
+from ecowarn.detectors.runtime.contract import Correction, Resumed, SweepPlan, Window, utc
 
 __all__ = ["DataGapEvaluator"]
 
@@ -103,7 +102,7 @@ class DataGapEvaluator(Evaluator):
             self._metrics[dev.id] = sorted(KIND_METRICS[dev.kind])
             self._add_subject(dev.id, [dev.id])
 
-    def _primary_keys(self, subject: str) -> list[tuple[str, str]]:
+    def primary_keys(self, subject: str) -> list[tuple[str, str]]:
         return [(subject, m) for m in self._metrics[subject]]
 
     def _maintenance_devices(self, subject: str) -> list[str]:
@@ -112,16 +111,16 @@ class DataGapEvaluator(Evaluator):
     # --- event time -------------------------------------------------------------------
 
     async def evaluate(self, conn: psycopg.AsyncConnection[Any], subject: str,
-                       window: Window) -> tuple[datetime, list[AlertDraft]]:
-        keys = self._primary_keys(subject)
-        until = await latest_ts(conn, keys)
+                       window: Window, cache: SeriesCache | None = None) -> tuple[datetime, list[AlertDraft]]:
+        keys = self.primary_keys(subject)
+        until = await latest_ts(conn, cache, keys)
         if until is None:
             self._evaluated.pop(subject, None)
             return window.t_min, []
         self._evaluated[subject] = (until.timestamp(), None)
         since = min(window.t_min, until)
-        prev = await previous_ts(conn, keys, since)
-        times = await load_times(conn, subject, self._metrics[subject], since, until)
+        prev = await previous_ts(conn, cache, keys, since)
+        times = await load_times(conn, cache, subject, self._metrics[subject], since, until)
         if prev is not None:
             times = np.concatenate(([epoch(prev)], times))
         lo = prev if prev is not None else since
@@ -143,10 +142,10 @@ class DataGapEvaluator(Evaluator):
                                                 cut if trimmed else []))
         return lo, drafts
 
-    def tail_quiet(self, subject: str) -> bool:
+    def tail_quiet(self, subject: str, cache: SeriesCache | None) -> bool:
         """Every reading since the last full evaluation lies less than ``min_gap_min`` after
         the latest one it covered: no gap of that length can be among them."""
-        since = self._tail_since(subject)
+        since = self._tail_since(subject, cache)
         # Gaps are measured between whole seconds: keep a margin for the rounding.
         return since is not None and \
             since[1] - since[0][0] < self._params.min_gap_min * 60.0 - 2.0
@@ -177,9 +176,9 @@ class DataGapEvaluator(Evaluator):
                 "high_severity_min": self._params.high_severity_min,
                 "suppressed_by_maintenance": self._params.suppressed_by_maintenance}
 
-    async def retire_unconfirmed(self, conn: psycopg.AsyncConnection[Any], subject: str,
-                                 window_start: datetime, result: ReconcileResult,
-                                 drafts: Sequence[AlertDraft]) -> list[int]:
+    async def unconfirmed(self, conn: psycopg.AsyncConnection[Any], subject: str,
+                          window_start: datetime, result: ReconcileResult,
+                          drafts: Sequence[AlertDraft]) -> list[Correction]:
         """Make event-time gap alerts from ``window_start`` on agree with this evaluation.
 
         Gaps are exact, so one the evaluation no longer finds was filled by data delivered
@@ -191,7 +190,7 @@ class DataGapEvaluator(Evaluator):
             "SELECT id, start_ts, end_ts FROM alerts WHERE rule = %s AND subject = %s"
             " AND status = 'open' AND start_ts >= %s AND end_ts IS NOT NULL"
             " AND evidence->>'source' = 'event_time' ORDER BY id", (RULE_ID, subject, window_start))
-        retired = []
+        out: list[Correction] = []
         for alert_id, start, end in await cur.fetchall():
             if alert_id in touched:
                 continue
@@ -200,18 +199,17 @@ class DataGapEvaluator(Evaluator):
             if alert_id in result.updated:
                 if inside and not any(d.start <= start for d in drafts if d.end is not None
                                       and d.end >= start):
-                    await conn.execute("UPDATE alerts SET start_ts = %s WHERE id = %s",
-                                       (min(inside), alert_id))
+                    out.append(Correction(int(alert_id), new_start=min(inside)))
                 continue
-            await retire(conn, int(alert_id), "gap filled by data delivered late",
-                         {"filled_by_late_data": True})
-            retired.append(int(alert_id))
-        return retired
+            out.append(Correction(int(alert_id), retire_reason="gap filled by data delivered late",
+                                  evidence={"filled_by_late_data": True}))
+        return out
 
     # --- wall clock -------------------------------------------------------------------
 
-    async def sweep(self, conn: psycopg.AsyncConnection[Any], now_s: float) -> SweepResult:
-        """Open alerts for live devices silent ``min_gap_min``; close those heard again."""
+    async def sweep(self, conn: psycopg.AsyncConnection[Any], now_s: float) -> SweepPlan:
+        """Drafts for live devices silent ``min_gap_min``; the ongoing alerts of those heard
+        again, to end."""
         min_gap_s = self._params.min_gap_min * 60.0
         hints = {d: (self._last_arrival(d) if self._last_arrival is not None else None)
                  for d in self._metrics}
@@ -229,7 +227,7 @@ class DataGapEvaluator(Evaluator):
         maint = []
         if silent and self.suppressed_by_maintenance:
             maint = await load_maintenance(conn, silent, as_dt(now_s - 86_400 * 366), as_dt(now_s))
-        opened: list[int] = []
+        opens: list[AlertDraft] = []
         for d, (arrival_s, last_ts) in sorted(silent.items()):
             mine = [m for m in maint if m.device_id == d]
             if any(m.start_s <= now_s < m.end_s for m in mine):
@@ -242,11 +240,8 @@ class DataGapEvaluator(Evaluator):
             f = wall_clock_silence(int(from_s), int(now_s), self._params, last_reading_s=start)
             if f is None:
                 continue
-            draft = self._wall_draft(self._registry.devices[d], f, last_ts)
-            res = await reconcile(conn, RULE_ID, d, [draft], draft.start)
-            opened.extend(res.opened)
-        closed = await self._close_resumed(conn, silent)
-        return SweepResult(opened=opened, closed=closed)
+            opens.append(self._wall_draft(self._registry.devices[d], f, last_ts))
+        return SweepPlan(opens=opens, resumed=await self._resumed(conn, silent))
 
     def _wall_draft(self, dev: Device, f: Finding, last_ts: int | None) -> AlertDraft:
         silent = float(f.facts["silent_min"])
@@ -266,30 +261,25 @@ class DataGapEvaluator(Evaluator):
                       "devices": {dev.id: device_en(dev)}},
         )
 
-    async def _close_resumed(self, conn: psycopg.AsyncConnection[Any],
-                             silent: dict[str, tuple[float, int | None]]) -> list[int]:
+    async def _resumed(self, conn: psycopg.AsyncConnection[Any],
+                       silent: dict[str, tuple[float, int | None]]) -> list[Resumed]:
         cur = await conn.execute(
-            "SELECT id, subject, start_ts FROM alerts WHERE rule = %s AND end_ts IS NULL"
-            " AND status <> 'superseded' ORDER BY subject, id", (RULE_ID,))
-        closed = []
-        for alert_id, subject, start in await cur.fetchall():
+            "SELECT id, subject, start_ts, summary, summary_zh FROM alerts WHERE rule = %s"
+            " AND end_ts IS NULL AND status <> 'superseded' ORDER BY subject, id", (RULE_ID,))
+        out: list[Resumed] = []
+        for alert_id, subject, start, summary, summary_zh in await cur.fetchall():
             if subject in silent or subject not in self._metrics:
                 continue
-            await lock_subject(conn, RULE_ID, subject)
-            first = await next_ts(conn, self._primary_keys(subject), start)
+            first = await next_ts(conn, None, self.primary_keys(subject), start)
             if first is None:
                 continue  # heard again, but nothing stored yet: the next sweep closes it
             gap = (first - start).total_seconds() / 60.0
             note_en = (f"; messages resumed, next reading {local_hm(epoch(first))} "
                        f"({dur_en(gap)} after the last one)")
             note_zh = f"；数据已恢复，下一条数据时间 {local_hm(epoch(first))}"
-            await conn.execute(
-                "UPDATE alerts SET end_ts = %s, updated_at = now(),"
-                " summary = replace(summary, ', ongoing', '') || %s,"
-                " summary_zh = replace(summary_zh, '，仍在持续', '') || %s,"
-                " evidence = evidence || jsonb_build_object('resumed', %s::jsonb)"
-                " WHERE id = %s AND end_ts IS NULL",
-                (first, note_en, note_zh,
-                 json.dumps({"next_reading_s": epoch(first), "gap_min": gap}), alert_id))
-            closed.append(int(alert_id))
-        return closed
+            out.append(Resumed(
+                alert_id=int(alert_id), subject=subject, end=first,
+                summary=summary.replace(", ongoing", "") + note_en,
+                summary_zh=summary_zh.replace("，仍在持续", "") + note_zh,
+                evidence={"resumed": {"next_reading_s": epoch(first), "gap_min": gap}}))
+        return out

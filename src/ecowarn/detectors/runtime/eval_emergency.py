@@ -30,6 +30,7 @@ from ecowarn.detectors._core import Finding, minute_grid
 from ecowarn.detectors.baseline import Baseline
 from ecowarn.detectors.emergency import RULE_ID, EmergencyParams, emergency_noncompliance
 from ecowarn.detectors.runtime._baselines import power_sampler
+from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._evalbase import (
     MAX_LOOKBACK,
     Evaluator,
@@ -55,7 +56,7 @@ from ecowarn.detectors.runtime._load import (
     load_series,
     local_day_start,
 )
-from ecowarn.detectors.runtime.runner import Window, utc
+from ecowarn.detectors.runtime.contract import Window, utc
 
 __all__ = ["EmergencyEvaluator", "merge_windows"]
 
@@ -87,7 +88,7 @@ class EmergencyEvaluator(Evaluator):
             if dev.enterprise_id is not None and dev.kind == "power":
                 self._add_subject(dev.id, [dev.id, dev.enterprise_id])
 
-    def _primary_keys(self, subject: str) -> list[tuple[str, str]]:
+    def primary_keys(self, subject: str) -> list[tuple[str, str]]:
         return [(subject, "p")]
 
     async def begin_batch(self, conn: psycopg.AsyncConnection[Any], batch: int) -> None:
@@ -102,12 +103,12 @@ class EmergencyEvaluator(Evaluator):
         return [subject]
 
     async def evaluate(self, conn: psycopg.AsyncConnection[Any], subject: str,
-                       window: Window) -> tuple[datetime, list[AlertDraft]]:
+                       window: Window, cache: SeriesCache | None = None) -> tuple[datetime, list[AlertDraft]]:
         dev = self._registry.devices[subject]
         assert dev.enterprise_id is not None
         key = f"prod:{subject}"
         await self._invalidate_baselines(conn, [key], window.t_min, window.t_max)
-        until = await latest_ts(conn, self._primary_keys(subject))
+        until = await latest_ts(conn, cache, self.primary_keys(subject))
         lo = min(window.t_min, until or window.t_min) - self.lookback
         if until is None:
             return lo, []
@@ -117,7 +118,7 @@ class EmergencyEvaluator(Evaluator):
         if not orders:
             return lo, []
         since = max(min(lo, as_dt(min(o.start_s for o in orders))), lo - MAX_LOOKBACK)
-        series = await load_series(conn, [subject], ["p"],
+        series = await load_series(conn, cache, [subject], ["p"],
                                    since - timedelta(seconds=DEFAULT_HOLD_S), until)
         grid = minute_grid(epoch(since), epoch(until))
         kw = held_on_grid(series[(subject, "p")], grid)

@@ -19,6 +19,7 @@ from ecowarn.alerts.store import AlertDraft
 from ecowarn.config.registry import Device, Registry
 from ecowarn.detectors._core import Finding
 from ecowarn.detectors.exceedance import RULE_ID, ExceedanceParams, exceedance_from_hourly
+from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._evalbase import POLLUTANT_NAMES, fmt, local_hm, outlet_en, outlet_zh, state_en, state_zh
 from ecowarn.detectors.runtime._outlet import POLLUTANTS, HourlyOutletEvaluator, hourly_of, split_subject
 
@@ -44,11 +45,11 @@ class ExceedanceEvaluator(HourlyOutletEvaluator):
         self.suppressed_by_maintenance = params.suppressed_by_maintenance
         self.lookback = timedelta(hours=2)
 
-    async def _run(self, conn: psycopg.AsyncConnection[Any], subject: str, since: datetime,
+    async def _run(self, conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None, subject: str, since: datetime,
                    until: datetime) -> list[AlertDraft]:
         cems = self.outlet(subject)
         metric = split_subject(subject)[1] or ""
-        hourly, _, ref, conv = await hourly_of(self, conn, subject, since, until,
+        hourly, _, ref, conv = await hourly_of(self, conn, cache, subject, since, until,
                                                self._params.hj75())
         limit = float(cems.limits[metric])
         findings = exceedance_from_hourly(hourly, ref, limit, self._params)

@@ -17,6 +17,7 @@ from ecowarn.alerts.store import AlertDraft
 from ecowarn.config.registry import Registry
 from ecowarn.detectors._core import Finding
 from ecowarn.detectors.flatline import RULE_ID, FlatlineParams, flatline
+from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._evalbase import (
     POLLUTANT_NAMES,
     dur_en,
@@ -44,10 +45,10 @@ class FlatlineEvaluator(OutletEvaluator):
         self.suppressed_by_maintenance = params.suppressed_by_maintenance
         self.lookback = timedelta(minutes=params.min_duration_min + 60)
 
-    async def _run(self, conn: psycopg.AsyncConnection[Any], subject: str, since: datetime,
+    async def _run(self, conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None, subject: str, since: datetime,
                    until: datetime) -> list[AlertDraft]:
         metric = split_subject(subject)[1] or ""
-        data = await self._outlet_data(conn, subject, (metric,), since, until)
+        data = await self._outlet_data(conn, cache, subject, (metric,), since, until)
         findings = flatline(data.grid, data.values[metric], data.flags[metric], data.running,
                             self._params)
         return [self._draft(subject, metric, data, f) for f in findings]

@@ -21,6 +21,7 @@ from ecowarn.config.registry import Device, Registry
 from ecowarn.detectors._core import Finding, minute_grid
 from ecowarn.detectors.hj75 import converted, flag_in
 from ecowarn.detectors.marking import RULE_ID, MarkingParams, undeclared_marking
+from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._evalbase import (
     POLLUTANT_NAMES,
     dur_en,
@@ -34,7 +35,7 @@ from ecowarn.detectors.runtime._evalbase import (
 )
 from ecowarn.detectors.runtime._load import binned_on_grid, covered_mask, epoch, load_series
 from ecowarn.detectors.runtime._outlet import CEMS_METRICS, POLLUTANTS, OutletEvaluator, seg_bounds
-from ecowarn.detectors.runtime.runner import utc
+from ecowarn.detectors.runtime.contract import utc
 
 __all__ = ["MarkingEvaluator"]
 
@@ -51,14 +52,14 @@ class MarkingEvaluator(OutletEvaluator):
         self.suppressed_by_maintenance = params.suppressed_by_maintenance
         self.lookback = timedelta(minutes=params.min_duration_min + 60)
 
-    def _primary_keys(self, subject: str) -> list[tuple[str, str]]:
+    def primary_keys(self, subject: str) -> list[tuple[str, str]]:
         return [(subject, m) for m in CEMS_METRICS]
 
-    async def _run(self, conn: psycopg.AsyncConnection[Any], subject: str, since: datetime,
+    async def _run(self, conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None, subject: str, since: datetime,
                    until: datetime) -> list[AlertDraft]:
         cems = self.outlet(subject)
         grid = minute_grid(epoch(since), epoch(until))
-        series = await load_series(conn, [cems.id], CEMS_METRICS, since, until)
+        series = await load_series(conn, cache, [cems.id], CEMS_METRICS, since, until)
         binned = {m: binned_on_grid(series[(cems.id, m)], grid) for m in CEMS_METRICS}
         present = [m for m in CEMS_METRICS if len(series[(cems.id, m)])]
         if not present:

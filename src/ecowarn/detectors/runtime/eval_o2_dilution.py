@@ -16,6 +16,7 @@ from ecowarn.config.registry import Registry
 from ecowarn.detectors._core import Finding
 from ecowarn.detectors.hj75 import flag_in
 from ecowarn.detectors.o2_dilution import RULE_ID, O2DilutionParams, o2_dilution
+from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._evalbase import dur_en, dur_zh, fmt, local_hm, outlet_en, outlet_zh, state_en, state_zh
 from ecowarn.detectors.runtime._outlet import OutletData, OutletEvaluator, seg_bounds
 
@@ -31,12 +32,12 @@ class O2DilutionEvaluator(OutletEvaluator):
         self.suppressed_by_maintenance = params.suppressed_by_maintenance
         self.lookback = timedelta(minutes=params.min_duration_min + 60)
 
-    def _primary_keys(self, subject: str) -> list[tuple[str, str]]:
+    def primary_keys(self, subject: str) -> list[tuple[str, str]]:
         return [(subject, "o2")]
 
-    async def _run(self, conn: psycopg.AsyncConnection[Any], subject: str, since: datetime,
+    async def _run(self, conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None, subject: str, since: datetime,
                    until: datetime) -> list[AlertDraft]:
-        data = await self._outlet_data(conn, subject, ("o2",), since, until)
+        data = await self._outlet_data(conn, cache, subject, ("o2",), since, until)
         findings = o2_dilution(data.grid, data.values["o2"], data.running, self._params,
                                valid=flag_in(data.flags["o2"], "N"))
         return [self._draft(subject, data, f) for f in findings]

@@ -16,6 +16,7 @@ from ecowarn.alerts.store import AlertDraft
 from ecowarn.config.registry import Device, Registry
 from ecowarn.detectors._core import Finding
 from ecowarn.detectors.pinned import RULE_ID, PinnedParams, pinned_from_hourly
+from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._evalbase import fmt, local_hm, outlet_en, outlet_zh, state_en, state_zh
 from ecowarn.detectors.runtime._outlet import POLLUTANTS, HourlyOutletEvaluator, hourly_of, split_subject
 from ecowarn.detectors.runtime.eval_exceedance import concentration_words
@@ -32,11 +33,11 @@ class PinnedEvaluator(HourlyOutletEvaluator):
         self.suppressed_by_maintenance = params.suppressed_by_maintenance
         self.lookback = timedelta(hours=params.min_hours + 2)
 
-    async def _run(self, conn: psycopg.AsyncConnection[Any], subject: str, since: datetime,
+    async def _run(self, conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None, subject: str, since: datetime,
                    until: datetime) -> list[AlertDraft]:
         cems = self.outlet(subject)
         metric = split_subject(subject)[1] or ""
-        hourly, _, _, conv = await hourly_of(self, conn, subject, since, until, self._params.hj75())
+        hourly, _, _, conv = await hourly_of(self, conn, cache, subject, since, until, self._params.hj75())
         findings = pinned_from_hourly(hourly, float(cems.limits[metric]), self._params)
         return [self._draft(cems, metric, subject, f, conv) for f in findings]
 

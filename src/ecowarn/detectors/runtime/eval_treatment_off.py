@@ -18,19 +18,13 @@ import psycopg
 from ecowarn.alerts.store import AlertDraft
 from ecowarn.config.registry import Device, Registry
 from ecowarn.detectors._core import Finding, minute_grid
+from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._evalbase import Evaluator
 from ecowarn.detectors.runtime._load import Series, covered_mask, epoch, held_on_grid, load_series
-from ecowarn.detectors.runtime.runner import utc
+from ecowarn.detectors.runtime.contract import utc
 from ecowarn.detectors.treatment_off import RULE_ID, TreatmentOffParams, treatment_off
 
-__all__ = ["TreatmentOffEvaluator", "load_power"]
-
-
-async def load_power(conn: psycopg.AsyncConnection[Any], device_ids: list[str],
-                     since: datetime, until: datetime) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Active power per device as (epoch seconds int64, kW float64 with NaN for non-N flags)."""
-    series = await load_series(conn, device_ids, ["p"], since, until)
-    return {d: (series[(d, "p")].t, series[(d, "p")].valid_values()) for d in device_ids}
+__all__ = ["TreatmentOffEvaluator"]
 
 
 class TreatmentOffEvaluator(Evaluator):
@@ -52,18 +46,18 @@ class TreatmentOffEvaluator(Evaluator):
         prod = self._registry.devices[subject]
         return prod, [self._registry.devices[t] for t in prod.treated_by]
 
-    def _primary_keys(self, subject: str) -> list[tuple[str, str]]:
+    def primary_keys(self, subject: str) -> list[tuple[str, str]]:
         prod, treats = self._devices(subject)
         return [(d.id, "p") for d in (prod, *treats)]
 
     def _maintenance_devices(self, subject: str) -> list[str]:
-        return [k[0] for k in self._primary_keys(subject)]
+        return [k[0] for k in self.primary_keys(subject)]
 
-    def tail_quiet(self, subject: str) -> bool:
+    def tail_quiet(self, subject: str, cache: SeriesCache | None) -> bool:
         """Production decidedly off (no value, or below its off threshold) or a treatment
         unit decidedly not off (on, or no value) at every new grid point: no episode can
         reach into them, and those before them were judged already."""
-        tail = self._tail_held(subject, self._primary_keys(subject), self._params.max_hold_s)
+        tail = self._tail_held(subject, self.primary_keys(subject), self._params.max_hold_s, cache)
         if tail is None:
             return False
         grid, held, _ = tail
@@ -78,12 +72,12 @@ class TreatmentOffEvaluator(Evaluator):
                 ok |= np.isnan(v) | (v >= t.running_threshold_kw)
         return bool(ok.all())
 
-    async def _run(self, conn: psycopg.AsyncConnection[Any], subject: str, since: datetime,
+    async def _run(self, conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None, subject: str, since: datetime,
                    until: datetime) -> list[AlertDraft]:
         prod, treats = self._devices(subject)
         hold = self._params.max_hold_s
         ids = [prod.id, *(t.id for t in treats)]
-        series = await load_series(conn, ids, ["p"], since - timedelta(seconds=hold), until)
+        series = await load_series(conn, cache, ids, ["p"], since - timedelta(seconds=hold), until)
         grid = minute_grid(epoch(since), epoch(until))
         maint = await self._maintenance(conn, subject, since, until)
 

@@ -21,6 +21,7 @@ from ecowarn.config.registry import Device, Registry
 from ecowarn.detectors._core import Finding, FloatArray, IntArray, minute_grid
 from ecowarn.detectors.baseline import Baseline
 from ecowarn.detectors.runtime._baselines import power_sampler
+from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._evalbase import (
     Evaluator,
     baseline_en,
@@ -42,7 +43,7 @@ from ecowarn.detectors.runtime._load import (
     load_series,
     local_day_start,
 )
-from ecowarn.detectors.runtime.runner import Window, utc
+from ecowarn.detectors.runtime.contract import Window, utc
 from ecowarn.detectors.treatment_underload import RULE_ID, TreatmentUnderloadParams, treatment_underload
 
 __all__ = ["TreatmentUnderloadEvaluator"]
@@ -79,15 +80,15 @@ class TreatmentUnderloadEvaluator(Evaluator):
                     self._producers[dev.id] = producers
                     self._add_subject(dev.id, [dev.id, *(p.id for p in producers)])
 
-    def _primary_keys(self, subject: str) -> list[tuple[str, str]]:
+    def primary_keys(self, subject: str) -> list[tuple[str, str]]:
         return [(subject, "p")]
 
     def _maintenance_devices(self, subject: str) -> list[str]:
         return [subject, *(p.id for p in self._producers[subject])]
 
     async def evaluate(self, conn: psycopg.AsyncConnection[Any], subject: str,
-                       window: Window) -> tuple[datetime, list[AlertDraft]]:
-        until = await latest_ts(conn, self._primary_keys(subject))
+                       window: Window, cache: SeriesCache | None = None) -> tuple[datetime, list[AlertDraft]]:
+        until = await latest_ts(conn, cache, self.primary_keys(subject))
         if until is None:
             self._evaluated.pop(subject, None)
             return window.t_min, []
@@ -102,11 +103,11 @@ class TreatmentUnderloadEvaluator(Evaluator):
                                     (as_of, self._params.load_ratio * baseline.value))
 
         async def run(since: datetime) -> list[AlertDraft]:
-            return await self._judge(conn, subject, since, until, baseline, as_of)
+            return await self._judge(conn, cache, subject, since, until, baseline, as_of)
 
         return await self._widening(window, until, run)
 
-    def tail_quiet(self, subject: str) -> bool:
+    def tail_quiet(self, subject: str, cache: SeriesCache | None) -> bool:
         """On the same local day as the last full evaluation (same baseline), at every new
         grid point: production decidedly off, or the unit decidedly off (no value, below its
         off threshold), or at or above the underload threshold."""
@@ -114,7 +115,7 @@ class TreatmentUnderloadEvaluator(Evaluator):
         if done is None:
             return False
         keys = [(subject, "p"), *((p.id, "p") for p in self._producers[subject])]
-        tail = self._tail_held(subject, keys, DEFAULT_HOLD_S)
+        tail = self._tail_held(subject, keys, DEFAULT_HOLD_S, cache)
         if tail is None:
             return False
         grid, held, latest = tail
@@ -134,12 +135,12 @@ class TreatmentUnderloadEvaluator(Evaluator):
                 | (t >= threshold_kw)
         return bool(ok.all())
 
-    async def _judge(self, conn: psycopg.AsyncConnection[Any], subject: str, since: datetime,
+    async def _judge(self, conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None, subject: str, since: datetime,
                      until: datetime, baseline: Baseline, as_of: int) -> list[AlertDraft]:
         treat = self._registry.devices[subject]
         producers = self._producers[subject]
         ids = [subject, *(p.id for p in producers)]
-        series = await load_series(conn, ids, ["p"], since - timedelta(seconds=DEFAULT_HOLD_S), until)
+        series = await load_series(conn, cache, ids, ["p"], since - timedelta(seconds=DEFAULT_HOLD_S), until)
         grid = minute_grid(epoch(since), epoch(until))
         maint = await self._maintenance(conn, subject, since, until)
         blank = covered_mask(grid, maint) if maint else None

@@ -22,6 +22,7 @@ from ecowarn.detectors.o2_dilution import O2DilutionParams
 from ecowarn.detectors.pinned import PinnedParams
 from ecowarn.detectors.runtime._evalbase import Evaluator
 from ecowarn.detectors.runtime._load import MaintenanceIndex
+from ecowarn.detectors.runtime.contract import RuleEvaluator
 from ecowarn.detectors.runtime.eval_air_hotspot import AirHotspotEvaluator
 from ecowarn.detectors.runtime.eval_bypass import BypassEvaluator
 from ecowarn.detectors.runtime.eval_data_gap import DataGapEvaluator
@@ -33,7 +34,6 @@ from ecowarn.detectors.runtime.eval_o2_dilution import O2DilutionEvaluator
 from ecowarn.detectors.runtime.eval_pinned import PinnedEvaluator
 from ecowarn.detectors.runtime.eval_treatment_off import TreatmentOffEvaluator
 from ecowarn.detectors.runtime.eval_treatment_underload import TreatmentUnderloadEvaluator
-from ecowarn.detectors.runtime.runner import RuleEvaluator
 from ecowarn.detectors.treatment_off import TreatmentOffParams
 from ecowarn.detectors.treatment_underload import TreatmentUnderloadParams
 

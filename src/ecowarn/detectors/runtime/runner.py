@@ -12,7 +12,8 @@ now covers are retired (see ``detectors._suppress``).
 
 Two memories make a batch cheap (a subject evaluation used to cost several queries):
 
-- a :class:`~detectors._cache.SeriesCache` of recent readings, kept exact by dropping and
+- a :class:`~ecowarn.detectors.runtime._cache.SeriesCache` of recent readings (passed to
+  every evaluation and tail check; see ``contract.py``), kept exact by dropping and
   re-fetching, in one query per batch, every claimed device's readings from the earliest
   event time of its new rows;
 - which (rule, subject) pairs the last reconciliation left without any alert from its
@@ -39,25 +40,35 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import psycopg
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from psycopg_pool import AsyncConnectionPool
 
-from ecowarn.alerts.store import AlertDraft, reconcile
+from ecowarn.alerts.store import AlertDraft, end_ongoing, lock_subject, reconcile
 from ecowarn.config.registry import Registry
 from ecowarn.core.aio import Backoff
-from ecowarn.detectors.runtime._cache import CURRENT as CURRENT_CACHE
 from ecowarn.detectors.runtime._cache import SeriesCache
-from ecowarn.detectors.runtime._suppress import MaintenanceAware, SelfCorrecting, apply_suppression
+from ecowarn.detectors.runtime._suppress import (
+    MaintenanceAware,
+    SelfCorrecting,
+    apply_corrections,
+    apply_suppression,
+)
+from ecowarn.detectors.runtime.contract import (
+    BatchAware,
+    RuleEvaluator,
+    SilenceSweeper,
+    SweepPlan,
+    SweepResult,
+    Window,
+)
 from ecowarn.store.readings import PENDING_CHANNEL
 
-__all__ = ["BatchAware", "DetectorRunner", "RuleEvaluator", "RunnerMetrics", "SilenceSweeper",
-           "SweepResult", "Window"]
+__all__ = ["LEADER_LOCK_KEY", "DetectorRunner", "RunnerMetrics"]
 
 log = logging.getLogger(__name__)
 
@@ -66,49 +77,6 @@ _BATCH_IDS = itertools.count(1)
 
 # pg_advisory_lock key held by the one active runner ("ecorunnr" as an integer).
 LEADER_LOCK_KEY = int.from_bytes(b"ecorunnr", "big") & 0x7FFF_FFFF_FFFF_FFFF
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """Event-time span of new data for one subject."""
-
-    t_min: datetime
-    t_max: datetime
-
-
-class RuleEvaluator(Protocol):
-    """The I/O side of one rule: which subjects a device touches, and how to evaluate one."""
-
-    rule: str
-
-    def subjects_for(self, device_id: str) -> Iterable[str]: ...
-
-    async def evaluate(self, conn: psycopg.AsyncConnection[Any], subject: str,
-                       window: Window) -> tuple[datetime, list[AlertDraft]]:
-        """Return the window start actually evaluated and the findings as drafts."""
-        ...
-
-
-@runtime_checkable
-class BatchAware(Protocol):
-    """An evaluator that wants to look at the database once per claimed batch."""
-
-    async def begin_batch(self, conn: psycopg.AsyncConnection[Any], batch: int) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SweepResult:
-    opened: list[int]
-    closed: list[int]
-
-
-@runtime_checkable
-class SilenceSweeper(Protocol):
-    """An evaluator that also judges the wall clock (device silence), from the runner's loop."""
-
-    rule: str
-
-    async def sweep(self, conn: psycopg.AsyncConnection[Any], now_s: float) -> SweepResult: ...
 
 
 class RunnerMetrics:
@@ -169,11 +137,7 @@ class DetectorRunner:
         self._last: dict[tuple[int, str], tuple[datetime, datetime, list[AlertDraft]]] = {}
         # Per evaluator, looked up once: whether it holds its grid, its tail check, its
         # primary series and look-back (for prefetching).
-        self._held = [bool(getattr(ev, "held_grid", False)) for ev in evaluators]
-        self._tail = [getattr(ev, "tail_quiet", _never) for ev in evaluators]
-        self._keys = [getattr(ev, "_primary_keys", None) for ev in evaluators]
-        self._lookback = [lb if isinstance(lb := getattr(ev, "lookback", None), timedelta)
-                          else None for ev in evaluators]
+        self._held = [ev.held_grid for ev in evaluators]
         # Counts of the batch being evaluated, added to the metrics once per batch.
         self._counts: collections.Counter[str] = collections.Counter()
         self._wake = asyncio.Event()
@@ -287,9 +251,7 @@ class DetectorRunner:
         self._quiet.clear()
         self._last.clear()
         for ev in self._evaluators:
-            forget = getattr(ev, "forget", None)
-            if forget is not None:
-                forget()
+            ev.forget()
 
     async def drain(self) -> int:
         """Process pending work until none is left ("burst"); return pending rows handled."""
@@ -316,57 +278,53 @@ class DetectorRunner:
         t0 = time.perf_counter()
         opened_all: list[int] = []
         quiet_now: dict[tuple[int, str], datetime | None] = {}
-        token = CURRENT_CACHE.set(self.cache)
-        try:
-            async with self._pool.connection() as conn, conn.transaction():
-                # Rows of one device coalesce into one span: a runner that fell behind
-                # catches up in passes over the devices, not over every committed batch.
-                cur = await conn.execute(
-                    "WITH claimed AS (DELETE FROM pending_eval WHERE id IN ("
-                    " SELECT id FROM pending_eval ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
-                    " RETURNING device_id, t_min, t_max)"
-                    " SELECT device_id, min(t_min), max(t_max), count(*) FROM claimed"
-                    " GROUP BY device_id",
-                    (self._claim_limit,),
-                )
-                spans = await cur.fetchall()
-                if not spans:
-                    return 0
-                claimed = sum(int(r[3]) for r in spans)
-                work: dict[tuple[int, str], Window] = {}
-                touched: dict[str, list[tuple[int, str]]] = {}
-                for device_id, t_min, t_max, _ in spans:
-                    if self.cache is not None:
-                        self.cache.invalidate(device_id, t_min)
-                    items = touched[device_id] = []
-                    for i, ev in enumerate(self._evaluators):
-                        for subject in ev.subjects_for(device_id):
-                            w = work.get((i, subject))
-                            work[(i, subject)] = Window(t_min, t_max) if w is None else Window(
-                                min(w.t_min, t_min), max(w.t_max, t_max))
-                            items.append((i, subject))
+        async with self._pool.connection() as conn, conn.transaction():
+            # Rows of one device coalesce into one span: a runner that fell behind
+            # catches up in passes over the devices, not over every committed batch.
+            cur = await conn.execute(
+                "WITH claimed AS (DELETE FROM pending_eval WHERE id IN ("
+                " SELECT id FROM pending_eval ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
+                " RETURNING device_id, t_min, t_max)"
+                " SELECT device_id, min(t_min), max(t_max), count(*) FROM claimed"
+                " GROUP BY device_id",
+                (self._claim_limit,),
+            )
+            spans = await cur.fetchall()
+            if not spans:
+                return 0
+            claimed = sum(int(r[3]) for r in spans)
+            work: dict[tuple[int, str], Window] = {}
+            touched: dict[str, list[tuple[int, str]]] = {}
+            for device_id, t_min, t_max, _ in spans:
                 if self.cache is not None:
-                    # Work that will be evaluated; a device only other work touches stays
-                    # stale in the cache (fetched again when something needs it).
-                    due = {k: w for k, w in work.items() if not self._unchanged(k, w)}
-                    await self._prefetch(conn, due, [d for d, items in touched.items()
-                                                     if any(k in due for k in items)])
-                await self._learn_quiet(conn, work)
-                batch = next(_BATCH_IDS)
-                for ev in self._evaluators:
-                    if isinstance(ev, BatchAware):
-                        await ev.begin_batch(conn, batch)
-                for (i, subject), window in sorted(work.items(),
-                                                   key=lambda kv: (kv[0][0], kv[0][1])):
-                    opened_all.extend(await self._evaluate(conn, i, subject, window, quiet_now))
-            # Committed: what the batch learnt about quiet subjects now holds.
-            for key, ws in quiet_now.items():
-                if ws is None:
-                    self._quiet.pop(key, None)
-                else:
-                    self._quiet[key] = ws
-        finally:
-            CURRENT_CACHE.reset(token)
+                    self.cache.invalidate(device_id, t_min)
+                items = touched[device_id] = []
+                for i, ev in enumerate(self._evaluators):
+                    for subject in ev.subjects_for(device_id):
+                        w = work.get((i, subject))
+                        work[(i, subject)] = Window(t_min, t_max) if w is None else Window(
+                            min(w.t_min, t_min), max(w.t_max, t_max))
+                        items.append((i, subject))
+            if self.cache is not None:
+                # Work that will be evaluated; a device only other work touches stays
+                # stale in the cache (fetched again when something needs it).
+                due = {k: w for k, w in work.items() if not self._unchanged(k, w)}
+                await self._prefetch(conn, due, [d for d, items in touched.items()
+                                                 if any(k in due for k in items)])
+            await self._learn_quiet(conn, work)
+            batch = next(_BATCH_IDS)
+            for ev in self._evaluators:
+                if isinstance(ev, BatchAware):
+                    await ev.begin_batch(conn, batch)
+            for (i, subject), window in sorted(work.items(),
+                                               key=lambda kv: (kv[0][0], kv[0][1])):
+                opened_all.extend(await self._evaluate(conn, i, subject, window, quiet_now))
+        # Committed: what the batch learnt about quiet subjects now holds.
+        for key, ws in quiet_now.items():
+            if ws is None:
+                self._quiet.pop(key, None)
+            else:
+                self._quiet[key] = ws
         if self.cache is not None:
             self.cache.end_batch()
         self._flush_counts()
@@ -406,12 +364,10 @@ class DetectorRunner:
         await self.cache.refresh(conn, devices)
         wants: dict[tuple[str, str], float] = {}
         for (i, subject), window in work.items():
-            keys, lookback = self._keys[i], self._lookback[i]
-            if keys is None or lookback is None:
-                continue
-            since = window.t_min.timestamp() - lookback.total_seconds() - _PREFETCH_HOLD_S
+            ev = self._evaluators[i]
+            since = window.t_min.timestamp() - ev.lookback.total_seconds() - _PREFETCH_HOLD_S
             since = math.floor(since / 60.0) * 60.0
-            for key in keys(subject):
+            for key in ev.primary_keys(subject):
                 if since < wants.get(key, math.inf):
                     wants[key] = since
         await self.cache.ensure_many(conn, wants)
@@ -450,7 +406,7 @@ class DetectorRunner:
             self._counts[_UNCHANGED] += 1
         elif (last is not None and window.t_min > last[0] and not last[2]
               and _no_later(self._quiet_since(key, quiet_now), last[1])
-              and self._tail[i](subject)):
+              and ev.tail_quiet(subject, self.cache)):
             # Only readings after everything evaluated so far; the last evaluation found
             # nothing and left no alert; the evaluator sees from its cache that the rule's
             # condition cannot hold anywhere in the new minutes: nothing can change.
@@ -458,7 +414,7 @@ class DetectorRunner:
             window_start, drafts = last[1], []
             self._counts[_TAIL_QUIET] += 1
         else:
-            window_start, drafts = await ev.evaluate(conn, subject, window)
+            window_start, drafts = await ev.evaluate(conn, subject, window, self.cache)
             self._counts[ev.rule] += 1
             if held:
                 newest = window.t_max if last is None else max(last[0], window.t_max)
@@ -474,7 +430,8 @@ class DetectorRunner:
             await apply_suppression(conn, ev.rule, subject, window_start, res, covering,
                                     drafts)
         if isinstance(ev, SelfCorrecting):
-            await ev.retire_unconfirmed(conn, subject, window_start, res, drafts)
+            await apply_corrections(
+                conn, await ev.unconfirmed(conn, subject, window_start, res, drafts))
         quiet_now[key] = window_start if not drafts and res.existing == 0 else None
         if res.opened:
             self._metrics.opened.labels(ev.rule).inc(len(res.opened))
@@ -495,7 +452,7 @@ class DetectorRunner:
             if not isinstance(ev, SilenceSweeper):
                 continue
             async with self._pool.connection() as conn, conn.transaction():
-                res = await ev.sweep(conn, now)
+                res = await _apply_sweep(conn, ev.rule, await ev.sweep(conn, now))
             if res.opened or res.closed:
                 # The sweep wrote alerts of this rule that reconciliation did not see.
                 i = self._evaluators.index(ev)
@@ -513,13 +470,23 @@ class DetectorRunner:
         return SweepResult(opened=opened, closed=closed)
 
 
+async def _apply_sweep(conn: psycopg.AsyncConnection[Any], rule: str, plan: SweepPlan) -> SweepResult:
+    """Write what a wall-clock sweep found: reconcile its drafts, end the resumed alerts."""
+    opened: list[int] = []
+    for draft in plan.opens:
+        res = await reconcile(conn, rule, draft.subject, [draft], draft.start)
+        opened.extend(res.opened)
+    closed: list[int] = []
+    for r in plan.resumed:
+        await lock_subject(conn, rule, r.subject)
+        if await end_ongoing(conn, r.alert_id, r.end, r.summary, r.summary_zh, r.evidence):
+            closed.append(r.alert_id)
+    return SweepResult(opened=opened, closed=closed)
+
+
 _BEGINNING = datetime(1, 1, 1, tzinfo=UTC)
 # Keys of the per-batch counts besides rule ids (evaluations per rule).
 _UNCHANGED, _TAIL_QUIET, _SKIPPED = " unchanged", " tail_quiet", " skipped"
-
-
-def _never(subject: str) -> bool:
-    return False
 
 
 def _no_later(a: datetime | None, b: datetime) -> bool:
@@ -539,10 +506,6 @@ async def _conninfo(pool: AsyncConnectionPool[Any]) -> str:
         return info
     got = info()
     return got if isinstance(got, str) else await got
-
-
-def utc(ts_s: int) -> datetime:
-    return datetime.fromtimestamp(ts_s, UTC)
 
 
 def minutes(n: float) -> timedelta:
