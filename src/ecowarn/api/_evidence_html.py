@@ -14,11 +14,10 @@ from typing import Any
 from jinja2 import Environment
 from markupsafe import Markup
 
-from ecowarn.api._credit_i18n import EVIDENCE_LABELS
-from ecowarn.api._i18n import rule_name
 from ecowarn.api._svg import Line, line_chart
 from ecowarn.api._time import CST
 from ecowarn.config.metrics import UNITS
+from ecowarn.i18n import EVIDENCE_LABELS, rule_name
 
 __all__ = ["RAW_ROWS_SHOWN", "render_evidence"]
 

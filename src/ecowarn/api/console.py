@@ -16,7 +16,7 @@ import json
 import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -29,13 +29,13 @@ from ecowarn.api._alerts_db import (
     list_alerts,
 )
 from ecowarn.api._console_forms import FormGuard
+from ecowarn.api._console_lang import lang_of as _lang
+from ecowarn.api._console_lang import local_minute as _local
+from ecowarn.api._console_lang import url_for as _url
 from ecowarn.api._db import connect
-from ecowarn.api._i18n import TEXTS, Lang, rule_name
 from ecowarn.api._paths import CONSOLE_LOGIN, CONSOLE_PREFIX
 from ecowarn.api._svg import Line, line_chart
 from ecowarn.api._templates import templates
-from ecowarn.api._time import CST
-from ecowarn.api._workflow_i18n import label as status_label
 from ecowarn.api.auth import COOKIE_NAME, Auth, enterprise_scope
 from ecowarn.api.console_credit import build_credit_console
 from ecowarn.api.console_workflow import alert_workflow_context, build_workflow_console, nav_links
@@ -45,6 +45,8 @@ from ecowarn.api.pagination import BIGINT_MAX
 from ecowarn.api.routes_alerts import ALERT_CURSOR
 from ecowarn.config.metrics import UNITS
 from ecowarn.config.registry import Registry
+from ecowarn.i18n import TEXTS, Lang, rule_name
+from ecowarn.i18n import label as status_label
 from ecowarn.store.tokens import Principal
 
 __all__ = ["SESSION_MAX_AGE_S", "build_console"]
@@ -67,19 +69,7 @@ _SECURITY_HEADERS = {
 }
 
 
-def _lang(request: Request) -> Lang:
-    return "en" if request.query_params.get("lang") == "en" else "zh"
 
-
-def _local(ts: datetime) -> str:
-    return ts.astimezone(CST).strftime("%Y-%m-%d %H:%M")
-
-
-def _url(path: str, lang: Lang, **params: Any) -> str:
-    query = {k: v for k, v in params.items() if v is not None}
-    if lang == "en":
-        query["lang"] = "en"
-    return f"{path}?{urlencode(query)}" if query else path
 
 
 def _charts(registry: Registry, device_ids: list[str], rule: str) -> list[tuple[str, list[str]]]:

@@ -21,19 +21,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from ecowarn.api._console_lang import lang_of as _lang
+from ecowarn.api._console_lang import local_minute as _local
+from ecowarn.api._console_lang import with_lang as _with_lang
 from ecowarn.api._credit_db import fetch_answers, fetch_scores, list_deliveries
-from ecowarn.api._credit_i18n import CREDIT_TEXTS, ENTRY_TYPES
 from ecowarn.api._db import connect
 from ecowarn.api._evidence_html import render_evidence
-from ecowarn.api._i18n import Lang, rule_name
 from ecowarn.api._templates import templates
-from ecowarn.api._time import CST
 from ecowarn.api.context import ApiContext
 from ecowarn.api.errors import NotFound
 from ecowarn.api.pagination import BIGINT_MAX
 from ecowarn.api.routes_credit import PAGE_HEADERS
 from ecowarn.credit import ledger
 from ecowarn.credit.evidence import fetch_evidence
+from ecowarn.i18n import CREDIT_TEXTS, ENTRY_TYPES, Lang, rule_name
 from ecowarn.store.tokens import Principal
 
 __all__ = ["build_credit_console"]
@@ -44,16 +45,7 @@ Viewers = Callable[[Request], Awaitable[Principal]]
 SECTION_ROWS = 200
 
 
-def _lang(request: Request) -> Lang:
-    return "en" if request.query_params.get("lang") == "en" else "zh"
 
-
-def _with_lang(path: str, lang: Lang) -> str:
-    return f"{path}?lang=en" if lang == "en" else path
-
-
-def _local(ts: datetime | None) -> str:
-    return "" if ts is None else ts.astimezone(CST).strftime("%Y-%m-%d %H:%M")
 
 
 def _answer_view(answer: dict[str, Any]) -> dict[str, Any]:

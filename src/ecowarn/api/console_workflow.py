@@ -39,17 +39,18 @@ from ecowarn.alerts import (
 from ecowarn.alerts.details import comments_of, episodes_of
 from ecowarn.alerts.model import dispositions_after
 from ecowarn.api._console_forms import FORM_FIELD, FormGuard, local_datetime, read_form
+from ecowarn.api._console_lang import lang_of as _lang
+from ecowarn.api._console_lang import local_minute as _local
+from ecowarn.api._console_lang import with_lang as _with_lang
 from ecowarn.api._db import connect
-from ecowarn.api._i18n import RULE_NAMES, Lang, rule_name
 from ecowarn.api._paths import CONSOLE_PREFIX
-from ecowarn.api._time import CST
-from ecowarn.api._workflow_i18n import WORKFLOW_TEXTS, label
 from ecowarn.api.auth import Auth, enterprise_scope
 from ecowarn.api.context import ApiContext
 from ecowarn.api.errors import FieldError, InvalidRequest
 from ecowarn.api.pagination import BIGINT_MAX, CursorCodec
 from ecowarn.api.routes_workflow import actor_of, region_enterprises
 from ecowarn.config.registry import Registry
+from ecowarn.i18n import RULE_NAMES, WORKFLOW_TEXTS, Lang, label, rule_name
 from ecowarn.store.tokens import Principal
 
 __all__ = ["Renderer", "alert_workflow_context", "build_workflow_console", "nav_links"]
@@ -60,16 +61,7 @@ QUEUE_PAGE_SIZE = 50
 _QUEUE_CURSOR = CursorCodec("console_queue", datetime, float, int)
 
 
-def _lang(request: Request) -> Lang:
-    return "en" if request.query_params.get("lang") == "en" else "zh"
 
-
-def _with_lang(path: str, lang: Lang) -> str:
-    return f"{path}?lang=en" if lang == "en" else path
-
-
-def _local(ts: datetime | None) -> str:
-    return "" if ts is None else ts.astimezone(CST).strftime("%Y-%m-%d %H:%M")
 
 
 def _opt(form: dict[str, str], name: str) -> str | None:
