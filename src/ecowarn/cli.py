@@ -16,6 +16,7 @@ from ecowarn.config.registry import Registry, RegistryError, load_registry
 from ecowarn.config.settings import Settings, SettingsError, load_settings
 from ecowarn.core.logs import setup_logging
 from ecowarn.detectors.catalog import RuleConfigError, load_rule_params
+from ecowarn.embedded import EmbeddedUnavailable
 from ecowarn.evaluation.command import add_evaluate_parser, cmd_evaluate
 
 __all__ = ["main"]
@@ -248,6 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ecowarn: {exc}", file=sys.stderr)
         return 2
     except CliError as exc:
+        print(f"ecowarn: {exc}", file=sys.stderr)
+        return 2
+    except EmbeddedUnavailable as exc:
         print(f"ecowarn: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

