@@ -108,6 +108,13 @@ async def test_console_in_headless_chromium(api: ApiEnv, base_url: str, tmp_path
     await chromium(tmp_path / "p3b", f"--screenshot={ARTIFACTS / 'console-alert-full.png'}",
                    login_url(base_url, officer, page), window="1280,2600")
 
+    # The same page in English, from the one catalog per language.
+    en_page = f"/console/alerts/{alert}?lang=en"
+    dom = await chromium(tmp_path / "p3e", "--dump-dom", login_url(base_url, officer, en_page))
+    assert "Treatment off while production runs" in dom and "Back to the list" in dom
+    await chromium(tmp_path / "p3f", f"--screenshot={ARTIFACTS / 'console-alert-en.png'}",
+                   login_url(base_url, officer, en_page))
+
     enterprise = await api.token("enterprise", CEMENT)
     credit_page = f"/console/enterprises/{CEMENT}"
     dom = await chromium(tmp_path / "p4", "--dump-dom", login_url(base_url, enterprise, credit_page))
@@ -115,6 +122,10 @@ async def test_console_in_headless_chromium(api: ApiEnv, base_url: str, tmp_path
     await chromium(tmp_path / "p5", f"--screenshot={ARTIFACTS / 'console-enterprise.png'}",
                    login_url(base_url, enterprise, credit_page))
     assert (ARTIFACTS / "console-enterprise.png").stat().st_size > 10_000
+    dom = await chromium(tmp_path / "p5e", "--dump-dom", login_url(base_url, enterprise, credit_page + "?lang=en"))
+    assert "Credit score" in dom and 'id="credit-level"><strong>A</strong>' in dom
+    await chromium(tmp_path / "p5f", f"--screenshot={ARTIFACTS / 'console-enterprise-en.png'}",
+                   login_url(base_url, enterprise, credit_page + "?lang=en"))
 
     (evidence_id, sha256), = await api.execute("SELECT id, sha256 FROM evidence_packages")
     printable = f"/console/evidence/{evidence_id}"

@@ -29,9 +29,7 @@ from ecowarn.api._alerts_db import (
     list_alerts,
 )
 from ecowarn.api._console_forms import FormGuard
-from ecowarn.api._console_lang import lang_of as _lang
-from ecowarn.api._console_lang import local_minute as _local
-from ecowarn.api._console_lang import url_for as _url
+from ecowarn.api._console_lang import lang_of, local_minute, url_for
 from ecowarn.api._db import connect
 from ecowarn.api._paths import CONSOLE_LOGIN, CONSOLE_PREFIX
 from ecowarn.api._svg import Line, line_chart
@@ -97,10 +95,10 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
     guard = FormGuard()
 
     def render(request: Request, name: str, status: int = 200, **kw: Any) -> HTMLResponse:
-        lang = _lang(request)
+        lang = lang_of(request)
         other: Lang = "zh" if lang == "en" else "en"
         query = {k: v for k, v in request.query_params.items() if k not in ("lang", "token")}
-        switch = _url(request.url.path, other, **query)
+        switch = url_for(request.url.path, other, **query)
         html = env.get_template(name).render(t=TEXTS[lang], lang=lang, switch_url=switch, **kw)
         return HTMLResponse(html, status_code=status, headers=_SECURITY_HEADERS)
 
@@ -108,15 +106,15 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
         if info.status == 401:
             return render(request, "login.html", status=401, failed=True)
         return render(request, "error.html", status=info.status, info=info,
-                      back=_url("/console", _lang(request)))
+                      back=url_for("/console", lang_of(request)))
 
     async def login(request: Request, token: str | None, next_path: str | None = None) -> Response:
-        lang = _lang(request)
+        lang = lang_of(request)
         if token is None:
             return render(request, "login.html", failed=False)
         principal = await auth.authenticate(token.strip())
         log.info("console login by token %s (role %s)", principal.token_id, principal.role)
-        response = RedirectResponse(_safe_next(next_path) or _url("/console", lang), status_code=303)
+        response = RedirectResponse(_safe_next(next_path) or url_for("/console", lang), status_code=303)
         response.set_cookie(COOKIE_NAME, token.strip(), max_age=SESSION_MAX_AGE_S, path="/console",
                             httponly=True, samesite="strict",
                             secure=request.url.scheme == "https")
@@ -138,7 +136,7 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
 
     @router.get("/logout")
     async def logout(request: Request) -> Response:
-        response = RedirectResponse(_url(CONSOLE_LOGIN, _lang(request)), status_code=303)
+        response = RedirectResponse(url_for(CONSOLE_LOGIN, lang_of(request)), status_code=303)
         response.delete_cookie(COOKIE_NAME, path="/console", httponly=True, samesite="strict")
         return response
 
@@ -147,32 +145,32 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
         request: Request, principal: Annotated[Principal, Depends(viewers)],
         rule: str | None = None, status: str | None = None, cursor: str | None = None,
     ) -> Response:
-        lang = _lang(request)
+        lang = lang_of(request)
         async with connect(ctx) as conn:
             rows, last = await list_alerts(conn, AlertFilter(rule=rule, status=status),
                                            scope=enterprise_scope(principal), limit=PAGE_SIZE,
                                            after=ALERT_CURSOR.decode(cursor))
         items = [{
-            "url": _url(f"/console/alerts/{r['id']}", lang),
+            "url": url_for(f"/console/alerts/{r['id']}", lang),
             "rule": rule_name(r["rule"], lang),
             "enterprise": _enterprise_name(reg, r["enterprise_id"]),
             "equipment": _equipment(reg, list(r["device_ids"]), lang),
-            "start": _local(r["start_ts"]),
-            "end": _local(r["end_ts"]) if r["end_ts"] else None,
+            "start": local_minute(r["start_ts"]),
+            "end": local_minute(r["end_ts"]) if r["end_ts"] else None,
             "severity": r["severity"], "status": r["status"],
             "summary": r["summary_zh"] if lang == "zh" else r["summary"],
         } for r in rows]
-        older = None if last is None else _url("/console", lang, rule=rule, status=status,
+        older = None if last is None else url_for("/console", lang, rule=rule, status=status,
                                                   cursor=ALERT_CURSOR.encode(*last))
         return render(request, "alerts.html", items=items, older=older,
-                      nav=nav_links(principal, lang), logout=_url("/console/logout", lang))
+                      nav=nav_links(principal, lang), logout=url_for("/console/logout", lang))
 
     @router.get("/alerts/{alert_id}")
     async def alert_page(
         request: Request, principal: Annotated[Principal, Depends(viewers)],
         alert_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)],
     ) -> Response:
-        lang = _lang(request)
+        lang = lang_of(request)
         t = TEXTS[lang]
         async with connect(ctx) as conn:
             row = await fetch_alert(conn, alert_id, scope=enterprise_scope(principal))
@@ -200,8 +198,8 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
             "id": row["id"], "rule": rule_name(row["rule"], lang), "rule_id": row["rule"],
             "enterprise": _enterprise_name(reg, row["enterprise_id"]),
             "equipment": _equipment(reg, list(row["device_ids"]), lang),
-            "start": _local(row["start_ts"]),
-            "end": _local(row["end_ts"]) if row["end_ts"] else None,
+            "start": local_minute(row["start_ts"]),
+            "end": local_minute(row["end_ts"]) if row["end_ts"] else None,
             "severity": row["severity"], "status": status_label(row["status"], lang),
             "summary": row["summary_zh"] if lang == "zh" else row["summary"],
         }
@@ -209,7 +207,7 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
             request, "alert.html", alert=alert, charts=charts,
             evidence=json.dumps(row["evidence"], ensure_ascii=False, indent=2),
             params=json.dumps(row["params"], ensure_ascii=False, indent=2),
-            back=_url("/console", lang), logout=_url("/console/logout", lang),
+            back=url_for("/console", lang), logout=url_for("/console/logout", lang),
             nav=nav_links(principal, lang), **workflow)
 
     router.include_router(build_workflow_console(ctx, auth, render, guard))

@@ -21,9 +21,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from ecowarn.api._console_lang import lang_of as _lang
-from ecowarn.api._console_lang import local_minute as _local
-from ecowarn.api._console_lang import with_lang as _with_lang
+from ecowarn.api._console_lang import lang_of, local_minute, with_lang
 from ecowarn.api._credit_db import fetch_answers, fetch_scores, list_deliveries
 from ecowarn.api._db import connect
 from ecowarn.api._evidence_html import render_evidence
@@ -56,7 +54,7 @@ def _answer_view(answer: dict[str, Any]) -> dict[str, Any]:
         "alert_id": answer.get("alert_id"),
         "kind": answer.get("kind", ""),
         "text": answer.get("body", ""),
-        "at": _local(datetime.fromisoformat(at)) if isinstance(at, str) else "",
+        "at": local_minute(datetime.fromisoformat(at)) if isinstance(at, str) else "",
         "by": answer.get("author_label") or "",
         "more": {k: v for k, v in answer.items()
                  if k not in known and k not in ("enterprise_id", "author_token", "author_role")
@@ -72,16 +70,16 @@ def build_credit_console(ctx: ApiContext, viewers: Viewers, render: Renderer,
     env = templates()
 
     def page(request: Request, principal: Principal, name: str, **kw: Any) -> HTMLResponse:
-        lang = _lang(request)
+        lang = lang_of(request)
         return render(request, name, c=CREDIT_TEXTS[lang], nav=nav(principal, lang),
-                      logout=_with_lang("/console/logout", lang), **kw)
+                      logout=with_lang("/console/logout", lang), **kw)
 
     @router.get("/enterprises")
     async def enterprises_page(request: Request,
                                principal: Annotated[Principal, Depends(viewers)]) -> Response:
-        lang = _lang(request)
+        lang = lang_of(request)
         if principal.enterprise_id is not None:
-            return RedirectResponse(_with_lang(f"/console/enterprises/{principal.enterprise_id}", lang),
+            return RedirectResponse(with_lang(f"/console/enterprises/{principal.enterprise_id}", lang),
                                     status_code=303)
         async with connect(ctx) as conn:
             scores = await fetch_scores(conn)
@@ -91,13 +89,13 @@ def build_credit_console(ctx: ApiContext, viewers: Viewers, render: Renderer,
             score, level = scores.get(enterprise_id, (ledger.FULL_SCORE, ledger.level_for(ledger.FULL_SCORE)))
             items.append({"id": enterprise_id, "name": ent.name if ent else enterprise_id,
                           "industry": ent.industry if ent else "", "score": score, "level": level,
-                          "url": _with_lang(f"/console/enterprises/{enterprise_id}", lang)})
+                          "url": with_lang(f"/console/enterprises/{enterprise_id}", lang)})
         return page(request, principal, "enterprises.html", items=items)
 
     @router.get("/enterprises/{enterprise_id}")
     async def enterprise_page(request: Request, principal: Annotated[Principal, Depends(viewers)],
                               enterprise_id: str) -> Response:
-        lang = _lang(request)
+        lang = lang_of(request)
         c = CREDIT_TEXTS[lang]
         if principal.enterprise_id is not None and principal.enterprise_id != enterprise_id:
             raise NotFound(f"no enterprise {enterprise_id}")
@@ -112,24 +110,24 @@ def build_credit_console(ctx: ApiContext, viewers: Viewers, render: Renderer,
         warnings: dict[int, dict[str, Any]] = {}
         for d in deliveries[:SECTION_ROWS]:
             w = warnings.setdefault(int(d["alert_id"]), {
-                "url": _with_lang(f"/console/alerts/{d['alert_id']}", lang),
+                "url": with_lang(f"/console/alerts/{d['alert_id']}", lang),
                 "alert_id": d["alert_id"], "rule": rule_name(d["rule"], lang),
-                "severity": d["severity"], "start": _local(d["start_ts"]),
+                "severity": d["severity"], "start": local_minute(d["start_ts"]),
                 "summary": d["summary_zh"] if lang == "zh" else d["summary"], "channels": []})
             w["channels"].append({"channel": d["channel"], "status": d["status"],
                                   "status_text": c.get(d["status"], d["status"]),
-                                  "attempts": d["attempts"], "at": _local(d["delivered_at"])})
+                                  "attempts": d["attempts"], "at": local_minute(d["delivered_at"])})
         history = [{
-            "id": e["id"], "recorded": _local(e["created_at"]),
+            "id": e["id"], "recorded": local_minute(e["created_at"]),
             "type": ENTRY_TYPES.get(e["entry_type"], (e["entry_type"],) * 2)[0 if lang == "zh" else 1],
             "points": e["points"], "score_after": e["score_after"], "level_after": e["level_after"],
             "rule": rule_name(e["rule"], lang) if e["rule"] else "",
-            "alert_url": _with_lang(f"/console/alerts/{e['alert_id']}", lang) if e["alert_id"] else None,
+            "alert_url": with_lang(f"/console/alerts/{e['alert_id']}", lang) if e["alert_id"] else None,
             "alert_id": e["alert_id"], "reason": e["reason"],
-            "evidence_url": _with_lang(f"/console/evidence/{e['evidence_id']}", lang)
+            "evidence_url": with_lang(f"/console/evidence/{e['evidence_id']}", lang)
             if e["evidence_id"] else None,
             "evidence_sha256": e["evidence_sha256"],
-            "repair_after": _local(e["repair_after"]) if e["entry_type"] == "deduction" else "",
+            "repair_after": local_minute(e["repair_after"]) if e["entry_type"] == "deduction" else "",
             "reversed": e["reversed_by"] is not None, "repaired": e["repaired_by"] is not None,
         } for e in entries[:SECTION_ROWS]]
         ent = reg.enterprises.get(enterprise_id)
@@ -140,7 +138,7 @@ def build_credit_console(ctx: ApiContext, viewers: Viewers, render: Renderer,
             score=score, level=level, entries=n,
             warnings=sorted(warnings.values(), key=lambda w: -int(w["alert_id"])),
             answers=None if answers is None else [_answer_view(a) for a in answers],
-            history=history, back=_with_lang("/console/enterprises", lang)
+            history=history, back=with_lang("/console/enterprises", lang)
             if principal.enterprise_id is None else None)
 
     @router.get("/evidence/{evidence_id}")

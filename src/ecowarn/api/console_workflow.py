@@ -39,9 +39,7 @@ from ecowarn.alerts import (
 from ecowarn.alerts.details import comments_of, episodes_of
 from ecowarn.alerts.model import dispositions_after
 from ecowarn.api._console_forms import FORM_FIELD, FormGuard, local_datetime, read_form
-from ecowarn.api._console_lang import lang_of as _lang
-from ecowarn.api._console_lang import local_minute as _local
-from ecowarn.api._console_lang import with_lang as _with_lang
+from ecowarn.api._console_lang import lang_of, local_minute, with_lang
 from ecowarn.api._db import connect
 from ecowarn.api._paths import CONSOLE_PREFIX
 from ecowarn.api.auth import Auth, enterprise_scope
@@ -81,8 +79,8 @@ def nav_links(principal: Principal, lang: Lang) -> list[tuple[str, str]]:
     if principal.role not in ("officer", "admin"):
         return []
     w = WORKFLOW_TEXTS[lang]
-    return [(_with_lang(CONSOLE_PREFIX, lang), w["alerts"]),
-            (_with_lang(f"{CONSOLE_PREFIX}/queue", lang), w["queue"])]
+    return [(with_lang(CONSOLE_PREFIX, lang), w["alerts"]),
+            (with_lang(f"{CONSOLE_PREFIX}/queue", lang), w["queue"])]
 
 
 def _state_view(s: AlertState, lang: Lang, *, for_enterprise: bool) -> dict[str, Any]:
@@ -91,7 +89,7 @@ def _state_view(s: AlertState, lang: Lang, *, for_enterprise: bool) -> dict[str,
         "status": label(s.status, lang), "status_id": s.status,
         "assignee": (None if for_enterprise or s.assignee_token is None
                      else f"#{s.assignee_token} {s.assignee_label or ''}".strip()),
-        "due": _local(s.due_at), "overdue": s.due_at is not None and s.due_at < now,
+        "due": local_minute(s.due_at), "overdue": s.due_at is not None and s.due_at < now,
         "escalation": None if for_enterprise else s.escalation_level,
         "repeats": s.repeat_count,
         "disposition": label(s.disposition, lang), "disposition_reason": s.disposition_reason,
@@ -116,7 +114,7 @@ async def alert_workflow_context(
                                                                                    "superseded")
     base = f"{CONSOLE_PREFIX}/alerts/{alert_id}"
     forms = {
-        name: _with_lang(f"{base}/{name}", lang)
+        name: with_lang(f"{base}/{name}", lang)
         for name in ("transition", "claim", "comment", "answer")
     }
     return {
@@ -137,17 +135,17 @@ async def alert_workflow_context(
         "devices": [(d, (registry.devices[d].label if d in registry.devices else d))
                     for d in state.device_ids],
         "answers": [{"kind": label(a["kind"], lang), "text": a["body"],
-                     "attachments": list(a["attachments"]), "at": _local(a["created_at"]),
+                     "attachments": list(a["attachments"]), "at": local_minute(a["created_at"]),
                      "maintenance_id": a["maintenance_id"]} for a in answers],
-        "episodes": [{"start": _local(e["start_ts"]), "end": _local(e["end_ts"]),
+        "episodes": [{"start": local_minute(e["start_ts"]), "end": local_minute(e["end_ts"]),
                       "summary": e["summary_zh"] if lang == "zh" else e["summary"]}
                      for e in episodes],
-        "comments": [{"text": c["body"], "public": c["public"], "at": _local(c["created_at"]),
+        "comments": [{"text": c["body"], "public": c["public"], "at": local_minute(c["created_at"]),
                       "by": _who(c["author_role"], None if public else c["author_token"],
                                  "" if public else c["author_label"], lang)}
                      for c in comments],
         "trail": [{
-            "at": _local(e["at"]),
+            "at": local_minute(e["at"]),
             "event": w.get(f"ev_{e['kind']}", e["kind"]),
             "change": (f"{label(e['from_status'], lang)} → {label(e['to_status'], lang)}"
                        if e["from_status"] and e["to_status"] else label(e["to_status"], lang)),
@@ -167,7 +165,7 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer,
     reg = ctx.registry
 
     def back_to(request: Request, alert_id: int) -> RedirectResponse:
-        return RedirectResponse(_with_lang(f"{CONSOLE_PREFIX}/alerts/{alert_id}", _lang(request)),
+        return RedirectResponse(with_lang(f"{CONSOLE_PREFIX}/alerts/{alert_id}", lang_of(request)),
                                 status_code=303)
 
     async def checked_form(request: Request) -> dict[str, str]:
@@ -181,7 +179,7 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer,
         region: str | None = None, rule: str | None = None, status: str | None = None,
         assignee: str | None = None, cursor: str | None = None,
     ) -> Response:
-        lang = _lang(request)
+        lang = lang_of(request)
         region = region or None
         rule = rule or None
         status = status if status in STATUSES else None
@@ -198,16 +196,16 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer,
         for r in rows:
             enterprise = reg.enterprises.get(r["enterprise_id"] or "")
             items.append({
-                "id": r["id"], "url": _with_lang(f"{CONSOLE_PREFIX}/alerts/{r['id']}", lang),
+                "id": r["id"], "url": with_lang(f"{CONSOLE_PREFIX}/alerts/{r['id']}", lang),
                 "score": f"{r['score'].total:.1f}", "rule": rule_name(r["rule"], lang),
                 "enterprise": enterprise.name if enterprise else (r["enterprise_id"] or ""),
-                "start": _local(r["start_ts"]), "severity": r["severity"],
+                "start": local_minute(r["start_ts"]), "severity": r["severity"],
                 "status": label(r["status"], lang),
                 "assignee": (None if r["assignee_token"] is None
                              else f"#{r['assignee_token']} {r['assignee_label'] or ''}".strip()),
-                "due": _local(r["due_at"]), "overdue": r["overdue"],
+                "due": local_minute(r["due_at"]), "overdue": r["overdue"],
                 "escalation": r["escalation_level"], "answers": len(r["answers"]),
-                "claim": _with_lang(f"{CONSOLE_PREFIX}/alerts/{r['id']}/claim", lang),
+                "claim": with_lang(f"{CONSOLE_PREFIX}/alerts/{r['id']}/claim", lang),
             })
         more = None
         if last is not None:
@@ -225,7 +223,7 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer,
                       selected={"region": region, "rule": rule, "status": status,
                                 "assignee": assignee},
                       nav=nav_links(principal, lang),
-                      logout=_with_lang(f"{CONSOLE_PREFIX}/logout", lang))
+                      logout=with_lang(f"{CONSOLE_PREFIX}/logout", lang))
 
     @router.post("/alerts/{alert_id}/transition")
     async def transition_form(request: Request, principal: Annotated[Principal, Depends(officers)],
@@ -244,7 +242,7 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer,
         async with connect(ctx) as conn:
             await claim(conn, alert_id, await actor_of(conn, principal))
         if form.get("next") == "queue":
-            return RedirectResponse(_with_lang(f"{CONSOLE_PREFIX}/queue", _lang(request)),
+            return RedirectResponse(with_lang(f"{CONSOLE_PREFIX}/queue", lang_of(request)),
                                     status_code=303)
         return back_to(request, alert_id)
 

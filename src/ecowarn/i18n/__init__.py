@@ -33,7 +33,8 @@ WORKFLOW_TEXTS: Final[dict[Lang, dict[str, str]]] = {lang: catalog(lang, "WORKFL
 
 
 def _pairs(area: str) -> dict[str, tuple[str, str]]:
-    return {k: (v, en.__dict__[area][k]) for k, v in zh.__dict__[area].items()}
+    english = catalog("en", area)
+    return {k: (v, english[k]) for k, v in catalog("zh", area).items()}
 
 
 # (Chinese, English) pairs, for pages that show both languages side by side.

@@ -41,7 +41,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -506,7 +506,3 @@ async def _conninfo(pool: AsyncConnectionPool[Any]) -> str:
         return info
     got = info()
     return got if isinstance(got, str) else await got
-
-
-def minutes(n: float) -> timedelta:
-    return timedelta(minutes=n)
