@@ -16,19 +16,15 @@ One day of minute data, generated in memory with numpy:
   ``pinned_below_limit``; ``flatline`` on so2, nox, pm and o2; ``o2_dilution``;
   ``undeclared_marking``.
 
-(a1) ecowarn: the pure detectors of ``detectors/`` (numpy), one call per subject, as the
-     runner calls them;
-(a2) the row-batched variants of the same detectors (``treatment_off_rows``,
-     ``hourly_means_rows``, ``flatline_rows``, ...): one call per rule over
-     (subjects x minutes) arrays, per-subject thresholds, limits and reference O2 as
-     (subjects,) arrays; the findings, facts included, are checked identical to (a1);
+(a) ecowarn: the pure detectors of ``detectors/`` (numpy), one call per subject, as the
+    runner calls them;
 (b) baseline: the same logic written as a straightforward loop over every reading in
     plain Python (hysteresis, runs, hourly sums, rolling windows), run on a random
     ``--naive-fraction`` of the subjects and extrapolated linearly to all of them
-    (the output says so). Its findings are compared with (a1)'s and (a2)'s on that subset.
+    (the output says so). Its findings are compared with (a)'s on that subset.
 
-Prints absolute times, throughput, the ratios (b)/(a1) and (b)/(a2) and the targets: a
-province-day under 60 s on 2 cores, ratio at least 20x.
+Prints absolute times, throughput, the ratio (b)/(a) and the targets: a province-day under
+60 s on 2 cores, ratio at least 20x.
 """
 
 from __future__ import annotations
@@ -49,19 +45,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ecowarn.detectors._core import Finding  # noqa: E402
-from ecowarn.detectors.exceedance import (  # noqa: E402
-    ExceedanceParams,
-    exceedance_from_hourly,
-    exceedance_from_hourly_rows,
-)
-from ecowarn.detectors.flatline import FlatlineParams, flatline, flatline_rows  # noqa: E402
-from ecowarn.detectors.hj75 import flag_in, hourly_means, hourly_means_rows  # noqa: E402
-from ecowarn.detectors.marking import MarkingParams, undeclared_marking, undeclared_marking_rows  # noqa: E402
-from ecowarn.detectors.o2_dilution import O2DilutionParams, o2_dilution, o2_dilution_rows  # noqa: E402
-from ecowarn.detectors.pinned import PinnedParams, pinned_from_hourly, pinned_from_hourly_rows  # noqa: E402
-from ecowarn.detectors.running import ON, running_state, running_state_rows  # noqa: E402
-from ecowarn.detectors.treatment_off import TreatmentOffParams, treatment_off, treatment_off_rows  # noqa: E402
+from ecowarn.detectors.exceedance import ExceedanceParams, exceedance_from_hourly  # noqa: E402
+from ecowarn.detectors.flatline import FlatlineParams, flatline  # noqa: E402
+from ecowarn.detectors.hj75 import flag_in, hourly_means  # noqa: E402
+from ecowarn.detectors.marking import MarkingParams, undeclared_marking  # noqa: E402
+from ecowarn.detectors.o2_dilution import O2DilutionParams, o2_dilution  # noqa: E402
+from ecowarn.detectors.pinned import PinnedParams, pinned_from_hourly  # noqa: E402
+from ecowarn.detectors.running import ON, running_state  # noqa: E402
+from ecowarn.detectors.treatment_off import TreatmentOffParams, treatment_off  # noqa: E402
 
 N_MIN = 1440
 T0 = 1_795_795_200  # 2026-11-25T00:00:00+08:00, on a whole hour
@@ -364,35 +355,6 @@ def naive_cems(times: list[int], conc: dict[str, list[float]], flags: dict[str, 
     return found
 
 
-# --- (a2) the row-batched detectors: one call per rule over (subjects, minutes) arrays ------
-#
-# Every ``*_rows`` variant takes one subject per row over the shared grid and returns one
-# list of findings per row, the same findings (facts included) as the per-subject function.
-
-
-def rows_power(times: np.ndarray, pw: Power) -> list[list[Finding]]:
-    return treatment_off_rows(times, pw.prod_kw, pw.treat_kw, pw.prod_on, pw.treat_on, TOFF)
-
-
-def rows_cems(times: np.ndarray, c: Cems) -> list[list[list[Finding]]]:
-    hj75 = EXC.hj75()
-    running = running_state_rows(c.prod_kw, c.prod_on) == ON
-    o2 = c.conc["o2"]
-    o2_ok = flag_in(c.flags["o2"], "N")
-    per_rule: list[list[list[Finding]]] = []
-    for k, m in enumerate(POLLUTANTS):
-        valid = flag_in(c.flags[m], "N") & o2_ok
-        hourly = hourly_means_rows(times, c.conc[m], o2, valid, c.ref_o2, hj75)
-        per_rule.append(exceedance_from_hourly_rows(hourly, c.ref_o2, c.limits[:, k], EXC))
-        per_rule.append(pinned_from_hourly_rows(hourly, c.limits[:, k], PIN))
-    for m in FLAT_METRICS:
-        per_rule.append(flatline_rows(times, c.conc[m], c.flags[m], running, FLAT))
-    per_rule.append(o2_dilution_rows(times, o2, running, O2P, valid=o2_ok))
-    per_rule.append(undeclared_marking_rows(times, [c.flags[m] for m in FLAT_METRICS],
-                                            np.zeros(o2.shape, dtype=bool), MARK))
-    return [[rule[i] for rule in per_rule] for i in range(c.prod_kw.shape[0])]
-
-
 # --- running ---------------------------------------------------------------------------------
 
 
@@ -437,18 +399,13 @@ def main() -> None:
 
     t1_pw, res_pw = timed(lambda: numpy_power(times, pw, np.arange(pairs)))
     t1_cems, res_cems = timed(lambda: numpy_cems(times, cems, np.arange(args.outlets)))
-    a1 = report("(a1) ecowarn detectors, one call per subject (as the runner calls them):", t1_pw, t1_cems)
-    t2_pw, bat_pw = timed(lambda: rows_power(times, pw))
-    t2_cems, bat_cems = timed(lambda: rows_cems(times, cems))
-    a2 = report("(a2) the row-batched detectors, one call per rule over (subjects x minutes) arrays:",
-                t2_pw, t2_cems)
+    a = report("(a) ecowarn detectors, one call per subject (as the runner calls them):", t1_pw, t1_cems)
     ref_pw = [spans(r) for r in res_pw]
     ref_cems = [[spans(f) for f in r] for r in res_cems]
     n_find = sum(len(r) for r in ref_pw) + sum(len(f) for r in ref_cems for f in r)
-    same = bat_pw == res_pw and bat_cems == res_cems
     by_rule = [sum(len(r) for r in res_pw)] + [sum(len(r[j]) for r in res_cems) for j in range(len(RULES) - 1)]
-    print(f"    findings identical to (a1), facts included: {'yes' if same else 'NO'} ({n_find:,} findings: "
-          + ", ".join(f"{name} {k}" for name, k in zip(RULES, by_rule, strict=True)) + ")")
+    print(f"    {n_find:,} findings: "
+          + ", ".join(f"{name} {k}" for name, k in zip(RULES, by_rule, strict=True)))
 
     k_pw = max(1, round(pairs * args.naive_fraction))
     k_cems = max(1, round(args.outlets * args.naive_fraction))
@@ -467,19 +424,15 @@ def main() -> None:
     est = est_pw + est_cems
     agree = (all(ref_pw[i] == naive_pw[j] for j, i in enumerate(sub_pw))
              and all(ref_cems[i] == naive_cems_out[j] for j, i in enumerate(sub_cems)))
-    agree_rows = (all(spans(bat_pw[i]) == naive_pw[j] for j, i in enumerate(sub_pw))
-                  and all([spans(f) for f in bat_cems[i]] == naive_cems_out[j] for j, i in enumerate(sub_cems)))
     print(f"(b) per-reading Python loop, MEASURED on {k_pw:,} pairs and {k_cems:,} outlets "
           f"({args.naive_fraction:.0%}) and EXTRAPOLATED linearly to all:")
     print(f"    treatment_off  {tn_pw:7.2f} s measured -> {est_pw:9.1f} s for {pairs:,} pairs")
     print(f"    CEMS rules     {tn_cems:7.2f} s measured -> {est_cems:9.1f} s for {args.outlets:,} outlets")
     print(f"    province-day (extrapolated)    {est:9.1f} s")
-    print(f"    findings identical to (a1) and (a2) on the subset: "
-          f"{'yes' if agree and agree_rows else 'NO'}")
-    for label, t in (("(a1) per subject", a1), ("(a2) row-batched", a2)):
-        ratio = est / t
-        print(f"ratio (b)/{label}: {ratio:6.1f}x  target >= {TARGET_RATIO:.0f}x: "
-              f"{'met' if ratio >= TARGET_RATIO else 'NOT met'}")
+    print(f"    findings identical to (a) on the subset: {'yes' if agree else 'NO'}")
+    ratio = est / a
+    print(f"ratio (b)/(a) per subject: {ratio:6.1f}x  target >= {TARGET_RATIO:.0f}x: "
+          f"{'met' if ratio >= TARGET_RATIO else 'NOT met'}")
 
 
 if __name__ == "__main__":

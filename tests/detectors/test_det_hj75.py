@@ -45,6 +45,20 @@ def test_flags_to_mask() -> None:
     assert flag_in(flags, "MC").tolist() == [False, True, False, True, False]
 
 
+def test_flag_in_codes_equal_string_comparison() -> None:
+    """<U1 flags compared as code points give the string comparison's mask; other widths too."""
+    rng = np.random.default_rng(5)
+    flags = rng.choice(np.array(["N", "M", "C", "D", "", "n", "Z"]), (20, 50))
+    for letters in ("N", "MCD", "n", "X"):
+        expected = np.zeros(flags.shape, bool)
+        for letter in letters:
+            expected |= flags == letter
+        assert (flag_in(flags, letters) == expected).all()
+        assert (flag_in(flags[:, ::3], letters) == expected[:, ::3]).all()
+    wide = np.array(["N", "NN", "", "M"])
+    assert flag_in(wide, "NM").tolist() == [True, False, False, True]
+
+
 def test_hourly_mean_uses_only_valid_minutes() -> None:
     """An hour with 50 N minutes at 20 mg/m3 (O2 15.5) and 10 M minutes at 500 averages to 40."""
     t = grid(60)

@@ -13,25 +13,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecowarn.detectors._core import BoolArray, Finding, FloatArray, IntArray
-from ecowarn.detectors._rows import per_row
 from ecowarn.detectors._series import Episode, positive
 from ecowarn.detectors.hj75 import (
     HJ75Params,
     HourlyMeans,
-    HourlyMeansRows,
     hour_episodes,
-    hour_episodes_rows,
     hourly_means,
-    hourly_means_rows,
 )
 
 __all__ = [
     "RULE_ID",
     "ExceedanceParams",
     "emission_exceedance",
-    "emission_exceedance_rows",
     "exceedance_from_hourly",
-    "exceedance_from_hourly_rows",
 ]
 
 RULE_ID = "emission_exceedance"
@@ -78,32 +72,6 @@ def exceedance_from_hourly(hourly: HourlyMeans, ref_o2_pct: float, limit: float,
     positive("limit", limit)
     cond = hourly.valid & (hourly.mean_conv > limit)
     return [_finding(hourly, ep, ref_o2_pct, limit, params) for ep in hour_episodes(hourly, cond)]
-
-
-def emission_exceedance_rows(times_s: IntArray, conc: FloatArray, o2_pct: FloatArray,
-                             valid: BoolArray, ref_o2_pct: FloatArray | float, limit: FloatArray | float,
-                             params: ExceedanceParams) -> list[list[Finding]]:
-    """:func:`emission_exceedance` of many outlets on one grid, one per row of (outlets, n) arrays."""
-    hourly = hourly_means_rows(times_s, conc, o2_pct, valid, ref_o2_pct, params.hj75())
-    return exceedance_from_hourly_rows(hourly, ref_o2_pct, limit, params)
-
-
-def exceedance_from_hourly_rows(hourly: HourlyMeansRows, ref_o2_pct: FloatArray | float,
-                                limit: FloatArray | float, params: ExceedanceParams) -> list[list[Finding]]:
-    """:func:`exceedance_from_hourly` of every row; ``ref_o2_pct``, ``limit``: (rows,) or one number."""
-    n = len(hourly)
-    lim = per_row("limit", limit, n)
-    ref = per_row("ref_o2_pct", ref_o2_pct, n)
-    if not np.all(lim > 0):
-        raise ValueError("limit must be positive")
-    cond = hourly.valid & (hourly.mean_conv > lim[:, np.newaxis])
-    found = hour_episodes_rows(hourly, cond)
-    rows = sorted({r for r, _ in found})
-    full = dict(zip(rows, hourly.rows(rows), strict=True))
-    out: list[list[Finding]] = [[] for _ in range(n)]
-    for r, ep in found:
-        out[r].append(_finding(full[r], ep, float(ref[r]), float(lim[r]), params))
-    return out
 
 
 def _finding(hourly: HourlyMeans, ep: Episode, ref_o2_pct: float, limit: float,

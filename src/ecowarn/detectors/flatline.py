@@ -16,11 +16,10 @@ import numpy as np
 import numpy.typing as npt
 
 from ecowarn.detectors._core import BoolArray, Finding, FloatArray, IntArray, runs
-from ecowarn.detectors._rows import as_rows, runs_rows
 from ecowarn.detectors._series import Episode, as_float, check_1d, grid_step_s, positive
 from ecowarn.detectors.hj75 import flag_in
 
-__all__ = ["RULE_ID", "FlatlineParams", "flatline", "flatline_rows"]
+__all__ = ["RULE_ID", "FlatlineParams", "flatline"]
 
 RULE_ID = "flatline"
 
@@ -70,45 +69,6 @@ def flatline(times_s: IntArray, values: FloatArray, flags: npt.NDArray[np.str_],
     for s, e in zip(c_starts[keep].tolist(), l_ends[keep].tolist(), strict=True):
         for seg_s, seg_e in _anchored(v, s, e, params.tolerance, min_points):
             out.append(_finding(times_s, v, seg_s, seg_e, step, params))
-    return out
-
-
-def flatline_rows(times_s: IntArray, values: FloatArray, flags: npt.NDArray[np.str_],
-                  production_running: BoolArray, params: FlatlineParams) -> list[list[Finding]]:
-    """:func:`flatline` of many outlets (or metrics) on one grid, one per row of (rows, n) arrays.
-
-    ``values``, ``flags`` and ``production_running`` are (rows, n); returns one list of
-    findings per row, equal to ``flatline(times_s, values[i], flags[i], production_running[i],
-    params)``.
-    """
-    n = times_s.size
-    if times_s.ndim != 1:
-        raise ValueError("times_s must be one-dimensional")
-    v = as_rows("values", values, n)
-    f = np.asarray(flags)
-    running = as_rows("production_running", production_running, n, dtype=bool)
-    if f.shape != v.shape or running.shape != v.shape:
-        raise ValueError("values, flags and production_running differ in shape")
-    rows = v.shape[0]
-    out: list[list[Finding]] = [[] for _ in range(rows)]
-    if n == 0:
-        return out
-    step = grid_step_s(times_s)
-    eligible = flag_in(f, params.flags_checked)
-    eligible &= np.isfinite(v)
-    eligible &= running
-    link = np.zeros(v.shape, dtype=bool)
-    with np.errstate(invalid="ignore"):
-        np.less_equal(np.abs(np.diff(v, axis=1)), params.tolerance, out=link[:, 1:])
-    link[:, 1:] &= eligible[:, 1:]
-    link[:, 1:] &= eligible[:, :-1]
-    min_points = max(2, int(np.ceil(params.min_duration_min * 60.0 / step)))
-    r_idx, l_starts, l_ends = runs_rows(link)
-    c_starts = l_starts - 1
-    keep = (l_ends - c_starts) >= min_points
-    for r, s, e in zip(r_idx[keep].tolist(), c_starts[keep].tolist(), l_ends[keep].tolist(), strict=True):
-        for seg_s, seg_e in _anchored(v[r], s, e, params.tolerance, min_points):
-            out[r].append(_finding(times_s, v[r], seg_s, seg_e, step, params))
     return out
 
 

@@ -10,18 +10,16 @@ part of a run leaves only the uncovered stretches.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from ecowarn.detectors._core import BoolArray, Finding, IntArray
-from ecowarn.detectors._rows import as_rows, episodes_rows
-from ecowarn.detectors._series import Episode, check_1d, episodes, grid_step_s, positive
+from ecowarn.detectors._series import Episode, check_1d, episodes, positive
 from ecowarn.detectors.hj75 import flag_in
 
-__all__ = ["RULE_ID", "MarkingParams", "undeclared_marking", "undeclared_marking_rows"]
+__all__ = ["RULE_ID", "MarkingParams", "undeclared_marking"]
 
 RULE_ID = "undeclared_marking"
 
@@ -55,41 +53,6 @@ def undeclared_marking(times_s: IntArray, flags: npt.NDArray[np.str_], covered: 
     marked_rows = flag_in(f, params.marking_flags)
     cond = marked_rows.any(axis=0) & ~cov
     return [_finding(f, ep, params) for ep in episodes(times_s, cond, params.min_duration_min * 60.0)]
-
-
-def undeclared_marking_rows(times_s: IntArray, flags: npt.NDArray[np.str_] | Sequence[npt.NDArray[np.str_]],
-                            covered: BoolArray, params: MarkingParams) -> list[list[Finding]]:
-    """:func:`undeclared_marking` of many devices on one grid, one per row.
-
-    ``flags``: (devices, k, n), or a sequence of k (devices, n) arrays (one per metric),
-    or (devices, n) for one metric; ``covered``: (devices, n). Row ``i`` equals
-    ``undeclared_marking(times_s, <the k flag rows of device i>, covered[i], params)``.
-    """
-    n = times_s.size
-    if times_s.ndim != 1:
-        raise ValueError("times_s must be one-dimensional")
-    metrics: list[npt.NDArray[np.str_]]
-    if isinstance(flags, np.ndarray) and flags.ndim == 3:
-        metrics = [flags[:, j] for j in range(flags.shape[1])]
-    elif isinstance(flags, np.ndarray):
-        metrics = [flags]
-    else:
-        metrics = [np.asarray(x) for x in flags]
-    cov = as_rows("covered", covered, n, dtype=bool)
-    for x in metrics:
-        if x.shape != cov.shape:
-            raise ValueError(f"flags have shape {x.shape}, expected {cov.shape}")
-    marked = np.zeros(cov.shape, dtype=bool)
-    for x in metrics:
-        marked |= flag_in(x, params.marking_flags)
-    marked &= ~cov
-    step = grid_step_s(times_s)
-    found = episodes_rows(times_s, marked, params.min_duration_min * 60.0, step)
-    out: list[list[Finding]] = []
-    for r, eps in enumerate(found):
-        row = np.stack([x[r] for x in metrics]) if eps else None
-        out.append([_finding(row, ep, params) for ep in eps] if row is not None else [])
-    return out
 
 
 def _finding(f: npt.NDArray[np.str_], ep: Episode, params: MarkingParams) -> Finding:

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecowarn.detectors._core import BoolArray, Finding, FloatArray, IntArray
-from ecowarn.detectors._rows import as_rows, episodes_rows
-from ecowarn.detectors._series import Episode, as_float, check_1d, episodes, grid_step_s, positive
+from ecowarn.detectors._series import Episode, as_float, check_1d, episodes, positive
 
-__all__ = ["RULE_ID", "O2DilutionParams", "o2_dilution", "o2_dilution_rows"]
+__all__ = ["RULE_ID", "O2DilutionParams", "o2_dilution"]
 
 RULE_ID = "o2_dilution"
 
@@ -50,28 +49,6 @@ def o2_dilution(times_s: IntArray, o2_pct: FloatArray, production_running: BoolA
         check_1d(times_s, valid=ok)
         cond &= ok
     return [_finding(o2, ep, params) for ep in episodes(times_s, cond, params.min_duration_min * 60.0)]
-
-
-def o2_dilution_rows(times_s: IntArray, o2_pct: FloatArray, production_running: BoolArray,
-                     params: O2DilutionParams, valid: BoolArray | None = None) -> list[list[Finding]]:
-    """:func:`o2_dilution` of many outlets on one grid, one per row of (outlets, n) arrays."""
-    n = times_s.size
-    if times_s.ndim != 1:
-        raise ValueError("times_s must be one-dimensional")
-    o2 = as_rows("o2_pct", o2_pct, n)
-    running = as_rows("production_running", production_running, n, dtype=bool)
-    if running.shape != o2.shape:
-        raise ValueError("o2_pct and production_running differ in shape")
-    # NaN compares False, as nan_to_num(-1) does against a positive threshold.
-    cond = o2 >= params.o2_threshold_pct
-    cond &= running
-    if valid is not None:
-        ok = as_rows("valid", valid, n, dtype=bool)
-        if ok.shape != o2.shape:
-            raise ValueError("valid differs in shape from o2_pct")
-        cond &= ok
-    found = episodes_rows(times_s, cond, params.min_duration_min * 60.0, grid_step_s(times_s))
-    return [[_finding(o2[r], ep, params) for ep in eps] for r, eps in enumerate(found)]
 
 
 def _finding(o2: FloatArray, ep: Episode, params: O2DilutionParams) -> Finding:

@@ -16,25 +16,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecowarn.detectors._core import BoolArray, Finding, FloatArray, IntArray
-from ecowarn.detectors._rows import per_row
 from ecowarn.detectors._series import Episode, positive
 from ecowarn.detectors.hj75 import (
     HJ75Params,
     HourlyMeans,
-    HourlyMeansRows,
     hour_episodes,
-    hour_episodes_rows,
     hourly_means,
-    hourly_means_rows,
 )
 
 __all__ = [
     "RULE_ID",
     "PinnedParams",
     "pinned_below_limit",
-    "pinned_below_limit_rows",
     "pinned_from_hourly",
-    "pinned_from_hourly_rows",
 ]
 
 RULE_ID = "pinned_below_limit"
@@ -111,47 +105,6 @@ def pinned_from_hourly(hourly: HourlyMeans, limit: float, params: PinnedParams) 
     np.add.at(diff, idx + m, -1)
     marked = np.cumsum(diff[:-1]) > 0
     return [_finding(hourly, ep, limit, params, qualifies, window_cv) for ep in hour_episodes(hourly, marked)]
-
-
-def pinned_below_limit_rows(times_s: IntArray, conc: FloatArray, o2_pct: FloatArray,
-                            valid: BoolArray, ref_o2_pct: FloatArray | float, limit: FloatArray | float,
-                            params: PinnedParams) -> list[list[Finding]]:
-    """:func:`pinned_below_limit` of many outlets on one grid, one per row of (outlets, n) arrays."""
-    hourly = hourly_means_rows(times_s, conc, o2_pct, valid, ref_o2_pct, params.hj75())
-    return pinned_from_hourly_rows(hourly, limit, params)
-
-
-def pinned_from_hourly_rows(hourly: HourlyMeansRows, limit: FloatArray | float,
-                            params: PinnedParams) -> list[list[Finding]]:
-    """:func:`pinned_from_hourly` of every row; ``limit``: (rows,) or one number."""
-    rows = len(hourly)
-    lim = per_row("limit", limit, rows)[:, np.newaxis]
-    if not np.all(lim > 0):
-        raise ValueError("limit must be positive")
-    n, m = hourly.hour_s.size, params.min_hours
-    out: list[list[Finding]] = [[] for _ in range(rows)]
-    if n < m:
-        return out
-    conv = hourly.mean_conv
-    ok = hourly.valid & hourly.complete
-    in_band = ok & (conv >= params.low_ratio * lim) & (conv <= params.high_ratio * lim)
-    x = np.where(in_band, conv, 0.0)
-    band_cum = np.zeros((rows, n + 1), dtype=np.int64)
-    np.cumsum(in_band, axis=1, out=band_cum[:, 1:])
-    band_count = band_cum[:, m:] - band_cum[:, :-m]
-    window_cv = _rolling_cv(x, m)
-    qualifies = (band_count == m) & (window_cv < params.max_cv)
-    # Hour j is marked when a qualifying window starts in [j - m + 1, j].
-    q_cum = np.zeros((rows, n - m + 2), dtype=np.int64)
-    np.cumsum(qualifies, axis=1, out=q_cum[:, 1:])
-    j = np.arange(n)
-    marked = q_cum[:, np.minimum(j, n - m) + 1] > q_cum[:, np.maximum(j - m + 1, 0)]
-    found = hour_episodes_rows(hourly, marked)
-    need = sorted({r for r, _ in found})
-    full = dict(zip(need, hourly.rows(need), strict=True))
-    for r, ep in found:
-        out[r].append(_finding(full[r], ep, float(lim[r, 0]), params, qualifies[r], window_cv[r]))
-    return out
 
 
 def _finding(hourly: HourlyMeans, ep: Episode, limit: float, params: PinnedParams,
