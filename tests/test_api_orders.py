@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -118,3 +119,79 @@ async def test_maintenance_validation_and_listing(api: ApiEnv) -> None:
     r = await api.client.get("/api/v1/maintenance", headers=officer,
                              params={"since": "2026-11-27T00:00:00+08:00"})
     assert r.json()["items"] == []
+
+
+def _window(start: datetime, hours: float) -> dict[str, str]:
+    return {"start": start.isoformat(), "end": (start + timedelta(hours=hours)).isoformat()}
+
+
+async def test_enterprise_declaration_in_advance_is_approved_at_once(api: ApiEnv) -> None:
+    """Starting within the grace hour and lasting at most 72 h: approved on creation, with a
+    trail that says so; an officer's retroactive declaration is approved too."""
+    cement = await api.headers("enterprise", enterprise_id=CEMENT)
+    now = datetime.now(UTC)
+    r = await api.client.post("/api/v1/maintenance", headers=cement, json={
+        "device_id": "13010500000001", "reason": "analyser calibration",
+        **_window(now - timedelta(minutes=50), 72)})
+    assert r.status_code == 201, r.text
+    assert (r.json()["status"], r.json()["pending_reason"]) == ("approved", [])
+    one = (await api.client.get(f"/api/v1/maintenance/{r.json()['id']}", headers=cement)).json()
+    assert [(e["action"], e["by"]["role"], e["reason"]) for e in one["history"]] == [
+        ("declared", "enterprise", "approved on creation")]
+    officer = await api.headers("officer")
+    r = await api.client.post("/api/v1/maintenance", headers=officer, json={
+        "device_id": "13010500000001", "reason": "on-site check", **_window(now - timedelta(days=5), 100)})
+    assert r.json()["status"] == "approved"
+
+
+@pytest.mark.parametrize(("start_ago_min", "hours", "why"), [
+    (61, 1, ["retroactive"]),
+    (0, 72.5, ["too_long"]),
+    (24 * 60, 80, ["retroactive", "too_long"]),
+])
+async def test_enterprise_declaration_outside_the_policy_is_pending(
+        api: ApiEnv, start_ago_min: int, hours: float, why: list[str]) -> None:
+    """Reaching back more than the grace hour, or longer than 72 h: pending, with the reasons."""
+    cement = await api.headers("enterprise", enterprise_id=CEMENT)
+    r = await api.client.post("/api/v1/maintenance", headers=cement, json={
+        "device_id": "13010500000001", "reason": "analyser calibration",
+        **_window(datetime.now(UTC) - timedelta(minutes=start_ago_min), hours)})
+    assert r.status_code == 201, r.text
+    assert (r.json()["status"], r.json()["pending_reason"]) == ("pending", why)
+
+
+async def test_officer_approves_or_rejects_pending_declarations(api: ApiEnv) -> None:
+    """Officers list pending declarations, approve or reject each once with a reason (kept in
+    its trail); the enterprise cannot decide its own, nor see another enterprise's."""
+    cement = await api.headers("enterprise", enterprise_id=CEMENT)
+    officer = await api.headers("officer")
+    ids = []
+    for _ in range(2):
+        r = await api.client.post("/api/v1/maintenance", headers=cement, json={
+            "device_id": "13010500000001", "reason": "calibration",
+            **_window(datetime.now(UTC) - timedelta(days=2), 2)})
+        ids.append(r.json()["id"])
+    pending = (await api.client.get("/api/v1/maintenance", headers=officer,
+                                    params={"status": "pending"})).json()["items"]
+    assert sorted(m["id"] for m in pending) == sorted(ids)
+    r = await api.client.post(f"/api/v1/maintenance/{ids[0]}/approve", headers=cement,
+                              json={"reason": "self-approved"})
+    assert r.status_code == 403
+    r = await api.client.post(f"/api/v1/maintenance/{ids[0]}/approve", headers=officer, json={"reason": ""})
+    assert r.status_code == 422
+    r = await api.client.post(f"/api/v1/maintenance/{ids[0]}/approve", headers=officer,
+                              json={"reason": "calibration log checked"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "approved" and r.json()["decision_reason"] == "calibration log checked"
+    assert [e["action"] for e in r.json()["history"]] == ["declared", "approved"]
+    r = await api.client.post(f"/api/v1/maintenance/{ids[0]}/reject", headers=officer, json={"reason": "x"})
+    assert r.status_code == 409 and r.json()["status"] == "approved"
+    r = await api.client.post(f"/api/v1/maintenance/{ids[1]}/reject", headers=officer,
+                              json={"reason": "no calibration record"})
+    assert r.json()["status"] == "rejected"
+    assert (await api.client.get("/api/v1/maintenance", headers=officer,
+                                 params={"status": "pending"})).json()["items"] == []
+    coking = await api.headers("enterprise", enterprise_id=COKING)
+    assert (await api.client.get(f"/api/v1/maintenance/{ids[1]}", headers=coking)).status_code == 404
+    mine = (await api.client.get(f"/api/v1/maintenance/{ids[1]}", headers=cement)).json()
+    assert mine["history"][-1]["reason"] == "no calibration record"

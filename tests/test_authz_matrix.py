@@ -15,7 +15,8 @@ Expected answers, per route kind:
   the login page; form posts carry the session's form token;
 - ``login`` (``POST /console/login``): 303 for a live token, 401 otherwise.
 
-Resources the test cannot create (credit ledger entries, evidence packages) are probed
+Resources the test cannot create (credit ledger entries, evidence packages, maintenance
+declarations) are probed
 with an id that does not exist: admitted roles get 404, the others 401/403 first.
 Every successful change of an alert must add to its audit trail.
 """
@@ -98,6 +99,11 @@ EXPECTED: dict[tuple[str, str], Rule] = {
         "device_id": "PWR-BAG-1", "reason": "filter change", **WINDOW}),
     ("GET", "/api/v1/maintenance"): bearer(OFFICER, ENTERPRISE, scoped=True,
                                            params={"device_id": "PWR-BAG-1"}),
+    ("GET", "/api/v1/maintenance/{maintenance_id}"): bearer(OFFICER, ENTERPRISE, ok=404),
+    ("POST", "/api/v1/maintenance/{maintenance_id}/approve"): bearer(OFFICER, ok=404,
+                                                                     body={"reason": "log checked"}),
+    ("POST", "/api/v1/maintenance/{maintenance_id}/reject"): bearer(OFFICER, ok=404,
+                                                                    body={"reason": "no record"}),
     ("GET", "/api/v1/dead-letters"): bearer(OFFICER),
     ("POST", "/api/v1/dead-letters/{dead_letter_id}/replay"): bearer(OFFICER),
     # the alert workflow
@@ -243,7 +249,7 @@ async def _call(world: World, key: tuple[str, str], rule: Rule, caller: str,
     method, template = key
     alert_id = None
     values = {"dead_letter_id": str(world.dead_letter), "enterprise_id": CEMENT,
-              "entry_id": str(ABSENT), "evidence_id": str(ABSENT)}
+              "entry_id": str(ABSENT), "evidence_id": str(ABSENT), "maintenance_id": str(ABSENT)}
     if "{alert_id}" in template:
         alert_id = resource if resource is not None else await world.alert()
         values["alert_id"] = str(alert_id)

@@ -1,10 +1,11 @@
-"""Declared maintenance suppresses the rules it covers, whether declared before or after the
-data; rules it does not cover are untouched."""
+"""Approved maintenance suppresses the rules it covers, whether declared before or after the
+data; rules it does not cover are untouched; a pending or rejected declaration changes nothing."""
 
 from __future__ import annotations
 
 import dataclasses
 
+import pytest
 from test_eval_support import (
     BAG,
     KILN,
@@ -17,6 +18,9 @@ from test_eval_support import (
     spans,
 )
 
+from ecowarn.alerts.errors import DeclarationDecided
+from ecowarn.alerts.maintenance import decide, declare
+from ecowarn.alerts.model import Actor, MaintenancePolicy
 from ecowarn.detectors.flatline import FlatlineParams
 from ecowarn.detectors.marking import MarkingParams
 from ecowarn.simulator import Flatline, Marking, TreatmentOutage
@@ -38,26 +42,55 @@ async def test_maintenance_declared_before_the_data_prevents_the_alert(eval_env:
     assert await eval_env.alerts(live=False) == []
 
 
-async def test_maintenance_declared_after_the_alert_suppresses_it(eval_env: EvalEnv) -> None:
-    """Declaring the maintenance afterwards queues a re-evaluation that retires the open alert:
-    superseded, with the declaration in its evidence and its audit trail."""
+async def test_retroactive_enterprise_declaration_waits_for_an_officer(eval_env: EvalEnv) -> None:
+    """An enterprise declaring maintenance over an alert after the fact changes nothing (the
+    declaration is pending); once an officer approves it, the re-evaluation retires the open
+    alert: superseded, with the declaration in its evidence and its audit trail."""
     await eval_env.write_sim(marked_day(eval_env), devices=DEVICES)  # type: ignore[arg-type]
     runner = eval_env.runner(["undeclared_marking"])
     await runner.drain()
     [alert] = await eval_env.alerts()
-    maint = await insert_maintenance(eval_env, KILN_CEMS, at(0, 15, 50), at(0, 17, 40))
+    firm = Actor(token_id=None, role="enterprise", enterprise_id=eval_env.registry.devices[KILN_CEMS].enterprise_id)
+    officer = Actor(token_id=None, role="officer", label="Officer Li")
+    async with eval_env.pool.connection() as conn:
+        declared = await declare(conn, device_id=KILN_CEMS, enterprise_id=firm.enterprise_id,
+                                 start=at(0, 15, 50), end=at(0, 17, 40), reason="analyser calibration",
+                                 actor=firm, policy=MaintenancePolicy())
+        assert (declared["status"], declared["pending_reason"]) == ("pending", "retroactive")
+        await runner.drain()
+        [still] = await eval_env.alerts()
+        assert (still.id, still.status) == (alert.id, "open"), "a pending declaration suppresses nothing"
+        await decide(conn, declared["id"], "approve", officer, "calibration log checked on site")
     assert await eval_env.execute("SELECT device_id, t_min, t_max FROM pending_eval") == [
-        (KILN_CEMS, at(0, 15, 50), at(0, 17, 40))], "queued by the insert's own transaction"
+        (KILN_CEMS, at(0, 15, 50), at(0, 17, 40))], "queued by the approval's own transaction"
     assert await runner.drain() == 1
     assert await eval_env.alerts() == []
     [gone] = await eval_env.alerts(live=False)
     assert (gone.id, gone.status) == (alert.id, "superseded")
-    assert gone.evidence["suppressed_by_maintenance"][0]["id"] == maint
+    assert gone.evidence["suppressed_by_maintenance"][0]["id"] == declared["id"]
     events = await eval_env.execute(
         "SELECT kind, from_status, to_status, actor_role, reason FROM alert_events"
         " WHERE alert_id = %s ORDER BY id", (alert.id,))
     assert events[-1] == ("superseded", "open", "superseded", "system",
-                          "covered by declared maintenance")
+                          f"covered by declared maintenance #{declared['id']}")
+
+
+async def test_rejected_declaration_never_suppresses(eval_env: EvalEnv) -> None:
+    """A rejected declaration stays without effect, and cannot be approved afterwards."""
+    await eval_env.write_sim(marked_day(eval_env), devices=DEVICES)  # type: ignore[arg-type]
+    runner = eval_env.runner(["undeclared_marking"])
+    await runner.drain()
+    firm = Actor(token_id=None, role="enterprise")
+    officer = Actor(token_id=None, role="officer")
+    async with eval_env.pool.connection() as conn:
+        declared = await declare(conn, device_id=KILN_CEMS, enterprise_id=None, start=at(0, 15, 50),
+                                 end=at(0, 17, 40), reason="calibration", actor=firm, policy=MaintenancePolicy())
+        rejected = await decide(conn, declared["id"], "reject", officer, "no calibration record")
+        assert rejected["status"] == "rejected"
+        with pytest.raises(DeclarationDecided):
+            await decide(conn, declared["id"], "approve", officer, "changed my mind")
+    await runner.drain()
+    assert [a.status for a in await eval_env.alerts()] == ["open"]
 
 
 async def test_maintenance_covering_part_of_an_alert_trims_it(eval_env: EvalEnv) -> None:

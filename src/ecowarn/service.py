@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from psycopg_pool import AsyncConnectionPool
 
 from ecowarn.alerts import EscalationParams, Escalator, WorkflowParams
+from ecowarn.alerts.model import MaintenancePolicy
 from ecowarn.alerts.warnings import WarningDispatcher, WarningMetrics, load_warning_policy
 from ecowarn.api.context import ApiContext
 from ecowarn.config.registry import Registry
@@ -199,7 +200,9 @@ async def open_service(settings: Settings, registry: Registry, *,
             health=lambda: svc_ref[0].health(), replay_dead_letter=replayer.replay,
             on_confirmed=credit.on_alert_confirmed,
             workflow=WorkflowParams(answer_deadline_days=settings.answer_deadline_days(),
-                                    answer_deadline_days_by_rule=settings.answer_deadline_days_by_rule),
+                                    answer_deadline_days_by_rule=settings.answer_deadline_days_by_rule,
+                                    maintenance=MaintenancePolicy(settings.maintenance_grace_min,
+                                                                  settings.maintenance_max_hours)),
         )
         app = create_app(ctx)
         gateway = None

@@ -24,7 +24,8 @@ from psycopg.rows import dict_row
 from ecowarn.alerts.audit import record_event
 from ecowarn.alerts.errors import AlertNotFound, IllegalTransition, InvalidWorkflowInput
 from ecowarn.alerts.lifecycle import MAX_TEXT, fetch_state
-from ecowarn.alerts.model import ANSWER_KINDS, FINAL_STATUSES, Actor
+from ecowarn.alerts.maintenance import declare
+from ecowarn.alerts.model import ANSWER_KINDS, FINAL_STATUSES, Actor, MaintenancePolicy
 
 __all__ = ["MAX_ATTACHMENTS", "MaintenanceWindow", "answers_of", "submit_answer"]
 
@@ -47,8 +48,13 @@ class MaintenanceWindow:
 async def submit_answer(
     conn: psycopg.AsyncConnection[Any], alert_id: int, actor: Actor, kind: str, text: str, *,
     attachments: Sequence[str] = (), maintenance: MaintenanceWindow | None = None,
+    policy: MaintenancePolicy | None = None,
 ) -> dict[str, Any]:
     """Record an answer; returns it (with ``maintenance_id`` when a window was declared).
+
+    A declared window goes through :func:`alerts.maintenance.declare` with ``policy``: one
+    reaching back over the alert is ``pending`` and suppresses nothing until an officer
+    approves it.
 
     An enterprise actor may answer only its own enterprise's alerts; another's is
     :class:`AlertNotFound`, exactly like an alert that does not exist.
@@ -84,15 +90,11 @@ async def submit_answer(
                     f"({', '.join(state.device_ids)})")
             if maintenance.end <= maintenance.start:
                 raise InvalidWorkflowInput("body.maintenance.end", "end must be after start")
-            cur = await conn.execute(
-                "INSERT INTO maintenance (device_id, enterprise_id, start_ts, end_ts, reason,"
-                " declared_by_role, created_by_token) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-                " RETURNING id",
-                (maintenance.device_id, state.enterprise_id, maintenance.start, maintenance.end,
-                 body, actor.role, actor.token_id))
-            row = await cur.fetchone()
-            assert row is not None
-            maintenance_id = int(row[0])
+            declared = await declare(
+                conn, device_id=maintenance.device_id, enterprise_id=state.enterprise_id,
+                start=maintenance.start, end=maintenance.end, reason=body, actor=actor,
+                policy=policy or MaintenancePolicy())
+            maintenance_id = int(declared["id"])
         async with conn.cursor(row_factory=dict_row) as dcur:
             await dcur.execute(
                 "INSERT INTO alert_answers (alert_id, enterprise_id, kind, body, attachments,"

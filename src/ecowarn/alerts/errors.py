@@ -3,9 +3,11 @@
     WorkflowError                  base; never raised itself
      ├── AlertNotFound             no such alert, or one the actor may not see   -> 404
      ├── InvalidWorkflowInput      a value the workflow refuses (names the field) -> 422
-     └── WorkflowConflict          the alert's state forbids the request          -> 409
-          ├── IllegalTransition    action not allowed from the current status
-          └── AlreadyClaimed       another officer holds the alert
+     ├── WorkflowConflict          the alert's state forbids the request          -> 409
+     │    ├── IllegalTransition    action not allowed from the current status
+     │    └── AlreadyClaimed       another officer holds the alert
+     ├── DeclarationNotFound       no such maintenance declaration (or not the actor's) -> 404
+     └── DeclarationDecided        the declaration was approved or rejected already  -> 409
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Sequence
 __all__ = [
     "AlertNotFound",
     "AlreadyClaimed",
+    "DeclarationDecided",
+    "DeclarationNotFound",
     "IllegalTransition",
     "InvalidWorkflowInput",
     "WorkflowConflict",
@@ -77,3 +81,21 @@ class AlreadyClaimed(WorkflowConflict):
                          alert_id=alert_id, status=status)
         self.assignee_token = assignee_token
         self.assignee_label = assignee_label
+
+
+class DeclarationNotFound(WorkflowError):
+    """No maintenance declaration with this id, or one of another enterprise (not disclosed)."""
+
+    def __init__(self, maintenance_id: int) -> None:
+        super().__init__(f"no maintenance declaration {maintenance_id}")
+        self.maintenance_id = maintenance_id
+
+
+class DeclarationDecided(WorkflowError):
+    """Only a pending declaration can be approved or rejected."""
+
+    def __init__(self, maintenance_id: int, status: str) -> None:
+        super().__init__(f"maintenance declaration {maintenance_id} is {status} already; "
+                         "only a pending one can be approved or rejected")
+        self.maintenance_id = maintenance_id
+        self.status = status

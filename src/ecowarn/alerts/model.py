@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Final, Literal, get_args
 
@@ -48,6 +48,7 @@ __all__ = [
     "AnswerKind",
     "ConfirmHook",
     "Disposition",
+    "MaintenancePolicy",
     "Status",
     "WorkflowParams",
     "allowed_actions",
@@ -132,6 +133,33 @@ def _frozen(mapping: Mapping[str, int]) -> Mapping[str, int]:
 
 
 @dataclass(frozen=True, slots=True)
+class MaintenancePolicy:
+    """When an enterprise's own maintenance declaration takes effect without an officer
+    (CONTRACT section 8: ``grace`` and ``max_hours``)."""
+
+    grace_min: float = 60.0
+    max_hours: float = 72.0
+
+    def __post_init__(self) -> None:
+        if self.grace_min < 0:
+            raise ValueError("grace_min must be >= 0")
+        if self.max_hours <= 0:
+            raise ValueError("max_hours must be positive")
+
+    def judge(self, role: str, start: datetime, end: datetime, now: datetime,
+              ) -> tuple[Literal["approved", "pending"], list[str]]:
+        """The status a new declaration gets, and why it waits (``retroactive``, ``too_long``)."""
+        if role != "enterprise":
+            return "approved", []
+        why = []
+        if start < now - timedelta(minutes=self.grace_min):
+            why.append("retroactive")
+        if end - start > timedelta(hours=self.max_hours):
+            why.append("too_long")
+        return ("pending" if why else "approved"), why
+
+
+@dataclass(frozen=True, slots=True)
 class WorkflowParams:
     """Answer deadlines: days from dispatch until the enterprise's answer is due, per
     severity, with per-rule overrides (``data_gap: 14``). Unknown severities use
@@ -141,6 +169,8 @@ class WorkflowParams:
         default_factory=lambda: _frozen({"high": 3, "medium": 14, "low": 14}))
     answer_deadline_days_by_rule: Mapping[str, int] = field(default_factory=lambda: _frozen({}))
     default_days: int = 14
+    # When an enterprise's maintenance declaration takes effect without an officer.
+    maintenance: MaintenancePolicy = field(default_factory=MaintenancePolicy)
 
     def __post_init__(self) -> None:
         for name, mapping in (("answer_deadline_days", self.answer_deadline_days),

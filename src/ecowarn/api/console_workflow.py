@@ -272,7 +272,8 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer,
         async with connect(ctx) as conn:
             await submit_answer(conn, alert_id, await actor_of(conn, principal),
                                 form.get("kind", ""), form.get("text", ""),
-                                attachments=attachments, maintenance=window)
+                                attachments=attachments, maintenance=window,
+                                policy=ctx.workflow.maintenance)
         return back_to(request, alert_id)
 
     return router

@@ -43,6 +43,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from ecowarn.alerts.errors import (
     AlertNotFound,
     AlreadyClaimed,
+    DeclarationDecided,
+    DeclarationNotFound,
     IllegalTransition,
     InvalidWorkflowInput,
     WorkflowConflict,
@@ -165,8 +167,10 @@ def classify(exc: Exception) -> ErrorInfo:
 
 
 def _workflow_info(exc: WorkflowError) -> ErrorInfo:
-    if isinstance(exc, AlertNotFound):
+    if isinstance(exc, AlertNotFound | DeclarationNotFound):
         return ErrorInfo(404, "not_found", str(exc))
+    if isinstance(exc, DeclarationDecided):
+        return ErrorInfo(409, "conflict", str(exc), extra={"status": exc.status})
     if isinstance(exc, InvalidWorkflowInput):
         return ErrorInfo(422, "invalid_request", f"{exc.field}: {exc.message}",
                          (FieldError(exc.field, exc.message),))

@@ -226,7 +226,8 @@ def build_workflow_router(ctx: ApiContext, auth: Auth) -> APIRouter:
             body.maintenance.device_id, body.maintenance.start, body.maintenance.end)
         async with connect(ctx) as conn:
             row = await submit_answer(conn, alert_id, await actor_of(conn, principal), body.kind,
-                                      body.text, attachments=body.attachments, maintenance=window)
+                                      body.text, attachments=body.attachments, maintenance=window,
+                                      policy=ctx.workflow.maintenance)
         actions.labels("answer").inc()
         return answer_out(row)
 

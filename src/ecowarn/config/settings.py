@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     answer_deadline_days_medium: int = Field(default=14, ge=1)
     answer_deadline_days_low: int = Field(default=14, ge=1)
     answer_deadline_days_by_rule: dict[str, int] = Field(default_factory=dict)
+    # Maintenance an enterprise declares takes effect at once only when it starts no earlier
+    # than this many minutes before it is declared and lasts at most MAINTENANCE_MAX_HOURS;
+    # any other waits for an officer's approval (CONTRACT section 8).
+    maintenance_grace_min: float = Field(default=60.0, ge=0)
+    maintenance_max_hours: float = Field(default=72.0, gt=0)
 
     @field_validator("answer_deadline_days_by_rule")
     @classmethod

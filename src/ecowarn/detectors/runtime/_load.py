@@ -276,25 +276,28 @@ class Maintenance:
 
 async def load_maintenance(conn: psycopg.AsyncConnection[Any], device_ids: Iterable[str],
                            since: datetime, until: datetime) -> list[Maintenance]:
-    """Declared maintenance of ``device_ids`` overlapping ``[since, until]``."""
+    """Approved maintenance of ``device_ids`` overlapping ``[since, until]`` (a pending or
+    rejected declaration suppresses nothing: CONTRACT section 8)."""
     devs = sorted(set(device_ids))
     if not devs:
         return []
     cur = await conn.execute(
         "SELECT id, device_id, start_ts, end_ts, reason FROM maintenance"
-        " WHERE device_id = ANY(%s) AND end_ts > %s AND start_ts <= %s ORDER BY start_ts, id",
+        " WHERE device_id = ANY(%s) AND end_ts > %s AND start_ts <= %s AND status = 'approved'"
+        " ORDER BY start_ts, id",
         (devs, since, until))
     return [Maintenance(int(r[0]), r[1], epoch(r[2]), epoch(r[3]), r[4])
             for r in await cur.fetchall()]
 
 
 class MaintenanceIndex:
-    """Which devices have any declared maintenance, refreshed once per runner batch.
+    """Which devices have any approved maintenance, refreshed once per runner batch.
 
     Lets an evaluator skip the maintenance query for the (usual) subjects none of whose
     devices ever had a declaration. Until the first refresh it knows nothing, and every
     lookup queries. A declaration committed after a refresh also queued a re-evaluation
-    (trigger of migration 0005), which the next batch picks up with a fresh index.
+    (trigger of migration 0005; approving one too, migration 0006), which the next batch
+    picks up with a fresh index.
     """
 
     def __init__(self) -> None:
@@ -304,7 +307,7 @@ class MaintenanceIndex:
     async def refresh(self, conn: psycopg.AsyncConnection[Any], batch: int) -> None:
         if batch == self._batch:
             return
-        cur = await conn.execute("SELECT DISTINCT device_id FROM maintenance")
+        cur = await conn.execute("SELECT DISTINCT device_id FROM maintenance WHERE status = 'approved'")
         self._devices = frozenset(r[0] for r in await cur.fetchall())
         self._batch = batch
 

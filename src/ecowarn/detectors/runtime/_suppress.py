@@ -117,7 +117,8 @@ async def apply_suppression(conn: psycopg.AsyncConnection[Any], rule: str, subje
             continue
         info = [{"id": m.id, "device_id": m.device_id, "start_s": m.start_s, "end_s": m.end_s,
                  "reason": m.reason} for m in cover]
-        await retire(conn, int(alert_id), "covered by declared maintenance",
+        await retire(conn, int(alert_id),
+                     "covered by declared maintenance " + ", ".join(f"#{m.id}" for m in cover),
                      {"suppressed_by_maintenance": info})
         suppressed.append(int(alert_id))
     return suppressed
