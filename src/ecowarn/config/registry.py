@@ -169,12 +169,22 @@ class Registry:
         return (d for d in self.devices.values() if d.role == "production")
 
     def by_mn(self, mn: str) -> Device | None:
-        """The device whose HJ 212 packets carry ``mn``."""
-        return self._mn_index.get(mn)
+        """The (first) device whose HJ 212 packets carry ``mn``."""
+        found = self._mn_index.get(mn)
+        return found[0] if found else None
+
+    def devices_by_mn(self, mn: str) -> list[Device]:
+        """Every device whose HJ 212 packets carry ``mn``: one CEMS or water outlet, or the
+        power meters of one sub-metering terminal."""
+        return list(self._mn_index.get(mn, ()))
 
     @cached_property
-    def _mn_index(self) -> dict[str, Device]:
-        return {mn: d for d in self.devices.values() if (mn := d.hj212_mn) is not None}
+    def _mn_index(self) -> dict[str, list[Device]]:
+        index: dict[str, list[Device]] = {}
+        for d in self.devices.values():
+            if (mn := d.hj212_mn) is not None:
+                index.setdefault(mn, []).append(d)
+        return index
 
     def producers_treated_by(self, treatment_id: str) -> list[Device]:
         return list(self._treated_index.get(treatment_id, ()))

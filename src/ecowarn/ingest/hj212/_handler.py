@@ -30,7 +30,7 @@ from ecowarn.ingest.hj212._split import Abandoned, Complete, SplitAssembler, mer
 from ecowarn.ingest.hj212.dialect import FLAG_A, FLAG_D, Dialect, select_dialect
 from ecowarn.ingest.hj212.errors import MappingError, SegmentError
 from ecowarn.ingest.hj212.framing import Frame, FrameError
-from ecowarn.ingest.hj212.mapping import Mapped, packet_to_rows
+from ecowarn.ingest.hj212.mapping import Mapped, Route, packet_to_rows
 from ecowarn.ingest.hj212.metrics import Hj212Metrics
 from ecowarn.ingest.hj212.replies import data_ack, notice_ack, qn_rtn_for, request_reply
 from ecowarn.ingest.hj212.segment import Packet, parse_segment
@@ -96,6 +96,15 @@ class PacketHandler:
         self._counters = counters
         self._peer = peer
         self._splits = splits  # shared by the gateway's connections
+        self._routes: dict[tuple[str, str], Route] = {}
+
+    def _route(self, mn: str, dialect: Dialect) -> Route:
+        """Where this MN's factor codes go (the registry does not change while we run)."""
+        key = (mn, dialect.name)
+        route = self._routes.get(key)
+        if route is None:
+            route = self._routes[key] = Route.for_devices(self._registry.devices_by_mn(mn), dialect)
+        return route
 
     def count(self, out: Outcome) -> None:
         """Add what ``out`` holds to the metrics (once per read rather than per packet)."""
@@ -177,7 +186,7 @@ class PacketHandler:
         if m is None:
             return None
         mn = m.group(1).decode("ascii", errors="replace")
-        return mn if mn in self._registry.devices else None
+        return mn if self._registry.by_mn(mn) is not None else None
 
     # --- framing errors -------------------------------------------------------------
 
@@ -219,7 +228,8 @@ class PacketHandler:
             return
         self._counters.device_id = packet.mn
         wants_reply = flag is not None and bool(flag & FLAG_A)
-        if cn in dialect.row_commands:
+        route = self._route(packet.mn or "", dialect)
+        if cn in dialect.row_commands or (route.run_states and cn in dialect.state_commands):
             header = packet.header
             if "PNUM" in header or "PNO" in header or (self._strict and flag is not None
                                                        and flag & FLAG_D):
@@ -232,7 +242,7 @@ class PacketHandler:
                     self._split_part(packet, frame.raw, pnum, pno, dialect, out, now)
                     return
             try:
-                mapped = packet_to_rows(packet, dialect, lenient=self._lenient)
+                mapped = packet_to_rows(packet, dialect, lenient=self._lenient, route=route)
             except MappingError as exc:
                 self._rejected(out, exc.reason, exc.detail, frame.raw, packet, dialect)
                 return
@@ -311,7 +321,7 @@ class PacketHandler:
             out.completed.append(complete)
             try:
                 mapped = packet_to_rows(merge_parts(complete.packets), dialect,
-                                        lenient=self._lenient)
+                                        lenient=self._lenient, route=self._route(mn, dialect))
             except MappingError as exc:
                 self._split_rejected(out, exc.reason, exc.detail, complete.raw, mn)
                 if wants_reply:
@@ -351,13 +361,22 @@ class PacketHandler:
         mn = packet.mn
         if not mn:
             raise _Reject("unknown_device", "the data segment has no MN")
-        device = self._registry.devices.get(mn)
-        if device is None:
+        devices = self._registry.devices_by_mn(mn)
+        if not devices:
+            other = self._registry.devices.get(mn)
+            if other is not None:
+                raise _Reject("kind_mismatch", f"MN {mn!r} is registered as a {other.kind} device "
+                              "without an HJ 212 mn and codes (it reports over MQTT)")
             raise _Reject("unknown_device", f"MN {mn!r} is not in the registry")
-        if device.kind != "cems":
-            raise _Reject("kind_mismatch",
-                          f"MN {mn!r} is registered as a {device.kind} device, not cems")
-        if device.password is not None and packet.pw != device.password:
+        kind = devices[0].kind
+        st = packet.header.get("ST")
+        # ST 32 is a wastewater source, 31 flue gas (HJ 212-2017 Appendix): a water logger
+        # sending as a stack, or the reverse, is a misconfigured device, not data to guess at.
+        if (st == "32" and kind == "cems") or (st == "31" and kind == "water"):
+            raise _Reject("kind_mismatch", f"MN {mn!r} is registered as a {kind} device, "
+                          f"but the packet says ST={st} ({'wastewater' if st == '32' else 'flue gas'})")
+        password = next((d.password for d in devices if d.password is not None), None)
+        if password is not None and packet.pw != password:
             raise _Reject("bad_password", f"wrong PW for MN {mn!r}")
 
 

@@ -72,7 +72,11 @@ class Dialect:
     version: int  # the V bits of Flag
     codes: Mapping[str, str]  # pollutant code -> ecowarn metric (this version's codes)
     legacy_codes: Mapping[str, str]  # older codes still sent by devices -> metric
+    water_codes: Mapping[str, str]  # wastewater (ST=32) codes -> metric of kind water
     row_commands: Mapping[str, str]  # CN carrying values -> suffix of the stored value
+    # CN carrying facility run states (``SBxxx-RS``) -> suffix; stored for power meters
+    # whose codes map the SB code to ``rs``, acknowledged and ignored for anything else.
+    state_commands: Mapping[str, str]
     upload_commands: frozenset[str]  # CN answered by the data ack (rows or not)
     notice_commands: frozenset[str]  # CN answered by the notice ack
     reply_commands: frozenset[str]  # answers themselves: never answered
@@ -122,7 +126,12 @@ HJ212_2017 = Dialect(
         "S03": "temp", "S05": "humidity", "S08": "pressure",
     }),
     # 2011 real-time (-Rtd); 2051 minute, 2061 hourly, 2031 daily (-Avg).
+    water_codes=_frozen({
+        "w01018": "cod", "w21003": "nh3n", "w21011": "tp", "w21001": "tn", "w01001": "ph",
+        "w00000": "flow",
+    }),
     row_commands=_frozen({"2011": "Rtd", "2051": "Avg", "2061": "Avg", "2031": "Avg"}),
+    state_commands=_frozen({"2021": "RS", "2022": "RS"}),
     # Other uploads are acknowledged but store nothing here: 2041 daily run hours,
     # 2021/2022 treatment facility run state, 2081 logger restart time.
     upload_commands=frozenset({"2011", "2051", "2061", "2031", "2041", "2021", "2022", "2081"}),

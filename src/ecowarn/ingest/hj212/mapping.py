@@ -41,15 +41,17 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
+from ecowarn.config.registry import Device
 from ecowarn.ingest.hj212.dialect import Dialect
 from ecowarn.ingest.hj212.errors import MappingError
 from ecowarn.ingest.hj212.segment import Packet
 from ecowarn.store.model import Row
 
-__all__ = ["CHINA_TZ", "Mapped", "Skipped", "format_data_time", "packet_to_rows",
+__all__ = ["CHINA_TZ", "Mapped", "Route", "Skipped", "format_data_time", "packet_to_rows",
            "parse_data_time"]
 
 CHINA_TZ = timezone(timedelta(hours=8), "UTC+08:00")
@@ -64,6 +66,31 @@ class Skipped:
     field: str  # e.g. "a21026-ZsRtd", or the code for unknown_code
     reason: str  # ignored_field, unknown_code, bad_value, bad_value_flag, duplicate_metric
     value: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where the factors of one MN's packets go: code -> (device id, metric).
+
+    A CEMS outlet's route is the dialect's flue-gas codes (2017 and 2005-era), a water
+    outlet's the w-codes, a sub-metering terminal's the codes of each of its meters
+    (``codes`` in the registry), so one packet may carry several meters. ``run_states``:
+    the route maps ``SBxxx`` codes to ``rs`` (CN 2021/2022 are stored).
+    """
+
+    codes: Mapping[str, tuple[str, str]]
+    run_states: bool = False
+
+    @classmethod
+    def for_devices(cls, devices: Sequence[Device], dialect: Dialect) -> Route:
+        first = devices[0]
+        if first.kind == "cems":
+            table = {**dialect.legacy_codes, **dialect.codes}
+            return cls({c: (first.id, m) for c, m in table.items()})
+        if first.kind == "water":
+            return cls({c: (first.id, m) for c, m in dialect.water_codes.items()})
+        codes = {c: (d.id, m) for d in devices for c, m in d.codes.items()}
+        return cls(codes, run_states=any(m == "rs" for _, m in codes.values()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,15 +133,21 @@ def format_data_time(ts: datetime) -> str:
     return ts.astimezone(CHINA_TZ).strftime("%Y%m%d%H%M%S")
 
 
-def packet_to_rows(packet: Packet, dialect: Dialect, *, lenient: bool = True) -> Mapped:
-    """The rows of a data upload (CN in ``dialect.row_commands``).
+def packet_to_rows(packet: Packet, dialect: Dialect, *, lenient: bool = True,
+                   route: Route | None = None) -> Mapped:
+    """The rows of a data upload (CN in ``dialect.row_commands``, or a run-state upload in
+    ``dialect.state_commands`` when ``route.run_states``).
 
-    ``lenient`` accepts lower-case flag letters; strict mode skips them.
+    ``route`` says which device and metric each factor code is (default: a CEMS whose id
+    is the MN, the dialect's codes). ``lenient`` accepts lower-case flag letters; strict
+    mode skips them.
     Raises :class:`MappingError` for a command that carries no rows, a missing
     MN or a missing or invalid ``DataTime``.
     """
     cn = packet.cn or ""
     suffix = dialect.row_commands.get(cn)
+    if suffix is None and route is not None and route.run_states:
+        suffix = dialect.state_commands.get(cn)
     if suffix is None:
         raise MappingError("not_data", f"CN {cn!r} carries no values to store")
     mn = packet.mn
@@ -143,10 +176,16 @@ def packet_to_rows(packet: Packet, dialect: Dialect, *, lenient: bool = True) ->
     ts = parse_data_time(data_time)
 
     rows: list[Row] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     codes, legacy, value_flags = dialect.codes, dialect.legacy_codes, dialect.value_flags
+    routed = None if route is None else route.codes
     for code, fields in by_code.items():
-        metric = codes.get(code) or legacy.get(code)  # Dialect.metric_for, inlined
+        if routed is None:
+            metric = codes.get(code) or legacy.get(code)  # Dialect.metric_for, inlined
+            device = mn
+        else:
+            target = routed.get(code)
+            device, metric = target if target is not None else (mn, None)
         if metric is None:
             skipped.append(Skipped(code, "unknown_code"))
             continue
@@ -156,7 +195,7 @@ def packet_to_rows(packet: Packet, dialect: Dialect, *, lenient: bool = True) ->
         raw_value = fields.get(suffix)
         if raw_value is None:
             continue
-        if metric in seen:
+        if (device, metric) in seen:
             skipped.append(Skipped(f"{code}-{suffix}", "duplicate_metric", raw_value))
             continue
         number: float | None
@@ -173,6 +212,6 @@ def packet_to_rows(packet: Packet, dialect: Dialect, *, lenient: bool = True) ->
         if flag not in value_flags:
             skipped.append(Skipped(f"{code}-Flag", "bad_value_flag", flag))
             continue
-        seen.add(metric)
-        rows.append(Row(mn, metric, ts, number, flag))
+        seen.add((device, metric))
+        rows.append(Row(device, metric, ts, number, flag))
     return Mapped(rows=tuple(rows), skipped=tuple(skipped), ts=ts)
