@@ -22,7 +22,7 @@ from ecowarn.detectors.treatment_off import TreatmentOffParams
 CONTRACT_RULES = {
     "treatment_off", "treatment_underload", "emergency_noncompliance", "emission_exceedance",
     "flatline", "o2_dilution", "bypass_suspected", "undeclared_marking", "pinned_below_limit",
-    "data_gap", "air_hotspot",
+    "data_gap", "air_hotspot", "treatment_sequence",
 }
 
 
@@ -33,7 +33,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_catalog_lists_every_contract_rule() -> None:
-    """RULES has exactly the rule ids of CONTRACT section 3."""
+    """RULES has exactly the rule ids of CONTRACT sections 3 and 8 (1.1 adds treatment_sequence)."""
     assert set(RULES) == CONTRACT_RULES
     assert RULES["treatment_off"] is TreatmentOffParams
 

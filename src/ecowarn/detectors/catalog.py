@@ -33,6 +33,7 @@ from ecowarn.detectors.marking import MarkingParams
 from ecowarn.detectors.o2_dilution import O2DilutionParams
 from ecowarn.detectors.pinned import PinnedParams
 from ecowarn.detectors.treatment_off import TreatmentOffParams
+from ecowarn.detectors.treatment_sequence import TreatmentSequenceParams
 from ecowarn.detectors.treatment_underload import TreatmentUnderloadParams
 
 __all__ = ["DEFAULT_RULES_PATH", "RULES", "RuleConfigError", "default_params", "load_rule_params"]
@@ -42,6 +43,7 @@ DEFAULT_RULES_PATH = packaged_file("rules.yaml")
 RULES: dict[str, type] = {
     "treatment_off": TreatmentOffParams,
     "treatment_underload": TreatmentUnderloadParams,
+    "treatment_sequence": TreatmentSequenceParams,
     "emergency_noncompliance": EmergencyParams,
     "emission_exceedance": ExceedanceParams,
     "flatline": FlatlineParams,
@@ -123,7 +125,10 @@ def _build(cls: type, rule: str, rule_line: int, body: yaml.Node, source: str) -
 
 
 def _coerce(value: Any, type_name: str, where: str) -> Any:
-    """Check a YAML value against a params field's type (``float``, ``int``, ``str``, ``bool``)."""
+    """Check a YAML value against a params field's type (``float``, ``int``, ``str``, ``bool``,
+    or one of them ``| None``)."""
+    if type_name.endswith(" | None"):
+        return None if value is None else _coerce(value, type_name.removesuffix(" | None"), where)
     if type_name == "float" and isinstance(value, int | float) and not isinstance(value, bool):
         if not math.isfinite(value):
             raise RuleConfigError(f"{where}: must be a finite number, got {value!r}")

@@ -20,6 +20,7 @@ from ecowarn.detectors.hj75 import (
     hour_episodes,
     hourly_means,
 )
+from ecowarn.detectors.water import WaterParams
 
 __all__ = [
     "RULE_ID",
@@ -44,12 +45,22 @@ class ExceedanceParams:
     # Declared maintenance of the subject's devices suppresses this rule (runner;
     # see docs/architecture.md, "Suppression").
     suppressed_by_maintenance: bool = False
+    # Water outlets (detectors.water): a day is judged with this many valid hours; pH
+    # outside its range this long is an exceedance.
+    water_min_valid_hours: int = 20
+    water_ph_min_duration_min: float = 60.0
 
     def __post_init__(self) -> None:
         self.hj75()
+        self.water()
         if not self.high_ratio > 1:
             raise ValueError("high_ratio must be above 1")
         positive("high_hours", self.high_hours)
+
+    def water(self) -> WaterParams:
+        return WaterParams(min_valid_hours=self.water_min_valid_hours,
+                           ph_min_duration_min=self.water_ph_min_duration_min,
+                           high_ratio=self.high_ratio, high_hours=self.high_hours)
 
     def hj75(self) -> HJ75Params:
         return HJ75Params(min_valid_minutes=self.min_valid_minutes, o2_max_pct=self.o2_max_pct)

@@ -1,4 +1,4 @@
-"""``treatment_off`` (治污设施未运行): production running while none of its treatment runs."""
+"""``treatment_off`` (治污设施未运行): production running while a treatment stage is off."""
 
 from __future__ import annotations
 
@@ -7,15 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecowarn.detectors._core import Finding, FloatArray, IntArray, runs
-from ecowarn.detectors._rows import as_rows, per_row, runs_rows
-from ecowarn.detectors.running import OFF, ON, hysteresis_rows, running_state
+from ecowarn.detectors.running import OFF, ON, running_state
 
-__all__ = ["RULE_ID", "TreatmentOffParams", "treatment_off", "treatment_off_rows"]
+__all__ = ["RULE_ID", "TreatmentOffParams", "treatment_off"]
 
 RULE_ID = "treatment_off"
-
-# Rows per pass of treatment_off_rows: the temporaries of a block stay in cache.
-_CHUNK_ROWS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,74 +36,40 @@ class TreatmentOffParams:
 
 def treatment_off(times_s: IntArray, production_kw: FloatArray, treatment_kw: FloatArray,
                   production_on_kw: float, treatment_on_kw: FloatArray,
-                  params: TreatmentOffParams) -> list[Finding]:
-    """Episodes where production is ON and every treatment unit is known OFF.
+                  params: TreatmentOffParams, stage_of: IntArray | None = None) -> list[Finding]:
+    """Episodes where production is ON and at least one treatment stage is known OFF
+    (CONTRACT section 8, 1.1).
 
-    ``times_s``: grid times (n,); ``production_kw``: (n,); ``treatment_kw``: (k, n)
-    with NaN for no data; ``treatment_on_kw``: (k,). A treatment unit without data
-    is not taken as off (that is a data gap, not this rule).
+    ``times_s``: grid times (n,); ``production_kw``: (n,); ``treatment_kw``: (k, n) with
+    NaN for no data; ``treatment_on_kw``: (k,); ``stage_of``: (k,) the stage of each
+    treatment row, 0-based (default: each row its own stage). A stage is off when every
+    one of its meters (alternatives) is known OFF: a meter without data is not taken as
+    off (that is a data gap, not this rule), and a standby alternative off while its
+    partner runs is no finding.
     """
     n = times_s.size
     treat = np.atleast_2d(np.asarray(treatment_kw, dtype=np.float64))
     on_kw = np.atleast_1d(np.asarray(treatment_on_kw, dtype=np.float64))
     if treat.shape != (on_kw.size, n) or production_kw.shape != (n,):
         raise ValueError("array shapes do not match")
+    stages = np.arange(on_kw.size) if stage_of is None else np.asarray(stage_of, dtype=np.int64)
+    if stages.shape != on_kw.shape or (stages.size and (stages.min() < 0)):
+        raise ValueError("stage_of needs one stage index >= 0 per treatment row")
+    n_stages = int(stages.max()) + 1 if stages.size else 0
     prod_state = running_state(production_kw, production_on_kw, params.off_ratio * production_on_kw)
-    all_off = np.ones(n, dtype=bool)
-    treat_states = []
-    for row, thr in zip(treat, on_kw, strict=True):
+    stage_off = np.ones((n_stages, n), dtype=bool)
+    for row, thr, stage in zip(treat, on_kw, stages.tolist(), strict=True):
         st = running_state(row, float(thr), params.off_ratio * float(thr))
-        treat_states.append(st)
-        all_off &= st == OFF
-    cond = (prod_state == ON) & all_off
+        stage_off[stage] &= st == OFF
+    cond = (prod_state == ON) & stage_off.any(axis=0) if n_stages else np.zeros(n, dtype=bool)
     starts, ends = runs(cond)
     step = int(times_s[1] - times_s[0]) if n > 1 else 60
     out = []
     for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
         if not (e - s) * step / 60.0 < params.min_duration_min:
-            out.append(_finding(times_s, production_kw, treat, production_on_kw, on_kw, s, e, step, params))
-    return out
-
-
-def treatment_off_rows(times_s: IntArray, production_kw: FloatArray, treatment_kw: FloatArray,
-                       production_on_kw: FloatArray, treatment_on_kw: FloatArray,
-                       params: TreatmentOffParams) -> list[list[Finding]]:
-    """:func:`treatment_off` for many production units at once, one per row.
-
-    ``production_kw``: (units, n); ``treatment_kw``: (units, k, n), or (units, n) for one
-    treatment unit each; ``production_on_kw``: (units,); ``treatment_on_kw``: (units, k)
-    or (units,). Returns one list of findings per unit, equal to what
-    ``treatment_off(times_s, production_kw[i], treatment_kw[i], production_on_kw[i],
-    treatment_on_kw[i], params)`` returns.
-    """
-    n = times_s.size
-    prod = as_rows("production_kw", production_kw, n)
-    units = prod.shape[0]
-    treat = np.asarray(treatment_kw, dtype=np.float64)
-    if treat.ndim == 2:
-        treat = treat[:, np.newaxis, :]
-    on_kw = np.asarray(treatment_on_kw, dtype=np.float64)
-    if on_kw.ndim == 1:
-        on_kw = on_kw[:, np.newaxis]
-    if treat.ndim != 3 or treat.shape[0] != units or treat.shape[2] != n \
-            or on_kw.shape != treat.shape[:2]:
-        raise ValueError("array shapes do not match")
-    prod_on = per_row("production_on_kw", production_on_kw, units)
-    out: list[list[Finding]] = [[] for _ in range(units)]
-    step = int(times_s[1] - times_s[0]) if n > 1 else 60
-    for lo in range(0, units, _CHUNK_ROWS):
-        hi = min(lo + _CHUNK_ROWS, units)
-        cond, _ = hysteresis_rows(prod[lo:hi], prod_on[lo:hi], params.off_ratio * prod_on[lo:hi])
-        for j in range(treat.shape[1]):
-            t_j, thr = treat[lo:hi, j], on_kw[lo:hi, j]
-            t_on, t_no_data = hysteresis_rows(t_j, thr, params.off_ratio * thr)
-            cond &= ~(t_on | t_no_data)  # known OFF
-        rows, starts, ends = runs_rows(cond)
-        keep = ~((ends - starts) * step / 60.0 < params.min_duration_min)
-        for r, s, e in zip(rows[keep].tolist(), starts[keep].tolist(), ends[keep].tolist(), strict=True):
-            i = lo + r
-            out[i].append(_finding(times_s, prod[i], treat[i], float(prod_on[i]), on_kw[i], s, e, step,
-                                   params))
+            f = _finding(times_s, production_kw, treat, production_on_kw, on_kw, s, e, step, params)
+            f.facts["stages_off"] = [int(i) for i in np.flatnonzero(stage_off[:, s:e].any(axis=1))]
+            out.append(f)
     return out
 
 
