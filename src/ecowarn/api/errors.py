@@ -20,7 +20,8 @@ Mapped here too:
 - Starlette's ``HTTPException`` (unknown route, wrong method) -> its status;
 - anything else -> 500 ``internal_error``, logged with its traceback.
 
-JSON bodies are ``{"error": code, "detail": message}``; 422 adds
+JSON bodies are ``{"error": code, "detail": message}`` (the messages this module words come
+from the catalogs' ``ERRORS`` area, in English); 422 adds
 ``"fields": [{"path": "query.since", "message": ...}]``. Route and domain code raise
 these exceptions (or let store errors through) and never build error responses.
 
@@ -52,6 +53,7 @@ from ecowarn.alerts.errors import (
 )
 from ecowarn.api._paths import CONSOLE_LOGIN, CONSOLE_PREFIX
 from ecowarn.credit.errors import CreditError, EntryNotFound, NotEligible
+from ecowarn.i18n import catalog
 from ecowarn.store import StoreUnavailable
 
 __all__ = [
@@ -129,6 +131,9 @@ class ErrorInfo:
 
 HtmlErrorRenderer = Callable[[Request, ErrorInfo], Response]
 
+# The API's own error details: English, as clients and logs have always read them.
+_TEXTS = catalog("en", "ERRORS")
+
 _STARLETTE_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type",
@@ -150,11 +155,11 @@ def classify(exc: Exception) -> ErrorInfo:
         fields = tuple(FieldError(_loc(e.get("loc", ())), str(e.get("msg", "")))
                        for e in exc.errors())
         listed = "; ".join(f"{f.path}: {f.message}" for f in fields[:5])
-        more = f" (and {len(fields) - 5} more)" if len(fields) > 5 else ""
-        return ErrorInfo(422, "validation_error", f"invalid request: {listed}{more}", fields)
+        more = _TEXTS["validation_more"].format(n=len(fields) - 5) if len(fields) > 5 else ""
+        return ErrorInfo(422, "validation_error", _TEXTS["validation_error"].format(fields=listed, more=more),
+                         fields)
     if isinstance(exc, StoreUnavailable):
-        return ErrorInfo(503, "database_unavailable",
-                         "the database is not answering; retry later", (), {"Retry-After": "5"})
+        return ErrorInfo(503, "database_unavailable", _TEXTS["database_unavailable"], (), {"Retry-After": "5"})
     if isinstance(exc, EntryNotFound):
         return ErrorInfo(404, "not_found", str(exc))
     if isinstance(exc, NotEligible):
@@ -163,7 +168,7 @@ def classify(exc: Exception) -> ErrorInfo:
         code = _STARLETTE_CODES.get(exc.status_code, f"http_{exc.status_code}")
         headers = dict(exc.headers) if exc.headers else None
         return ErrorInfo(exc.status_code, code, str(exc.detail), (), headers)
-    return ErrorInfo(500, "internal_error", "internal error; the server log has the details")
+    return ErrorInfo(500, "internal_error", _TEXTS["internal_error"])
 
 
 def _workflow_info(exc: WorkflowError) -> ErrorInfo:
@@ -184,7 +189,7 @@ def _workflow_info(exc: WorkflowError) -> ErrorInfo:
     if isinstance(exc, WorkflowConflict):
         return ErrorInfo(409, "conflict", str(exc),
                          extra={"status": exc.status, "allowed": list(exc.allowed)})
-    return ErrorInfo(500, "internal_error", "internal error; the server log has the details")
+    return ErrorInfo(500, "internal_error", _TEXTS["internal_error"])
 
 
 def _json(info: ErrorInfo) -> JSONResponse:

@@ -1,14 +1,17 @@
 """Message catalog, English: every key of the Chinese catalog, equally complete.
 
-One dict per area; ``tests/test_i18n.py`` checks that both catalogs have the same keys
-and the same ``{placeholders}`` in every message.
+One dict per area (``__all__``); ``tests/test_i18n.py`` checks that both catalogs have the
+same keys and the same ``{placeholders}`` in every message. Alert summaries are checked
+apart: an ``ALERTS`` message may leave out facts the other language states (each one listed
+in ``OMITTED``), and ``FORMS`` holds punctuation and codes that have nothing to translate.
+Messages are ``str.format`` templates; numbers arrive formatted.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["CONSOLE", "CREDIT", "ENTRY_TYPES", "EVIDENCE", "LABELS", "RULES", "WORKFLOW"]
+__all__ = ["CONSOLE", "CREDIT", "ENTRY_TYPES", "ERRORS", "EVIDENCE", "LABELS", "PHRASES", "RULES", "WORKFLOW"]
 
 # console pages (login, alerts, readings)
 CONSOLE: Final[dict[str, str]] = {
@@ -212,4 +215,122 @@ EVIDENCE: Final[dict[str, str]] = {
     "truncated": "Raw readings exceeded the cap and were cut.",
     "timezone": "Times are China Standard Time (UTC+8).",
     "print": "This page is meant to be printed.",
+}
+
+# details of API errors (ecowarn.api.errors; the JSON API answers in English)
+ERRORS: Final[dict[str, str]] = {
+    "validation_error": "invalid request: {fields}{more}",
+    "validation_more": " (and {n} more)",
+    "database_unavailable": "the database is not answering; retry later",
+    "internal_error": "internal error; the server log has the details",
+}
+
+# parts of alert summaries (ecowarn.i18n.Phrase): states, durations, devices, metrics, baselines
+PHRASES: Final[dict[str, str]] = {
+    "ongoing": "ongoing",
+    "ended": "ended",
+    "duration_min": "{n} min",
+    "duration_h": "{n} h",
+    "hours_one": "{n} hour",
+    "hours_other": "{n} hours",
+    "valid_hours_one": "{n} valid hour",
+    "valid_hours_other": "{n} valid hours",
+    "outlet": "outlet {outlet} ({id})",
+    "cems": "CEMS {id}",
+    "air_station": "air station {id}",
+    "air_station_named": "air station {id} ({name})",
+    "power_meter": "power meter {id}",
+    "power_meter_named": "{name} power meter ({id})",
+    "its_production": "its production",
+    "metric_so2": "SO2",
+    "metric_nox": "NOx",
+    "metric_pm": "particulate",
+    "metric_co": "CO",
+    "metric_o2": "O2",
+    "metric_flow": "flue gas flow",
+    "metric_temp": "flue gas temperature",
+    "metric_pressure": "flue gas pressure",
+    "metric_humidity": "flue gas humidity",
+    "flag_M": "maintenance",
+    "flag_C": "calibration",
+    "flag_D": "fault",
+    "baseline_learned": "{value} {unit}, learned from {n} running minutes of the last {days} days",
+    "baseline_rated": ("rated {value} {unit} used as fallback: only {n} of the {needed} running minutes "
+                       "of history needed to learn it"),
+    "concentration_converted": "{pollutant} hourly mean converted to {ref_o2}% O2",
+    "concentration_measured": "{pollutant} hourly mean (measured: no ref_o2 registered)",
+    "orders": "order {ids} ({start} to {end})",
+    "under_the_marks": "; under the marks {items}",
+    "hidden_pollutant": "{pollutant} averaged {mean} mg/m3, {ratio}x its limit of {limit}",
+    "wind_none": "no wind data at the station",
+    "wind_calm": "wind calm ({speed} m/s), no upwind attribution",
+    "wind_from": "wind from {from_deg} deg at {speed} m/s; upwind: {upwind}",
+    "no_registered_enterprise": "no registered enterprise",
+}
+
+# Alert summaries, one per rule and variant (ecowarn.i18n.summary).
+ALERTS: Final[dict[str, str]] = {
+    "treatment_off": ("{production} running at {production_kw} kW while its treatment is off ({treatment}; "
+                      "off below {off_below} kW) for {duration} min, {state}"),
+    "treatment_underload": ("{treatment} running at {treatment_kw} kW, {load_pct}% of its typical running load "
+                            "(under {ratio_pct}% = {threshold_kw} kW; typical load {baseline}) while {production} "
+                            "runs, for {duration}, {state}"),
+    "emergency_shutdown": ("{production} ran at {production_kw} kW on average (running at or above {running_kw} kW) "
+                           "for {duration} from {start} during the emergency shutdown {orders}, {state}"),
+    "emergency_limit": ("{production}: hourly mean load up to {max_kw} kW ({excess_pct}% above the allowed "
+                        "{allowed_kw} kW = baseline cut by {limit_pct}%; fires above {threshold_kw} kW) for {hours} "
+                        "from {start} during the emergency limit {orders}; baseline {baseline}, {state}"),
+    "emission_exceedance": ("{outlet}: {what} above its limit of {limit} {unit} for {hours} from {start} "
+                            "(max {max} {unit}, {max_ratio}x the limit; mean {mean}), {state}"),
+    "pinned_below_limit": ("{outlet}: {what} held between {band_low}-{band_high} {unit} ({low_pct}-{high_pct}% of "
+                           "the {limit} {unit} limit) for {hours} consecutive valid hours from {start}, varying by "
+                           "only {cv_pct}% (coefficient of variation; suspicious below {max_cv_pct}%), {state}"),
+    "flatline": ("{outlet}: {pollutant} stuck at {value} {unit}, flagged {flags}, for {duration} from {start} "
+                 "({points} identical minute values) while {production} runs: suspected falsification, {state}"),
+    "flatline_tolerance": ("{outlet}: {pollutant} stuck at {value} {unit} (within {tolerance}), flagged {flags}, "
+                           "for {duration} from {start} ({points} identical minute values) while {production} runs: "
+                           "suspected falsification, {state}"),
+    "o2_dilution": ("{outlet}: flue gas O2 at {o2_mean}% on average (never below {o2_min}%; at or above "
+                    "{threshold}% is near ambient air) for {duration} from {start} while {production} runs: "
+                    "suspected dilution, {state}"),
+    "bypass_suspected": ("{production} ({total_kw} kW in all, at least {production_pct}% of rated {rated_kw} kW) "
+                         "while flue gas flow at {outlet} was {flow_mean} m3/s on average, under {flow_pct}% of its "
+                         "typical running flow ({baseline}; threshold {flow_threshold} m3/s), for {duration} from "
+                         "{start}: suspected bypass, {state}"),
+    "bypass_suspected_one": ("{production} (at least {production_pct}% of rated {rated_kw} kW) while flue gas flow "
+                             "at {outlet} was {flow_mean} m3/s on average, under {flow_pct}% of its typical running "
+                             "flow ({baseline}; threshold {flow_threshold} m3/s), for {duration} from {start}: "
+                             "suspected bypass, {state}"),
+    "undeclared_marking": ("{outlet}: data flagged {flags} on {metrics} for {duration} from {start} without "
+                           "declared maintenance{hidden}, {state}"),
+    "data_gap": ("{device}: no reading for {gap}, from {start} to {end} (a gap is {min_gap} min or more)"),
+    "data_gap_trimmed": ("{device}: no reading for {gap}, from {start} to {end} (outside declared maintenance "
+                         "{maintenance_ids}) (a gap is {min_gap} min or more)"),
+    "data_gap_silent": ("{device}: silent for {silent}, no message since {arrived} (wall clock; last reading "
+                        "{last_reading}), {state}"),
+    "data_gap_silent_unstored": ("{device}: silent for {silent}, no message since {arrived} (wall clock; "
+                                 "no reading stored), {state}"),
+    "data_gap_resumed": "; messages resumed, next reading {next_reading} ({gap} after the last one)",
+    "air_hotspot": ("{station}: {parts} for {duration} from {start} (fires above {robust_sd_k} robust SD and "
+                    "{min_excess} ug/m3 for {min_duration} min); {wind}, {state}"),
+    "air_hotspot_metric": ("{pollutant} up to {max} ug/m3 (mean {mean}), {excess} above the median of {count} "
+                           "stations within {radius_km} km ({median}; robust SD {robust_sd})"),
+}
+
+# Facts an ALERTS message above leaves out that the Chinese one states.
+OMITTED: Final[dict[str, frozenset[str]]] = {
+    "bypass_suspected_one": frozenset({"total_kw"}),
+}
+
+# Punctuation, codes and forms with nothing to translate (ecowarn.i18n.Join and Phrase).
+FORMS: Final[dict[str, str]] = {
+    "list": ", ",
+    "clauses": "; ",
+    "state_tail": ", {state}",
+    "at_power": "{name} at {kw} kW",
+    "at_no_data": "{name} with no data",
+    "at_distance": "{name} ({km} km)",
+    "flag": "{flag} ({name})",
+    "metric_pm25": "PM2.5",
+    "metric_pm10": "PM10",
 }

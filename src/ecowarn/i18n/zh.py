@@ -1,14 +1,17 @@
 """Message catalog, Chinese (简体中文): the users' language and the default.
 
-One dict per area; ``tests/test_i18n.py`` checks that both catalogs have the same keys
-and the same ``{placeholders}`` in every message.
+One dict per area (``__all__``); ``tests/test_i18n.py`` checks that both catalogs have the
+same keys and the same ``{placeholders}`` in every message. Alert summaries are checked
+apart: an ``ALERTS`` message may leave out facts the other language states (each one listed
+in ``OMITTED``), and ``FORMS`` holds punctuation and codes that have nothing to translate.
+Messages are ``str.format`` templates; numbers arrive formatted.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["CONSOLE", "CREDIT", "ENTRY_TYPES", "EVIDENCE", "LABELS", "RULES", "WORKFLOW"]
+__all__ = ["CONSOLE", "CREDIT", "ENTRY_TYPES", "ERRORS", "EVIDENCE", "LABELS", "PHRASES", "RULES", "WORKFLOW"]
 
 # console pages (login, alerts, readings)
 CONSOLE: Final[dict[str, str]] = {
@@ -211,4 +214,127 @@ EVIDENCE: Final[dict[str, str]] = {
     "truncated": "原始数据超过上限，已截断。",
     "timezone": "时间均为北京时间（UTC+8）。",
     "print": "本页可直接打印。",
+}
+
+# details of API errors (ecowarn.api.errors; the JSON API answers in English)
+ERRORS: Final[dict[str, str]] = {
+    "validation_error": "请求无效：{fields}{more}",
+    "validation_more": "（另有 {n} 项）",
+    "database_unavailable": "数据库未响应，请稍后重试",
+    "internal_error": "服务器内部错误，详情见服务器日志",
+}
+
+# parts of alert summaries (ecowarn.i18n.Phrase): states, durations, devices, metrics, baselines
+PHRASES: Final[dict[str, str]] = {
+    "ongoing": "仍在持续",
+    "ended": "已结束",
+    "duration_min": "{n} 分钟",
+    "duration_h": "{n} 小时",
+    "hours_one": "{n} 小时",
+    "hours_other": "{n} 小时",
+    "valid_hours_one": "{n} 个有效小时",
+    "valid_hours_other": "{n} 个有效小时",
+    "outlet": "排放口 {outlet}（{id}）",
+    "cems": "在线监测设备 {id}",
+    "air_station": "空气监测站 {id}",
+    "air_station_named": "空气监测站 {id}（{name}）",
+    "power_meter": "电表 {id}",
+    "power_meter_named": "{name} 电表（{id}）",
+    "its_production": "生产设施",
+    "metric_so2": "二氧化硫",
+    "metric_nox": "氮氧化物",
+    "metric_pm": "颗粒物",
+    "metric_co": "一氧化碳",
+    "metric_o2": "氧含量",
+    "metric_flow": "烟气流量",
+    "metric_temp": "烟气温度",
+    "metric_pressure": "烟气压力",
+    "metric_humidity": "烟气湿度",
+    "flag_M": "维护",
+    "flag_C": "校准",
+    "flag_D": "故障",
+    "baseline_learned": "{value} {unit}，由近 {days} 天 {n} 个运行分钟学习得到",
+    "baseline_rated": "额定值 {value} {unit}（历史数据不足：仅 {n} 个运行分钟，学习需 {needed} 个，暂用额定值）",
+    "concentration_converted": "{pollutant}小时折算浓度（基准氧含量 {ref_o2}%）",
+    "concentration_measured": "{pollutant}小时实测浓度（未登记基准氧含量）",
+    "orders": "指令 {ids}（{start} 至 {end}）",
+    "under_the_marks": "；标记期间{items}",
+    "hidden_pollutant": "{pollutant}平均 {mean} mg/m3，为限值 {limit} 的 {ratio} 倍",
+    "wind_none": "该站无风向风速数据",
+    "wind_calm": "静风（{speed} m/s），无法判断上风向企业",
+    "wind_from": "风向 {from_deg} 度、风速 {speed} m/s，上风向：{upwind}",
+    "no_registered_enterprise": "无已登记企业",
+}
+
+# Alert summaries, one per rule and variant (ecowarn.i18n.summary).
+ALERTS: Final[dict[str, str]] = {
+    "treatment_off": ("生产设施 {production} 运行（平均 {production_kw} kW），治污设施 {treatment} 未运行"
+                      "（低于 {off_below} kW 视为停运），持续 {duration} 分钟，{state}"),
+    "treatment_underload": ("治污设施 {treatment} 运行功率 {treatment_kw} kW，仅为典型运行负荷的 {load_pct}%"
+                            "（低于 {ratio_pct}% 即 {threshold_kw} kW；典型负荷：{baseline}），"
+                            "生产设施 {production} 运行，持续 {duration}，{state}"),
+    "emergency_shutdown": ("重污染应急停产{orders}期间，生产设施 {production} 自 {start} 起仍在运行"
+                           "（平均 {production_kw} kW，不低于 {running_kw} kW 视为运行），持续 {duration}，{state}"),
+    "emergency_limit": ("重污染应急限产 {limit_pct}% {orders}期间，生产设施 {production} 自 {start} 起连续 "
+                        "{hours}平均负荷最高 {max_kw} kW，超过允许值 {allowed_kw} kW 的 {excess_pct}%"
+                        "（基准负荷：{baseline}），{state}"),
+    "emission_exceedance": ("{outlet}：{what}自 {start} 起连续 {hours}超过排放限值 {limit} {unit}"
+                            "（最高 {max} {unit}，为限值的 {max_ratio} 倍），{state}"),
+    "pinned_below_limit": ("{outlet}：{what}自 {start} 起连续 {hours} 个有效小时稳定在 {band_low}-{band_high} {unit}"
+                           "（限值 {limit} {unit} 的 {low_pct}%-{high_pct}%），变异系数仅 {cv_pct}%"
+                           "（低于 {max_cv_pct}% 视为异常），疑似数据设限，{state}"),
+    "flatline": ("{outlet}：{pollutant}自 {start} 起恒定为 {value} {unit}（标记 {flags}），持续 {duration}，"
+                 "期间生产设施 {production} 运行，疑似数据造假，{state}"),
+    "flatline_tolerance": ("{outlet}：{pollutant}自 {start} 起恒定为 {value} {unit}（标记 {flags}），持续 {duration}，"
+                           "期间生产设施 {production} 运行，疑似数据造假，{state}"),
+    "o2_dilution": ("{outlet}：自 {start} 起烟气氧含量平均 {o2_mean}%（最低 {o2_min}%，"
+                    "不低于 {threshold}% 即接近空气），持续 {duration}，期间生产设施 {production} 运行，"
+                    "疑似稀释排放，{state}"),
+    "bypass_suspected": ("生产设施 {production} 合计 {total_kw} kW（不低于额定 {rated_kw} kW 的 "
+                         "{production_pct}%），而 {outlet} 烟气流量平均仅 {flow_mean} m3/s，"
+                         "低于典型运行流量的 {flow_pct}%（典型流量：{baseline}），自 {start} 起持续 {duration}，"
+                         "工况与排放不符，疑似旁路排放，{state}"),
+    "bypass_suspected_one": ("生产设施 {production} 合计 {total_kw} kW（不低于额定 {rated_kw} kW 的 "
+                             "{production_pct}%），而 {outlet} 烟气流量平均仅 {flow_mean} m3/s，"
+                             "低于典型运行流量的 {flow_pct}%（典型流量：{baseline}），自 {start} 起持续 {duration}，"
+                             "工况与排放不符，疑似旁路排放，{state}"),
+    "undeclared_marking": ("{outlet}：自 {start} 起 {metrics} 数据被标记为 {flags}，持续 {duration}，"
+                           "无申报的维护记录{hidden}，{state}"),
+    "data_gap": "{device}：{start} 至 {end} 无数据，缺失 {gap}（{min_gap} 分钟及以上即为缺失）",
+    "data_gap_trimmed": ("{device}：{start} 至 {end} 无数据，缺失 {gap}（{min_gap} 分钟及以上即为缺失），"
+                         "已扣除申报的维护时段"),
+    "data_gap_silent": "{device}：自 {arrived}（实际时间）起未收到任何数据，已 {silent}，{state}",
+    "data_gap_silent_unstored": "{device}：自 {arrived}（实际时间）起未收到任何数据，已 {silent}，{state}",
+    "data_gap_resumed": "；数据已恢复，下一条数据时间 {next_reading}",
+    "air_hotspot": "{station}：自 {start} 起{parts}，持续 {duration}；{wind}，{state}",
+    "air_hotspot_metric": ("{pollutant}最高 {max} ug/m3（平均 {mean}），比周边 {radius_km} km 内 {count} 个站点的中位数"
+                           "（{median}）高 {excess}"),
+}
+
+# Facts an ALERTS message above leaves out that the English one states.
+OMITTED: Final[dict[str, frozenset[str]]] = {
+    "emergency_limit": frozenset({"threshold_kw"}),
+    "emission_exceedance": frozenset({"mean"}),
+    "flatline": frozenset({"points"}),
+    "flatline_tolerance": frozenset({"points", "tolerance"}),
+    "bypass_suspected": frozenset({"flow_threshold"}),
+    "bypass_suspected_one": frozenset({"flow_threshold"}),
+    "data_gap_trimmed": frozenset({"maintenance_ids"}),
+    "data_gap_silent": frozenset({"last_reading"}),
+    "data_gap_resumed": frozenset({"gap"}),
+    "air_hotspot": frozenset({"robust_sd_k", "min_excess", "min_duration"}),
+    "air_hotspot_metric": frozenset({"robust_sd"}),
+}
+
+# Punctuation, codes and forms with nothing to translate (ecowarn.i18n.Join and Phrase).
+FORMS: Final[dict[str, str]] = {
+    "list": "、",
+    "clauses": "；",
+    "state_tail": "，{state}",
+    "at_power": "{name}（{kw} kW）",
+    "at_no_data": "{name}（无数据）",
+    "at_distance": "{name}（{km} km）",
+    "flag": "{flag}（{name}）",
+    "metric_pm25": "PM2.5",
+    "metric_pm10": "PM10",
 }

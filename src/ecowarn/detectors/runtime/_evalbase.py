@@ -5,6 +5,9 @@ subject's latest reading, so a condition still holding at the end of the data is
 ongoing (``end`` null). When a finding starts right at the window's left edge, its
 true start lies further back: the look-back is widened (x4, at most three days) and
 the subject evaluated again.
+
+Summaries are worded by :func:`ecowarn.i18n.summary` from the catalogs; the helpers here
+turn registry devices, baselines and states into the catalog's phrases.
 """
 
 from __future__ import annotations
@@ -37,64 +40,36 @@ from ecowarn.detectors.runtime._load import (
     local_day_start,
 )
 from ecowarn.detectors.runtime.contract import Window
+from ecowarn.i18n import Minutes, Phrase, fmt, render
 
 __all__ = [
     "MAX_LOOKBACK",
-    "POLLUTANT_NAMES",
     "Evaluator",
-    "baseline_en",
     "baseline_evidence",
-    "baseline_zh",
+    "baseline_phrase",
     "device_en",
-    "device_zh",
+    "device_phrase",
     "dur_en",
     "dur_zh",
     "fmt",
     "local_hm",
     "maintenance_evidence",
+    "metric_phrase",
     "outlet_en",
-    "outlet_zh",
-    "state_en",
-    "state_zh",
+    "outlet_phrase",
+    "state",
 ]
 
 MAX_LOOKBACK = timedelta(days=3)
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 
-# English and Chinese names of CEMS metrics, for summaries.
-POLLUTANT_NAMES: dict[str, tuple[str, str]] = {
-    "so2": ("SO2", "二氧化硫"),
-    "nox": ("NOx", "氮氧化物"),
-    "pm": ("particulate", "颗粒物"),
-    "co": ("CO", "一氧化碳"),
-    "o2": ("O2", "氧含量"),
-    "flow": ("flue gas flow", "烟气流量"),
-    "temp": ("flue gas temperature", "烟气温度"),
-    "pressure": ("flue gas pressure", "烟气压力"),
-    "humidity": ("flue gas humidity", "烟气湿度"),
-    "pm25": ("PM2.5", "PM2.5"),
-    "pm10": ("PM10", "PM10"),
-}
-
-
-def fmt(x: float, nd: int = 1) -> str:
-    """A number for a summary: rounded to ``nd`` decimals, trailing zeros dropped."""
-    r = round(float(x), nd)
-    if nd <= 0:
-        return f"{r:.0f}"
-    return f"{r:.{nd}f}".rstrip("0").rstrip(".")
-
 
 def dur_en(minutes: float) -> str:
-    if minutes < 180:
-        return f"{fmt(minutes)} min"
-    return f"{fmt(minutes / 60.0)} h"
+    return render(Minutes(minutes), "en")
 
 
 def dur_zh(minutes: float) -> str:
-    if minutes < 180:
-        return f"{fmt(minutes)} 分钟"
-    return f"{fmt(minutes / 60.0)} 小时"
+    return render(Minutes(minutes), "zh")
 
 
 def local_hm(ts_s: int) -> str:
@@ -102,36 +77,38 @@ def local_hm(ts_s: int) -> str:
     return as_dt(ts_s + LOCAL_OFFSET_S).strftime("%m-%d %H:%M")
 
 
-def state_en(end_s: int | None) -> str:
-    return "ongoing" if end_s is None else "ended"
+def state(end_s: int | None) -> Phrase:
+    """Whether an episode is still going on at the end of the data."""
+    return Phrase("ongoing" if end_s is None else "ended")
 
 
-def state_zh(end_s: int | None) -> str:
-    return "仍在持续" if end_s is None else "已结束"
+def metric_phrase(metric: str) -> Phrase:
+    """The name of a metric (``so2``, ``pm25``...)."""
+    return Phrase(f"metric_{metric}")
+
+
+def outlet_phrase(dev: Device) -> Phrase:
+    return Phrase("outlet", outlet=dev.outlet, id=dev.id) if dev.outlet else Phrase("cems", id=dev.id)
+
+
+def device_phrase(dev: Device) -> Phrase:
+    if dev.kind == "cems":
+        return outlet_phrase(dev)
+    if dev.kind == "air":
+        return Phrase("air_station_named", id=dev.id, name=dev.equipment) if dev.equipment \
+            else Phrase("air_station", id=dev.id)
+    return Phrase("power_meter_named", name=dev.label, id=dev.id) if dev.equipment \
+        else Phrase("power_meter", id=dev.id)
 
 
 def outlet_en(dev: Device) -> str:
-    return f"outlet {dev.outlet} ({dev.id})" if dev.outlet else f"CEMS {dev.id}"
-
-
-def outlet_zh(dev: Device) -> str:
-    return f"排放口 {dev.outlet}（{dev.id}）" if dev.outlet else f"在线监测设备 {dev.id}"
+    """The outlet's name in English (evidence lists devices by it)."""
+    return render(outlet_phrase(dev), "en")
 
 
 def device_en(dev: Device) -> str:
-    if dev.kind == "cems":
-        return outlet_en(dev)
-    if dev.kind == "air":
-        return f"air station {dev.id}" + (f" ({dev.equipment})" if dev.equipment else "")
-    return f"{dev.label} power meter ({dev.id})" if dev.equipment else f"power meter {dev.id}"
-
-
-def device_zh(dev: Device) -> str:
-    if dev.kind == "cems":
-        return outlet_zh(dev)
-    if dev.kind == "air":
-        return f"空气监测站 {dev.id}" + (f"（{dev.equipment}）" if dev.equipment else "")
-    return f"{dev.label} 电表（{dev.id}）" if dev.equipment else f"电表 {dev.id}"
+    """The device's name in English (evidence lists devices by it)."""
+    return render(device_phrase(dev), "en")
 
 
 def maintenance_evidence(windows: Sequence[Maintenance]) -> list[dict[str, Any]]:
@@ -139,20 +116,12 @@ def maintenance_evidence(windows: Sequence[Maintenance]) -> list[dict[str, Any]]
              "reason": m.reason} for m in windows]
 
 
-def baseline_en(b: Baseline, unit: str, params: BaselineParams) -> str:
-    """How a baseline was obtained, in words (rated fallback said so explicitly)."""
+def baseline_phrase(b: Baseline, unit: str, params: BaselineParams) -> Phrase:
+    """How a baseline was obtained (a rated fallback says so explicitly)."""
     if b.source == "learned":
-        return (f"{fmt(b.value)} {unit}, learned from {b.n} running minutes of the last "
-                f"{fmt(params.window_s / DAY_S)} days")
-    return (f"rated {fmt(b.value)} {unit} used as fallback: only {b.n} of the "
-            f"{params.min_samples} running minutes of history needed to learn it")
-
-
-def baseline_zh(b: Baseline, unit: str, params: BaselineParams) -> str:
-    if b.source == "learned":
-        return f"{fmt(b.value)} {unit}，由近 {fmt(params.window_s / DAY_S)} 天 {b.n} 个运行分钟学习得到"
-    return (f"额定值 {fmt(b.value)} {unit}（历史数据不足：仅 {b.n} 个运行分钟，"
-            f"学习需 {params.min_samples} 个，暂用额定值）")
+        return Phrase("baseline_learned", value=fmt(b.value), unit=unit, n=b.n,
+                      days=fmt(params.window_s / DAY_S))
+    return Phrase("baseline_rated", value=fmt(b.value), unit=unit, n=b.n, needed=params.min_samples)
 
 
 def baseline_evidence(b: Baseline, params: BaselineParams, as_of_s: int) -> dict[str, Any]:

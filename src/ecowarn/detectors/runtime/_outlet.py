@@ -36,6 +36,7 @@ from ecowarn.detectors.runtime._load import (
     production_running,
 )
 from ecowarn.detectors.runtime.contract import Window, utc
+from ecowarn.i18n import Join, Phrase
 
 __all__ = ["CEMS_METRICS", "POLLUTANTS", "HourlyOutletEvaluator", "OutletData", "OutletEvaluator",
            "hourly_of", "seg_bounds", "split_subject"]
@@ -132,17 +133,17 @@ class OutletEvaluator(Evaluator):
         prod_kw = {d.id: held_on_grid(by_dev[d.id], grid) for d in served}
         return OutletData(grid, values, flags, running, prod_kw, covered, maint)
 
-    def production_words(self, subject: str, data: OutletData, lo: int,
-                         hi: int) -> tuple[str, str, dict[str, float | None]]:
-        """(English, Chinese, facts) for the served production's mean power over ``[lo, hi)``."""
+    def production_phrase(self, subject: str, data: OutletData, lo: int,
+                          hi: int) -> tuple[Join, dict[str, float | None]]:
+        """The served production's mean power over ``[lo, hi)``: in words, and as facts."""
         means: dict[str, float | None] = {}
         for dev in self.served(subject):
             seg = data.production_kw[dev.id][lo:hi]
             means[dev.id] = round(float(np.nanmean(seg)), 1) if np.isfinite(seg).any() else None
-        devs = self.served(subject)
-        en = ", ".join(f"{d.label} at {_kw(means[d.id])}" for d in devs) or "its production"
-        zh = "、".join(f"{d.label}（{_kw(means[d.id])}）" for d in devs) or "生产设施"
-        return en, zh, means
+        words = Join((Phrase("at_no_data", name=d.label) if means[d.id] is None
+                      else Phrase("at_power", name=d.label, kw=f"{means[d.id]:g}") for d in self.served(subject)),
+                     empty=Phrase("its_production"))
+        return words, means
 
     def _production_draft(self, subject: str, metric: str, f: Finding, facts: dict[str, Any],
                           summary: str, summary_zh: str, params: dict[str, Any]) -> AlertDraft:
@@ -193,10 +194,6 @@ class HourlyOutletEvaluator(OutletEvaluator):
             evidence={"facts": facts, "metric": metric, "metrics": [metric, "o2"],
                       "devices": {cems.id: outlet_en(cems)}},
         )
-
-
-def _kw(x: float | None) -> str:
-    return "no data" if x is None else f"{x:g} kW"
 
 
 def seg_bounds(grid: IntArray, start_s: int, end_s: int | None) -> tuple[int, int]:

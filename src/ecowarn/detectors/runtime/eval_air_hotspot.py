@@ -34,20 +34,10 @@ from ecowarn.detectors.air_hotspot import (
     upwind_enterprises,
 )
 from ecowarn.detectors.runtime._cache import SeriesCache
-from ecowarn.detectors.runtime._evalbase import (
-    POLLUTANT_NAMES,
-    Evaluator,
-    device_en,
-    device_zh,
-    dur_en,
-    dur_zh,
-    fmt,
-    local_hm,
-    state_en,
-    state_zh,
-)
+from ecowarn.detectors.runtime._evalbase import Evaluator, device_en, device_phrase, fmt, local_hm, metric_phrase, state
 from ecowarn.detectors.runtime._load import DEFAULT_HOLD_S, covered_mask, epoch, held_on_grid, load_series
 from ecowarn.detectors.runtime.contract import utc
+from ecowarn.i18n import Join, Minutes, Phrase, summary
 
 __all__ = ["AirHotspotEvaluator", "enterprise_positions"]
 
@@ -156,37 +146,25 @@ class AirHotspotEvaluator(Evaluator):
                                         self._positions, self._params)
         p = self._params
         dur = ((grid[-1] + 60 if ep.end_s is None else ep.end_s) - ep.start_s) / 60.0
-        parts_en, parts_zh = [], []
-        for metric, facts in ep.by_metric.items():
-            name_en, name_zh = POLLUTANT_NAMES[metric]
-            parts_en.append(
-                f"{name_en} up to {fmt(facts['max_value'])} ug/m3 (mean {fmt(facts['mean_value'])}), "
-                f"{fmt(facts['mean_excess'])} above the median of {len(facts['neighbours'])} stations "
-                f"within {fmt(p.radius_km)} km ({fmt(facts['neighbour_median_mean'])}; robust SD "
-                f"{fmt(facts['robust_sd_mean'], 2)})")
-            parts_zh.append(
-                f"{name_zh}最高 {fmt(facts['max_value'])} ug/m3（平均 {fmt(facts['mean_value'])}），"
-                f"比周边 {fmt(p.radius_km)} km 内 {len(facts['neighbours'])} 个站点的中位数"
-                f"（{fmt(facts['neighbour_median_mean'])}）高 {fmt(facts['mean_excess'])}")
-        rule_en = (f"fires above {fmt(p.robust_sd_k)} robust SD and {fmt(p.min_excess_ugm3)} ug/m3 "
-                   f"for {fmt(p.min_duration_min)} min")
+        parts = Join((Phrase("air_hotspot_metric", pollutant=metric_phrase(metric), max=fmt(facts["max_value"]),
+                             mean=fmt(facts["mean_value"]), excess=fmt(facts["mean_excess"]),
+                             count=len(facts["neighbours"]), radius_km=fmt(p.radius_km),
+                             median=fmt(facts["neighbour_median_mean"]), robust_sd=fmt(facts["robust_sd_mean"], 2))
+                      for metric, facts in ep.by_metric.items()), sep="clauses")
         names = {e.id: e.name for e in self._registry.enterprises.values()}
         if wind is None:
-            wind_en, wind_zh = "no wind data at the station", "该站无风向风速数据"
+            wind_words = Phrase("wind_none")
         elif wind[1] < p.calm_wind_ms:
-            wind_en = f"wind calm ({fmt(wind[1])} m/s), no upwind attribution"
-            wind_zh = f"静风（{fmt(wind[1])} m/s），无法判断上风向企业"
+            wind_words = Phrase("wind_calm", speed=fmt(wind[1]))
         else:
-            src_en = ", ".join(f"{names.get(u.enterprise_id, u.enterprise_id)} "
-                               f"({fmt(u.distance_km)} km)" for u in upwind) or "no registered enterprise"
-            src_zh = "、".join(f"{names.get(u.enterprise_id, u.enterprise_id)}（{fmt(u.distance_km)} km）"
-                               for u in upwind) or "无已登记企业"
-            wind_en = f"wind from {fmt(wind[0], 0)} deg at {fmt(wind[1])} m/s; upwind: {src_en}"
-            wind_zh = f"风向 {fmt(wind[0], 0)} 度、风速 {fmt(wind[1])} m/s，上风向：{src_zh}"
-        summary = (f"{device_en(station)}: {'; '.join(parts_en)} for {dur_en(dur)} from "
-                   f"{local_hm(ep.start_s)} ({rule_en}); {wind_en}, {state_en(ep.end_s)}")
-        summary_zh = (f"{device_zh(station)}：自 {local_hm(ep.start_s)} 起{'；'.join(parts_zh)}，"
-                      f"持续 {dur_zh(dur)}；{wind_zh}，{state_zh(ep.end_s)}")
+            sources = Join((Phrase("at_distance", name=names.get(u.enterprise_id, u.enterprise_id),
+                                   km=fmt(u.distance_km)) for u in upwind),
+                           empty=Phrase("no_registered_enterprise"))
+            wind_words = Phrase("wind_from", from_deg=fmt(wind[0], 0), speed=fmt(wind[1]), upwind=sources)
+        summary_en, summary_zh = summary(
+            "air_hotspot", station=device_phrase(station), parts=parts, duration=Minutes(dur),
+            start=local_hm(ep.start_s), robust_sd_k=fmt(p.robust_sd_k), min_excess=fmt(p.min_excess_ugm3),
+            min_duration=fmt(p.min_duration_min), wind=wind_words, state=state(ep.end_s))
         max_excess = max(float(f["max_excess"]) for f in ep.by_metric.values())
         severity = "high" if any(f["severity"] == "high" for f in ep.by_metric.values()) else "medium"
         facts_all = {"by_metric": ep.by_metric, "duration_min": dur, "max_excess": max_excess,
@@ -200,7 +178,7 @@ class AirHotspotEvaluator(Evaluator):
             rule=RULE_ID, subject=station.id, enterprise_id=station.enterprise_id,
             device_ids=(station.id,),
             start=utc(ep.start_s), end=None if ep.end_s is None else utc(ep.end_s),
-            severity=severity, summary=summary, summary_zh=summary_zh,
+            severity=severity, summary=summary_en, summary_zh=summary_zh,
             params={
                 "radius_km": p.radius_km, "min_neighbours": p.min_neighbours,
                 "robust_sd_k": p.robust_sd_k, "min_excess_ugm3": p.min_excess_ugm3,

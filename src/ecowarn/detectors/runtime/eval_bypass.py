@@ -24,21 +24,18 @@ from ecowarn.detectors.bypass import RULE_ID, BypassParams, bypass_suspected
 from ecowarn.detectors.hj75 import flag_in
 from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._evalbase import (
-    baseline_en,
     baseline_evidence,
-    baseline_zh,
-    dur_en,
-    dur_zh,
+    baseline_phrase,
     fmt,
     local_hm,
     outlet_en,
-    outlet_zh,
-    state_en,
-    state_zh,
+    outlet_phrase,
+    state,
 )
 from ecowarn.detectors.runtime._load import latest_ts
 from ecowarn.detectors.runtime._outlet import OutletData, OutletEvaluator, seg_bounds
 from ecowarn.detectors.runtime.contract import Window, utc
+from ecowarn.i18n import Minutes, summary
 
 __all__ = ["BypassEvaluator"]
 
@@ -99,32 +96,22 @@ class BypassEvaluator(OutletEvaluator):
                as_of: int) -> AlertDraft:
         cems = self.outlet(subject)
         lo, hi = seg_bounds(data.grid, f.start_s, f.end_s)
-        prod_en, prod_zh, prod_means = self.production_words(subject, data, lo, hi)
+        production, prod_means = self.production_phrase(subject, data, lo, hi)
         facts = {**f.facts, "production_by_device_kw": prod_means}
         bp = self._params.baseline_params()
-        dur = float(facts["duration_min"])
-        pr = fmt(100 * self._params.production_ratio)
-        fr = fmt(100 * self._params.flow_ratio)
         served = self.served(subject)
-        total_en = "" if len(served) == 1 else f"{fmt(facts['production_mean_kw'])} kW in all, "
-        summary = (
-            f"{prod_en} ({total_en}at least {pr}% of rated {fmt(facts['rated_kw'])} kW) "
-            f"while flue gas flow at {outlet_en(cems)} was "
-            f"{fmt(facts['flow_mean'], 2)} m3/s on average, under {fr}% of its typical running "
-            f"flow ({baseline_en(baseline, 'm3/s', bp)}; threshold {fmt(facts['flow_threshold'], 2)} "
-            f"m3/s), for {dur_en(dur)} from {local_hm(f.start_s)}: suspected bypass, "
-            f"{state_en(f.end_s)}")
-        summary_zh = (
-            f"生产设施 {prod_zh} 合计 {fmt(facts['production_mean_kw'])} kW（不低于额定 "
-            f"{fmt(facts['rated_kw'])} kW 的 {pr}%），而 {outlet_zh(cems)} 烟气流量平均仅 "
-            f"{fmt(facts['flow_mean'], 2)} m3/s，低于典型运行流量的 {fr}%"
-            f"（典型流量：{baseline_zh(baseline, 'm3/s', bp)}），自 {local_hm(f.start_s)} 起持续 "
-            f"{dur_zh(dur)}，工况与排放不符，疑似旁路排放，{state_zh(f.end_s)}")
+        en, zh = summary(
+            "bypass_suspected_one" if len(served) == 1 else "bypass_suspected", production=production,
+            total_kw=fmt(facts["production_mean_kw"]), production_pct=fmt(100 * self._params.production_ratio),
+            rated_kw=fmt(facts["rated_kw"]), outlet=outlet_phrase(cems), flow_mean=fmt(facts["flow_mean"], 2),
+            flow_pct=fmt(100 * self._params.flow_ratio), baseline=baseline_phrase(baseline, "m3/s", bp),
+            flow_threshold=fmt(facts["flow_threshold"], 2), duration=Minutes(float(facts["duration_min"])),
+            start=local_hm(f.start_s), state=state(f.end_s))
         return AlertDraft(
             rule=RULE_ID, subject=subject, enterprise_id=cems.enterprise_id,
             device_ids=(cems.id, *(d.id for d in served)),
             start=utc(f.start_s), end=None if f.end_s is None else utc(f.end_s),
-            severity=str(facts["severity"]), summary=summary, summary_zh=summary_zh,
+            severity=str(facts["severity"]), summary=en, summary_zh=zh,
             params={
                 "min_duration_min": self._params.min_duration_min,
                 "production_ratio": self._params.production_ratio,

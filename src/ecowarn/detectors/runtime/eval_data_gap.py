@@ -41,12 +41,11 @@ from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._evalbase import (
     Evaluator,
     device_en,
-    device_zh,
-    dur_en,
-    dur_zh,
+    device_phrase,
     fmt,
     local_hm,
     maintenance_evidence,
+    state,
 )
 from ecowarn.detectors.runtime._load import (
     Maintenance,
@@ -59,8 +58,12 @@ from ecowarn.detectors.runtime._load import (
     previous_ts,
 )
 from ecowarn.detectors.runtime.contract import Correction, Resumed, SweepPlan, Window, utc
+from ecowarn.i18n import Minutes, Phrase, render, summary
 
 __all__ = ["DataGapEvaluator"]
+
+# How a wall-clock alert's summary ends while its device is silent; dropped when it resumes.
+_ONGOING_EN, _ONGOING_ZH = (render(Phrase("state_tail", state=state(None)), lang) for lang in ("en", "zh"))
 
 _LAST_SQL = (
     "SELECT k.d, max(x.received_at), max(x.ts) FROM unnest(%s::text[], %s::text[]) AS k(d, m)"
@@ -152,19 +155,14 @@ class DataGapEvaluator(Evaluator):
 
     def _event_draft(self, dev: Device, f: Finding, cut: list[Maintenance]) -> AlertDraft:
         assert f.end_s is not None
-        gap = float(f.facts["gap_min"])
-        around = ("" if not cut else
-                  f" (outside declared maintenance {', '.join(str(m.id) for m in cut)})")
-        summary = (f"{device_en(dev)}: no reading for {dur_en(gap)}, from {local_hm(f.start_s)} "
-                   f"to {local_hm(f.end_s)}{around} (a gap is {fmt(self._params.min_gap_min)} min "
-                   f"or more)")
-        summary_zh = (f"{device_zh(dev)}：{local_hm(f.start_s)} 至 {local_hm(f.end_s)} 无数据，"
-                      f"缺失 {dur_zh(gap)}（{fmt(self._params.min_gap_min)} 分钟及以上即为缺失）"
-                      + ("" if not cut else "，已扣除申报的维护时段"))
+        en, zh = summary(
+            "data_gap_trimmed" if cut else "data_gap", device=device_phrase(dev),
+            gap=Minutes(float(f.facts["gap_min"])), start=local_hm(f.start_s), end=local_hm(f.end_s),
+            maintenance_ids=", ".join(str(m.id) for m in cut), min_gap=fmt(self._params.min_gap_min))
         return AlertDraft(
             rule=RULE_ID, subject=dev.id, enterprise_id=dev.enterprise_id, device_ids=(dev.id,),
             start=utc(f.start_s), end=utc(f.end_s), severity=str(f.facts["severity"]),
-            summary=summary, summary_zh=summary_zh, params=self._param_dict(),
+            summary=en, summary_zh=zh, params=self._param_dict(),
             evidence={"facts": f.facts, "source": "event_time",
                       "maintenance_excluded": maintenance_evidence(cut),
                       "metrics": self._metrics[dev.id], "devices": {dev.id: device_en(dev)}},
@@ -244,18 +242,14 @@ class DataGapEvaluator(Evaluator):
         return SweepPlan(opens=opens, resumed=await self._resumed(conn, silent))
 
     def _wall_draft(self, dev: Device, f: Finding, last_ts: int | None) -> AlertDraft:
-        silent = float(f.facts["silent_min"])
-        arrived = int(f.facts["last_arrival_s"])
-        reading = ("no reading stored" if last_ts is None
-                   else f"last reading {local_hm(last_ts)}")
-        summary = (f"{device_en(dev)}: silent for {dur_en(silent)}, no message since "
-                   f"{local_hm(arrived)} (wall clock; {reading}), ongoing")
-        summary_zh = (f"{device_zh(dev)}：自 {local_hm(arrived)}（实际时间）起未收到任何数据，"
-                      f"已 {dur_zh(silent)}，仍在持续")
+        en, zh = summary(
+            "data_gap_silent_unstored" if last_ts is None else "data_gap_silent", device=device_phrase(dev),
+            silent=Minutes(float(f.facts["silent_min"])), arrived=local_hm(int(f.facts["last_arrival_s"])),
+            last_reading="" if last_ts is None else local_hm(last_ts), state=state(None))
         return AlertDraft(
             rule=RULE_ID, subject=dev.id, enterprise_id=dev.enterprise_id, device_ids=(dev.id,),
             start=utc(f.start_s), end=None, severity=str(f.facts["severity"]),
-            summary=summary, summary_zh=summary_zh, params=self._param_dict(),
+            summary=en, summary_zh=zh, params=self._param_dict(),
             evidence={"facts": {**f.facts, "last_event_reading_s": last_ts},
                       "source": "wall_clock", "metrics": self._metrics[dev.id],
                       "devices": {dev.id: device_en(dev)}},
@@ -267,19 +261,17 @@ class DataGapEvaluator(Evaluator):
             "SELECT id, subject, start_ts, summary, summary_zh FROM alerts WHERE rule = %s"
             " AND end_ts IS NULL AND status <> 'superseded' ORDER BY subject, id", (RULE_ID,))
         out: list[Resumed] = []
-        for alert_id, subject, start, summary, summary_zh in await cur.fetchall():
+        for alert_id, subject, start, text_en, text_zh in await cur.fetchall():
             if subject in silent or subject not in self._metrics:
                 continue
             first = await next_ts(conn, None, self.primary_keys(subject), start)
             if first is None:
                 continue  # heard again, but nothing stored yet: the next sweep closes it
             gap = (first - start).total_seconds() / 60.0
-            note_en = (f"; messages resumed, next reading {local_hm(epoch(first))} "
-                       f"({dur_en(gap)} after the last one)")
-            note_zh = f"；数据已恢复，下一条数据时间 {local_hm(epoch(first))}"
+            note_en, note_zh = summary("data_gap_resumed", next_reading=local_hm(epoch(first)), gap=Minutes(gap))
             out.append(Resumed(
                 alert_id=int(alert_id), subject=subject, end=first,
-                summary=summary.replace(", ongoing", "") + note_en,
-                summary_zh=summary_zh.replace("，仍在持续", "") + note_zh,
+                summary=text_en.replace(_ONGOING_EN, "") + note_en,
+                summary_zh=text_zh.replace(_ONGOING_ZH, "") + note_zh,
                 evidence={"resumed": {"next_reading_s": epoch(first), "gap_min": gap}}))
         return out

@@ -34,15 +34,11 @@ from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._evalbase import (
     MAX_LOOKBACK,
     Evaluator,
-    baseline_en,
     baseline_evidence,
-    baseline_zh,
-    dur_en,
-    dur_zh,
+    baseline_phrase,
     fmt,
     local_hm,
-    state_en,
-    state_zh,
+    state,
 )
 from ecowarn.detectors.runtime._load import (
     DEFAULT_HOLD_S,
@@ -57,6 +53,7 @@ from ecowarn.detectors.runtime._load import (
     local_day_start,
 )
 from ecowarn.detectors.runtime.contract import Window, utc
+from ecowarn.i18n import Count, Minutes, Phrase, summary
 
 __all__ = ["EmergencyEvaluator", "merge_windows"]
 
@@ -155,46 +152,36 @@ class EmergencyEvaluator(Evaluator):
                               for f in findings)
         return since, sorted(drafts, key=lambda d: d.start)
 
-    def _order_words(self, members: list[Order]) -> tuple[str, str, list[dict[str, Any]]]:
-        ids = ", ".join(f"#{o.id}" for o in members)
-        span = f"{local_hm(min(o.start_s for o in members))} to {local_hm(max(o.end_s for o in members))}"
+    def _orders(self, members: list[Order]) -> tuple[Phrase, list[dict[str, Any]]]:
+        """The orders named in a summary, and as evidence."""
+        words = Phrase("orders", ids=", ".join(f"#{o.id}" for o in members),
+                       start=local_hm(min(o.start_s for o in members)),
+                       end=local_hm(max(o.end_s for o in members)))
         info = [{"id": o.id, "start_s": o.start_s, "end_s": o.end_s, "measure": o.measure,
                  "limit_pct": o.limit_pct} for o in members]
-        return f"order {ids} ({span})", f"指令 {ids}（{span.replace(' to ', ' 至 ')}）", info
+        return words, info
 
     def _shutdown_draft(self, dev: Device, f: Finding, members: list[Order]) -> AlertDraft:
         facts = dict(f.facts)
-        words_en, words_zh, info = self._order_words(members)
-        dur = float(facts["duration_min"])
-        summary = (f"{dev.label} ran at {fmt(facts['production_mean_kw'])} kW on average "
-                   f"(running at or above {fmt(dev.running_threshold_kw)} kW) for {dur_en(dur)} "
-                   f"from {local_hm(f.start_s)} during the emergency shutdown {words_en}, "
-                   f"{state_en(f.end_s)}")
-        summary_zh = (f"重污染应急停产{words_zh}期间，生产设施 {dev.label} 自 {local_hm(f.start_s)} 起"
-                      f"仍在运行（平均 {fmt(facts['production_mean_kw'])} kW，不低于 "
-                      f"{fmt(dev.running_threshold_kw)} kW 视为运行），持续 {dur_zh(dur)}，"
-                      f"{state_zh(f.end_s)}")
-        return self._draft(dev, f, facts, summary, summary_zh, info, None)
+        orders, info = self._orders(members)
+        en, zh = summary(
+            "emergency_shutdown", production=dev.label, production_kw=fmt(facts["production_mean_kw"]),
+            running_kw=fmt(dev.running_threshold_kw), duration=Minutes(float(facts["duration_min"])),
+            start=local_hm(f.start_s), orders=orders, state=state(f.end_s))
+        return self._draft(dev, f, facts, en, zh, info, None)
 
     def _limit_draft(self, dev: Device, f: Finding, members: list[Order], baseline: Baseline,
                      as_of: int) -> AlertDraft:
         facts = dict(f.facts)
-        words_en, words_zh, info = self._order_words(members)
+        orders, info = self._orders(members)
         bp = self._params.baseline_params()
-        pct = fmt(float(facts["limit_pct"]))
-        hours = int(facts["hours"])
-        summary = (f"{dev.label}: hourly mean load up to {fmt(facts['max_hourly_mean_kw'])} kW "
-                   f"({fmt(facts['excess_pct'])}% above the allowed {fmt(facts['allowed_kw'])} kW = "
-                   f"baseline cut by {pct}%; fires above {fmt(facts['threshold_kw'])} kW) for "
-                   f"{hours} hour{'s' if hours != 1 else ''} from {local_hm(f.start_s)} during the "
-                   f"emergency limit {words_en}; baseline {baseline_en(baseline, 'kW', bp)}, "
-                   f"{state_en(f.end_s)}")
-        summary_zh = (f"重污染应急限产 {pct}% {words_zh}期间，生产设施 {dev.label} 自 {local_hm(f.start_s)} "
-                      f"起连续 {hours} 小时平均负荷最高 {fmt(facts['max_hourly_mean_kw'])} kW，超过"
-                      f"允许值 {fmt(facts['allowed_kw'])} kW 的 {fmt(facts['excess_pct'])}%（基准负荷："
-                      f"{baseline_zh(baseline, 'kW', bp)}），{state_zh(f.end_s)}")
-        return self._draft(dev, f, facts, summary, summary_zh, info,
-                           baseline_evidence(baseline, bp, as_of))
+        en, zh = summary(
+            "emergency_limit", production=dev.label, max_kw=fmt(facts["max_hourly_mean_kw"]),
+            excess_pct=fmt(facts["excess_pct"]), allowed_kw=fmt(facts["allowed_kw"]),
+            limit_pct=fmt(float(facts["limit_pct"])), threshold_kw=fmt(facts["threshold_kw"]),
+            hours=Count("hours", int(facts["hours"])), start=local_hm(f.start_s), orders=orders,
+            baseline=baseline_phrase(baseline, "kW", bp), state=state(f.end_s))
+        return self._draft(dev, f, facts, en, zh, info, baseline_evidence(baseline, bp, as_of))
 
     def _draft(self, dev: Device, f: Finding, facts: dict[str, Any], summary: str,
                summary_zh: str, orders: list[dict[str, Any]],

@@ -20,20 +20,18 @@ from ecowarn.config.registry import Device, Registry
 from ecowarn.detectors._core import Finding
 from ecowarn.detectors.exceedance import RULE_ID, ExceedanceParams, exceedance_from_hourly
 from ecowarn.detectors.runtime._cache import SeriesCache
-from ecowarn.detectors.runtime._evalbase import POLLUTANT_NAMES, fmt, local_hm, outlet_en, outlet_zh, state_en, state_zh
+from ecowarn.detectors.runtime._evalbase import fmt, local_hm, metric_phrase, outlet_phrase, state
 from ecowarn.detectors.runtime._outlet import POLLUTANTS, HourlyOutletEvaluator, hourly_of, split_subject
+from ecowarn.i18n import Count, Phrase, summary
 
-__all__ = ["ExceedanceEvaluator", "concentration_words"]
+__all__ = ["ExceedanceEvaluator", "concentration"]
 
 
-def concentration_words(cems: Device, metric: str, converted: bool) -> tuple[str, str]:
-    """How the concentration is expressed, in English and Chinese."""
-    en, zh = POLLUTANT_NAMES[metric]
+def concentration(cems: Device, metric: str, converted: bool) -> Phrase:
+    """How the concentration is expressed: converted to the outlet's reference O2, or measured."""
     if converted:
-        return (f"{en} hourly mean converted to {fmt(cems.ref_o2 or 0)}% O2",
-                f"{zh}小时折算浓度（基准氧含量 {fmt(cems.ref_o2 or 0)}%）")
-    return (f"{en} hourly mean (measured: no ref_o2 registered)",
-            f"{zh}小时实测浓度（未登记基准氧含量）")
+        return Phrase("concentration_converted", pollutant=metric_phrase(metric), ref_o2=fmt(cems.ref_o2 or 0))
+    return Phrase("concentration_measured", pollutant=metric_phrase(metric))
 
 
 class ExceedanceEvaluator(HourlyOutletEvaluator):
@@ -58,20 +56,13 @@ class ExceedanceEvaluator(HourlyOutletEvaluator):
     def _draft(self, cems: Device, metric: str, subject: str, f: Finding,
                converted: bool) -> AlertDraft:
         facts = {**f.facts, "converted": converted}
-        what_en, what_zh = concentration_words(cems, metric, converted)
-        hours = int(facts["hours"])
-        unit = "mg/m3"
-        summary = (
-            f"{outlet_en(cems)}: {what_en} above its limit of {fmt(facts['limit'])} {unit} for "
-            f"{hours} valid hour{'s' if hours != 1 else ''} from {local_hm(f.start_s)} "
-            f"(max {fmt(facts['max_hourly_converted'], 2)} {unit}, "
-            f"{fmt(facts['max_ratio_to_limit'], 2)}x the limit; mean "
-            f"{fmt(facts['mean_hourly_converted'], 2)}), {state_en(f.end_s)}")
-        summary_zh = (
-            f"{outlet_zh(cems)}：{what_zh}自 {local_hm(f.start_s)} 起连续 {hours} 个有效小时超过"
-            f"排放限值 {fmt(facts['limit'])} {unit}（最高 {fmt(facts['max_hourly_converted'], 2)} {unit}，"
-            f"为限值的 {fmt(facts['max_ratio_to_limit'], 2)} 倍），{state_zh(f.end_s)}")
-        return self._hourly_draft(subject, metric, f, facts, summary, summary_zh, {
+        en, zh = summary(
+            "emission_exceedance", outlet=outlet_phrase(cems), what=concentration(cems, metric, converted),
+            limit=fmt(facts["limit"]), unit="mg/m3", hours=Count("valid_hours", int(facts["hours"])),
+            start=local_hm(f.start_s), max=fmt(facts["max_hourly_converted"], 2),
+            max_ratio=fmt(facts["max_ratio_to_limit"], 2), mean=fmt(facts["mean_hourly_converted"], 2),
+            state=state(f.end_s))
+        return self._hourly_draft(subject, metric, f, facts, en, zh, {
             "min_valid_minutes": self._params.min_valid_minutes,
             "o2_max_pct": self._params.o2_max_pct, "high_ratio": self._params.high_ratio,
             "high_hours": self._params.high_hours, "valid_flags": "N",

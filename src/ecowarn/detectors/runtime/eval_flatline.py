@@ -18,18 +18,9 @@ from ecowarn.config.registry import Registry
 from ecowarn.detectors._core import Finding
 from ecowarn.detectors.flatline import RULE_ID, FlatlineParams, flatline
 from ecowarn.detectors.runtime._cache import SeriesCache
-from ecowarn.detectors.runtime._evalbase import (
-    POLLUTANT_NAMES,
-    dur_en,
-    dur_zh,
-    fmt,
-    local_hm,
-    outlet_en,
-    outlet_zh,
-    state_en,
-    state_zh,
-)
+from ecowarn.detectors.runtime._evalbase import fmt, local_hm, metric_phrase, outlet_phrase, state
 from ecowarn.detectors.runtime._outlet import POLLUTANTS, OutletData, OutletEvaluator, seg_bounds, split_subject
+from ecowarn.i18n import Minutes, summary
 
 __all__ = ["FlatlineEvaluator"]
 
@@ -56,23 +47,16 @@ class FlatlineEvaluator(OutletEvaluator):
     def _draft(self, subject: str, metric: str, data: OutletData, f: Finding) -> AlertDraft:
         cems = self.outlet(subject)
         lo, hi = seg_bounds(data.grid, f.start_s, f.end_s)
-        prod_en, prod_zh, prod_means = self.production_words(subject, data, lo, hi)
+        production, prod_means = self.production_phrase(subject, data, lo, hi)
         facts = {**f.facts, "production_mean_kw": prod_means}
-        name_en, name_zh = POLLUTANT_NAMES[metric]
-        unit = _UNITS[metric]
-        dur = float(facts["duration_min"])
-        value = fmt(facts["value"], 3)
-        within = "" if self._params.tolerance == 0 else f" (within {fmt(self._params.tolerance, 3)})"
-        summary = (
-            f"{outlet_en(cems)}: {name_en} stuck at {value} {unit}{within}, flagged "
-            f"{self._params.flags_checked}, for {dur_en(dur)} from {local_hm(f.start_s)} "
-            f"({int(facts['points'])} identical minute values) while {prod_en} runs: suspected "
-            f"falsification, {state_en(f.end_s)}")
-        summary_zh = (
-            f"{outlet_zh(cems)}：{name_zh}自 {local_hm(f.start_s)} 起恒定为 {value} {unit}"
-            f"（标记 {self._params.flags_checked}），持续 {dur_zh(dur)}，"
-            f"期间生产设施 {prod_zh} 运行，疑似数据造假，{state_zh(f.end_s)}")
-        return self._production_draft(subject, metric, f, facts, summary, summary_zh, {
+        tolerance = self._params.tolerance
+        en, zh = summary(
+            "flatline" if tolerance == 0 else "flatline_tolerance", outlet=outlet_phrase(cems),
+            pollutant=metric_phrase(metric), value=fmt(facts["value"], 3), unit=_UNITS[metric],
+            tolerance=fmt(tolerance, 3), flags=self._params.flags_checked,
+            duration=Minutes(float(facts["duration_min"])), start=local_hm(f.start_s),
+            points=int(facts["points"]), production=production, state=state(f.end_s))
+        return self._production_draft(subject, metric, f, facts, en, zh, {
             "min_duration_min": self._params.min_duration_min,
             "tolerance": self._params.tolerance,
             "flags_checked": self._params.flags_checked,

@@ -22,24 +22,16 @@ from ecowarn.detectors._core import Finding, minute_grid
 from ecowarn.detectors.hj75 import converted, flag_in
 from ecowarn.detectors.marking import RULE_ID, MarkingParams, undeclared_marking
 from ecowarn.detectors.runtime._cache import SeriesCache
-from ecowarn.detectors.runtime._evalbase import (
-    POLLUTANT_NAMES,
-    dur_en,
-    dur_zh,
-    fmt,
-    local_hm,
-    outlet_en,
-    outlet_zh,
-    state_en,
-    state_zh,
-)
+from ecowarn.detectors.runtime._evalbase import fmt, local_hm, metric_phrase, outlet_en, outlet_phrase, state
 from ecowarn.detectors.runtime._load import binned_on_grid, covered_mask, epoch, load_series
 from ecowarn.detectors.runtime._outlet import CEMS_METRICS, POLLUTANTS, OutletEvaluator, seg_bounds
 from ecowarn.detectors.runtime.contract import utc
+from ecowarn.i18n import Join, Minutes, Phrase, summary
 
 __all__ = ["MarkingEvaluator"]
 
-_FLAG_NAMES = {"M": ("maintenance", "维护"), "C": ("calibration", "校准"), "D": ("fault", "故障")}
+# Flags with a name in the catalogs (PHRASES flag_<flag>); others are shown as themselves.
+_FLAGS_NAMED = frozenset("MCD")
 
 
 class MarkingEvaluator(OutletEvaluator):
@@ -92,34 +84,22 @@ class MarkingEvaluator(OutletEvaluator):
     def _draft(self, cems: Device, f: Finding, metrics_marked: list[str],
                hidden: dict[str, dict[str, Any]]) -> AlertDraft:
         facts = {**f.facts, "metrics_marked": metrics_marked, "under_the_marks": hidden}
-        dur = float(facts["duration_min"])
         counts: dict[str, int] = facts["flag_counts"]
-        flags_en = ", ".join(f"{k} ({_FLAG_NAMES.get(k, (k, k))[0]})" for k in counts)
-        flags_zh = "、".join(f"{k}（{_FLAG_NAMES.get(k, (k, k))[1]}）" for k in counts)
+        flags = Join(Phrase("flag", flag=k, name=Phrase(f"flag_{k}") if k in _FLAGS_NAMED else k) for k in counts)
         over = {m: h for m, h in hidden.items() if h["ratio_to_limit"] > 1}
-        if over:
-            hid_en = "; under the marks " + ", ".join(
-                f"{POLLUTANT_NAMES[m][0]} averaged {fmt(h['mean'], 2)} mg/m3, "
-                f"{fmt(h['ratio_to_limit'], 2)}x its limit of {fmt(h['limit'])}"
-                for m, h in over.items())
-            hid_zh = "；标记期间" + "、".join(
-                f"{POLLUTANT_NAMES[m][1]}平均 {fmt(h['mean'], 2)} mg/m3，为限值 {fmt(h['limit'])} 的 "
-                f"{fmt(h['ratio_to_limit'], 2)} 倍" for m, h in over.items())
-        else:
-            hid_en = hid_zh = ""
-        summary = (
-            f"{outlet_en(cems)}: data flagged {flags_en} on {', '.join(metrics_marked)} for "
-            f"{dur_en(dur)} from {local_hm(f.start_s)} without declared maintenance{hid_en}, "
-            f"{state_en(f.end_s)}")
-        summary_zh = (
-            f"{outlet_zh(cems)}：自 {local_hm(f.start_s)} 起 {'、'.join(metrics_marked)} 数据被标记为 "
-            f"{flags_zh}，持续 {dur_zh(dur)}，无申报的维护记录{hid_zh}，{state_zh(f.end_s)}")
+        under_the_marks = "" if not over else Phrase("under_the_marks", items=Join(
+            Phrase("hidden_pollutant", pollutant=metric_phrase(m), mean=fmt(h["mean"], 2),
+                   ratio=fmt(h["ratio_to_limit"], 2), limit=fmt(h["limit"])) for m, h in over.items()))
+        en, zh = summary(
+            "undeclared_marking", outlet=outlet_phrase(cems), flags=flags, metrics=Join(metrics_marked),
+            duration=Minutes(float(facts["duration_min"])), start=local_hm(f.start_s), hidden=under_the_marks,
+            state=state(f.end_s))
         return AlertDraft(
             rule=RULE_ID, subject=cems.id, enterprise_id=cems.enterprise_id,
             device_ids=(cems.id,),
             start=utc(f.start_s), end=None if f.end_s is None else utc(f.end_s),
             severity="high" if over else str(facts["severity"]),
-            summary=summary, summary_zh=summary_zh,
+            summary=en, summary_zh=zh,
             params={
                 "min_duration_min": self._params.min_duration_min,
                 "marking_flags": self._params.marking_flags,

@@ -17,8 +17,9 @@ from ecowarn.detectors._core import Finding
 from ecowarn.detectors.hj75 import flag_in
 from ecowarn.detectors.o2_dilution import RULE_ID, O2DilutionParams, o2_dilution
 from ecowarn.detectors.runtime._cache import SeriesCache
-from ecowarn.detectors.runtime._evalbase import dur_en, dur_zh, fmt, local_hm, outlet_en, outlet_zh, state_en, state_zh
+from ecowarn.detectors.runtime._evalbase import fmt, local_hm, outlet_phrase, state
 from ecowarn.detectors.runtime._outlet import OutletData, OutletEvaluator, seg_bounds
+from ecowarn.i18n import Minutes, summary
 
 __all__ = ["O2DilutionEvaluator"]
 
@@ -45,21 +46,14 @@ class O2DilutionEvaluator(OutletEvaluator):
     def _draft(self, subject: str, data: OutletData, f: Finding) -> AlertDraft:
         cems = self.outlet(subject)
         lo, hi = seg_bounds(data.grid, f.start_s, f.end_s)
-        prod_en, prod_zh, prod_means = self.production_words(subject, data, lo, hi)
+        production, prod_means = self.production_phrase(subject, data, lo, hi)
         facts = {**f.facts, "production_mean_kw": prod_means}
-        dur = float(facts["duration_min"])
-        thr = fmt(self._params.o2_threshold_pct)
-        summary = (
-            f"{outlet_en(cems)}: flue gas O2 at {fmt(facts['o2_mean_pct'], 2)}% on average "
-            f"(never below {fmt(facts['o2_min_pct'], 2)}%; at or above {thr}% is near ambient air) "
-            f"for {dur_en(dur)} from {local_hm(f.start_s)} while {prod_en} runs: suspected "
-            f"dilution, {state_en(f.end_s)}")
-        summary_zh = (
-            f"{outlet_zh(cems)}：自 {local_hm(f.start_s)} 起烟气氧含量平均 "
-            f"{fmt(facts['o2_mean_pct'], 2)}%（最低 {fmt(facts['o2_min_pct'], 2)}%，"
-            f"不低于 {thr}% 即接近空气），持续 {dur_zh(dur)}，期间生产设施 {prod_zh} 运行，"
-            f"疑似稀释排放，{state_zh(f.end_s)}")
-        return self._production_draft(subject, "o2", f, facts, summary, summary_zh, {
+        en, zh = summary(
+            "o2_dilution", outlet=outlet_phrase(cems), o2_mean=fmt(facts["o2_mean_pct"], 2),
+            o2_min=fmt(facts["o2_min_pct"], 2), threshold=fmt(self._params.o2_threshold_pct),
+            duration=Minutes(float(facts["duration_min"])), start=local_hm(f.start_s), production=production,
+            state=state(f.end_s))
+        return self._production_draft(subject, "o2", f, facts, en, zh, {
             "min_duration_min": self._params.min_duration_min,
             "o2_threshold_pct": self._params.o2_threshold_pct,
             "high_severity_min": self._params.high_severity_min,

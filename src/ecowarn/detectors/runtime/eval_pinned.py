@@ -17,9 +17,10 @@ from ecowarn.config.registry import Device, Registry
 from ecowarn.detectors._core import Finding
 from ecowarn.detectors.pinned import RULE_ID, PinnedParams, pinned_from_hourly
 from ecowarn.detectors.runtime._cache import SeriesCache
-from ecowarn.detectors.runtime._evalbase import fmt, local_hm, outlet_en, outlet_zh, state_en, state_zh
+from ecowarn.detectors.runtime._evalbase import fmt, local_hm, outlet_phrase, state
 from ecowarn.detectors.runtime._outlet import POLLUTANTS, HourlyOutletEvaluator, hourly_of, split_subject
-from ecowarn.detectors.runtime.eval_exceedance import concentration_words
+from ecowarn.detectors.runtime.eval_exceedance import concentration
+from ecowarn.i18n import summary
 
 __all__ = ["PinnedEvaluator"]
 
@@ -44,23 +45,13 @@ class PinnedEvaluator(HourlyOutletEvaluator):
     def _draft(self, cems: Device, metric: str, subject: str, f: Finding,
                converted: bool) -> AlertDraft:
         facts = {**f.facts, "converted": converted}
-        what_en, what_zh = concentration_words(cems, metric, converted)
-        hours = int(facts["hours"])
-        unit = "mg/m3"
-        band = f"{fmt(facts['band_low'], 2)}-{fmt(facts['band_high'], 2)} {unit}"
-        summary = (
-            f"{outlet_en(cems)}: {what_en} held between {band} "
-            f"({fmt(100 * self._params.low_ratio)}-{fmt(100 * self._params.high_ratio)}% of the "
-            f"{fmt(facts['limit'])} {unit} limit) for {hours} consecutive valid hours from "
-            f"{local_hm(f.start_s)}, varying by only {fmt(100 * facts['cv'], 2)}% "
-            f"(coefficient of variation; suspicious below {fmt(100 * self._params.max_cv, 2)}%), "
-            f"{state_en(f.end_s)}")
-        summary_zh = (
-            f"{outlet_zh(cems)}：{what_zh}自 {local_hm(f.start_s)} 起连续 {hours} 个有效小时稳定在 "
-            f"{band}（限值 {fmt(facts['limit'])} {unit} 的 {fmt(100 * self._params.low_ratio)}%-"
-            f"{fmt(100 * self._params.high_ratio)}%），变异系数仅 {fmt(100 * facts['cv'], 2)}%"
-            f"（低于 {fmt(100 * self._params.max_cv, 2)}% 视为异常），疑似数据设限，{state_zh(f.end_s)}")
-        return self._hourly_draft(subject, metric, f, facts, summary, summary_zh, {
+        en, zh = summary(
+            "pinned_below_limit", outlet=outlet_phrase(cems), what=concentration(cems, metric, converted),
+            band_low=fmt(facts["band_low"], 2), band_high=fmt(facts["band_high"], 2), unit="mg/m3",
+            low_pct=fmt(100 * self._params.low_ratio), high_pct=fmt(100 * self._params.high_ratio),
+            limit=fmt(facts["limit"]), hours=int(facts["hours"]), start=local_hm(f.start_s),
+            cv_pct=fmt(100 * facts["cv"], 2), max_cv_pct=fmt(100 * self._params.max_cv, 2), state=state(f.end_s))
+        return self._hourly_draft(subject, metric, f, facts, en, zh, {
             "min_hours": self._params.min_hours, "low_ratio": self._params.low_ratio,
             "high_ratio": self._params.high_ratio, "max_cv": self._params.max_cv,
             "min_valid_minutes": self._params.min_valid_minutes,

@@ -19,10 +19,11 @@ from ecowarn.alerts.store import AlertDraft
 from ecowarn.config.registry import Device, Registry
 from ecowarn.detectors._core import Finding, minute_grid
 from ecowarn.detectors.runtime._cache import SeriesCache
-from ecowarn.detectors.runtime._evalbase import Evaluator
+from ecowarn.detectors.runtime._evalbase import Evaluator, state
 from ecowarn.detectors.runtime._load import Series, covered_mask, epoch, held_on_grid, load_series
 from ecowarn.detectors.runtime.contract import utc
 from ecowarn.detectors.treatment_off import RULE_ID, TreatmentOffParams, treatment_off
+from ecowarn.i18n import Join, Phrase, summary
 
 __all__ = ["TreatmentOffEvaluator"]
 
@@ -94,23 +95,17 @@ class TreatmentOffEvaluator(Evaluator):
     def _draft(self, prod: Device, treats: list[Device], f: Finding) -> AlertDraft:
         facts = f.facts
         dur = facts["duration_min"]
-        treat_en = ", ".join(
-            f"{t.label} at {kw:g} kW" for t, kw in zip(treats, facts["treatment_max_kw"], strict=True))
-        treat_zh = "、".join(
-            f"{t.label}（{kw:g} kW）" for t, kw in zip(treats, facts["treatment_max_kw"], strict=True))
-        off_below = "/".join(f"{x:g}" for x in facts["treatment_off_below_kw"])
-        state = "ongoing" if f.end_s is None else "ended"
-        summary = (f"{prod.label} running at {facts['production_mean_kw']:g} kW while its treatment is "
-                   f"off ({treat_en}; off below {off_below} kW) for {dur:g} min, {state}")
-        zh_state = "仍在持续" if f.end_s is None else "已结束"
-        summary_zh = (f"生产设施 {prod.label} 运行（平均 {facts['production_mean_kw']:g} kW），"
-                      f"治污设施 {treat_zh} 未运行（低于 {off_below} kW 视为停运），"
-                      f"持续 {dur:g} 分钟，{zh_state}")
+        treatment = Join(Phrase("at_power", name=t.label, kw=format(kw, "g"))
+                         for t, kw in zip(treats, facts["treatment_max_kw"], strict=True))
+        summary_en, summary_zh = summary(
+            "treatment_off", production=prod.label, production_kw=format(facts["production_mean_kw"], "g"),
+            treatment=treatment, off_below="/".join(f"{x:g}" for x in facts["treatment_off_below_kw"]),
+            duration=format(dur, "g"), state=state(f.end_s))
         return AlertDraft(
             rule=RULE_ID, subject=prod.id, enterprise_id=prod.enterprise_id,
             device_ids=(prod.id, *(t.id for t in treats)),
             start=utc(f.start_s), end=None if f.end_s is None else utc(f.end_s),
-            severity=str(facts["severity"]), summary=summary, summary_zh=summary_zh,
+            severity=str(facts["severity"]), summary=summary_en, summary_zh=summary_zh,
             params={
                 "min_duration_min": self._params.min_duration_min,
                 "off_ratio": self._params.off_ratio,

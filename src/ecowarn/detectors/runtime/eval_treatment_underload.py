@@ -24,14 +24,10 @@ from ecowarn.detectors.runtime._baselines import power_sampler
 from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._evalbase import (
     Evaluator,
-    baseline_en,
     baseline_evidence,
-    baseline_zh,
-    dur_en,
-    dur_zh,
+    baseline_phrase,
     fmt,
-    state_en,
-    state_zh,
+    state,
 )
 from ecowarn.detectors.runtime._load import (
     DEFAULT_HOLD_S,
@@ -45,6 +41,7 @@ from ecowarn.detectors.runtime._load import (
 )
 from ecowarn.detectors.runtime.contract import Window, utc
 from ecowarn.detectors.treatment_underload import RULE_ID, TreatmentUnderloadParams, treatment_underload
+from ecowarn.i18n import Join, Minutes, Phrase, summary
 
 __all__ = ["TreatmentUnderloadEvaluator"]
 
@@ -166,25 +163,17 @@ class TreatmentUnderloadEvaluator(Evaluator):
         facts["production_mean_kw"] = prod_mean
         bp = self._params.baseline_params()
         dur = float(facts["duration_min"])
-        prod_en = ", ".join(f"{p.label} at {fmt(prod_mean[p.id] or 0)} kW" for p in producers)
-        prod_zh = "、".join(f"{p.label}（{fmt(prod_mean[p.id] or 0)} kW）" for p in producers)
-        summary = (
-            f"{treat.label} running at {fmt(facts['treatment_mean_kw'])} kW, "
-            f"{fmt(facts['load_pct_of_baseline'])}% of its typical running load "
-            f"(under {fmt(100 * self._params.load_ratio)}% = {fmt(facts['threshold_kw'])} kW; "
-            f"typical load {baseline_en(baseline, 'kW', bp)}) while {prod_en} runs, "
-            f"for {dur_en(dur)}, {state_en(f.end_s)}")
-        summary_zh = (
-            f"治污设施 {treat.label} 运行功率 {fmt(facts['treatment_mean_kw'])} kW，"
-            f"仅为典型运行负荷的 {fmt(facts['load_pct_of_baseline'])}%"
-            f"（低于 {fmt(100 * self._params.load_ratio)}% 即 {fmt(facts['threshold_kw'])} kW；"
-            f"典型负荷：{baseline_zh(baseline, 'kW', bp)}），生产设施 {prod_zh} 运行，"
-            f"持续 {dur_zh(dur)}，{state_zh(f.end_s)}")
+        summary_en, summary_zh = summary(
+            "treatment_underload", treatment=treat.label, treatment_kw=fmt(facts["treatment_mean_kw"]),
+            load_pct=fmt(facts["load_pct_of_baseline"]), ratio_pct=fmt(100 * self._params.load_ratio),
+            threshold_kw=fmt(facts["threshold_kw"]), baseline=baseline_phrase(baseline, "kW", bp),
+            production=Join(Phrase("at_power", name=p.label, kw=fmt(prod_mean[p.id] or 0)) for p in producers),
+            duration=Minutes(dur), state=state(f.end_s))
         return AlertDraft(
             rule=RULE_ID, subject=treat.id, enterprise_id=treat.enterprise_id,
             device_ids=(treat.id, *(p.id for p in producers)),
             start=utc(f.start_s), end=None if f.end_s is None else utc(f.end_s),
-            severity=str(facts["severity"]), summary=summary, summary_zh=summary_zh,
+            severity=str(facts["severity"]), summary=summary_en, summary_zh=summary_zh,
             params={
                 "min_duration_min": self._params.min_duration_min,
                 "load_ratio": self._params.load_ratio,
