@@ -140,6 +140,7 @@ WORKFLOW: Final[dict[str, str]] = {
 # rule names (CONTRACT section 3)
 RULES: Final[dict[str, str]] = {
     "treatment_off": "Treatment off while production runs",
+    "treatment_sequence": "Treatment started late or stopped early",
     "treatment_underload": "Treatment under low load",
     "emergency_noncompliance": "Emergency order not followed",
     "emission_exceedance": "Emission limit exceeded",
@@ -227,6 +228,7 @@ ERRORS: Final[dict[str, str]] = {
 
 # parts of alert summaries (ecowarn.i18n.Phrase): states, durations, devices, metrics, baselines
 PHRASES: Final[dict[str, str]] = {
+    "stage_lag": "{name} ({minutes} min apart)",
     "ongoing": "ongoing",
     "ended": "ended",
     "duration_min": "{n} min",
@@ -270,6 +272,9 @@ PHRASES: Final[dict[str, str]] = {
 
 # Alert summaries, one per rule and variant (ecowarn.i18n.summary).
 ALERTS: Final[dict[str, str]] = {
+    "treatment_sequence_start": ("{production} started before its treatment: {stages} started late, "
+                                 "up to {max_lag} min after production"),
+    "treatment_sequence_stop": "Treatment stopped before {production} did: {stages}, up to {max_lag} min early",
     "treatment_off": ("{production} running at {production_kw} kW while its treatment is off ({treatment}; "
                       "off below {off_below} kW) for {duration} min, {state}"),
     "treatment_underload": ("{treatment} running at {treatment_kw} kW, {load_pct}% of its typical running load "

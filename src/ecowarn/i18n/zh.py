@@ -139,6 +139,7 @@ WORKFLOW: Final[dict[str, str]] = {
 # rule names (CONTRACT section 3)
 RULES: Final[dict[str, str]] = {
     "treatment_off": "治污设施未运行",
+    "treatment_sequence": "治污设施晚开早关",
     "treatment_underload": "治污设施低负荷",
     "emergency_noncompliance": "应急管控措施未落实",
     "emission_exceedance": "排放超标",
@@ -226,6 +227,7 @@ ERRORS: Final[dict[str, str]] = {
 
 # parts of alert summaries (ecowarn.i18n.Phrase): states, durations, devices, metrics, baselines
 PHRASES: Final[dict[str, str]] = {
+    "stage_lag": "{name}（相差 {minutes} 分钟）",
     "ongoing": "仍在持续",
     "ended": "已结束",
     "duration_min": "{n} 分钟",
@@ -268,6 +270,8 @@ PHRASES: Final[dict[str, str]] = {
 
 # Alert summaries, one per rule and variant (ecowarn.i18n.summary).
 ALERTS: Final[dict[str, str]] = {
+    "treatment_sequence_start": "生产设施 {production} 启动后治污设施才启动：{stages}，最长晚开 {max_lag} 分钟",
+    "treatment_sequence_stop": "治污设施先于生产设施 {production} 停运：{stages}，最多早关 {max_lag} 分钟",
     "treatment_off": ("生产设施 {production} 运行（平均 {production_kw} kW），治污设施 {treatment} 未运行"
                       "（低于 {off_below} kW 视为停运），持续 {duration} 分钟，{state}"),
     "treatment_underload": ("治污设施 {treatment} 运行功率 {treatment_kw} kW，仅为典型运行负荷的 {load_pct}%"

@@ -1,6 +1,8 @@
 """I/O side of ``treatment_off``: loads power series, runs the pure detector, drafts alerts.
 
-Subject: a production meter with ``treated_by`` units. The window evaluated runs
+Subject: a production meter with ``treated_by`` stages (CONTRACT 1.1 section 7: each
+stage one meter or alternatives; it fires when any stage is off, naming it). The window
+evaluated runs
 from a look-back before the new data to the latest reading of the subject's
 meters, so an episode still holding at the latest data is ongoing (``end`` null).
 When a finding starts right at the window's left edge, the look-back is widened
@@ -47,6 +49,11 @@ class TreatmentOffEvaluator(Evaluator):
         prod = self._registry.devices[subject]
         return prod, [self._registry.devices[t] for t in prod.treated_by]
 
+    def _stage_of(self, prod: Device) -> np.ndarray:
+        """Stage index of each meter of ``prod.treated_by`` (the same order)."""
+        stages = prod.stages or tuple((t,) for t in prod.treated_by)
+        return np.array([k for k, stage in enumerate(stages) for _ in stage], dtype=np.int64)
+
     def primary_keys(self, subject: str) -> list[tuple[str, str]]:
         prod, treats = self._devices(subject)
         return [(d.id, "p") for d in (prod, *treats)]
@@ -55,9 +62,9 @@ class TreatmentOffEvaluator(Evaluator):
         return [k[0] for k in self.primary_keys(subject)]
 
     def tail_quiet(self, subject: str, cache: SeriesCache | None) -> bool:
-        """Production decidedly off (no value, or below its off threshold) or a treatment
-        unit decidedly not off (on, or no value) at every new grid point: no episode can
-        reach into them, and those before them were judged already."""
+        """Production decidedly off (no value, or below its off threshold) or every stage
+        decidedly not off (one of its meters on, or without a value) at every new grid
+        point: no episode can reach into them, and those before them were judged already."""
         tail = self._tail_held(subject, self.primary_keys(subject), self._params.max_hold_s, cache)
         if tail is None:
             return False
@@ -65,12 +72,14 @@ class TreatmentOffEvaluator(Evaluator):
         if grid.size == 0:
             return True
         prod, treats = self._devices(subject)
+        stage_of = self._stage_of(prod)
         with np.errstate(invalid="ignore"):
             p = held[(prod.id, "p")]
-            ok = ~(p >= self._params.off_ratio * prod.running_threshold_kw)
-            for t in treats:
+            stage_runs = np.zeros((int(stage_of.max()) + 1, grid.size), dtype=bool)
+            for t, k in zip(treats, stage_of.tolist(), strict=True):
                 v = held[(t.id, "p")]
-                ok |= np.isnan(v) | (v >= t.running_threshold_kw)
+                stage_runs[k] |= np.isnan(v) | (v >= t.running_threshold_kw)
+            ok = ~(p >= self._params.off_ratio * prod.running_threshold_kw) | stage_runs.all(axis=0)
         return bool(ok.all())
 
     async def _run(self, conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None, subject: str, since: datetime,
@@ -89,17 +98,24 @@ class TreatmentOffEvaluator(Evaluator):
         treat_kw = np.vstack([kw(t) for t in treats])
         thresholds = np.array([t.running_threshold_kw for t in treats], dtype=np.float64)
         findings = treatment_off(grid, kw(prod), treat_kw, prod.running_threshold_kw,
-                                 thresholds, self._params)
+                                 thresholds, self._params, self._stage_of(prod))
         return [self._draft(prod, treats, f) for f in findings]
 
     def _draft(self, prod: Device, treats: list[Device], f: Finding) -> AlertDraft:
         facts = f.facts
         dur = facts["duration_min"]
-        treatment = Join(Phrase("at_power", name=t.label, kw=format(kw, "g"))
-                         for t, kw in zip(treats, facts["treatment_max_kw"], strict=True))
+        stage_of = self._stage_of(prod).tolist()
+        off = set(facts.get("stages_off", range(len(treats))))
+        # the meters of the stages that were off (every meter of a 1.0 registry's only stage)
+        named = [(t, kw) for t, kw, k in zip(treats, facts["treatment_max_kw"], stage_of, strict=True) if k in off]
+        facts["stages_off_devices"] = [[t.id for t, k in zip(treats, stage_of, strict=True) if k == s]
+                                       for s in sorted(off)]
+        treatment = Join(Phrase("at_power", name=t.label, kw=format(kw, "g")) for t, kw in named)
         summary_en, summary_zh = summary(
             "treatment_off", production=prod.label, production_kw=format(facts["production_mean_kw"], "g"),
-            treatment=treatment, off_below="/".join(f"{x:g}" for x in facts["treatment_off_below_kw"]),
+            treatment=treatment,
+            off_below="/".join(f"{x:g}" for x, k in zip(facts["treatment_off_below_kw"], stage_of, strict=True)
+                               if k in off),
             duration=format(dur, "g"), state=state(f.end_s))
         return AlertDraft(
             rule=RULE_ID, subject=prod.id, enterprise_id=prod.enterprise_id,
@@ -112,6 +128,7 @@ class TreatmentOffEvaluator(Evaluator):
                 "max_hold_s": self._params.max_hold_s,
                 "production_on_kw": prod.running_threshold_kw,
                 "treatment_on_kw": {t.id: t.running_threshold_kw for t in treats},
+                "stages": [list(st) for st in (prod.stages or tuple((t,) for t in prod.treated_by))],
                 "suppressed_by_maintenance": self._params.suppressed_by_maintenance,
             },
             evidence={"facts": facts, "metric": "p",

@@ -33,8 +33,10 @@ from ecowarn.detectors.runtime.eval_marking import MarkingEvaluator
 from ecowarn.detectors.runtime.eval_o2_dilution import O2DilutionEvaluator
 from ecowarn.detectors.runtime.eval_pinned import PinnedEvaluator
 from ecowarn.detectors.runtime.eval_treatment_off import TreatmentOffEvaluator
+from ecowarn.detectors.runtime.eval_treatment_sequence import TreatmentSequenceEvaluator
 from ecowarn.detectors.runtime.eval_treatment_underload import TreatmentUnderloadEvaluator
 from ecowarn.detectors.treatment_off import TreatmentOffParams
+from ecowarn.detectors.treatment_sequence import TreatmentSequenceParams
 from ecowarn.detectors.treatment_underload import TreatmentUnderloadParams
 
 __all__ = ["build_evaluators"]
@@ -59,8 +61,11 @@ def build_evaluators(registry: Registry, params: Mapping[str, object], *,
     ``last_arrival(device_id)`` gives the wall-clock time a device's last message arrived
     (for silence detection), or None when unknown. ``rules`` keeps only those rule ids.
     """
+    treatment_off = _params(params, "treatment_off", TreatmentOffParams)
     evaluators: list[RuleEvaluator] = [
-        TreatmentOffEvaluator(registry, _params(params, "treatment_off", TreatmentOffParams)),
+        TreatmentOffEvaluator(registry, treatment_off),
+        TreatmentSequenceEvaluator(registry, _params(params, "treatment_sequence", TreatmentSequenceParams),
+                                   max_lag_min=treatment_off.min_duration_min),
         TreatmentUnderloadEvaluator(
             registry, _params(params, "treatment_underload", TreatmentUnderloadParams)),
         EmergencyEvaluator(registry, _params(params, "emergency_noncompliance", EmergencyParams)),
