@@ -228,6 +228,13 @@ ERRORS: Final[dict[str, str]] = {
 
 # parts of alert summaries (ecowarn.i18n.Phrase): states, durations, devices, metrics, baselines
 PHRASES: Final[dict[str, str]] = {
+    "water_outlet": "wastewater outlet {outlet} ({id})",
+    "water_metric_cod": "COD",
+    "water_metric_nh3n": "NH3-N",
+    "water_metric_tp": "total phosphorus",
+    "water_metric_tn": "total nitrogen",
+    "water_metric_ph": "pH",
+    "water_metric_flow": "wastewater flow",
     "stage_lag": "{name} ({minutes} min apart)",
     "ongoing": "ongoing",
     "ended": "ended",
@@ -272,6 +279,12 @@ PHRASES: Final[dict[str, str]] = {
 
 # Alert summaries, one per rule and variant (ecowarn.i18n.summary).
 ALERTS: Final[dict[str, str]] = {
+    "water_daily": ("{outlet}: daily mean {metric} up to {max_mean} mg/L, above the d"
+        "aily limit {limit} mg/L ({periods} day(s) from {start}), {state}"),
+    "water_hourly": ("{outlet}: hourly mean {metric} up to {max_mean} mg/L, above the h"
+        "ourly limit {limit} mg/L ({periods} hour(s) from {start}), {state}"),
+    "water_ph": ("{outlet}: pH {min} to {max}, outside the allowed {lo"
+        "w} to {high} for {duration} min from {start}, {state}"),
     "treatment_sequence_start": ("{production} started before its treatment: {stages} started late, "
                                  "up to {max_lag} min after production"),
     "treatment_sequence_stop": "Treatment stopped before {production} did: {stages}, up to {max_lag} min early",

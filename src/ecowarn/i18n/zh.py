@@ -227,6 +227,13 @@ ERRORS: Final[dict[str, str]] = {
 
 # parts of alert summaries (ecowarn.i18n.Phrase): states, durations, devices, metrics, baselines
 PHRASES: Final[dict[str, str]] = {
+    "water_outlet": "废水排放口 {outlet}（{id}）",
+    "water_metric_cod": "化学需氧量",
+    "water_metric_nh3n": "氨氮",
+    "water_metric_tp": "总磷",
+    "water_metric_tn": "总氮",
+    "water_metric_ph": "pH 值",
+    "water_metric_flow": "废水流量",
     "stage_lag": "{name}（相差 {minutes} 分钟）",
     "ongoing": "仍在持续",
     "ended": "已结束",
@@ -270,6 +277,11 @@ PHRASES: Final[dict[str, str]] = {
 
 # Alert summaries, one per rule and variant (ecowarn.i18n.summary).
 ALERTS: Final[dict[str, str]] = {
+    "water_daily": ("{outlet}：{metric}日均值最高 {max_mean} mg/L，"
+                    "超过日均排放限值 {limit} mg/L（自 {start} 起连续 {periods} 天），{state}"),
+    "water_hourly": ("{outlet}：{metric}小时均值最高 {max_mean} mg/L，超过小时排放限值"
+        " {limit} mg/L（自 {start} 起连续 {periods} 小时），{state}"),
+    "water_ph": "{outlet}：pH 值 {min}～{max}，超出允许范围 {low}～{high}，自 {start} 起持续 {duration} 分钟，{state}",
     "treatment_sequence_start": "生产设施 {production} 启动后治污设施才启动：{stages}，最长晚开 {max_lag} 分钟",
     "treatment_sequence_stop": "治污设施先于生产设施 {production} 停运：{stages}，最多早关 {max_lag} 分钟",
     "treatment_off": ("生产设施 {production} 运行（平均 {production_kw} kW），治污设施 {treatment} 未运行"

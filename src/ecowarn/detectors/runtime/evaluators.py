@@ -35,6 +35,7 @@ from ecowarn.detectors.runtime.eval_pinned import PinnedEvaluator
 from ecowarn.detectors.runtime.eval_treatment_off import TreatmentOffEvaluator
 from ecowarn.detectors.runtime.eval_treatment_sequence import TreatmentSequenceEvaluator
 from ecowarn.detectors.runtime.eval_treatment_underload import TreatmentUnderloadEvaluator
+from ecowarn.detectors.runtime.eval_water import WaterExceedanceEvaluator
 from ecowarn.detectors.treatment_off import TreatmentOffParams
 from ecowarn.detectors.treatment_sequence import TreatmentSequenceParams
 from ecowarn.detectors.treatment_underload import TreatmentUnderloadParams
@@ -70,6 +71,7 @@ def build_evaluators(registry: Registry, params: Mapping[str, object], *,
             registry, _params(params, "treatment_underload", TreatmentUnderloadParams)),
         EmergencyEvaluator(registry, _params(params, "emergency_noncompliance", EmergencyParams)),
         ExceedanceEvaluator(registry, _params(params, "emission_exceedance", ExceedanceParams)),
+        WaterExceedanceEvaluator(registry, _params(params, "emission_exceedance", ExceedanceParams)),
         FlatlineEvaluator(registry, _params(params, "flatline", FlatlineParams)),
         O2DilutionEvaluator(registry, _params(params, "o2_dilution", O2DilutionParams)),
         BypassEvaluator(registry, _params(params, "bypass_suspected", BypassParams)),
