@@ -143,6 +143,8 @@ EXPECTED: dict[tuple[str, str], Rule] = {
                                                               form={"action": "acknowledge"}),
     ("POST", "/console/alerts/{alert_id}/claim"): cookie(OFFICER, ok=303, form={}),
     ("POST", "/console/alerts/{alert_id}/comment"): cookie(OFFICER, ok=303, form={"text": "n"}),
+    ("POST", "/console/maintenance/{maintenance_id}/decide"): cookie(
+        OFFICER, ok=404, form={"action": "approve", "reason": "log checked"}),
     ("POST", "/console/alerts/{alert_id}/answer"): cookie(ENTERPRISE, ok=303, scoped=True, form={
         "kind": "explanation", "text": "we were calibrating"}),
     ("GET", "/console/enterprises"): cookie(OFFICER, ENTERPRISE, ok_for={ENTERPRISE: 303}),

@@ -131,3 +131,28 @@ async def test_enterprise_answers_from_its_alert_page(api: ApiEnv) -> None:
     assert r.status_code == 404
     r = await api.client.get("/console/queue")
     assert r.status_code == 403  # the queue is the officers'
+
+
+async def test_pending_declaration_from_an_answer_is_approved_on_the_queue_page(api: ApiEnv) -> None:
+    """An enterprise's after-the-fact maintenance answer waits (pending, listed on the
+    officers' queue page with why); the officer approves it there with a reason."""
+    alert = await api.insert_alert()
+    await _login(api, "enterprise", CEMENT)
+    token = _form_token(await api.client.get(f"/console/alerts/{alert}"))
+    r = await api.client.post(f"/console/alerts/{alert}/answer", data={
+        "csrf": token, "kind": "maintenance_declared", "text": "更换滤袋", "device_id": "PWR-BAG-1",
+        "start": T0.strftime("%Y-%m-%dT%H:%M"), "end": (T0 + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")})
+    assert r.status_code == 303, r.text
+    [(mid, status, why)] = await api.execute("SELECT id, status, pending_reason FROM maintenance")
+    assert (status, why) == ("pending", "retroactive")
+    api.client.cookies.clear()
+    await _login(api, "officer", label="张伟")
+    page = await api.client.get("/console/queue")
+    assert "待审批的维护申报" in page.text and "事后补报" in page.text and "更换滤袋" in page.text
+    assert f'action="/console/maintenance/{mid}/decide"' in page.text
+    r = await api.client.post(f"/console/maintenance/{mid}/decide",
+                              data={"csrf": _form_token(page), "action": "approve", "reason": "现场核实"})
+    assert (r.status_code, r.headers["location"]) == (303, "/console/queue")
+    assert await api.execute("SELECT status, decision_reason FROM maintenance") == [("approved", "现场核实")]
+    page = await api.client.get("/console/queue", params={"lang": "en"})
+    assert "awaiting approval" not in page.text

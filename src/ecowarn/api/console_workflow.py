@@ -12,13 +12,14 @@
 # No "from __future__ import annotations": FastAPI resolves the Depends() in the
 # route signatures at definition time, and they name closure variables.
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import psycopg
 from fastapi import APIRouter, Depends, Path, Request
+from psycopg.rows import dict_row
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ecowarn.alerts import (
@@ -37,6 +38,9 @@ from ecowarn.alerts import (
     transition,
 )
 from ecowarn.alerts.details import comments_of, episodes_of
+from ecowarn.alerts.errors import InvalidWorkflowInput
+from ecowarn.alerts.maintenance import COLUMNS as MAINTENANCE_COLUMNS
+from ecowarn.alerts.maintenance import decide
 from ecowarn.alerts.model import dispositions_after
 from ecowarn.api._console_forms import FORM_FIELD, FormGuard, local_datetime, read_form
 from ecowarn.api._console_lang import lang_of, local_minute, with_lang
@@ -192,6 +196,17 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer,
         async with connect(ctx) as conn:
             rows, last = await queue_page(conn, f, as_of=as_of, limit=QUEUE_PAGE_SIZE,
                                           after=after)
+            pending = await _pending_declarations(conn, f.enterprise_ids)
+        declarations = [{
+            "id": m["id"], "device": m["device_id"],
+            "enterprise": (reg.enterprises[m["enterprise_id"]].name
+                           if m["enterprise_id"] in reg.enterprises else (m["enterprise_id"] or "")),
+            "start": local_minute(m["start_ts"]), "end": local_minute(m["end_ts"]),
+            "declared": local_minute(m["created_at"]), "reason": m["reason"],
+            "why": "、".join(label(w, lang) for w in (m["pending_reason"] or "").split(",") if w)
+                   if lang == "zh" else ", ".join(label(w, lang) for w in (m["pending_reason"] or "").split(",") if w),
+            "action": with_lang(f"{CONSOLE_PREFIX}/maintenance/{m['id']}/decide", lang),
+        } for m in pending]
         items = []
         for r in rows:
             enterprise = reg.enterprises.get(r["enterprise_id"] or "")
@@ -217,6 +232,7 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer,
             more = f"{CONSOLE_PREFIX}/queue?{urlencode(query)}"
         regions = sorted({e.region for e in reg.enterprises.values()})
         return render(request, "queue.html", w=WORKFLOW_TEXTS[lang], items=items, more=more,
+                      declarations=declarations,
                       csrf_field=FORM_FIELD, csrf=guard.token_for(request),
                       regions=regions, rules=[(r, rule_name(r, lang)) for r in RULE_NAMES],
                       statuses=[(s, label(s, lang)) for s in STATUSES],
@@ -224,6 +240,19 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer,
                                 "assignee": assignee},
                       nav=nav_links(principal, lang),
                       logout=with_lang(f"{CONSOLE_PREFIX}/logout", lang))
+
+    @router.post("/maintenance/{maintenance_id}/decide")
+    async def decide_form(request: Request, principal: Annotated[Principal, Depends(officers)],
+                          maintenance_id: int) -> Response:
+        """Approve or reject a pending maintenance declaration from the queue page."""
+        form = await checked_form(request)
+        action = form.get("action", "")
+        if action not in ("approve", "reject"):
+            raise InvalidWorkflowInput("form.action", "action must be approve or reject")
+        async with connect(ctx) as conn:
+            await decide(conn, maintenance_id, "approve" if action == "approve" else "reject",
+                         await actor_of(conn, principal), form.get("reason", ""))
+        return RedirectResponse(with_lang(f"{CONSOLE_PREFIX}/queue", lang_of(request)), status_code=303)
 
     @router.post("/alerts/{alert_id}/transition")
     async def transition_form(request: Request, principal: Annotated[Principal, Depends(officers)],
@@ -277,3 +306,16 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer,
         return back_to(request, alert_id)
 
     return router
+
+
+async def _pending_declarations(conn: psycopg.AsyncConnection[Any],
+                                enterprise_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+    """Maintenance declarations waiting for an officer, oldest first (at most 50)."""
+    where, params = "status = 'pending'", []
+    if enterprise_ids is not None:
+        where += " AND enterprise_id = ANY(%s)"
+        params.append(list(enterprise_ids))
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT {MAINTENANCE_COLUMNS} FROM maintenance WHERE {where}"
+                          " ORDER BY created_at, id LIMIT 50", params)
+        return await cur.fetchall()

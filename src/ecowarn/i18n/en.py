@@ -135,6 +135,15 @@ WORKFLOW: Final[dict[str, str]] = {
     "ev_escalated": "escalated",
     "ev_repeat": "repeat trigger",
     "ev_superseded": "merged into another alert",
+    "pending_maintenance": "Maintenance declarations awaiting approval",
+    "pending_maintenance_note": ("A declaration made after the fact or longer than allowed suppresses no alert "
+                                 "until an officer approves it."),
+    "window": "Maintenance window",
+    "declared_at": "Declared",
+    "why_pending": "Why pending",
+    "decision_reason": "Reason for the decision",
+    "approve": "Approve",
+    "reject": "Reject",
 }
 
 # rule names (CONTRACT section 3)
@@ -178,6 +187,11 @@ LABELS: Final[dict[str, str]] = {
     "enterprise": "enterprise",
     "admin": "admin",
     "system": "system",
+    "retroactive": "retroactive",
+    "too_long": "too long",
+    "pending": "pending",
+    "approved": "approved",
+    "rejected": "rejected",
 }
 
 # credit ledger entry types

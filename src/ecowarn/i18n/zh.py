@@ -134,6 +134,14 @@ WORKFLOW: Final[dict[str, str]] = {
     "ev_escalated": "超时升级",
     "ev_repeat": "重复触发",
     "ev_superseded": "合并到其他预警",
+    "pending_maintenance": "待审批的维护申报",
+    "pending_maintenance_note": "企业事后补报或超过时限的维护申报须经执法人员审批后才能屏蔽预警。",
+    "window": "维护时段",
+    "declared_at": "申报时间",
+    "why_pending": "待审原因",
+    "decision_reason": "审批意见",
+    "approve": "批准",
+    "reject": "驳回",
 }
 
 # rule names (CONTRACT section 3)
@@ -177,6 +185,11 @@ LABELS: Final[dict[str, str]] = {
     "enterprise": "企业",
     "admin": "管理员",
     "system": "系统",
+    "retroactive": "事后补报",
+    "too_long": "时长超限",
+    "pending": "待审批",
+    "approved": "已批准",
+    "rejected": "已驳回",
 }
 
 # credit ledger entry types
