@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from prometheus_client import CollectorRegistry
+from psycopg_pool import AsyncConnectionPool
 from test_eval_support import BAG, KILN, SCR, EvalEnv, at
+
+from ecowarn.config.registry import parse_registry
 
 pytest_plugins = ("test_eval_support",)
 
@@ -65,3 +69,35 @@ async def test_early_stop_is_one_alert_per_event(eval_env: EvalEnv) -> None:
         ("treatment_sequence", at(0, 9, 5), at(0, 9, 10)),
         ("treatment_sequence", at(0, 10, 45), at(0, 10, 50))]
     assert {a.evidence["facts"]["event"] for a in alerts} == {"stop"}
+
+
+RS_REGISTRY = """\
+enterprises:
+  - id: "91130105MA0CXXXX1X"
+    name: "Example Cement Co."
+    region: "130105"
+    devices:
+      - {id: "K", kind: power, role: production, rated_kw: 800, treated_by: ["B"],
+         mn: "88888880000001", codes: {"01001": p, "SB001": rs}}
+      - {id: "B", kind: power, role: treatment, rated_kw: 160,
+         mn: "88888880000001", codes: {"01002": p, "SB002": rs}}
+"""
+
+
+async def test_run_state_stopped_overrides_power(database: str) -> None:
+    """A treatment unit whose terminal reports it stopped (rs 0) is off although its meter
+    still reads 100 kW: treatment_off fires for those 30 min; a production unit reported
+    stopped does not count as running."""
+    registry = parse_registry(RS_REGISTRY, "rs.yaml")
+    async with AsyncConnectionPool(database, min_size=1, max_size=4, open=False) as pool:
+        env = EvalEnv(pool, registry, CollectorRegistry())
+        t0 = at(0, 8)
+        rs_b = [1.0] * 60 + [0.0] * 30 + [1.0] * 30
+        rs_k = [1.0] * 100 + [0.0] * 20
+        rows = power("K", t0, [500.0] * 120) + power("B", t0, [100.0] * 120)
+        rows += [("B", "rs", t, v, "N") for t, v in zip(minutes(t0, 120), rs_b, strict=True)]
+        rows += [("K", "rs", t, v, "N") for t, v in zip(minutes(t0, 120), rs_k, strict=True)]
+        await env.write_rows(rows)
+        await env.runner(["treatment_off"]).drain()
+        [alert] = await env.alerts()
+        assert (alert.start, alert.end) == (at(0, 9), at(0, 9, 30))

@@ -55,6 +55,8 @@ __all__ = [
     "next_ts",
     "previous_ts",
     "production_running",
+    "reports_run_state",
+    "with_run_state",
 ]
 
 StrArray = npt.NDArray[np.str_]
@@ -346,3 +348,21 @@ async def load_orders(conn: psycopg.AsyncConnection[Any], enterprise_id: str, si
     return [Order(int(r[0]), epoch(r[1]), epoch(r[2]), r[3],
                   None if r[4] is None else float(r[4]))
             for r in await cur.fetchall()]
+
+
+# --- facility run states (HJ 212 SBxxx-RS, metric ``rs``) ---------------------------------
+
+RS_STOPPED = 0.0
+
+
+def reports_run_state(device: Any) -> bool:
+    """Whether the meter's terminal reports the facility's run state (a code mapped to ``rs``)."""
+    return any(m == "rs" for m in getattr(device, "codes", {}).values())
+
+
+def with_run_state(kw: FloatArray, rs: FloatArray) -> FloatArray:
+    """Power as the running rules see it when the terminal also reports a run state: a
+    facility reported stopped (``rs`` 0) is off whatever its meter reads; any other state
+    (running, calibrating, maintenance, alarm, blowback) or no state leaves power to decide.
+    Both arrays are held on the same grid."""
+    return np.where(rs == RS_STOPPED, 0.0, kw)

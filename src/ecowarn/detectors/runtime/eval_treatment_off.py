@@ -22,7 +22,15 @@ from ecowarn.config.registry import Device, Registry
 from ecowarn.detectors._core import Finding, minute_grid
 from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._evalbase import Evaluator, state
-from ecowarn.detectors.runtime._load import Series, covered_mask, epoch, held_on_grid, load_series
+from ecowarn.detectors.runtime._load import (
+    Series,
+    covered_mask,
+    epoch,
+    held_on_grid,
+    load_series,
+    reports_run_state,
+    with_run_state,
+)
 from ecowarn.detectors.runtime.contract import utc
 from ecowarn.detectors.treatment_off import RULE_ID, TreatmentOffParams, treatment_off
 from ecowarn.i18n import Join, Phrase, summary
@@ -65,13 +73,15 @@ class TreatmentOffEvaluator(Evaluator):
         """Production decidedly off (no value, or below its off threshold) or every stage
         decidedly not off (one of its meters on, or without a value) at every new grid
         point: no episode can reach into them, and those before them were judged already."""
+        prod, treats = self._devices(subject)
+        if any(reports_run_state(d) for d in (prod, *treats)):
+            return False  # run states change what power means: evaluate in full
         tail = self._tail_held(subject, self.primary_keys(subject), self._params.max_hold_s, cache)
         if tail is None:
             return False
         grid, held, _ = tail
         if grid.size == 0:
             return True
-        prod, treats = self._devices(subject)
         stage_of = self._stage_of(prod)
         with np.errstate(invalid="ignore"):
             p = held[(prod.id, "p")]
@@ -87,12 +97,16 @@ class TreatmentOffEvaluator(Evaluator):
         prod, treats = self._devices(subject)
         hold = self._params.max_hold_s
         ids = [prod.id, *(t.id for t in treats)]
-        series = await load_series(conn, cache, ids, ["p"], since - timedelta(seconds=hold), until)
+        devices = [self._registry.devices[i] for i in ids]
+        metrics = ["p", "rs"] if any(reports_run_state(d) for d in devices) else ["p"]
+        series = await load_series(conn, cache, ids, metrics, since - timedelta(seconds=hold), until)
         grid = minute_grid(epoch(since), epoch(until))
         maint = await self._maintenance(conn, subject, since, until)
 
         def kw(dev: Device) -> np.ndarray:
             v = held_on_grid(series.get((dev.id, "p"), Series.empty()), grid, hold)
+            if reports_run_state(dev):
+                v = with_run_state(v, held_on_grid(series.get((dev.id, "rs"), Series.empty()), grid, hold))
             return np.where(covered_mask(grid, maint, [dev.id]), np.nan, v) if maint else v
 
         treat_kw = np.vstack([kw(t) for t in treats])
