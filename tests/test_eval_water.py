@@ -118,3 +118,15 @@ def test_water_telemetry_over_mqtt_topic_is_parsed() -> None:
     wrong = parser.parse_mqtt(f"telemetry/cems/{W}",
                               b'{"ts": "2026-11-23T08:00:00+08:00", "values": {"cod": 1}}', now=now)
     assert wrong.rejections and wrong.rejections[0].reason == "kind_mismatch"
+
+
+async def test_water_value_frozen_for_twelve_hours_is_a_flatline(water_env: EvalEnv) -> None:
+    """COD held at exactly 23.4 for 14 hourly uploads: a flatline alert (water duration 12 h);
+    the same value for 10 hours, then changing, is nothing (analysers repeat for hours)."""
+    await water_env.write_rows(hourly("cod", [23.4] * 14 + [25.0, 26.1]))
+    await water_env.write_rows(hourly("nh3n", [2.1] * 10 + [2.3, 2.2, 2.5, 2.4, 2.6, 2.7]))
+    await water_env.runner(["flatline"]).drain()
+    [alert] = await water_env.alerts()
+    assert (alert.rule, alert.subject, alert.start) == ("flatline", f"{W}/cod", DAY)
+    assert alert.end == DAY + timedelta(hours=14)
+    assert "化学需氧量" in alert.summary_zh and "23.4" in alert.summary

@@ -36,6 +36,9 @@ class FlatlineParams:
     # Declared maintenance of the subject's devices suppresses this rule (runner;
     # see docs/architecture.md, "Suppression").
     suppressed_by_maintenance: bool = True
+    # Water outlets: COD, NH3-N, TP and TN analysers measure every 1-2 h and loggers hold the
+    # last value, so a water value counts as frozen only over this much longer stretch.
+    water_min_duration_min: float = 720.0
 
     def __post_init__(self) -> None:
         positive("min_duration_min", self.min_duration_min)
@@ -44,6 +47,7 @@ class FlatlineParams:
         if not self.flags_checked:
             raise ValueError("flags_checked must name at least one flag")
         positive("high_severity_min", self.high_severity_min)
+        positive("water_min_duration_min", self.water_min_duration_min)
 
 
 def flatline(times_s: IntArray, values: FloatArray, flags: npt.NDArray[np.str_],

@@ -293,6 +293,8 @@ PHRASES: Final[dict[str, str]] = {
 
 # Alert summaries, one per rule and variant (ecowarn.i18n.summary).
 ALERTS: Final[dict[str, str]] = {
+    "water_flatline": ("{outlet}: {metric} frozen at {value} from {start} for {duration} while production "
+                       "runs: suspected falsification, {state}"),
     "water_daily": ("{outlet}: daily mean {metric} up to {max_mean} mg/L, above the d"
         "aily limit {limit} mg/L ({periods} day(s) from {start}), {state}"),
     "water_hourly": ("{outlet}: hourly mean {metric} up to {max_mean} mg/L, above the h"

@@ -290,6 +290,8 @@ PHRASES: Final[dict[str, str]] = {
 
 # Alert summaries, one per rule and variant (ecowarn.i18n.summary).
 ALERTS: Final[dict[str, str]] = {
+    "water_flatline": ("{outlet}：{metric}自 {start} 起恒定为 {value}，持续 {duration}，"
+                       "期间生产运行，疑似数据造假，{state}"),
     "water_daily": ("{outlet}：{metric}日均值最高 {max_mean} mg/L，"
                     "超过日均排放限值 {limit} mg/L（自 {start} 起连续 {periods} 天），{state}"),
     "water_hourly": ("{outlet}：{metric}小时均值最高 {max_mean} mg/L，超过小时排放限值"

@@ -36,6 +36,7 @@ from ecowarn.detectors.runtime.eval_treatment_off import TreatmentOffEvaluator
 from ecowarn.detectors.runtime.eval_treatment_sequence import TreatmentSequenceEvaluator
 from ecowarn.detectors.runtime.eval_treatment_underload import TreatmentUnderloadEvaluator
 from ecowarn.detectors.runtime.eval_water import WaterExceedanceEvaluator
+from ecowarn.detectors.runtime.eval_water_flatline import WaterFlatlineEvaluator
 from ecowarn.detectors.treatment_off import TreatmentOffParams
 from ecowarn.detectors.treatment_sequence import TreatmentSequenceParams
 from ecowarn.detectors.treatment_underload import TreatmentUnderloadParams
@@ -73,6 +74,7 @@ def build_evaluators(registry: Registry, params: Mapping[str, object], *,
         ExceedanceEvaluator(registry, _params(params, "emission_exceedance", ExceedanceParams)),
         WaterExceedanceEvaluator(registry, _params(params, "emission_exceedance", ExceedanceParams)),
         FlatlineEvaluator(registry, _params(params, "flatline", FlatlineParams)),
+        WaterFlatlineEvaluator(registry, _params(params, "flatline", FlatlineParams)),
         O2DilutionEvaluator(registry, _params(params, "o2_dilution", O2DilutionParams)),
         BypassEvaluator(registry, _params(params, "bypass_suspected", BypassParams)),
         MarkingEvaluator(registry, _params(params, "undeclared_marking", MarkingParams)),
