@@ -84,7 +84,9 @@ def _finding(times_s: IntArray, production_kw: FloatArray, treat: FloatArray, pr
             "duration_min": duration_min,
             "production_mean_kw": round(float(np.nanmean(production_kw[seg])), 2),
             "production_on_kw": production_on_kw,
-            "treatment_max_kw": [round(float(np.nanmax(r[seg])), 2) for r in treat],
+            # None for a meter without data in the episode (an alternative not reporting)
+            "treatment_max_kw": [None if np.isnan(r[seg]).all() else round(float(np.nanmax(r[seg])), 2)
+                                 for r in treat],
             "treatment_off_below_kw": [round(params.off_ratio * float(t), 2) for t in on_kw],
             "severity": "high" if duration_min >= params.high_severity_min else "medium",
         },

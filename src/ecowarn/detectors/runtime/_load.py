@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
@@ -26,7 +26,7 @@ import numpy.typing as npt
 import psycopg
 
 from ecowarn.config.registry import Device
-from ecowarn.detectors._core import BoolArray, FloatArray, IntArray, align_to_grid
+from ecowarn.detectors._core import BoolArray, FloatArray, IntArray, align_to_grid, minute_grid
 from ecowarn.detectors._series import in_windows
 from ecowarn.detectors.hj75 import flag_in
 from ecowarn.detectors.running import ON, running_state
@@ -56,6 +56,7 @@ __all__ = [
     "previous_ts",
     "production_running",
     "reports_run_state",
+    "unit_power",
     "with_run_state",
 ]
 
@@ -355,9 +356,9 @@ async def load_orders(conn: psycopg.AsyncConnection[Any], enterprise_id: str, si
 RS_STOPPED = 0.0
 
 
-def reports_run_state(device: Any) -> bool:
+def reports_run_state(device: Device) -> bool:
     """Whether the meter's terminal reports the facility's run state (a code mapped to ``rs``)."""
-    return any(m == "rs" for m in getattr(device, "codes", {}).values())
+    return any(m == "rs" for m in device.codes.values())
 
 
 def with_run_state(kw: FloatArray, rs: FloatArray) -> FloatArray:
@@ -366,3 +367,22 @@ def with_run_state(kw: FloatArray, rs: FloatArray) -> FloatArray:
     (running, calibrating, maintenance, alarm, blowback) or no state leaves power to decide.
     Both arrays are held on the same grid."""
     return np.where(rs == RS_STOPPED, 0.0, kw)
+
+
+async def unit_power(conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None, devices: Sequence[Device],
+                     since: datetime, until: datetime, hold_s: int,
+                     maintenance: Sequence[Maintenance]) -> tuple[IntArray, list[FloatArray]]:
+    """The minute grid over ``[since, until]`` and each device's power held on it: run states
+    applied where the terminal reports them (:func:`with_run_state`), minutes under
+    ``maintenance`` of that device blanked (NaN)."""
+    ids = [d.id for d in devices]
+    metrics = ["p", "rs"] if any(reports_run_state(d) for d in devices) else ["p"]
+    series = await load_series(conn, cache, ids, metrics, since - timedelta(seconds=hold_s), until)
+    grid = minute_grid(epoch(since), epoch(until))
+    out = []
+    for dev in devices:
+        v = held_on_grid(series.get((dev.id, "p"), Series.empty()), grid, hold_s)
+        if reports_run_state(dev):
+            v = with_run_state(v, held_on_grid(series.get((dev.id, "rs"), Series.empty()), grid, hold_s))
+        out.append(np.where(covered_mask(grid, maintenance, [dev.id]), np.nan, v) if maintenance else v)
+    return grid, out

@@ -19,18 +19,10 @@ import psycopg
 
 from ecowarn.alerts.store import AlertDraft
 from ecowarn.config.registry import Device, Registry
-from ecowarn.detectors._core import Finding, minute_grid
+from ecowarn.detectors._core import Finding
 from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._evalbase import Evaluator, state
-from ecowarn.detectors.runtime._load import (
-    Series,
-    covered_mask,
-    epoch,
-    held_on_grid,
-    load_series,
-    reports_run_state,
-    with_run_state,
-)
+from ecowarn.detectors.runtime._load import reports_run_state, unit_power
 from ecowarn.detectors.runtime.contract import utc
 from ecowarn.detectors.treatment_off import RULE_ID, TreatmentOffParams, treatment_off
 from ecowarn.i18n import Join, Phrase, summary
@@ -95,23 +87,12 @@ class TreatmentOffEvaluator(Evaluator):
     async def _run(self, conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None, subject: str, since: datetime,
                    until: datetime) -> list[AlertDraft]:
         prod, treats = self._devices(subject)
-        hold = self._params.max_hold_s
-        ids = [prod.id, *(t.id for t in treats)]
-        devices = [self._registry.devices[i] for i in ids]
-        metrics = ["p", "rs"] if any(reports_run_state(d) for d in devices) else ["p"]
-        series = await load_series(conn, cache, ids, metrics, since - timedelta(seconds=hold), until)
-        grid = minute_grid(epoch(since), epoch(until))
         maint = await self._maintenance(conn, subject, since, until)
-
-        def kw(dev: Device) -> np.ndarray:
-            v = held_on_grid(series.get((dev.id, "p"), Series.empty()), grid, hold)
-            if reports_run_state(dev):
-                v = with_run_state(v, held_on_grid(series.get((dev.id, "rs"), Series.empty()), grid, hold))
-            return np.where(covered_mask(grid, maint, [dev.id]), np.nan, v) if maint else v
-
-        treat_kw = np.vstack([kw(t) for t in treats])
+        grid, (prod_kw, *treat_rows) = await unit_power(conn, cache, [prod, *treats], since, until,
+                                                        self._params.max_hold_s, maint)
+        treat_kw = np.vstack(treat_rows)
         thresholds = np.array([t.running_threshold_kw for t in treats], dtype=np.float64)
-        findings = treatment_off(grid, kw(prod), treat_kw, prod.running_threshold_kw,
+        findings = treatment_off(grid, prod_kw, treat_kw, prod.running_threshold_kw,
                                  thresholds, self._params, self._stage_of(prod))
         return [self._draft(prod, treats, f) for f in findings]
 
@@ -124,7 +105,8 @@ class TreatmentOffEvaluator(Evaluator):
         named = [(t, kw) for t, kw, k in zip(treats, facts["treatment_max_kw"], stage_of, strict=True) if k in off]
         facts["stages_off_devices"] = [[t.id for t, k in zip(treats, stage_of, strict=True) if k == s]
                                        for s in sorted(off)]
-        treatment = Join(Phrase("at_power", name=t.label, kw=format(kw, "g")) for t, kw in named)
+        treatment = Join(Phrase("at_no_data", name=t.label) if kw is None
+                         else Phrase("at_power", name=t.label, kw=format(kw, "g")) for t, kw in named)
         summary_en, summary_zh = summary(
             "treatment_off", production=prod.label, production_kw=format(facts["production_mean_kw"], "g"),
             treatment=treatment,

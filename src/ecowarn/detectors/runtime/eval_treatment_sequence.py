@@ -16,18 +16,10 @@ import psycopg
 
 from ecowarn.alerts.store import AlertDraft
 from ecowarn.config.registry import Device, Registry
-from ecowarn.detectors._core import Finding, minute_grid
+from ecowarn.detectors._core import Finding
 from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._evalbase import Evaluator
-from ecowarn.detectors.runtime._load import (
-    Series,
-    covered_mask,
-    epoch,
-    held_on_grid,
-    load_series,
-    reports_run_state,
-    with_run_state,
-)
+from ecowarn.detectors.runtime._load import unit_power
 from ecowarn.detectors.runtime.contract import utc
 from ecowarn.detectors.treatment_sequence import RULE_ID, TreatmentSequenceParams, treatment_sequence
 from ecowarn.i18n import Join, Phrase, summary
@@ -66,23 +58,12 @@ class TreatmentSequenceEvaluator(Evaluator):
     async def _run(self, conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None, subject: str,
                    since: datetime, until: datetime) -> list[AlertDraft]:
         prod, treats, stages = self._devices(subject)
-        hold = self._params.max_hold_s
-        ids = [prod.id, *(t.id for t in treats)]
-        devices = [self._registry.devices[i] for i in ids]
-        metrics = ["p", "rs"] if any(reports_run_state(d) for d in devices) else ["p"]
-        series = await load_series(conn, cache, ids, metrics, since - timedelta(seconds=hold), until)
-        grid = minute_grid(epoch(since), epoch(until))
         maint = await self._maintenance(conn, subject, since, until)
-
-        def kw(dev: Device) -> np.ndarray:
-            v = held_on_grid(series.get((dev.id, "p"), Series.empty()), grid, hold)
-            if reports_run_state(dev):
-                v = with_run_state(v, held_on_grid(series.get((dev.id, "rs"), Series.empty()), grid, hold))
-            return np.where(covered_mask(grid, maint, [dev.id]), np.nan, v) if maint else v
-
+        grid, (prod_kw, *treat_rows) = await unit_power(conn, cache, [prod, *treats], since, until,
+                                                        self._params.max_hold_s, maint)
         stage_of = np.array([k for k, stage in enumerate(stages) for _ in stage], dtype=np.int64)
         findings = treatment_sequence(
-            grid, kw(prod), np.vstack([kw(t) for t in treats]), prod.running_threshold_kw,
+            grid, prod_kw, np.vstack(treat_rows), prod.running_threshold_kw,
             np.array([t.running_threshold_kw for t in treats], dtype=np.float64), stage_of, self._params,
             self._max_lag_min)
         return [self._draft(prod, stages, f) for f in findings]
