@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ecowarn.detectors._core import Finding
-from ecowarn.detectors.data_gap import DataGapParams, data_gaps, wall_clock_silence
+from ecowarn.detectors.data_gap import DataGapParams, data_gaps, group_starts, wall_clock_silence
 
 T0 = 1_795_363_200
 P = DataGapParams()
@@ -65,3 +65,13 @@ def test_wall_clock_without_reading_time_starts_at_arrival() -> None:
     f = wall_clock_silence(T0, T0 + 7200, P)
     assert f is not None and (f.start_s, f.end_s) == (T0, None)
     assert f.facts["severity"] == "medium"
+
+
+def test_silence_starts_group_within_five_minutes_inclusive() -> None:
+    """Starts 300 s apart share a group, 360 s apart do not; chained starts share one; labels
+    follow time order whatever the input order."""
+    starts = np.array([T0 + 900, T0, T0 + 300, T0 + 540, T0 + 1260], dtype=np.int64)
+    assert group_starts(starts, P).tolist() == [1, 0, 0, 0, 2]
+    assert group_starts(np.array([T0, T0 + 360]), P).tolist() == [0, 1]
+    assert group_starts(np.array([], dtype=np.int64), P).tolist() == []
+    assert group_starts(np.array([T0, T0 + 60]), DataGapParams(group_window_min=0)).tolist() == [0, 1]

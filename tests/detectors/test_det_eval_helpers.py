@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ecowarn.detectors.runtime._evalbase import dur_en, fmt, local_hm
+from ecowarn.detectors.runtime._gap_groups import minus_windows as _minus_windows
 from ecowarn.detectors.runtime._load import (
     Maintenance,
     Order,
@@ -16,7 +17,6 @@ from ecowarn.detectors.runtime._load import (
     local_day_start,
 )
 from ecowarn.detectors.runtime._suppress import _covered
-from ecowarn.detectors.runtime.eval_data_gap import _minus_windows
 from ecowarn.detectors.runtime.eval_emergency import merge_windows
 from ecowarn.detectors.runtime.eval_treatment_underload import combined_production
 

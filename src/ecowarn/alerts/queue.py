@@ -7,7 +7,9 @@ Risk score (0..100, two decimals; docs/enforcement.md has the reasoning)::
     duration   = min(20, 5 * log2(1 + hours))        hours = (end or now) - start
     repetition = min(20, 5 * (earlier + repeats))
                  earlier: other alerts of the same enterprise and rule that started in the
-                 90 days before now (superseded ones and false alarms left out);
+                 90 days before now (superseded ones and false alarms left out; for the
+                 ``incident_rules``, data_gap, those overlapping this one in time are the
+                 same incident, a site outage, and left out too);
                  repeats: repeat episodes attached to this alert
     credit     = A 0 | B 5 | C 10 | D 15 | E 20 | unknown 10
 
@@ -61,6 +63,9 @@ class RiskWeights:
     repeat_points: float = 5.0
     repeat_cap: float = 20.0
     repeat_window: timedelta = timedelta(days=90)
+    # Rules whose alerts of one enterprise overlapping in time are one incident (devices of a
+    # site falling silent together): they do not count as repeats of each other.
+    incident_rules: frozenset[str] = frozenset({"data_gap"})
     credit_points: Mapping[str, float] = field(
         default_factory=lambda: _frozen({"A": 0.0, "B": 5.0, "C": 10.0, "D": 15.0, "E": 20.0}))
     unknown_credit_points: float = 10.0
@@ -138,6 +143,9 @@ SELECT a.id, a.rule, a.subject, a.enterprise_id, a.device_ids, a.start_ts, a.end
          WHERE o.enterprise_id = a.enterprise_id AND o.rule = a.rule AND o.id <> a.id
            AND o.start_ts >= %(since)s AND o.start_ts <= %(as_of)s
            AND o.status <> 'superseded' AND o.disposition IS DISTINCT FROM 'false_alarm'
+           AND NOT (o.rule = ANY(%(incident_rules)s)
+                    AND o.start_ts <= COALESCE(a.end_ts, 'infinity'::timestamptz)
+                    AND COALESCE(o.end_ts, 'infinity'::timestamptz) >= a.start_ts)
        ) AS earlier
 FROM alerts a
 WHERE {where}
@@ -157,7 +165,7 @@ async def queue_page(
     w = weights or RiskWeights()
     where: list[sql.Composable] = [sql.SQL("a.status = ANY(%(statuses)s)")]
     params: dict[str, Any] = {"statuses": list(f.statuses), "as_of": as_of,
-                              "since": as_of - w.repeat_window}
+                              "since": as_of - w.repeat_window, "incident_rules": sorted(w.incident_rules)}
     if f.enterprise_ids is not None:
         where.append(sql.SQL("a.enterprise_id = ANY(%(enterprises)s)"))
         params["enterprises"] = list(f.enterprise_ids)

@@ -14,6 +14,12 @@ Two views of one condition, both measuring *silence since the last reading*:
   arriving, so it is not silent even though its readings are old. The finding
   starts at the event time of the last reading when given (so it lines up with the
   event-time finding that later replaces it), else at the last arrival.
+
+Silences of devices of one enterprise (or of the air stations) that start close together
+are one outage (CONTRACT 1.1 section 8): :func:`group_starts` puts silence starts into
+groups, a start at most ``group_window_min`` after the previous one joining its group
+(single linkage: each start within the window of another one of the group; exactly
+``group_window_min`` apart still joins). The runner's evaluator raises one alert per group.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import numpy as np
 from ecowarn.detectors._core import Finding, IntArray
 from ecowarn.detectors._series import Severity, positive, severity_by
 
-__all__ = ["RULE_ID", "DataGapParams", "data_gaps", "wall_clock_silence"]
+__all__ = ["RULE_ID", "DataGapParams", "data_gaps", "group_starts", "wall_clock_silence"]
 
 RULE_ID = "data_gap"
 
@@ -40,9 +46,14 @@ class DataGapParams:
     # Declared maintenance of the subject's devices suppresses this rule (runner;
     # see docs/architecture.md, "Suppression").
     suppressed_by_maintenance: bool = True
+    # Silences of one enterprise's devices (or of the air stations) starting at most this
+    # far apart are one alert (a site or network outage); 0 keeps one alert per device.
+    group_window_min: float = 5.0
 
     def __post_init__(self) -> None:
         positive("min_gap_min", self.min_gap_min)
+        if not self.group_window_min >= 0:
+            raise ValueError("group_window_min must be >= 0")
         if not 0 < self.medium_severity_min <= self.high_severity_min:
             raise ValueError("need 0 < medium_severity_min <= high_severity_min")
 
@@ -87,3 +98,19 @@ def wall_clock_silence(last_arrival_s: int, now_s: int, params: DataGapParams,
         "min_gap_min": params.min_gap_min,
         "severity": params.severity(silent_min),
     })
+
+
+def group_starts(starts_s: IntArray, params: DataGapParams) -> IntArray:
+    """Group labels (0, 1, ... in time order) of silence starts, aligned with the input.
+
+    Sorted by time, a start at most ``group_window_min`` after the previous one is in its
+    group; a longer step begins the next group.
+    """
+    t = np.asarray(starts_s, dtype=np.int64)
+    if t.size == 0:
+        return np.empty(0, np.int64)
+    order = np.argsort(t, kind="stable")
+    steps = np.diff(t[order]) > params.group_window_min * 60.0
+    labels = np.empty(t.size, np.int64)
+    labels[order] = np.concatenate(([0], np.cumsum(steps)))
+    return labels

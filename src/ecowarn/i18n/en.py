@@ -289,6 +289,17 @@ PHRASES: Final[dict[str, str]] = {
     "wind_calm": "wind calm ({speed} m/s), no upwind attribution",
     "wind_from": "wind from {from_deg} deg at {speed} m/s; upwind: {upwind}",
     "no_registered_enterprise": "no registered enterprise",
+    "site_named": "{name} ({id})",
+    "air_stations": "Air quality stations",
+    "devices_one": "{n} device",
+    "devices_other": "{n} devices",
+    "stations_one": "{n} station",
+    "stations_other": "{n} stations",
+    "outage_site": "site or network",
+    "outage_network": "network",
+    "gap_group_ended": "all reporting again by {end}, {gap} after the first fell silent",
+    "gap_group_waiting": "still silent: {still}",
+    "gap_group_silent": "still silent: {still}, the longest for {silent} (wall clock; no message since {arrived})",
 }
 
 # Alert summaries, one per rule and variant (ecowarn.i18n.summary).
@@ -345,6 +356,8 @@ ALERTS: Final[dict[str, str]] = {
     "data_gap_silent_unstored": ("{device}: silent for {silent}, no message since {arrived} (wall clock; "
                                  "no reading stored), {state}"),
     "data_gap_resumed": "; messages resumed, next reading {next_reading} ({gap} after the last one)",
+    "data_gap_group": ("{site}: {count} fell silent together from {start} ({devices}), looks like a {outage} "
+                       "outage; {extent}, {state}"),
     "air_hotspot": ("{station}: {parts} for {duration} from {start} (fires above {robust_sd_k} robust SD and "
                     "{min_excess} ug/m3 for {min_duration} min); {wind}, {state}"),
     "air_hotspot_metric": ("{pollutant} up to {max} ug/m3 (mean {mean}), {excess} above the median of {count} "

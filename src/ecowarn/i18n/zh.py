@@ -286,6 +286,17 @@ PHRASES: Final[dict[str, str]] = {
     "wind_calm": "静风（{speed} m/s），无法判断上风向企业",
     "wind_from": "风向 {from_deg} 度、风速 {speed} m/s，上风向：{upwind}",
     "no_registered_enterprise": "无已登记企业",
+    "site_named": "企业 {name}（{id}）",
+    "air_stations": "空气监测站",
+    "devices_one": "{n} 台设备",
+    "devices_other": "{n} 台设备",
+    "stations_one": "{n} 个站点",
+    "stations_other": "{n} 个站点",
+    "outage_site": "厂区停电或网络",
+    "outage_network": "通信网络",
+    "gap_group_ended": "至 {end} 全部恢复，历时 {gap}",
+    "gap_group_waiting": "仍无数据：{still}",
+    "gap_group_silent": "仍无数据：{still}，最长已 {silent}（实际时间，自 {arrived} 起未收到数据）",
 }
 
 # Alert summaries, one per rule and variant (ecowarn.i18n.summary).
@@ -337,6 +348,7 @@ ALERTS: Final[dict[str, str]] = {
     "data_gap_silent": "{device}：自 {arrived}（实际时间）起未收到任何数据，已 {silent}，{state}",
     "data_gap_silent_unstored": "{device}：自 {arrived}（实际时间）起未收到任何数据，已 {silent}，{state}",
     "data_gap_resumed": "；数据已恢复，下一条数据时间 {next_reading}",
+    "data_gap_group": "{site}：{count}自 {start} 起同时中断数据（{devices}），疑似{outage}故障；{extent}，{state}",
     "air_hotspot": "{station}：自 {start} 起{parts}，持续 {duration}；{wind}，{state}",
     "air_hotspot_metric": ("{pollutant}最高 {max} ug/m3（平均 {mean}），比周边 {radius_km} km 内 {count} 个站点的中位数"
                            "（{median}）高 {excess}"),

@@ -15,7 +15,7 @@ tests with ``isinstance``: :class:`BatchAware` (look at the database once per ba
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
@@ -102,11 +102,13 @@ class SweepPlan:
     """What a wall-clock sweep found; the runner writes it (evaluators only read).
 
     ``opens``: drafts of ongoing findings, each reconciled for its own subject from its
-    start; ``resumed``: ongoing alerts to end.
+    start; ``resumed``: ongoing alerts to end; ``corrections``: alerts to retire (e.g. merged
+    into another one), applied after the drafts.
     """
 
     opens: list[AlertDraft]
     resumed: list[Resumed]
+    corrections: list[Correction] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -471,11 +471,13 @@ class DetectorRunner:
 
 
 async def _apply_sweep(conn: psycopg.AsyncConnection[Any], rule: str, plan: SweepPlan) -> SweepResult:
-    """Write what a wall-clock sweep found: reconcile its drafts, end the resumed alerts."""
+    """Write what a wall-clock sweep found: reconcile its drafts, retire what it merged, end
+    the resumed alerts."""
     opened: list[int] = []
     for draft in plan.opens:
         res = await reconcile(conn, rule, draft.subject, [draft], draft.start)
         opened.extend(res.opened)
+    await apply_corrections(conn, plan.corrections)
     closed: list[int] = []
     for r in plan.resumed:
         await lock_subject(conn, rule, r.subject)
