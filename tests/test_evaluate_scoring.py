@@ -151,3 +151,31 @@ def test_perfect_rule_meets_targets_and_negatives_are_counted() -> None:
     assert s.wired  # it raised alerts
     assert s.verdict(Targets()) == "meets targets"
     assert negative_outcomes(labels, alerts, END) == {"short_bypass": ("bypass_suspected", 2, 1)}
+
+
+def test_a_single_label_wants_one_alert_whatever_its_subject() -> None:
+    """A site outage (label marked single) matched by one grouped alert is one true alert; a
+    device-by-device answer gives one true alert and duplicates for the rest."""
+    site = EvalLabel(1, "site_outage", "data_gap", True, ("A", "B", "C"), at(100), at(150), single=True)
+    grouped = [alert(1, "data_gap", ("A", "B", "C"), 100, 150, subject="site:E1")]
+    m = match_alerts("data_gap", [site], grouped, END)
+    assert m.true_alerts == {1: 1} and m.duplicates == {}
+    per_device = [alert(i, "data_gap", (d,), 100, 150, created=160 + i) for i, d in enumerate("ABC", 1)]
+    m = match_alerts("data_gap", [site], per_device, END)
+    assert m.true_alerts == {1: 1} and m.duplicates == {2: 1, 3: 1}
+
+
+def test_sequence_and_daily_alerts_match_their_event_windows() -> None:
+    """A late start (alert from production start to stage start, naming the producer and the
+    stage's meters) and a daily water mean (midnight to midnight) match their labels."""
+    late = EvalLabel(1, "late_treatment_start", "treatment_sequence", True, ("P1", "T2"), at(600), at(606),
+                     due=at(606))
+    day = EvalLabel(2, "water_exceedance", "emission_exceedance", True, ("W1",), at(1440), at(2880),
+                    due=at(2880))
+    alerts = [alert(1, "treatment_sequence", ("P1", "T2"), 600, 606, created=620),
+              alert(2, "emission_exceedance", ("W1",), 1440, 2880, subject="W1/cod", created=2890)]
+    scores = score_rules(["treatment_sequence", "emission_exceedance"], [], [late, day], alerts, END,
+                         published_at={1: at(606), 2: at(2880)})
+    assert [(s.rule, s.detected, s.true_alerts) for s in scores] == [
+        ("treatment_sequence", 1, 1), ("emission_exceedance", 1, 1)]
+    assert scores[0].processing_delay_s == (840.0,) and scores[1].event_delay_min == (0.0,)

@@ -66,7 +66,8 @@ async def test_simulated_day_with_one_outage_gives_one_alert_in_the_api(
     assert len(items) == 1
     alert = items[0]
     assert alert["enterprise_id"] == "91130105MA0CXXXX1X"
-    assert alert["device_ids"] == ["PWR-KILN-1", "PWR-BAG-1", "PWR-SCR-1"]
+    # every stage was off: the kiln and all its treatment meters (the duty/standby towers too)
+    assert alert["device_ids"] == ["PWR-KILN-1", "PWR-BAG-1", "PWR-DS-1", "PWR-DS-2", "PWR-SCR-1"]
     assert alert["start"] == "2026-11-20T10:00:00+08:00"
     assert alert["end"] == "2026-11-20T10:25:00+08:00"
     assert alert["status"] == "open"

@@ -77,15 +77,17 @@ def test_clean_days_never_run_production_without_treatment(sample_registry: Regi
 
 
 def test_clean_day_passes_the_treatment_off_detector(sample_registry: Registry) -> None:
-    """The repository's treatment_off detector (with hysteresis) finds nothing on a clean day."""
+    """The repository's treatment_off detector (with hysteresis, by stage: a standby unit
+    idling beside its running partner is no finding) finds nothing on a clean day."""
     from ecowarn.detectors.treatment_off import TreatmentOffParams, treatment_off
 
     sim = simulate(sample_registry, START, 1440, seed=5)
     for dev in sample_registry.production_devices():
         treat = np.vstack([sim.device(t).values["p"] for t in dev.treated_by])
         thr = np.array([sample_registry.devices[t].running_threshold_kw for t in dev.treated_by])
+        stage_of = np.array([k for k, stage in enumerate(dev.stages) for _ in stage])
         found = treatment_off(sim.times_s, sim.device(dev.id).values["p"], treat,
-                              dev.running_threshold_kw, thr, TreatmentOffParams())
+                              dev.running_threshold_kw, thr, TreatmentOffParams(), stage_of)
         assert found == [], dev.id
 
 
@@ -157,7 +159,7 @@ def test_every_payload_is_valid_per_contract(sample_registry: Registry) -> None:
             assert set(reading["flags"]) <= set(reading["values"])
             assert set(reading["flags"].values()) <= FLAGS
             json.dumps(reading, allow_nan=False)
-    assert seen_kinds == {"cems", "power", "air"}
+    assert seen_kinds == {"cems", "power", "air", "water"}
 
 
 def test_start_in_another_zone_is_the_same_instant(sample_registry: Registry) -> None:
@@ -185,3 +187,39 @@ def test_one_day_is_fast(sample_registry: Registry) -> None:
     elapsed = time.perf_counter() - t0
     assert n == 1440 * len(sample_registry.devices)
     assert elapsed < 1.0, elapsed
+
+
+def test_duty_and_standby_towers_take_turns(sample_registry: Registry) -> None:
+    """The kiln's two desulfurisation towers: one runs, the other idles near 0 kW; every few
+    days they switch over in the daytime, the incoming one starting 5-15 min before the
+    outgoing one stops, so the stage never stops while the kiln runs."""
+    sim = simulate(sample_registry, START, 8 * 1440, seed=6)
+    thr = sample_registry.devices["PWR-DS-1"].running_threshold_kw
+    p1, p2 = sim.device("PWR-DS-1").values["p"], sim.device("PWR-DS-2").values["p"]
+    on1, on2 = p1 >= thr, p2 >= thr
+    assert not (~on1 & ~on2).any()
+    assert on1.any() and on2.any()
+    assert (np.minimum(p1, p2) < 0.2 * thr).mean() > 0.99  # the standby one idles near 0 kW
+    both = np.flatnonzero(on1 & on2)
+    runs = np.split(both, np.flatnonzero(np.diff(both) != 1) + 1)
+    assert 1 <= len(runs) <= 4 and all(5 <= r.size <= 15 for r in runs)
+    hour = (sim.times_s[both] // 3600 + 8) % 24
+    assert ((hour >= 8) & (hour < 16)).all()
+
+
+def test_water_outlet_is_plausible(sample_registry: Registry) -> None:
+    """The coking plant's wastewater: analyser values held per 1-2 h cycle at 25-65% of the
+    daily limit, pH 6.7-7.3 moving every minute, flow (L/s) positive, flags N."""
+    sim = simulate(sample_registry, START, 2 * 1440, seed=7)
+    dev = sample_registry.devices["13018200000002"]
+    s = sim.device(dev.id)
+    assert set(s.values) == KIND_METRICS["water"]
+    for metric, limit in dev.limits.items():
+        v = s.values[metric]
+        assert ((v >= 0.24 * limit) & (v <= 0.66 * limit)).all(), metric
+        changes = np.count_nonzero(np.diff(v))
+        assert 2 * 24 // 2 - 2 <= changes <= 2 * 24, metric  # one value per 60 or 120 min
+    ph = s.values["ph"]
+    assert ((ph >= 6.7) & (ph <= 7.3)).all() and np.unique(ph).size > 20
+    assert (s.values["flow"] > 0).all()
+    assert all((f == "N").all() for f in s.flags.values())

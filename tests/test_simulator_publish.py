@@ -29,7 +29,8 @@ CEMENT = "91130105MA0CXXXX1X"
 
 @pytest.fixture
 def cement(sample_registry: Registry) -> Registry:
-    """The sample registry's cement works alone: four devices."""
+    """The sample registry's cement works alone: six devices (kiln, bag filter, two
+    desulfurisation towers on duty/standby, SCR, CEMS)."""
     return select_enterprises(sample_registry, [CEMENT])
 
 
@@ -66,7 +67,7 @@ async def test_inflight_messages_are_bounded(cement: Registry) -> None:
     minutes = generate(cement, START, 60, seed=1)
     stats = await pub.publish_minutes(broker.publish, minutes, total=60, max_inflight=16)
     assert broker.max_inflight == 16
-    assert stats.messages == stats.readings == 240 == len(broker.received)
+    assert stats.messages == stats.readings == 360 == len(broker.received)
 
 
 async def test_client_queue_full_is_retried_not_dropped(cement: Registry,
@@ -77,9 +78,9 @@ async def test_client_queue_full_is_retried_not_dropped(cement: Registry,
     stats = await pub.publish_minutes(broker.publish, generate(cement, START, 10, seed=1),
                                       total=10, max_inflight=4)
     assert stats.retries == 25
-    assert stats.messages == len(broker.received) == 40
+    assert stats.messages == len(broker.received) == 60
     keys = Counter((t, json.loads(p)["ts"]) for t, p in broker.received)
-    assert len(keys) == 40 and set(keys.values()) == {1}
+    assert len(keys) == 60 and set(keys.values()) == {1}
 
 
 async def test_a_failed_publish_fails_the_run(cement: Registry) -> None:
@@ -97,7 +98,7 @@ async def test_batches_carry_consecutive_readings_per_device(cement: Registry) -
     stats = await pub.publish_minutes(broker.publish, generate(cement, START, 60, seed=1),
                                       total=60, batch=7, topic_prefix="x/",
                                       progress=lambda d, t: progress.append((d, t)))
-    assert stats.readings == 240 and stats.messages == 4 * 9  # ceil(60 / 7) per device
+    assert stats.readings == 360 and stats.messages == 6 * 9  # ceil(60 / 7) per device
     per_topic: dict[str, list[str]] = {}
     for topic, payload in broker.received:
         batch = json.loads(payload)
@@ -146,13 +147,13 @@ async def test_an_hour_arrives_complete_at_a_real_broker(cement: Registry, mqtt_
                     if len(received) == len(expected):
                         break
         stats = task.result()
-    assert stats.messages == stats.readings == len(expected) == 240
+    assert stats.messages == stats.readings == len(expected) == 360
     assert received == expected
 
 
 async def test_batched_hour_at_a_real_broker(cement: Registry, mqtt_url: str,
                                              topic_prefix: str) -> None:
-    """With batch=10 the broker carries 24 arrays holding all 240 readings."""
+    """With batch=10 the broker carries 36 arrays holding all 360 readings."""
     target = parse_mqtt_url(mqtt_url)
     readings = 0
     messages = 0
@@ -167,10 +168,10 @@ async def test_batched_hour_at_a_real_broker(cement: Registry, mqtt_url: str,
                 async for message in sub.messages:
                     messages += 1
                     readings += len(json.loads(message.payload))  # type: ignore[arg-type]
-                    if messages == 24:
+                    if messages == 36:
                         break
-    assert (messages, readings) == (24, 240)
-    assert (task.result().messages, task.result().readings) == (24, 240)
+    assert (messages, readings) == (36, 360)
+    assert (task.result().messages, task.result().readings) == (36, 360)
 
 
 async def test_unreachable_broker_raises_publish_error(cement: Registry) -> None:

@@ -14,19 +14,27 @@ from ecowarn.simulator import (
     AirHotspot,
     Bypass,
     DataGap,
+    EarlyTreatmentStop,
     EmergencyProduction,
     Exceedance,
     Flatline,
     InjectionError,
+    LateTreatmentStart,
     Marking,
     O2Dilution,
+    PhOutOfRange,
     Pinned,
     PlannedShutdown,
+    SiteOutage,
+    StageOutage,
+    StandbyOff,
     StoppedZero,
     ThresholdNoise,
     TreatmentBlip,
     TreatmentOutage,
     TreatmentUnderload,
+    WaterExceedance,
+    WaterSpike,
     generate,
     injection_labels,
     simulate,
@@ -57,8 +65,9 @@ def detector_findings(sim: Simulation, registry: Registry, production_id: str) -
     dev = registry.devices[production_id]
     treat = np.vstack([sim.device(t).values["p"] for t in dev.treated_by])
     thr = np.array([registry.devices[t].running_threshold_kw for t in dev.treated_by])
+    stage_of = np.array([k for k, stage in enumerate(dev.stages) for _ in stage])
     return list(treatment_off(sim.times_s, sim.device(production_id).values["p"], treat,
-                              dev.running_threshold_kw, thr, TreatmentOffParams()))
+                              dev.running_threshold_kw, thr, TreatmentOffParams(), stage_of))
 
 
 def hourly_converted(sim: Simulation, registry: Registry, cems_id: str, metric: str) -> np.ndarray:
@@ -109,7 +118,7 @@ def test_outage_changes_nothing_outside_its_window(sample_registry: Registry) ->
             same = np.array_equal(v[outside], dirty.device(did).values[m][outside])
             assert same, (did, m)
         changed = not np.array_equal(s.values.get("p", 0), dirty.device(did).values.get("p", 0))
-        assert changed == (did in ("PWR-BAG-1", "PWR-SCR-1"))
+        assert changed == (did in ("PWR-BAG-1", "PWR-DS-1", "PWR-DS-2", "PWR-SCR-1"))
 
 
 def test_outage_at_night_runs_a_day_shift_line_without_treatment(sample_registry: Registry) -> None:
@@ -342,3 +351,172 @@ def test_injection_window_must_be_aware_and_ordered() -> None:
         DataGap(("X",), datetime(2026, 1, 1), datetime(2026, 1, 2))
     with pytest.raises(InjectionError, match="not after"):
         DataGap(("X",), at(2), at(1))
+
+
+# --- registry 1.1: stages, treatment sequence, water, site outages ----------------------
+
+WATER = "13018200000002"
+GLASS = "91130627MA0GLA2230"
+
+
+def stage_of(registry: Registry, production_id: str) -> np.ndarray:
+    return np.array([k for k, stage in enumerate(registry.devices[production_id].stages) for _ in stage])
+
+
+def sequence_findings(sim: Simulation, registry: Registry, production_id: str) -> list[tuple[int, int, str]]:
+    """(start index, end index, event) of the pure treatment_sequence rule's findings."""
+    from ecowarn.detectors.treatment_sequence import TreatmentSequenceParams, treatment_sequence
+
+    dev = registry.devices[production_id]
+    treat = np.vstack([sim.device(t).values["p"] for t in dev.treated_by])
+    thr = np.array([registry.devices[t].running_threshold_kw for t in dev.treated_by])
+    found = treatment_sequence(sim.times_s, sim.device(production_id).values["p"], treat,
+                               dev.running_threshold_kw, thr, stage_of(registry, production_id),
+                               TreatmentSequenceParams(), 10.0)
+    t0 = int(sim.times_s[0])
+    return [((f.start_s - t0) // 60, ((f.end_s or t0) - t0) // 60, str(f.facts["event"])) for f in found]
+
+
+@pytest.mark.parametrize("production_id", ["PWR-KILN-1", "PWR-GRIND-1"])
+def test_late_treatment_start_is_one_sequence_finding(sample_registry: Registry,
+                                                      production_id: str) -> None:
+    """Production off for an hour, restarting at 03:00 with one stage 6 min late: the
+    treatment_sequence rule finds exactly 03:00-03:06 and treatment_off nothing (also for a
+    day-shift line at night, which the injection runs for an hour)."""
+    stage = len(sample_registry.devices[production_id].stages) - 1
+    inj = LateTreatmentStart((production_id,), at(3), at(3, 6), stage=stage)
+    sim = simulate(sample_registry, START, 1440, seed=31, injections=[inj])
+    assert sequence_findings(sim, sample_registry, production_id) == [(180, 186, "start")]
+    assert detector_findings(sim, sample_registry, production_id) == []
+    p = sim.device(production_id).values["p"]
+    assert (p[120:180] < 0.8 * sample_registry.devices[production_id].running_threshold_kw).all()
+    assert inj.label()["params"] == {"stage": stage, "off_min": 60.0}
+
+
+def test_early_treatment_stop_is_one_sequence_finding(sample_registry: Registry) -> None:
+    """The coke battery's desulfurisation stops 5 min before the battery (which then stays
+    off an hour): one finding 14:00-14:05, no treatment_off."""
+    inj = EarlyTreatmentStop(("PWR-COKE-1",), at(14), at(14, 5))
+    sim = simulate(sample_registry, START, 1440, seed=32, injections=[inj])
+    assert sequence_findings(sim, sample_registry, "PWR-COKE-1") == [(840, 845, "stop")]
+    assert detector_findings(sim, sample_registry, "PWR-COKE-1") == []
+
+
+def test_clean_days_have_no_sequence_finding(sample_registry: Registry) -> None:
+    """Two clean days (shift starts and stops, duty switchovers, planned shutdowns) give the
+    treatment_sequence rule nothing: every stage leads and lags its production."""
+    injs = [PlannedShutdown(("PWR-KILN-1",), at(10), at(12)),
+            PlannedShutdown(("PWR-FURN-1",), at(30), at(31))]
+    sim = simulate(sample_registry, START, 2 * 1440, seed=33, injections=injs)
+    for dev in sample_registry.production_devices():
+        assert sequence_findings(sim, sample_registry, dev.id) == [], dev.id
+        assert detector_findings(sim, sample_registry, dev.id) == [], dev.id
+
+
+def test_stage_outage_is_treatment_off_naming_that_stage(sample_registry: Registry) -> None:
+    """Both desulfurisation towers off for 30 min while the bag filter and SCR run: one
+    treatment_off finding over exactly the window, stage 1 off."""
+    inj = StageOutage(("PWR-KILN-1",), at(5), at(5, 30), stage=1)
+    sim = simulate(sample_registry, START, 1440, seed=34, injections=[inj])
+    [f] = detector_findings(sim, sample_registry, "PWR-KILN-1")
+    assert (f.start_s, f.end_s) == (int(sim.times_s[300]), int(sim.times_s[330]))  # type: ignore[attr-defined]
+    assert f.facts["stages_off"] == [1]  # type: ignore[attr-defined]
+    win = window(sim, inj.start, inj.end)
+    assert (sim.device("PWR-BAG-1").values["p"][win] > 16.0).all()
+
+
+@pytest.mark.parametrize("meter", ["PWR-DS-1", "PWR-DS-2"])
+def test_standby_off_beside_a_running_partner_is_no_finding(sample_registry: Registry,
+                                                            meter: str) -> None:
+    """Whichever tower is on duty, the one named is off for the window and its partner runs:
+    the stage runs, so treatment_off finds nothing."""
+    inj = StandbyOff((meter,), at(8), at(9, 30))
+    sim = simulate(sample_registry, START, 1440, seed=35, injections=[inj])
+    win = window(sim, inj.start, inj.end)
+    partner = "PWR-DS-2" if meter == "PWR-DS-1" else "PWR-DS-1"
+    assert (sim.device(meter).values["p"][win] < 2.5).all()
+    assert (sim.device(partner).values["p"][win] > 22.0).all()
+    assert detector_findings(sim, sample_registry, "PWR-KILN-1") == []
+    assert sequence_findings(sim, sample_registry, "PWR-KILN-1") == []
+
+
+def test_water_exceedance_raises_the_daily_mean_of_its_day(sample_registry: Registry) -> None:
+    """COD at 1.6x its daily limit over a whole local day: that day's mean exceeds, no other
+    day's, and no hour crosses the hourly limit."""
+    from ecowarn.detectors.water import WaterParams, water_exceedance
+
+    inj = WaterExceedance((WATER,), at(24), at(48), metric="cod", factor=1.6)
+    sim = simulate(sample_registry, START, 3 * 1440, seed=36, injections=[inj])
+    s = sim.device(WATER)
+    found = water_exceedance(sim.times_s, s.values["cod"], s.flags["cod"], 50.0, 100.0, WaterParams())
+    assert [(f.start_s, f.end_s, f.facts["basis"]) for f in found] == [
+        (int(at(24).timestamp()), int(at(48).timestamp()), "daily")]
+
+
+def test_water_spike_leaves_the_day_compliant(sample_registry: Registry) -> None:
+    """NH3-N at 3x its daily limit for one clock hour: no daily exceedance (no hourly limit)."""
+    from ecowarn.detectors.water import WaterParams, water_exceedance
+
+    inj = WaterSpike((WATER,), at(13), at(14))
+    sim = simulate(sample_registry, START, 1440, seed=37, injections=[inj])
+    s = sim.device(WATER)
+    nh3n = s.values["nh3n"]
+    assert (nh3n[window(sim, inj.start, inj.end)] > 2.5 * 5.0).all()
+    assert water_exceedance(sim.times_s, nh3n, s.flags["nh3n"], 5.0, None, WaterParams()) == []
+    with pytest.raises(InjectionError, match="crosses its hourly limit"):
+        simulate(sample_registry, START, 60, seed=1,
+                 injections=[WaterSpike((WATER,), at(0), at(0, 30), metric="cod")])
+
+
+def test_ph_out_of_range_for_90_minutes(sample_registry: Registry) -> None:
+    """pH 5.2 for 90 min is one pH finding of 90 min; the clean day's pH stays 6.7-7.3."""
+    from ecowarn.detectors.water import WaterParams, ph_out_of_range
+
+    inj = PhOutOfRange((WATER,), at(9), at(10, 30))
+    sim = simulate(sample_registry, START, 1440, seed=38, injections=[inj])
+    ph = sim.device(WATER).values["ph"]
+    [f] = ph_out_of_range(sim.times_s, ph, sim.device(WATER).flags["ph"], 6.0, 9.0, WaterParams())
+    assert (f.start_s, f.end_s) == (int(at(9).timestamp()), int(at(10, 30).timestamp()))
+    outside = ~window(sim, inj.start, inj.end)
+    assert ((ph[outside] >= 6.7) & (ph[outside] <= 7.3)).all()
+
+
+def test_site_outage_silences_every_device_of_the_enterprise(sample_registry: Registry) -> None:
+    """An enterprise id stands for all its devices; the label asks for one alert."""
+    inj = SiteOutage((GLASS,), at(2), at(2, 45))
+    sim = simulate(sample_registry, START, 240, seed=39, injections=[inj])
+    devices = sample_registry.enterprises[GLASS].device_ids
+    win = window(sim, inj.start, inj.end)
+    for did, s in sim.series.items():
+        assert (~s.present).sum() == (45 if did in devices else 0), did
+        assert (s.present[win] == (did not in devices)).all()
+    [label] = sim.labels()
+    assert label["device_ids"] == list(devices) and label["single_alert"] is True
+    assert label["rule"] == "data_gap" and label["positive"] is True
+
+
+@pytest.mark.parametrize(("inj", "message"), [
+    (LateTreatmentStart(("PWR-KILN-1",), START, at(0, 6), stage=3), "stage 3 does not exist"),
+    (StageOutage(("PWR-COKE-1",), START, at(1), stage=1), "stage 1 does not exist"),
+    (StandbyOff(("PWR-BAG-1",), START, at(1)), "no alternative"),
+    (WaterExceedance((KILN_CEMS,), START, at(1)), "needs a water outlet"),
+    (WaterExceedance((WATER,), START, at(1), metric="ph"), "metric 'ph'"),
+    (PhOutOfRange((WATER,), START, at(1), level=7.5), "inside the outlet's range"),
+    (SiteOutage(("PWR-KILN-1", "PWR-COKE-1"), START, at(1)), "one enterprise"),
+])
+def test_new_injections_are_checked_against_the_registry(sample_registry: Registry, inj: object,
+                                                         message: str) -> None:
+    """1.1 injections aimed at a missing stage, a non-alternative, a wrong kind or an
+    in-range pH fail with a message naming the problem."""
+    with pytest.raises(InjectionError, match=message):
+        simulate(sample_registry, START, 60, seed=1, injections=[inj])  # type: ignore[list-item]
+
+
+def test_sequence_lags_of_ten_minutes_are_treatment_off() -> None:
+    """A stage 10 min or more late is treatment_off, refused as a sequence injection."""
+    with pytest.raises(InjectionError, match="is treatment_off"):
+        LateTreatmentStart(("PWR-KILN-1",), START, at(0, 10))
+    with pytest.raises(InjectionError, match="off_min"):
+        EarlyTreatmentStop(("PWR-KILN-1",), START, at(0, 5), off_min=20.0)
+    with pytest.raises(InjectionError, match="stage index"):
+        StageOutage(("PWR-KILN-1",), START, at(1), stage=1.5)  # type: ignore[arg-type]

@@ -13,8 +13,12 @@ from ecowarn.simulator import (
     DataGap,
     Exceedance,
     InjectionError,
+    LateTreatmentStart,
     Marking,
+    PhOutOfRange,
+    SiteOutage,
     TreatmentOutage,
+    WaterExceedance,
     parse_injection,
 )
 from ecowarn.simulator.spec import parse_span_min
@@ -53,6 +57,23 @@ def test_offsets_metrics_and_options(sample_registry: Registry) -> None:
     assert isinstance(gap, DataGap) and gap.device_ids == ("AQ-0002", "AQ-0003")
     hot = parse_injection("air_hotspot:AQ-0004@45m+1h:delta=120", sample_registry, START)
     assert isinstance(hot, AirHotspot) and hot.delta == 120.0
+
+
+def test_registry_1_1_injections(sample_registry: Registry) -> None:
+    """Sequence, water and site-outage specs: stage indices are whole numbers, an enterprise
+    id stands for all its devices."""
+    late = parse_injection("treatment_sequence:PWR-KILN-1@08:00+6m:stage=2", sample_registry, START)
+    assert isinstance(late, LateTreatmentStart) and late.stage == 2 and late.duration_min == 6
+    water = parse_injection("water_exceedance:13018200000002/nh3n@1d+1d:factor=1.5", sample_registry,
+                            START)
+    assert isinstance(water, WaterExceedance) and (water.metric, water.factor) == ("nh3n", 1.5)
+    ph = parse_injection("ph:13018200000002@0+90m:level=9.8", sample_registry, START)
+    assert isinstance(ph, PhOutOfRange) and ph.level == 9.8
+    site = parse_injection("site_outage:91130182MA0DEM001G@03:00+45m", sample_registry, START)
+    assert isinstance(site, SiteOutage)
+    assert site.device_ids == sample_registry.enterprises["91130182MA0DEM001G"].device_ids
+    with pytest.raises(InjectionError, match="stage index"):
+        parse_injection("stage_outage:PWR-KILN-1@0+20m:stage=0.5", sample_registry, START)
 
 
 def test_spans() -> None:

@@ -86,7 +86,8 @@ async def test_day_with_25_minute_outage_yields_exactly_one_alert(env: Env) -> N
     assert len(alerts) == 1
     rule, ent, devices, start, end, status, severity, summary = alerts[0]
     assert (rule, ent, status, severity) == ("treatment_off", "91130105MA0CXXXX1X", "open", "medium")
-    assert devices == ["PWR-KILN-1", "PWR-BAG-1", "PWR-SCR-1"]
+    # the kiln and every meter of its treatment stages (the duty/standby towers send nothing here)
+    assert devices == ["PWR-KILN-1", "PWR-BAG-1", "PWR-DS-1", "PWR-DS-2", "PWR-SCR-1"]
     assert start == DAY + timedelta(minutes=600)
     assert end == DAY + timedelta(minutes=625)
     assert "Kiln 1" in summary and "25 min" in summary

@@ -265,12 +265,13 @@ async def run_scenario(settings: Settings, scenario: Scenario, *, rule_params: d
 
 def completion_wall(scenario: Scenario, result: RunResult, labels: Iterable[EvalLabel],
                     min_duration_min: dict[str, float]) -> dict[int, datetime]:
-    """For each positive label, when the reading at start + minimum duration was published."""
+    """For each positive label, when the reading at start + minimum duration (or at its
+    ``due`` time) was published."""
     out: dict[int, datetime] = {}
     for lb in labels:
         if not lb.positive:
             continue
-        done = lb.start + timedelta(minutes=min_duration_min.get(lb.rule, 0.0))
+        done = lb.due or lb.start + timedelta(minutes=min_duration_min.get(lb.rule, 0.0))
         i = min(max(minute_index(scenario, done), 0), scenario.minutes - 1)
         wall = float(result.published.minute_wall[i])
         for k, late in enumerate(scenario.late):

@@ -10,7 +10,9 @@ Pure functions, no I/O. Definitions (also in ``docs/detection.md``):
 - The first alert per (label, subject) is a true positive; further alerts of the
   same subject on the same label are *duplicates* (the contract wants one alert per
   episode) and count as false. Alerts of distinct subjects on one label (e.g. pm25
-  and pm10 of one station) are all true.
+  and pm10 of one station) are all true, except on a label marked ``single`` (a site
+  outage: CONTRACT section 8 wants one ``data_gap`` alert naming every silent device),
+  where the first alert is true and every other one a duplicate, whatever its subject.
 - Precision = true alerts / all alerts of the rule; recall = positive labels with a
   true alert / positive labels; F1 their harmonic mean.
 - Each false alert is attributed, for diagnosis, to the label of any rule it
@@ -21,8 +23,10 @@ Pure functions, no I/O. Definitions (also in ``docs/detection.md``):
   Event-time delay = alert start - label start (minutes of event time; negative
   when the alert starts earlier, e.g. on the clock hour for the hourly rules).
   Processing delay = alert creation (wall clock) - the wall-clock time the reading
-  at label start + the rule's minimum duration was published, i.e. how long after
-  the condition became reportable the alert existed.
+  at label start + the rule's minimum duration (or at the label's ``due`` time, where
+  the condition is reportable only then: a late treatment start once the stage starts,
+  a daily water mean once the day ends) was published, i.e. how long after the
+  condition became reportable the alert existed.
 - Clean rate = alerts on the clean run (no injections) per 1,000 device-days.
 """
 
@@ -222,7 +226,7 @@ def match_alerts(rule: str, labels: Sequence[EvalLabel], alerts: Sequence[Observ
     for a in ordered:
         lb = _best_label(a, positives, horizon, slack)
         if lb is not None:
-            key = (lb.id, a.subject)
+            key = (lb.id, "" if lb.single else a.subject)
             if key in seen_subjects:
                 duplicates[a.id] = lb.id
                 causes[a.id] = "duplicate"

@@ -2,7 +2,7 @@
 
 1. Builds a synthetic registry (``--enterprises`` clones of the template registry's
    enterprise patterns, valid credit codes, a grid of ``--stations`` air stations).
-2. Plans ``--days`` of events: violations of every rule of CONTRACT section 3 and
+2. Plans ``--days`` of events: violations of every rule of CONTRACT sections 3 and 8 and
    hard negatives (see :mod:`ecowarn._scenario`), with their labels.
 3. Runs the scenario through the real service (:mod:`ecowarn._evalrun`): declared
    maintenance and emergency orders through the API, readings over MQTT, the
@@ -100,6 +100,7 @@ def min_durations(params: Mapping[str, object]) -> dict[str, float]:
 
     return {
         "treatment_off": get("treatment_off", "min_duration_min", 10.0),
+        "treatment_sequence": get("treatment_sequence", "min_lag_min", 3.0),
         "treatment_underload": get("treatment_underload", "min_duration_min", 30.0),
         "emergency_noncompliance": get("emergency_noncompliance", "shutdown_min_duration_min", 15.0),
         "emission_exceedance": 60.0,

@@ -1,14 +1,15 @@
-"""How each injection edits the working arrays, stage by stage.
+"""How each injection edits the working arrays, step by step.
 
-Stages run in order: production plans, treatment plans, CEMS before the reported
-values are computed, CEMS after, air stations, then presence (data gaps). Within
-a stage, injections apply in the order given, so a later one wins where two
-overlap on the same device.
+Steps run in order: production plans, treatment plans, CEMS before the reported
+values are computed, CEMS after, water outlets, air stations, then presence (data
+gaps). Within a step, injections apply in the order given, so a later one wins where
+two overlap on the same device.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 
 import numpy as np
 
@@ -16,27 +17,44 @@ from ecowarn.config.registry import Registry
 from ecowarn.simulator._cems import POLLUTANTS, CemsWork
 from ecowarn.simulator._common import BoolArray, FloatArray, Grid, ar1, rng_for
 from ecowarn.simulator._power import ProductionPlan, TreatmentPlan
+from ecowarn.simulator._water import WaterWork
 from ecowarn.simulator.errors import InjectionError
 from ecowarn.simulator.scenario import (
+    SEQUENCE_RUN_MIN,
     AirHotspot,
     Bypass,
     DataGap,
+    EarlyTreatmentStop,
     EmergencyProduction,
     Exceedance,
     Flatline,
     Injection,
+    LateTreatmentStart,
     Marking,
     O2Dilution,
+    PhOutOfRange,
     Pinned,
     PlannedShutdown,
+    StageOutage,
+    StandbyOff,
     StoppedZero,
     ThresholdNoise,
     TreatmentBlip,
     TreatmentOutage,
     TreatmentUnderload,
+    WaterExceedance,
+    WaterSpike,
 )
 
-__all__ = ["air", "cems_after", "cems_before", "presence", "production", "treatment"]
+__all__ = ["air", "cems_after", "cems_before", "presence", "production", "treatment", "water"]
+
+_SEQUENCE_RUN = timedelta(minutes=SEQUENCE_RUN_MIN)
+# A stage held off around a late start or an early stop: from this long before production
+# starts, or until this long after it stops, which covers the 8-12 min its units would lead
+# or lag production by.
+_HOLD_OFF_MIN = 13
+# A partner of a standby unit that is off runs from this long before to this long after.
+_PARTNER_MARGIN_MIN = 5
 
 _RUNS_SERVED = (Exceedance, Flatline, O2Dilution, Bypass, Marking, Pinned)
 
@@ -58,9 +76,21 @@ def production(injs: Sequence[Injection], registry: Registry,
         if isinstance(inj, TreatmentOutage):
             for pid in inj.device_ids:
                 plans[pid].run(sl, follow=False)
-        elif isinstance(inj, EmergencyProduction):
+        elif isinstance(inj, EmergencyProduction | StageOutage):
             for pid in inj.device_ids:
                 plans[pid].run(sl)
+        elif isinstance(inj, LateTreatmentStart):
+            for pid in inj.device_ids:
+                plans[pid].stop(grid.span(inj.start - timedelta(minutes=inj.off_min), inj.start))
+                plans[pid].run(grid.span(inj.start, max(inj.end, inj.start + _SEQUENCE_RUN)))
+        elif isinstance(inj, EarlyTreatmentStop):
+            for pid in inj.device_ids:
+                plans[pid].run(grid.span(min(inj.start, inj.end - _SEQUENCE_RUN), inj.end))
+                plans[pid].stop(grid.span(inj.end, inj.end + timedelta(minutes=inj.off_min)))
+        elif isinstance(inj, StandbyOff):
+            for tid in inj.device_ids:
+                for dev in registry.producers_treated_by(tid):
+                    plans[dev.id].run(sl)
         elif isinstance(inj, TreatmentUnderload):
             for tid in inj.device_ids:
                 for dev in registry.producers_treated_by(tid):
@@ -99,6 +129,29 @@ def treatment(injs: Sequence[Injection], registry: Registry,
                     plan = plans[tid]
                     cap = min(level, 0.25 * plan.device.running_threshold_kw)
                     plan.override_kw[sl] = _rng(seed, idx, inj, tid).uniform(0.0, cap, n)
+        elif isinstance(inj, StageOutage):
+            for pid in inj.device_ids:
+                for tid in _stage(registry, pid, inj.stage):
+                    plan = plans[tid]
+                    cap = min(inj.level_kw, 0.25 * plan.device.running_threshold_kw)
+                    plan.override_kw[sl] = _rng(seed, idx, inj, tid).uniform(0.0, cap, n)
+        elif isinstance(inj, LateTreatmentStart | EarlyTreatmentStop):
+            late = isinstance(inj, LateTreatmentStart)
+            hold = timedelta(minutes=_HOLD_OFF_MIN)
+            off = grid.span(inj.start - hold, inj.end) if late else grid.span(inj.start, inj.end + hold)
+            for pid in inj.device_ids:
+                for tid in _stage(registry, pid, inj.stage):
+                    plans[tid].on[off] = False
+        elif isinstance(inj, StandbyOff):
+            margin = timedelta(minutes=_PARTNER_MARGIN_MIN)
+            around = grid.span(inj.start - margin, inj.end + margin)
+            for tid in inj.device_ids:
+                plan = plans[tid]
+                cap = min(2.0, 0.25 * plan.device.running_threshold_kw)
+                plan.override_kw[sl] = _rng(seed, idx, inj, tid).uniform(0.0, cap, n)
+                for partner in _partners(registry, tid):
+                    if partner not in inj.device_ids:
+                        plans[partner].on[around] = True
         elif isinstance(inj, TreatmentUnderload):
             for tid in inj.device_ids:
                 plan = plans[tid]
@@ -113,6 +166,21 @@ def treatment(injs: Sequence[Injection], registry: Registry,
                 level = float(np.clip(inj.fraction * plan.typical_kw, lo, hi))
                 noise = 1.0 + _rng(seed, idx, inj, tid).normal(0.0, 0.03, n)
                 plan.override_kw[sl] = np.clip(level * noise, lo, hi)
+
+
+def _stage(registry: Registry, production_id: str, stage: int) -> tuple[str, ...]:
+    dev = registry.devices[production_id]
+    return (dev.stages or tuple((t,) for t in dev.treated_by))[stage]
+
+
+def _partners(registry: Registry, treatment_id: str) -> list[str]:
+    """The other alternatives of every stage that lists ``treatment_id``."""
+    out: list[str] = []
+    for dev in registry.producers_treated_by(treatment_id):
+        for stage in dev.stages:
+            if treatment_id in stage:
+                out.extend(m for m in stage if m != treatment_id and m not in out)
+    return out
 
 
 def _hourly_levels(grid: Grid, sl: slice, level: float, rng: np.random.Generator) -> FloatArray:
@@ -167,6 +235,25 @@ def cems_after(injs: Sequence[Injection], works: Mapping[str, CemsWork], grid: G
             elif isinstance(inj, StoppedZero):
                 for m in (*POLLUTANTS, "flow"):
                     w.values[m][sl] = 0.0
+
+
+def water(injs: Sequence[Injection], works: Mapping[str, WaterWork], grid: Grid, seed: int) -> None:
+    for idx, inj in enumerate(injs):
+        if not isinstance(inj, WaterExceedance | WaterSpike | PhOutOfRange):
+            continue
+        sl = grid.span(inj.start, inj.end)
+        n = _len(sl)
+        if n == 0:
+            continue
+        for wid in inj.device_ids:
+            w = works[wid]
+            rng = _rng(seed, idx, inj, wid)
+            if isinstance(inj, PhOutOfRange):
+                w.ph[sl] = inj.level + np.clip(rng.normal(0.0, 0.02, n), -0.05, 0.05)
+            else:
+                limit = w.device.limits[inj.metric]
+                noise = 0.05 if isinstance(inj, WaterExceedance) else 0.02
+                w.conc[inj.metric][sl] = w.held(sl, inj.factor * limit, rng, noise)
 
 
 def air(injs: Sequence[Injection], stations: Mapping[str, dict[str, FloatArray]], grid: Grid,

@@ -3,14 +3,18 @@
 Production either runs around the clock (kilns, furnaces, coke ovens) or on a day
 shift with ramps. Treatment units follow their production: they start a few
 minutes (8-12) before it and stop the same after it, so clean data never shows
-production running with its treatment off. Plans are mutable working arrays on
-the padded grid; injections edit them before power is computed.
+production running with its treatment off, nor a stage starting late or stopping
+early. Alternatives of one treatment stage (CONTRACT section 7: duty/standby units)
+take turns: one runs, the others idle near 0 kW; every 2-4 days, in the daytime, the
+standby unit starts 5-15 min before the one on duty stops (:func:`apply_duty`). Plans
+are mutable working arrays on the padded grid; injections edit them before power is
+computed.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,7 +27,9 @@ __all__ = [
     "ProductionPlan",
     "ProductionProfile",
     "TreatmentPlan",
+    "apply_duty",
     "default_profile",
+    "duty_masks",
     "meter_series",
     "plan_production",
     "plan_treatment",
@@ -202,6 +208,54 @@ def plan_treatment(device: Device, producers: list[ProductionPlan], grid: Grid,
     load = np.clip(level + ar1(rng, n, 0.99, 0.03) + rng.normal(0.0, 0.01, n), lo, hi)
     return TreatmentPlan(device=device, on=on, load=load, standby_kw=_standby(device, rng, n),
                          override_kw=np.full(n, np.nan), typical_kw=float(level * rated))
+
+
+def duty_masks(ids: tuple[str, ...], grid: Grid, seed: int) -> dict[str, BoolArray]:
+    """When each alternative of a stage (``ids``, two or more) is on duty, per grid minute.
+
+    One unit at a time, the first listed first; the duty rotates every 2-4 local days
+    (per stage) at a daytime minute (09:00-16:00), the incoming unit starting 5-15 min
+    before the outgoing one stops, so the stage never stops at a switchover. Depends only
+    on the seed, the ids and the local calendar, not on the simulated span.
+    """
+    k = len(ids)
+    key = "+".join(ids)
+    rng = rng_for(seed, key, "duty")
+    period = int(rng.integers(2, 5))
+    offset = int(rng.integers(0, period))
+    day = grid.local_day()
+    mod = grid.local_minute_of_day()
+    days = np.unique(day)
+    switch = np.full(days.size, -1, dtype=np.int64)
+    overlap = np.zeros(days.size, dtype=np.int64)
+    for i, d in enumerate(days.tolist()):
+        if (d + offset) % period == 0:
+            r = rng_for(seed, key, "switch", d)
+            switch[i] = int(r.integers(9 * 60, 16 * 60))
+            overlap[i] = int(r.integers(5, 16))
+    at = np.searchsorted(days, day)
+    rotation = (days[at] + offset) // period
+    sw, ov = switch[at], overlap[at]
+    switching_day = sw >= 0
+    duty = (rotation - (switching_day & (mod < sw))) % k
+    incoming = switching_day & (mod >= sw - ov) & (mod < sw)
+    return {m: np.asarray((duty == j) | (incoming & (rotation % k == j))) for j, m in enumerate(ids)}
+
+
+def apply_duty(stages: Iterable[tuple[str, ...]], plans: Mapping[str, TreatmentPlan], grid: Grid,
+               seed: int) -> None:
+    """Alternatives of each stage run only on duty (:func:`duty_masks`); standby units idle.
+
+    A meter listed in several stages takes the duty of the first stage it is seen in.
+    """
+    done: set[str] = set()
+    for stage in stages:
+        ids = tuple(m for m in stage if m in plans and m not in done)
+        if len(ids) < 2:
+            continue
+        done.update(ids)
+        for m, mask in duty_masks(ids, grid, seed).items():
+            plans[m].on &= mask
 
 
 def meter_series(device: Device, power_kw: FloatArray, seed: int) -> dict[str, FloatArray]:

@@ -6,8 +6,8 @@ minute by minute as CONTRACT section 1 readings::
 
     {"ts": "2026-11-23T08:01:00+08:00", "values": {...}, "flags": {...}}
 
-CEMS readings flag every metric (``N`` unless an injection marks them); power and
-air readings carry no flags (the contract's default is ``N``).
+CEMS and water readings flag every metric (``N`` unless an injection marks them); power
+and air readings carry no flags (the contract's default is ``N``).
 """
 
 from __future__ import annotations
@@ -31,11 +31,13 @@ from ecowarn.simulator._power import (
     ProductionPlan,
     ProductionProfile,
     TreatmentPlan,
+    apply_duty,
     default_profile,
     meter_series,
     plan_production,
     plan_treatment,
 )
+from ecowarn.simulator._water import WaterWork, plan_water
 from ecowarn.simulator.scenario import Injection, injection_labels, validate_injections
 
 __all__ = [
@@ -156,6 +158,8 @@ def simulate(registry: Registry, start: datetime, minutes: int, seed: int,
         if dev.kind == "power" and dev.role == "treatment":
             producers = [prod[p.id] for p in registry.producers_treated_by(dev.id)]
             treat[dev.id] = plan_treatment(dev, producers, grid, seed)
+    apply_duty((stage for dev in registry.production_devices() for stage in dev.stages), treat, grid,
+               seed)
     _effects.treatment(injs, registry, treat, grid, seed)
 
     power_kw = {k: p.power_kw() for k, p in prod.items()}
@@ -163,25 +167,33 @@ def simulate(registry: Registry, start: datetime, minutes: int, seed: int,
 
     values: dict[str, dict[str, FloatArray]] = {}
     cems: dict[str, CemsWork] = {}
+    water: dict[str, WaterWork] = {}
     air: dict[str, dict[str, FloatArray]] = {}
     reg = None
     for dev in registry.devices.values():
         if dev.kind == "power":
             values[dev.id] = meter_series(dev, power_kw[dev.id], seed)
-        elif dev.kind == "cems":
+        elif dev.kind in ("cems", "water"):
             served = [s for s in dev.serves if s in power_kw]
-            kw = np.sum([power_kw[s] for s in served], axis=0) if served else np.zeros(grid.size)
+            kw = np.asarray(np.sum([power_kw[s] for s in served], axis=0) if served
+                            else np.zeros(grid.size), dtype=np.float64)
             rated = float(sum(registry.devices[s].rated_kw or 0.0 for s in served))
-            cems[dev.id] = plan_cems(dev, np.asarray(kw, dtype=np.float64), rated, grid, seed)
+            if dev.kind == "cems":
+                cems[dev.id] = plan_cems(dev, kw, rated, grid, seed)
+            else:
+                water[dev.id] = plan_water(dev, kw, rated, grid, seed)
         else:
             if reg is None:
                 reg = regional(grid, seed)
             air[dev.id] = plan_air(dev, reg, grid, seed)
 
     _effects.cems_before(injs, cems, grid, seed)
-    for work in cems.values():
-        work.finish()
+    for cwork in cems.values():
+        cwork.finish()
     _effects.cems_after(injs, cems, grid)
+    _effects.water(injs, water, grid, seed)
+    for wwork in water.values():
+        wwork.finish()
     _effects.air(injs, air, grid, seed)
     present = {k: np.ones(grid.size, dtype=bool) for k in registry.devices}
     _effects.presence(injs, present, grid)
@@ -193,9 +205,10 @@ def simulate(registry: Registry, start: datetime, minutes: int, seed: int,
         flags = no_flags
         if dev.kind == "power":
             vals = values[dev.id]
-        elif dev.kind == "cems":
-            vals = cems[dev.id].values
-            flags = {m: f[sim].copy() for m, f in cems[dev.id].flags.items()}
+        elif dev.kind in ("cems", "water"):
+            work: CemsWork | WaterWork = cems[dev.id] if dev.kind == "cems" else water[dev.id]
+            vals = work.values
+            flags = {m: f[sim].copy() for m, f in work.flags.items()}
         else:
             vals = round_air(air[dev.id])
         series[dev.id] = DeviceSeries(

@@ -13,6 +13,14 @@ injection                   targets               effect in its window
 ==========================  ====================  =========================================
 TreatmentOutage             production meters     production runs; its treated_by units draw
                                                   0-2 kW (rule ``treatment_off``)
+StageOutage                 production meters     production runs; every unit of one stage
+                                                  draws 0-2 kW, the other stages run
+LateTreatmentStart          production meters     production, stopped ``off_min`` before the
+                                                  window, starts at its start; one stage
+                                                  starts at its end (the lag, under 10 min)
+EarlyTreatmentStop          production meters     one stage stops at the window's start,
+                                                  production at its end (then stays off
+                                                  ``off_min``)
 TreatmentUnderload          treatment meters      their production runs; the unit runs at
                                                   ~20% of its typical load
 Exceedance                  CEMS                  converted ``metric`` at ``factor`` x limit
@@ -23,6 +31,10 @@ Marking                     CEMS                  pollutants flagged ``flag`` ov
 Pinned                      CEMS                  hourly converted ``metric`` held at ``level``
                                                   x limit (+-0.8%)
 DataGap                     any device            the device sends nothing
+SiteOutage                  devices of one        all of them send nothing (one data_gap
+                            enterprise            alert is the right answer)
+WaterExceedance             water outlets         ``metric`` at ``factor`` x its daily limit
+PhOutOfRange                water outlets         pH at ``level`` (outside ``ph_range``)
 AirHotspot                  air stations          pm25 +``delta``, pm10 +1.3 x ``delta`` ug/m3
 EmergencyProduction         production meters     production runs (label only: the order is not
                                                   telemetry)
@@ -32,47 +44,70 @@ ThresholdNoise (neg.)       production meters     production idles just under it
                                                   threshold while treatment is off
 StoppedZero (neg.)          CEMS                  served production stops; pollutants and
                                                   flow read exactly 0
+StandbyOff (neg.)           treatment meters      production runs; the meter (an alternative)
+                                                  is off while a partner of its stage runs
+WaterSpike (neg.)           water outlets         ``metric`` (no hourly limit) at ``factor``
+                                                  x its daily limit for at most an hour
 ==========================  ====================  =========================================
 
 Every injection that needs production running forces it on for its window, at its
-normal running load (at least 60% of rated).
+normal running load (at least 60% of rated). Stages (``stage``) are 0-based indices into
+the production unit's ``treated_by``; an enterprise id given to :class:`SiteOutage`
+stands for every device of the enterprise.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from ecowarn.config.registry import Device, Registry
+from ecowarn.simulator._water import WATER_POLLUTANTS
 from ecowarn.simulator.errors import InjectionError
 
 __all__ = [
     "INJECTION_TYPES",
+    "SEQUENCE_RUN_MIN",
+    "WATER_POLLUTANTS",
     "AirHotspot",
     "Bypass",
     "DataGap",
+    "EarlyTreatmentStop",
     "EmergencyProduction",
     "Exceedance",
     "Flatline",
     "Injection",
+    "LateTreatmentStart",
     "Marking",
     "O2Dilution",
+    "PhOutOfRange",
     "Pinned",
     "PlannedShutdown",
+    "SiteOutage",
+    "StageOutage",
+    "StandbyOff",
     "StoppedZero",
     "ThresholdNoise",
     "TreatmentBlip",
     "TreatmentOutage",
     "TreatmentUnderload",
+    "WaterExceedance",
+    "WaterSpike",
     "injection_labels",
     "validate_injections",
 ]
 
 POLLUTANTS = ("so2", "nox", "pm", "co")
-Target = Literal["production", "treatment", "cems", "air", "any"]
+Target = Literal["production", "treatment", "cems", "water", "air", "any"]
+# A treatment stage late or early by this much or more is treatment_off, not treatment_sequence.
+SEQUENCE_MAX_MIN = 10.0
+# Production stopped around a late start or an early stop at least this long.
+SEQUENCE_MIN_OFF_MIN = 30.0
+# Production runs at least this long after a late start (and before an early stop).
+SEQUENCE_RUN_MIN = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +164,21 @@ def _check_fraction(kind: str, name: str, value: float, lo: float, hi: float) ->
         raise InjectionError(f"{kind}: {name}={value} is outside [{lo}, {hi}]")
 
 
+def _check_stage(inj: Injection, stage: float) -> None:
+    """``stage`` is a whole number >= 0 (spec options arrive as floats); store it as int."""
+    if not (isinstance(stage, int | float) and math.isfinite(stage) and stage >= 0
+            and float(stage).is_integer()):
+        raise InjectionError(f"{inj.kind}: stage={stage} is not a stage index (0, 1, ...)")
+    object.__setattr__(inj, "stage", int(stage))
+
+
+def _check_sequence(inj: Injection, off_min: float) -> None:
+    if inj.duration_min >= SEQUENCE_MAX_MIN:
+        raise InjectionError(f"{inj.kind}: a stage {SEQUENCE_MAX_MIN:g} min or more late or early "
+                             f"is treatment_off (use treatment_outage), not {inj.duration_min:g} min")
+    _check_fraction(inj.kind, "off_min", off_min, SEQUENCE_MIN_OFF_MIN, 7 * 1440.0)
+
+
 # --- violations -------------------------------------------------------------------------
 
 
@@ -144,6 +194,60 @@ class TreatmentOutage(Injection):
     def __post_init__(self) -> None:
         Injection.__post_init__(self)
         _check_fraction(self.kind, "level_kw", self.level_kw, 0.0, 1e6)
+
+
+@dataclass(frozen=True, slots=True)
+class StageOutage(Injection):
+    """Production runs while every unit of treatment stage ``stage`` draws at most
+    ``level_kw``; the other stages run (CONTRACT section 8: any stage off is treatment_off)."""
+
+    stage: int = 0
+    level_kw: float = 2.0
+    kind: ClassVar[str] = "stage_outage"
+    rule: ClassVar[str] = "treatment_off"
+    target: ClassVar[Target] = "production"
+
+    def __post_init__(self) -> None:
+        Injection.__post_init__(self)
+        _check_stage(self, self.stage)
+        _check_fraction(self.kind, "level_kw", self.level_kw, 0.0, 1e6)
+
+
+@dataclass(frozen=True, slots=True)
+class LateTreatmentStart(Injection):
+    """治污设施晚开: production, stopped for ``off_min`` before ``start``, starts at ``start``;
+    every unit of treatment stage ``stage`` stays off until ``end`` (the lag, under 10 min),
+    the other stages start ahead of production as usual. Production runs for an hour at
+    least after ``start``."""
+
+    stage: int = 0
+    off_min: float = 60.0
+    kind: ClassVar[str] = "late_treatment_start"
+    rule: ClassVar[str] = "treatment_sequence"
+    target: ClassVar[Target] = "production"
+
+    def __post_init__(self) -> None:
+        Injection.__post_init__(self)
+        _check_stage(self, self.stage)
+        _check_sequence(self, self.off_min)
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyTreatmentStop(Injection):
+    """治污设施早关: treatment stage ``stage`` stops at ``start`` while production runs (for
+    an hour at least before), production stops at ``end`` (the lead, under 10 min) and stays
+    off for ``off_min``; the other stages stop after production as usual."""
+
+    stage: int = 0
+    off_min: float = 60.0
+    kind: ClassVar[str] = "early_treatment_stop"
+    rule: ClassVar[str] = "treatment_sequence"
+    target: ClassVar[Target] = "production"
+
+    def __post_init__(self) -> None:
+        Injection.__post_init__(self)
+        _check_stage(self, self.stage)
+        _check_sequence(self, self.off_min)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +350,51 @@ class DataGap(Injection):
 
 
 @dataclass(frozen=True, slots=True)
+class SiteOutage(DataGap):
+    """Every device given (of one enterprise; an enterprise id stands for all its devices)
+    sends nothing: a site or network outage. CONTRACT section 8 wants one ``data_gap``
+    alert naming all of them, so the label carries ``single_alert``."""
+
+    kind: ClassVar[str] = "site_outage"
+    rule: ClassVar[str] = "data_gap"
+    target: ClassVar[Target] = "any"
+
+    def label(self) -> dict[str, Any]:
+        return {**Injection.label(self), "single_alert": True}
+
+
+@dataclass(frozen=True, slots=True)
+class WaterExceedance(Injection):
+    """``metric`` (cod, nh3n, tp or tn) of a water outlet at ``factor`` times its daily
+    limit, one value per measurement cycle (+-5%). A whole local day of it is a daily-mean
+    exceedance; less of a day may not be."""
+
+    metric: str = "cod"
+    factor: float = 1.5
+    kind: ClassVar[str] = "water_exceedance"
+    rule: ClassVar[str] = "emission_exceedance"
+    target: ClassVar[Target] = "water"
+
+    def __post_init__(self) -> None:
+        Injection.__post_init__(self)
+        _check_fraction(self.kind, "factor", self.factor, 1.1, 20.0)
+
+
+@dataclass(frozen=True, slots=True)
+class PhOutOfRange(Injection):
+    """pH of a water outlet at ``level`` (+-0.05), outside the outlet's ``ph_range``."""
+
+    level: float = 5.2
+    kind: ClassVar[str] = "ph_out_of_range"
+    rule: ClassVar[str] = "emission_exceedance"
+    target: ClassVar[Target] = "water"
+
+    def __post_init__(self) -> None:
+        Injection.__post_init__(self)
+        _check_fraction(self.kind, "level", self.level, 0.5, 13.5)
+
+
+@dataclass(frozen=True, slots=True)
 class AirHotspot(Injection):
     """A local source near the station: pm25 + ``delta`` and pm10 + 1.3 x ``delta`` ug/m3."""
 
@@ -317,11 +466,46 @@ class StoppedZero(Injection):
     target: ClassVar[Target] = "cems"
 
 
+@dataclass(frozen=True, slots=True)
+class StandbyOff(Injection):
+    """Production runs; the meter, an alternative of a treatment stage, is off (0-2 kW)
+    while a partner of its stage runs (from 5 min before to 5 min after the window): the
+    stage runs, so this is no ``treatment_off``."""
+
+    kind: ClassVar[str] = "standby_off"
+    rule: ClassVar[str] = "treatment_off"
+    positive: ClassVar[bool] = False
+    target: ClassVar[Target] = "treatment"
+
+
+@dataclass(frozen=True, slots=True)
+class WaterSpike(Injection):
+    """``metric`` of a water outlet at ``factor`` times its daily limit for at most an hour:
+    the day's mean stays under the limit and the metric has no hourly limit it would
+    cross, so no ``emission_exceedance``."""
+
+    metric: str = "nh3n"
+    factor: float = 3.0
+    kind: ClassVar[str] = "water_spike"
+    rule: ClassVar[str] = "emission_exceedance"
+    positive: ClassVar[bool] = False
+    target: ClassVar[Target] = "water"
+
+    def __post_init__(self) -> None:
+        Injection.__post_init__(self)
+        _check_fraction(self.kind, "factor", self.factor, 1.2, 8.0)
+        if self.end - self.start > timedelta(minutes=60):
+            raise InjectionError(f"{self.kind}: a spike lasts an hour at most, "
+                                 f"not {self.duration_min:g} min")
+
+
 INJECTION_TYPES: dict[str, type[Injection]] = {
     cls.kind: cls
-    for cls in (TreatmentOutage, TreatmentUnderload, Exceedance, Flatline, O2Dilution, Bypass,
-                Marking, Pinned, DataGap, AirHotspot, EmergencyProduction, PlannedShutdown,
-                TreatmentBlip, ThresholdNoise, StoppedZero)
+    for cls in (TreatmentOutage, StageOutage, LateTreatmentStart, EarlyTreatmentStop,
+                TreatmentUnderload, Exceedance, Flatline, O2Dilution, Bypass, Marking, Pinned,
+                DataGap, SiteOutage, WaterExceedance, PhOutOfRange, AirHotspot,
+                EmergencyProduction, PlannedShutdown, TreatmentBlip, ThresholdNoise, StoppedZero,
+                StandbyOff, WaterSpike)
 }
 """Injection classes by ``kind``."""
 
@@ -351,10 +535,22 @@ def _check_target(inj: Injection, dev: Device | None, did: str, registry: Regist
             raise InjectionError(f"{where}: needs a cems device, not a {dev.kind} device")
         if not dev.serves:
             raise InjectionError(f"{where}: the cems device serves no production equipment")
+    if want == "water" and dev.kind != "water":
+        raise InjectionError(f"{where}: needs a water outlet, not a {dev.kind} device")
     if want == "air" and dev.kind != "air":
         raise InjectionError(f"{where}: needs an air station, not a {dev.kind} device")
-    if isinstance(inj, TreatmentOutage | TreatmentBlip | ThresholdNoise) and not dev.treated_by:
+    if isinstance(inj, TreatmentOutage | TreatmentBlip | ThresholdNoise | StageOutage
+                  | LateTreatmentStart | EarlyTreatmentStop) and not dev.treated_by:
         raise InjectionError(f"{where}: the production equipment has no treated_by units")
+    if isinstance(inj, StageOutage | LateTreatmentStart | EarlyTreatmentStop):
+        _check_stage_target(inj, dev, where, registry)
+    if isinstance(inj, StandbyOff) and not any(
+            len(stage) > 1 and did in stage for p in registry.producers_treated_by(did) for stage in p.stages):
+        raise InjectionError(f"{where}: the meter is no alternative of a treatment stage "
+                             "(a stage with two or more meters)")
+    if isinstance(inj, WaterExceedance | WaterSpike | PhOutOfRange):
+        _check_water(inj, dev, where)
+        return
     metric = getattr(inj, "metric", None)
     if metric is not None:
         allowed = (*POLLUTANTS, "o2") if isinstance(inj, Flatline) else POLLUTANTS
@@ -366,12 +562,67 @@ def _check_target(inj: Injection, dev: Device | None, did: str, registry: Regist
                                  f"(limits: {have})")
 
 
+def _check_stage_target(inj: StageOutage | LateTreatmentStart | EarlyTreatmentStop, dev: Device,
+                        where: str, registry: Registry) -> None:
+    stages = dev.stages or tuple((t,) for t in dev.treated_by)
+    if inj.stage >= len(stages):
+        raise InjectionError(f"{where}: stage {inj.stage} does not exist (the production equipment "
+                             f"has {len(stages)} treatment stage(s), 0-{len(stages) - 1})")
+    if isinstance(inj, StageOutage):
+        return
+    # Holding a stage off must not leave another running producer untreated.
+    shared = sorted({p.id for m in stages[inj.stage] for p in registry.producers_treated_by(m)} - {dev.id})
+    if shared:
+        raise InjectionError(f"{where}: stage {inj.stage} also treats {', '.join(shared)}")
+
+
+def _check_water(inj: WaterExceedance | WaterSpike | PhOutOfRange, dev: Device, where: str) -> None:
+    if isinstance(inj, PhOutOfRange):
+        low, high = dev.ph_range
+        if low <= inj.level <= high:
+            raise InjectionError(f"{where}: pH {inj.level:g} is inside the outlet's range "
+                                 f"[{low:g}, {high:g}]")
+        return
+    if inj.metric not in WATER_POLLUTANTS:
+        raise InjectionError(f"{where}: metric {inj.metric!r} is not one of "
+                             f"{', '.join(WATER_POLLUTANTS)}")
+    if inj.metric not in dev.limits:
+        have = ", ".join(sorted(dev.limits)) or "none"
+        raise InjectionError(f"{where}: no daily limit for {inj.metric!r} in the registry "
+                             f"(limits: {have})")
+    hourly = dev.limits_hourly.get(inj.metric)
+    if isinstance(inj, WaterSpike) and hourly is not None and inj.factor * dev.limits[inj.metric] > hourly:
+        raise InjectionError(f"{where}: {inj.factor:g} x the daily limit of {inj.metric} crosses its "
+                             f"hourly limit {hourly:g}: that is an exceedance, not a hard negative")
+
+
+def _expand_sites(inj: Injection, registry: Registry) -> Injection:
+    """A :class:`SiteOutage` naming an enterprise id names every device of it."""
+    if not isinstance(inj, SiteOutage):
+        return inj
+    ids: list[str] = []
+    for did in inj.device_ids:
+        ent = registry.enterprises.get(did)
+        ids.extend(ent.device_ids if ent is not None else (did,))
+    ids = list(dict.fromkeys(ids))
+    owners = {registry.devices[d].enterprise_id for d in ids if d in registry.devices}
+    if len(owners) > 1 or None in owners:
+        raise InjectionError(f"{inj.kind}: the devices must belong to one enterprise")
+    return replace(inj, device_ids=tuple(ids)) if tuple(ids) != inj.device_ids else inj
+
+
 def validate_injections(registry: Registry,
                         injections: Sequence[Injection]) -> tuple[Injection, ...]:
-    """Check every injection's targets against ``registry``; raise :class:`InjectionError`."""
+    """Check every injection's targets against ``registry``; raise :class:`InjectionError`.
+
+    Returns the injections, a :class:`SiteOutage` naming an enterprise with its devices.
+    """
+    out = []
     for inj in injections:
         if not isinstance(inj, Injection):
             raise InjectionError(f"not an injection: {inj!r}")
+        inj = _expand_sites(inj, registry)
         for did in inj.device_ids:
             _check_target(inj, registry.devices.get(did), did, registry)
-    return tuple(injections)
+        out.append(inj)
+    return tuple(out)

@@ -4,17 +4,19 @@ Grammar::
 
     SPEC     ::= NAME ":" TARGETS "@" WHEN "+" DURATION [ ":" OPTION { "," OPTION } ]
     NAME     ::= an injection kind or a CONTRACT rule id (see SPEC_NAMES), e.g.
-                 treatment_off, treatment_outage, exceedance, emission_exceedance,
-                 flatline, o2_dilution, bypass, marking, pinned, data_gap,
-                 air_hotspot, emergency, planned_shutdown, treatment_blip,
-                 threshold_noise, stopped_zero
+                 treatment_off, treatment_outage, stage_outage, treatment_sequence,
+                 late_start, early_stop, exceedance, emission_exceedance, flatline,
+                 o2_dilution, bypass, marking, pinned, data_gap, site_outage,
+                 water_exceedance, ph, air_hotspot, emergency, planned_shutdown,
+                 treatment_blip, threshold_noise, stopped_zero, standby_off, water_spike
     TARGETS  ::= DEVICE { "," DEVICE } [ "/" METRIC ]
+                 (site_outage also takes an enterprise id: all its devices)
     WHEN     ::= HH ":" MM     local time (UTC+8): the first such minute at or after start
                | SPAN | "0"    time after start
     DURATION ::= SPAN          must be positive
     SPAN     ::= [ N "d" ] [ N "h" ] [ N "m" ]      e.g. 25m, 2h, 1h30m, 1d6h
     OPTION   ::= KEY "=" VALUE  a parameter of the injection (level_kw, fraction,
-                                factor, flag, level, delta, metric)
+                                factor, flag, level, delta, metric, stage, off_min)
 
 Examples::
 
@@ -23,6 +25,9 @@ Examples::
     marking:13010500000001@22:00+90m:flag=C
     data_gap:AQ-0002,AQ-0003@0+45m
     air_hotspot:AQ-0004@1d+1h:delta=120
+    late_start:PWR-KILN-1@06:00+6m:stage=2      kiln starts 06:00 after an hour off; SCR at 06:06
+    site_outage:91130182MA0DEM001G@03:00+45m    every device of the coking plant silent
+    water_exceedance:13018200000002/cod@1d+1d:factor=1.6
 
 Every error names the spec and what is wrong with it.
 """
@@ -42,17 +47,24 @@ from ecowarn.simulator.scenario import (
     AirHotspot,
     Bypass,
     DataGap,
+    EarlyTreatmentStop,
     EmergencyProduction,
     Exceedance,
     Flatline,
     Injection,
+    LateTreatmentStart,
     Marking,
     O2Dilution,
+    PhOutOfRange,
     Pinned,
     PlannedShutdown,
+    SiteOutage,
+    StandbyOff,
     TreatmentBlip,
     TreatmentOutage,
     TreatmentUnderload,
+    WaterExceedance,
+    WaterSpike,
     validate_injections,
 )
 
@@ -67,6 +79,7 @@ SPEC_NAMES: dict[str, type[Injection]] = {
     "undeclared_marking": Marking,
     "pinned_below_limit": Pinned,
     "emergency_noncompliance": EmergencyProduction,
+    "treatment_sequence": LateTreatmentStart,
     # short forms
     "outage": TreatmentOutage,
     "underload": TreatmentUnderload,
@@ -77,6 +90,13 @@ SPEC_NAMES: dict[str, type[Injection]] = {
     "shutdown": PlannedShutdown,
     "blip": TreatmentBlip,
     "freeze": Flatline,
+    "late_start": LateTreatmentStart,
+    "early_stop": EarlyTreatmentStop,
+    "standby": StandbyOff,
+    "site": SiteOutage,
+    "water": WaterExceedance,
+    "spike": WaterSpike,
+    "ph": PhOutOfRange,
 }
 """Names accepted before the first ``:`` of a spec."""
 
@@ -170,7 +190,7 @@ def parse_injection(spec: str, registry: Registry, start: datetime) -> Injection
             raise ValueError(f"duration {dur_text!r} must be positive")
         params = _options(cls, opt_text, metric.strip())
         inj = cls(device_ids, begin, begin + timedelta(minutes=minutes), **params)
-        validate_injections(registry, [inj])
+        inj = validate_injections(registry, [inj])[0]
     except (ValueError, TypeError) as exc:
         raise InjectionError(f"injection spec {spec!r}: {exc}") from exc
     return inj
