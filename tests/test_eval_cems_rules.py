@@ -3,6 +3,8 @@ o2_dilution, bypass_suspected, undeclared_marking, pinned_below_limit."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from test_eval_support import (
     BAG,
@@ -163,6 +165,22 @@ async def test_bypass_without_flow_history_cannot_judge(eval_env: EvalEnv) -> No
     assert await eval_env.alerts() == []
     rows = await eval_env.execute("SELECT series, n FROM baselines ORDER BY day_start DESC LIMIT 1")
     assert rows == [(f"flow:{KILN_CEMS}", 0)], "the empty history day is summarised once"
+
+
+async def test_bypass_without_history_judges_against_design_flow(eval_env: EvalEnv) -> None:
+    """With the permit's design flow in the registry, the first day's bypass is judged against
+    it (source ``rated``), and the alert says the design value stood in for history."""
+    sim = days(eval_env, 1, Bypass((KILN_CEMS,), at(0, 14), at(0, 15, 30)))
+    flow = sim.device(KILN_CEMS).values["flow"]
+    typical = float(np.nanmedian(flow[: 14 * 60]))
+    cems = dataclasses.replace(eval_env.registry.devices[KILN_CEMS], design_flow=typical)
+    eval_env.registry = dataclasses.replace(eval_env.registry,
+                                            devices={**eval_env.registry.devices, KILN_CEMS: cems})
+    await run(eval_env, sim, "bypass_suspected")
+    [alert] = await eval_env.alerts()
+    assert (alert.start, alert.end) == (at(0, 14), at(0, 15, 30))
+    assert alert.evidence["baseline"]["source"] == "rated"
+    assert alert.evidence["baseline"]["value"] == round(typical, 3)
 
 
 async def test_pinned_hourly_means_fire_over_the_pinned_hours(eval_env: EvalEnv) -> None:

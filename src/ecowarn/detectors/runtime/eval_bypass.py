@@ -4,8 +4,10 @@ Subject: a CEMS outlet with ``serves``. Production is the served meters' summed 
 against their summed ``rated_kw``. The typical running flow is learned per local day
 (``detectors._baselines``, series ``flow:<cems id>``: valid flow on the minutes the
 production runs) over ``baseline_window_s`` before the day of the new data. There is
-no rated flow to fall back on: before ``baseline_min_samples`` running minutes of
-history the rule cannot judge and stays silent.
+no rated flow to fall back on, except the outlet's ``design_flow`` (m3/s, from its
+permit; CONTRACT 1.1 section 7) when the registry gives it: before ``baseline_min_samples``
+running minutes of history the rule judges against it, saying so, or without it cannot
+judge and stays silent.
 """
 
 from __future__ import annotations
@@ -75,7 +77,8 @@ class BypassEvaluator(OutletEvaluator):
             return await self._sample(c, subject, lo, hi)
 
         as_of, baseline = await self._new_data_baseline(
-            conn, window, until, f"flow:{subject}", self._params.baseline_params(), None, sample)
+            conn, window, until, f"flow:{subject}", self._params.baseline_params(),
+            self._registry.devices[subject].design_flow, sample)
         if baseline is None:
             return window.t_min, []
 
