@@ -128,6 +128,18 @@ class SeriesCache:
         prev = self._stale.get(device_id)
         self._stale[device_id] = t if prev is None else min(prev, t)
 
+    def expect_newer(self) -> None:
+        """Readings newer than the newest cached one may have been committed without this
+        runner having claimed their ``pending_eval`` rows yet (a batch claims a limited number
+        of rows, and a subject reads devices whose rows wait for a later batch): every cached
+        device becomes stale from its newest cached reading on, and its tail is fetched again
+        when something next reads it (one query per batch for the devices read)."""
+        for dev, metrics in self._by_device.items():
+            newest = [e.te[-1] for m in metrics if (e := self._entries[(dev, m)]).te.size]
+            t = float(max(newest)) if newest else min(self._entries[(dev, m)].lo for m in metrics)
+            prev = self._stale.get(dev)
+            self._stale[dev] = t if prev is None else min(prev, t)
+
     async def refresh(self, conn: psycopg.AsyncConnection[Any],
                       devices: Iterable[str] | None = None) -> None:
         """Fetch again, in one query, what was invalidated since the last refresh: of

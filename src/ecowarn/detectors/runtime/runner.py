@@ -306,6 +306,9 @@ class DetectorRunner:
                             min(w.t_min, t_min), max(w.t_max, t_max))
                         items.append((i, subject))
             if self.cache is not None:
+                # Rows committed after our last look but not claimed by this batch: a
+                # subject may read such a device (its own rows wait for a later batch).
+                self.cache.expect_newer()
                 # Work that will be evaluated; a device only other work touches stays
                 # stale in the cache (fetched again when something needs it).
                 due = {k: w for k, w in work.items() if not self._unchanged(k, w)}
