@@ -133,3 +133,26 @@ async def test_console_in_headless_chromium(api: ApiEnv, base_url: str, tmp_path
     assert f'id="sha256">{sha256}<' in dom and "<svg" in dom
     await chromium(tmp_path / "p7", f"--screenshot={ARTIFACTS / 'evidence.png'}",
                    login_url(base_url, enterprise, printable), window="1280,2600")
+
+
+async def test_queue_page_with_pending_maintenance_in_headless_chromium(
+        api: ApiEnv, base_url: str, tmp_path: Path) -> None:
+    """The officer's queue page lists an enterprise's after-the-fact maintenance declaration
+    awaiting approval, with its reason and approve/reject buttons, in Chinese and English;
+    screenshots are kept."""
+    await api.insert_alert(start=T0, end=T0 + timedelta(minutes=25))
+    await api.execute(
+        "INSERT INTO maintenance (device_id, enterprise_id, start_ts, end_ts, reason, declared_by_role,"
+        " status, pending_reason) VALUES ('PWR-BAG-1', %s, %s, %s, '布袋除尘器更换滤袋', 'enterprise',"
+        " 'pending', 'retroactive')", (CEMENT, T0, T0 + timedelta(hours=2)))
+    officer = await api.token("officer")
+    ARTIFACTS.mkdir(exist_ok=True)
+    dom = await chromium(tmp_path / "q1", "--dump-dom", login_url(base_url, officer, "/console/queue"))
+    assert "待审批的维护申报" in dom and "事后补报" in dom and "布袋除尘器更换滤袋" in dom and "批准" in dom
+    await chromium(tmp_path / "q2", f"--screenshot={ARTIFACTS / 'console-queue.png'}",
+                   login_url(base_url, officer, "/console/queue"))
+    dom = await chromium(tmp_path / "q3", "--dump-dom", login_url(base_url, officer, "/console/queue?lang=en"))
+    assert "Maintenance declarations awaiting approval" in dom and "retroactive" in dom and "Approve" in dom
+    await chromium(tmp_path / "q4", f"--screenshot={ARTIFACTS / 'console-queue-en.png'}",
+                   login_url(base_url, officer, "/console/queue?lang=en"))
+    assert (ARTIFACTS / "console-queue.png").stat().st_size > 10_000

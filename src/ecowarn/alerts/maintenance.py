@@ -17,6 +17,7 @@ declaration in their audit trail.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -101,6 +102,20 @@ async def get_declaration(conn: psycopg.AsyncConnection[Any], maintenance_id: in
     if row is None or (enterprise_id is not None and row["enterprise_id"] != enterprise_id):
         raise DeclarationNotFound(maintenance_id)
     return row
+
+
+async def pending_declarations(conn: psycopg.AsyncConnection[Any], enterprise_ids: Sequence[str] | None,
+                               limit: int = 50) -> list[dict[str, Any]]:
+    """Declarations waiting for an officer, oldest first; of ``enterprise_ids`` when given."""
+    where, params = "status = 'pending'", list[Any]()
+    if enterprise_ids is not None:
+        where += " AND enterprise_id = ANY(%s)"
+        params.append(list(enterprise_ids))
+    params.append(limit)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT {COLUMNS} FROM maintenance WHERE {where} ORDER BY created_at, id LIMIT %s",
+                          params)
+        return await cur.fetchall()
 
 
 async def declaration_events(conn: psycopg.AsyncConnection[Any], maintenance_id: int) -> list[dict[str, Any]]:

@@ -12,14 +12,13 @@
 # No "from __future__ import annotations": FastAPI resolves the Depends() in the
 # route signatures at definition time, and they name closure variables.
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import psycopg
 from fastapi import APIRouter, Depends, Path, Request
-from psycopg.rows import dict_row
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ecowarn.alerts import (
@@ -39,8 +38,7 @@ from ecowarn.alerts import (
 )
 from ecowarn.alerts.details import comments_of, episodes_of
 from ecowarn.alerts.errors import InvalidWorkflowInput
-from ecowarn.alerts.maintenance import COLUMNS as MAINTENANCE_COLUMNS
-from ecowarn.alerts.maintenance import decide
+from ecowarn.alerts.maintenance import decide, pending_declarations
 from ecowarn.alerts.model import dispositions_after
 from ecowarn.api._console_forms import FORM_FIELD, FormGuard, local_datetime, read_form
 from ecowarn.api._console_lang import lang_of, local_minute, with_lang
@@ -52,7 +50,8 @@ from ecowarn.api.errors import FieldError, InvalidRequest
 from ecowarn.api.pagination import BIGINT_MAX, CursorCodec
 from ecowarn.api.routes_workflow import actor_of, region_enterprises
 from ecowarn.config.registry import Registry
-from ecowarn.i18n import RULE_NAMES, WORKFLOW_TEXTS, Lang, label, rule_name
+from ecowarn.i18n import RULE_NAMES, WORKFLOW_TEXTS, Join, Lang, label, rule_name
+from ecowarn.i18n import render as in_lang
 from ecowarn.store.tokens import Principal
 
 __all__ = ["Renderer", "alert_workflow_context", "build_workflow_console", "nav_links"]
@@ -196,15 +195,14 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer,
         async with connect(ctx) as conn:
             rows, last = await queue_page(conn, f, as_of=as_of, limit=QUEUE_PAGE_SIZE,
                                           after=after)
-            pending = await _pending_declarations(conn, f.enterprise_ids)
+            pending = await pending_declarations(conn, f.enterprise_ids)
         declarations = [{
-            "id": m["id"], "device": m["device_id"],
+            "id": m["id"], "device": _device_name(reg, m["device_id"]),
             "enterprise": (reg.enterprises[m["enterprise_id"]].name
                            if m["enterprise_id"] in reg.enterprises else (m["enterprise_id"] or "")),
             "start": local_minute(m["start_ts"]), "end": local_minute(m["end_ts"]),
             "declared": local_minute(m["created_at"]), "reason": m["reason"],
-            "why": "、".join(label(w, lang) for w in (m["pending_reason"] or "").split(",") if w)
-                   if lang == "zh" else ", ".join(label(w, lang) for w in (m["pending_reason"] or "").split(",") if w),
+            "why": in_lang(Join(label(w, lang) for w in (m["pending_reason"] or "").split(",") if w), lang),
             "action": with_lang(f"{CONSOLE_PREFIX}/maintenance/{m['id']}/decide", lang),
         } for m in pending]
         items = []
@@ -308,14 +306,6 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer,
     return router
 
 
-async def _pending_declarations(conn: psycopg.AsyncConnection[Any],
-                                enterprise_ids: Sequence[str] | None) -> list[dict[str, Any]]:
-    """Maintenance declarations waiting for an officer, oldest first (at most 50)."""
-    where, params = "status = 'pending'", []
-    if enterprise_ids is not None:
-        where += " AND enterprise_id = ANY(%s)"
-        params.append(list(enterprise_ids))
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(f"SELECT {MAINTENANCE_COLUMNS} FROM maintenance WHERE {where}"
-                          " ORDER BY created_at, id LIMIT 50", params)
-        return await cur.fetchall()
+def _device_name(registry: Registry, device_id: str) -> str:
+    dev = registry.devices.get(device_id)
+    return f"{dev.label} ({device_id})" if dev is not None and dev.equipment else device_id
