@@ -285,14 +285,17 @@ class Evaluator:
         """Whether the new data cannot change any finding (evaluation skipped)."""
         return False
 
+    def _aligned(self, since_s: int) -> int:
+        """The start of an evaluation window at or before ``since_s`` (``align_s`` steps)."""
+        return math.floor(since_s / self.align_s) * self.align_s
+
     async def _widening(self, window: Window, until: datetime,
                         run: RunFn) -> tuple[datetime, list[AlertDraft]]:
         """Run over ``[since, until]``, widening ``since`` while a finding starts at it."""
         start = min(window.t_min, until)
         lookback = self.lookback
         while True:
-            since_s = epoch(start - lookback)
-            since = as_dt(math.floor(since_s / self.align_s) * self.align_s)
+            since = as_dt(self._aligned(epoch(start - lookback)))
             drafts = await run(since)
             truncated = any(d.start <= since for d in drafts)
             if not truncated or lookback >= MAX_LOOKBACK:

@@ -22,9 +22,9 @@ from ecowarn.config.registry import Device, Registry
 from ecowarn.detectors._core import Finding
 from ecowarn.detectors.exceedance import RULE_ID, ExceedanceParams
 from ecowarn.detectors.runtime._cache import SeriesCache
-from ecowarn.detectors.runtime._evalbase import MAX_LOOKBACK, Evaluator, RunFn, local_hm, state
-from ecowarn.detectors.runtime._load import as_dt, epoch, load_series, local_day_start
-from ecowarn.detectors.runtime.contract import Window, utc
+from ecowarn.detectors.runtime._evalbase import Evaluator, local_hm, state
+from ecowarn.detectors.runtime._load import epoch, load_series, local_day_start
+from ecowarn.detectors.runtime.contract import utc
 from ecowarn.detectors.water import ph_out_of_range, water_exceedance
 from ecowarn.i18n import Phrase, summary
 
@@ -68,16 +68,9 @@ class WaterExceedanceEvaluator(Evaluator):
     def _maintenance_devices(self, subject: str) -> list[str]:
         return [split(subject)[0]]
 
-    async def _widening(self, window: Window, until: datetime, run: RunFn) -> tuple[datetime, list[AlertDraft]]:
-        """As the base class, with the look-back aligned to local midnight."""
-        start = min(window.t_min, until)
-        lookback = self.lookback
-        while True:
-            since = as_dt(local_day_start(epoch(start - lookback)))
-            drafts = await run(since)
-            if not any(d.start <= since for d in drafts) or lookback >= MAX_LOOKBACK:
-                return since, drafts
-            lookback = min(lookback * 4, MAX_LOOKBACK)
+    def _aligned(self, since_s: int) -> int:
+        """Look-backs start at local midnight: a day is judged whole."""
+        return local_day_start(since_s)
 
     async def _run(self, conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None, subject: str,
                    since: datetime, until: datetime) -> list[AlertDraft]:
