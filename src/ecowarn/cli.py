@@ -122,7 +122,7 @@ async def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
 
     from ecowarn.embedded import resolve_database
     from ecowarn.store import migrate
-    from ecowarn.store.tokens import create_token, revoke_token
+    from ecowarn.store.tokens import TokenError, create_token, revoke_token
 
     async with resolve_database(settings) as dsn:
         await migrate(dsn)
@@ -136,10 +136,16 @@ async def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
                     reg = load_registry(settings.registry)
                     if args.enterprise not in reg.enterprises:
                         raise CliError(f"enterprise {args.enterprise!r} is not in {reg.source}")
+                if args.region and args.role != "officer":
+                    raise CliError("--region applies to --role officer only")
                 expires = (datetime.now(UTC) + timedelta(days=args.expires_days)
                            if args.expires_days else None)
-                token = await create_token(conn, role=args.role, enterprise_id=args.enterprise,
-                                           label=args.label, expires_at=expires)
+                try:
+                    token = await create_token(conn, role=args.role, enterprise_id=args.enterprise,
+                                               label=args.label, expires_at=expires,
+                                               region=args.region)
+                except TokenError as exc:
+                    raise CliError(str(exc)) from exc
                 print(token)
             elif args.token_cmd == "revoke":
                 await revoke_token(conn, args.token_id)
@@ -215,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--role", required=True,
                     choices=["officer", "enterprise", "credit", "ingest", "admin"])
     tc.add_argument("--enterprise", help="enterprise id (unified social credit code) for --role enterprise")
+    tc.add_argument("--region", help="officer tokens: limit to enterprises whose administrative "
+                                     "division code starts with this prefix (e.g. 1301)")
     tc.add_argument("--label", default="", help="a note on who holds the token")
     tc.add_argument("--expires-days", type=int, default=0, help="days until expiry (default: never)")
     tr = tsub.add_parser("revoke", help="revoke a token by id", description="Revoke a token by its id.")

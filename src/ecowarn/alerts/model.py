@@ -56,11 +56,11 @@ __all__ = [
     "no_confirm_hook",
 ]
 
-Status = Literal["open", "acknowledged", "dispatched", "confirmed", "dismissed", "closed",
-                 "superseded"]
+Status = Literal["open", "acknowledged", "dispatched", "rectifying", "confirmed", "dismissed",
+                 "closed", "superseded"]
 Action = Literal["acknowledge", "dispatch", "confirm", "dismiss", "close"]
 Disposition = Literal["case_filed", "rectification_ordered", "explanation_accepted",
-                      "false_alarm"]
+                      "false_alarm", "first_offence_no_penalty"]
 AnswerKind = Literal["explanation", "maintenance_declared", "rectification_done"]
 
 STATUSES: Final[tuple[str, ...]] = get_args(Status)
@@ -76,6 +76,9 @@ TRANSITIONS: Final[Mapping[str, Mapping[str, str]]] = MappingProxyType({
     "open": {"acknowledge": "acknowledged", "dismiss": "dismissed"},
     "acknowledged": {"dispatch": "dispatched", "dismiss": "dismissed"},
     "dispatched": {"confirm": "confirmed", "dismiss": "dismissed"},
+    # A rectification is ordered and not yet verified or rejected (alerts.rectification);
+    # deciding it returns the alert to where it was (dispatched or confirmed).
+    "rectifying": {"dismiss": "dismissed"},
     "confirmed": {"close": "closed"},
     "dismissed": {"close": "closed"},
     "closed": {},

@@ -5,15 +5,19 @@
 401 with ``WWW-Authenticate: Bearer``; a valid token of a role the endpoint does not
 serve is 403. ``admin`` passes every role check.
 
-Enterprise tokens see only their own enterprise: helpers here give the scope that
-queries add, and a resource of another enterprise is reported as absent (404), so
-its existence is not disclosed.
+Enterprise tokens see only their own enterprise, and officer tokens created with a
+region (CONTRACT section 9) only the enterprises whose administrative division code
+starts with it: :func:`visibility` gives the set that queries add, and a resource
+outside it is reported as absent (404), exactly like one that does not exist, so its
+existence is not disclosed. Objects of no enterprise (an air hotspot) are visible to
+unlimited tokens only.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 
 from fastapi import Request
 
@@ -22,7 +26,7 @@ from ecowarn.api.context import ApiContext
 from ecowarn.api.errors import Forbidden, Unauthorized
 from ecowarn.store.tokens import Principal, Role, lookup_token
 
-__all__ = ["COOKIE_NAME", "Auth", "can_see_device", "enterprise_scope"]
+__all__ = ["COOKIE_NAME", "Auth", "Visibility", "can_see_device", "enterprise_scope", "visibility"]
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +34,62 @@ COOKIE_NAME = "ecowarn_token"
 
 
 def enterprise_scope(principal: Principal) -> str | None:
-    """The enterprise a principal is confined to, or None when it sees everything."""
+    """The enterprise an enterprise token speaks for (its public view of its own alerts),
+    None for every other role. What a token may *see* is :func:`visibility`."""
     return principal.enterprise_id if principal.role == "enterprise" else None
+
+
+@dataclass(frozen=True, slots=True)
+class Visibility:
+    """The enterprises a principal may see: all (``enterprises is None``) or a set.
+
+    Enterprise tokens see their own; region-limited officer tokens the registry's
+    enterprises in their region (possibly none).
+    """
+
+    enterprises: frozenset[str] | None
+    region: str | None = None
+
+    @property
+    def unlimited(self) -> bool:
+        return self.enterprises is None
+
+    def sees(self, enterprise_id: str | None) -> bool:
+        """Whether an object of ``enterprise_id`` (None: of no enterprise) is visible."""
+        if self.enterprises is None:
+            return True
+        return enterprise_id is not None and enterprise_id in self.enterprises
+
+    def ids(self) -> list[str] | None:
+        """The visible enterprise ids for a query (``= ANY(%s)``), None when unlimited."""
+        return None if self.enterprises is None else sorted(self.enterprises)
+
+    def narrow(self, ids: Iterable[str] | None) -> list[str] | None:
+        """A filter's enterprise ids (None: no filter) limited to what is visible."""
+        if ids is None:
+            return self.ids()
+        wanted = sorted(set(ids))
+        return wanted if self.enterprises is None else [i for i in wanted if i in self.enterprises]
+
+
+def visibility(ctx: ApiContext, principal: Principal) -> Visibility:
+    """What ``principal`` may see (CONTRACT section 9)."""
+    if principal.role == "enterprise":
+        return Visibility(frozenset([principal.enterprise_id or ""]))
+    region = principal.region if principal.role == "officer" else None
+    if region is None:
+        return Visibility(None)
+    return Visibility(frozenset(e.id for e in ctx.registry.enterprises.values()
+                                if e.region.startswith(region)), region)
 
 
 def can_see_device(ctx: ApiContext, principal: Principal, device_id: str) -> bool:
     """Whether the principal may see a device (its readings, its maintenance)."""
-    scope = enterprise_scope(principal)
-    if scope is None:
+    seen = visibility(ctx, principal)
+    if seen.unlimited:
         return True
     device = ctx.registry.devices.get(device_id)
-    return device is not None and device.enterprise_id == scope
+    return device is not None and seen.sees(device.enterprise_id)
 
 
 class Auth:

@@ -25,11 +25,16 @@ from ecowarn.config.registry import Registry
 from ecowarn.credit._canonical import canonical_json, link_hash, sha256_hex
 from ecowarn.credit.chain import ChainSlot, evidence_payload
 
-__all__ = ["FORMAT", "EvidenceRef", "detector_version", "fetch_evidence", "freeze_evidence"]
+__all__ = ["DOCUMENT_FORMAT", "FORMAT", "EvidenceRef", "detector_version", "fetch_evidence",
+           "freeze_document", "freeze_evidence"]
 
 log = logging.getLogger(__name__)
 
 FORMAT = "ecowarn-evidence/1"
+# What an enterprise filed (a rectification submission, a credit repair application) and
+# what was decided on it, kept in the same chain.
+DOCUMENT_FORMAT = "ecowarn-document/1"
+DOCUMENT_KINDS = ("rectification_submission", "repair_application")
 # Raw readings kept in one package at most (a day of 9 CEMS metrics and two meters is
 # ~16k rows); the package says when rows were left out.
 READINGS_CAP = 200_000
@@ -153,22 +158,51 @@ async def freeze_evidence(
         "registry": _registry_entries(registry, alert["enterprise_id"], device_ids),
         "confirmation": {"actor": actor, "confirmed_at": slot.now},
     }
-    canonical = canonical_json(package)
+    ref = await _insert(conn, slot, alert_id=alert["id"], enterprise_id=alert["enterprise_id"],
+                        canonical=canonical_json(package), kind="alert")
+    log.info("froze evidence package %s for alert %s (%d readings, sha256 %s)", ref.id,
+             alert["id"], len(raw), ref.sha256)
+    return ref
+
+
+async def _insert(conn: psycopg.AsyncConnection[Any], slot: ChainSlot, *, alert_id: int,
+                  enterprise_id: str | None, canonical: bytes, kind: str) -> EvidenceRef:
     digest = sha256_hex(canonical)
     cur = await conn.execute("SELECT nextval('evidence_packages_id_seq')")
     id_row = await cur.fetchone()
     assert id_row is not None
-    row = {"id": int(id_row[0]), "alert_id": alert["id"], "enterprise_id": alert["enterprise_id"],
+    row = {"id": int(id_row[0]), "alert_id": alert_id, "enterprise_id": enterprise_id,
            "sha256": digest, "created_at": slot.now, "chain_seq": slot.seq}
     chain_hash = link_hash(slot.prev_hash, evidence_payload(row))
     await conn.execute(
         "INSERT INTO evidence_packages (id, alert_id, enterprise_id, canonical, sha256, created_at,"
-        " chain_seq, prev_hash, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (row["id"], row["alert_id"], row["enterprise_id"], canonical.decode("utf-8"), digest,
-         slot.now, slot.seq, slot.prev_hash, chain_hash))
-    log.info("froze evidence package %s for alert %s (%d readings, sha256 %s)", row["id"],
-             alert["id"], len(raw), digest)
-    return EvidenceRef(id=row["id"], sha256=digest, chain_seq=slot.seq, hash=chain_hash)
+        " chain_seq, prev_hash, hash, kind) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (row["id"], alert_id, enterprise_id, canonical.decode("utf-8"), digest, slot.now,
+         slot.seq, slot.prev_hash, chain_hash, kind))
+    return EvidenceRef(id=int(id_row[0]), sha256=digest, chain_seq=slot.seq, hash=chain_hash)
+
+
+async def freeze_document(conn: psycopg.AsyncConnection[Any], slot: ChainSlot, *, kind: str,
+                          alert_id: int, enterprise_id: str | None, body: dict[str, Any],
+                          actor: dict[str, Any]) -> EvidenceRef:
+    """Keep a document an enterprise filed, or a decision on it, in the hash chain.
+
+    ``body`` is what was filed (text, the attachments' names, sizes, types and
+    SHA-256 — the files themselves stay in ``attachments``, their hashes bind them);
+    it is stored as canonical JSON ``{"format", "kind", "alert_id", "enterprise_id",
+    "body", "actor", "at"}`` in ``slot`` (chain lock held). ``ecowarn verify`` checks
+    it like any evidence package.
+    """
+    if kind not in DOCUMENT_KINDS:
+        raise ValueError(f"unknown document kind {kind!r}; expected one of {DOCUMENT_KINDS}")
+    canonical = canonical_json({"format": DOCUMENT_FORMAT, "kind": kind, "alert_id": alert_id,
+                                "enterprise_id": enterprise_id, "body": body, "actor": actor,
+                                "at": slot.now})
+    ref = await _insert(conn, slot, alert_id=alert_id, enterprise_id=enterprise_id,
+                        canonical=canonical, kind=kind)
+    log.info("kept %s for alert %s as evidence package %s (sha256 %s)", kind, alert_id, ref.id,
+             ref.sha256)
+    return ref
 
 
 async def fetch_evidence(conn: psycopg.AsyncConnection[Any], evidence_id: int) -> dict[str, Any] | None:
@@ -176,6 +210,6 @@ async def fetch_evidence(conn: psycopg.AsyncConnection[Any], evidence_id: int) -
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT id, alert_id, enterprise_id, canonical, sha256, created_at, chain_seq,"
-            " prev_hash, hash FROM evidence_packages WHERE id = %s", (evidence_id,))
+            " prev_hash, hash, kind FROM evidence_packages WHERE id = %s", (evidence_id,))
         return await cur.fetchone()
 

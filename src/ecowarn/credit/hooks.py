@@ -104,7 +104,8 @@ class CreditService:
                     log.info("alert %s already has deduction %s; nothing to do", alert_id, standing["id"])
                     return
             else:
-                cur2 = await conn.execute("SELECT id FROM evidence_packages WHERE alert_id = %s LIMIT 1",
+                cur2 = await conn.execute("SELECT id FROM evidence_packages WHERE alert_id = %s"
+                                          " AND kind = 'alert' LIMIT 1",
                                           (alert_id,))
                 if await cur2.fetchone() is not None:
                     log.info("alert %s (no enterprise) already has evidence; nothing to do", alert_id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +39,8 @@ Role = Literal["officer", "enterprise", "credit", "ingest", "admin"]
 ROLES: Final[tuple[Role, ...]] = get_args(Role)
 
 TOKEN_PREFIX: Final = "ew_"
+# A jurisdiction: the first 2 (province), 4 (city) or 6 (county) digits of a division code.
+REGION_RE: Final = re.compile(r"[0-9]{2,6}")
 # Longest token we bother hashing; anything longer is malformed, not a lookup.
 MAX_TOKEN_LEN: Final = 200
 
@@ -53,6 +56,9 @@ class Principal:
     token_id: int
     role: Role
     enterprise_id: str | None
+    # Officers only: the administrative division code prefix of their jurisdiction
+    # (130105 county, 1301 city, 13 province); None sees every region.
+    region: str | None = None
 
 
 def hash_token(token: str) -> str:
@@ -60,13 +66,19 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _check(role: str, enterprise_id: str | None, expires_at: datetime | None) -> None:
+def _check(role: str, enterprise_id: str | None, expires_at: datetime | None,
+           region: str | None = None) -> None:
     if role not in ROLES:
         raise TokenError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
     if role == "enterprise" and not enterprise_id:
         raise TokenError("an enterprise token needs the enterprise id (--enterprise)")
     if role != "enterprise" and enterprise_id is not None:
         raise TokenError(f"only enterprise tokens carry an enterprise id, not {role!r} tokens")
+    if region is not None and role != "officer":
+        raise TokenError(f"only officer tokens are limited to a region, not {role!r} tokens")
+    if region is not None and not REGION_RE.fullmatch(region):
+        raise TokenError(f"region must be 2 to 6 digits of an administrative division code, "
+                         f"not {region!r}")
     if expires_at is not None and expires_at.utcoffset() is None:
         raise TokenError("expires_at must be timezone-aware")
 
@@ -78,18 +90,23 @@ async def create_token(
     enterprise_id: str | None = None,
     label: str = "",
     expires_at: datetime | None = None,
+    region: str | None = None,
 ) -> str:
-    """Store a new token and return it; the caller shows it once, it cannot be recovered."""
-    _check(role, enterprise_id, expires_at)
+    """Store a new token and return it; the caller shows it once, it cannot be recovered.
+
+    ``region`` limits an officer token to the enterprises whose division code starts
+    with it (CONTRACT section 9)."""
+    _check(role, enterprise_id, expires_at, region)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     cur = await conn.execute(
-        "INSERT INTO api_tokens (token_hash, role, enterprise_id, label, expires_at)"
-        " VALUES (%s, %s, %s, %s, %s) RETURNING id",
-        (hash_token(token), role, enterprise_id, label, expires_at),
+        "INSERT INTO api_tokens (token_hash, role, enterprise_id, label, expires_at, region)"
+        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+        (hash_token(token), role, enterprise_id, label, expires_at, region),
     )
     row = await cur.fetchone()
     assert row is not None
-    log.info("created api token id=%s role=%s enterprise=%s", row[0], role, enterprise_id)
+    log.info("created api token id=%s role=%s enterprise=%s region=%s", row[0], role,
+             enterprise_id, region)
     return token
 
 
@@ -110,7 +127,7 @@ async def lookup_token(conn: psycopg.AsyncConnection[Any], token: str) -> Princi
     if not token.startswith(TOKEN_PREFIX) or len(token) > MAX_TOKEN_LEN:
         return None
     cur = await conn.execute(
-        "SELECT id, role, enterprise_id FROM api_tokens"
+        "SELECT id, role, enterprise_id, region FROM api_tokens"
         " WHERE token_hash = %s AND revoked_at IS NULL"
         " AND (expires_at IS NULL OR expires_at > now())",
         (hash_token(token),),
@@ -118,4 +135,5 @@ async def lookup_token(conn: psycopg.AsyncConnection[Any], token: str) -> Princi
     row = await cur.fetchone()
     if row is None:
         return None
-    return Principal(token_id=int(row[0]), role=cast(Role, row[1]), enterprise_id=row[2])
+    return Principal(token_id=int(row[0]), role=cast(Role, row[1]), enterprise_id=row[2],
+                     region=row[3])
