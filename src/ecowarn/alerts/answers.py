@@ -27,14 +27,15 @@ from ecowarn.alerts.lifecycle import MAX_TEXT, fetch_state
 from ecowarn.alerts.maintenance import declare
 from ecowarn.alerts.model import ANSWER_KINDS, FINAL_STATUSES, Actor, MaintenancePolicy
 
-__all__ = ["MAX_ATTACHMENTS", "MaintenanceWindow", "answers_of", "submit_answer"]
+__all__ = ["MAX_ATTACHMENTS", "MaintenanceWindow", "answers_of", "record_answers_read",
+           "submit_answer"]
 
 MAX_ATTACHMENTS = 20
 MAX_ATTACHMENT_LEN = 500
 
 _ANSWER_COLUMNS = (
     "id, alert_id, enterprise_id, kind, body, attachments, maintenance_id, author_token,"
-    " author_role, author_label, created_at"
+    " author_role, author_label, created_at, first_read_at, first_read_token"
 )
 
 
@@ -124,3 +125,23 @@ async def answers_of(conn: psycopg.AsyncConnection[Any],
     for r in rows:
         out.setdefault(int(r["alert_id"]), []).append(r)
     return out
+
+
+async def record_answers_read(conn: psycopg.AsyncConnection[Any], alert_id: int,
+                              actor: Actor) -> list[int]:
+    """An officer (or admin) token has read the alert's answers: mark the ones no officer
+    had read yet and record an ``answers_read`` event naming them (CONTRACT section 9: the
+    right to be heard counts an answer as seen from then). Returns the answer ids newly
+    marked; reading again, or an enterprise reading its own answers, records nothing."""
+    if actor.role not in ("officer", "admin") or actor.token_id is None:
+        return []
+    async with conn.transaction():
+        cur = await conn.execute(
+            "UPDATE alert_answers SET first_read_at = now(), first_read_token = %s"
+            " WHERE alert_id = %s AND first_read_at IS NULL RETURNING id",
+            (actor.token_id, alert_id))
+        ids = sorted(int(r[0]) for r in await cur.fetchall())
+        if ids:
+            await record_event(conn, alert_id, "answers_read", actor, public=False,
+                               data={"answer_ids": ids})
+    return ids

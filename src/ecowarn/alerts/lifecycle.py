@@ -16,6 +16,7 @@ audit trail when the assignment is made.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,7 +44,7 @@ from ecowarn.alerts.model import (
     no_confirm_hook,
 )
 
-__all__ = ["AlertState", "add_comment", "assign", "claim", "fetch_state", "transition"]
+__all__ = ["AlertState", "add_comment", "assign", "claim", "fetch_state", "in_scope", "transition"]
 
 MAX_TEXT = 5000
 
@@ -88,14 +89,26 @@ def _state(row: dict[str, Any]) -> AlertState:
     return AlertState(**{**row, "id": int(row["id"]), "device_ids": tuple(row["device_ids"])})
 
 
+def in_scope(enterprise_id: str | None, scope: str | Collection[str] | None) -> bool:
+    """Whether an alert of ``enterprise_id`` is within ``scope``: None (everything), one
+    enterprise id, or a collection of them (a region-limited officer's enterprises)."""
+    if scope is None:
+        return True
+    if isinstance(scope, str):
+        return enterprise_id == scope
+    return enterprise_id is not None and enterprise_id in scope
+
+
 async def fetch_state(conn: psycopg.AsyncConnection[Any], alert_id: int, *,
-                      scope: str | None = None, lock: bool = False) -> AlertState:
-    """The alert's workflow state; :class:`AlertNotFound` when absent or outside ``scope``."""
+                      scope: str | Collection[str] | None = None, lock: bool = False,
+                      ) -> AlertState:
+    """The alert's workflow state; :class:`AlertNotFound` when absent or outside ``scope``
+    (see :func:`in_scope`)."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(f"SELECT {_STATE_COLUMNS} FROM alerts WHERE id = %s"
                           + (" FOR UPDATE" if lock else ""), (alert_id,))
         row = await cur.fetchone()
-    if row is None or (scope is not None and row["enterprise_id"] != scope):
+    if row is None or not in_scope(row["enterprise_id"], scope):
         raise AlertNotFound(alert_id)
     return _state(row)
 

@@ -163,7 +163,7 @@ def classify(exc: Exception) -> ErrorInfo:
     if isinstance(exc, EntryNotFound):
         return ErrorInfo(404, "not_found", str(exc))
     if isinstance(exc, NotEligible):
-        return ErrorInfo(409, "not_eligible", str(exc))
+        return _with_extra(ErrorInfo(409, "not_eligible", str(exc)), exc)
     if isinstance(exc, StarletteHTTPException):
         code = _STARLETTE_CODES.get(exc.status_code, f"http_{exc.status_code}")
         headers = dict(exc.headers) if exc.headers else None
@@ -172,6 +172,25 @@ def classify(exc: Exception) -> ErrorInfo:
 
 
 def _workflow_info(exc: WorkflowError) -> ErrorInfo:
+    return _with_extra(_workflow_base(exc), exc)
+
+
+def _with_extra(info: ErrorInfo, exc: Exception) -> ErrorInfo:
+    """A domain error may carry its reason in Chinese (``detail_zh``) and further members
+    of the body (``extra``, e.g. when a refused step becomes possible)."""
+    extra = dict(info.extra or {})
+    detail_zh = getattr(exc, "detail_zh", None)
+    if isinstance(detail_zh, str):
+        extra["detail_zh"] = detail_zh
+    more = getattr(exc, "extra", None)
+    if isinstance(more, dict):
+        extra.update(more)
+    if not extra:
+        return info
+    return ErrorInfo(info.status, info.code, info.detail, info.fields, info.headers, extra)
+
+
+def _workflow_base(exc: WorkflowError) -> ErrorInfo:
     if isinstance(exc, AlertNotFound | DeclarationNotFound):
         return ErrorInfo(404, "not_found", str(exc))
     if isinstance(exc, DeclarationDecided):
