@@ -3,14 +3,18 @@
 Routes are read from the application itself, so a new endpoint without a line in
 ``EXPECTED`` fails ``test_every_route_has_a_documented_expectation`` until its roles are
 written down here. Callers: no token, officer, enterprise A (owner of the probed
-resources), enterprise B, credit, ingest, admin, and revoked and expired admin tokens.
+resources), enterprise B, an officer of another region (a token limited to 1306, the glass
+works' city, while the probed resources are the cement plant's in 130105), credit, ingest,
+admin, and revoked and expired admin tokens.
 
 Expected answers, per route kind:
 
 - ``public``: the same answer for everyone (``ok``);
 - ``bearer`` (JSON API): no/revoked/expired token 401; a role the route does not serve
-  403; enterprise B on enterprise A's resource 404 (never 403), and the very same 404 as
-  for an id that does not exist; otherwise ``ok`` (``ok_for`` per role where it differs);
+  403; enterprise B and the other region's officer on enterprise A's resource 404 (never
+  403), and the very same 404 as for an id that does not exist; otherwise ``ok``
+  (``ok_for`` per role where it differs, ``other_region`` for that officer where it
+  differs: naming A in an order is the 422 of an unknown enterprise);
 - ``cookie`` (console): like bearer, except that no valid session redirects (303) to
   the login page; form posts carry the session's form token;
 - ``login`` (``POST /console/login``): 303 for a live token, 401 otherwise.
@@ -32,16 +36,19 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from test_api_support import CEMENT, COKING, T0, ApiEnv
+from test_api_support import CEMENT, COKING, GLASS, T0, ApiEnv
 
 from ecowarn.store.tokens import create_token, lookup_token, revoke_token
 
 pytest_plugins = ("test_api_support",)
 
-CALLERS = ("none", "officer", "enterprise_a", "enterprise_b", "credit", "ingest", "admin",
-           "revoked", "expired")
+CALLERS = ("none", "officer", "enterprise_a", "enterprise_b", "officer_other_region", "credit",
+           "ingest", "admin", "revoked", "expired")
 ROLE_OF = {"officer": "officer", "enterprise_a": "enterprise", "enterprise_b": "enterprise",
-           "credit": "credit", "ingest": "ingest", "admin": "admin"}
+           "officer_other_region": "officer", "credit": "credit", "ingest": "ingest",
+           "admin": "admin"}
+# Callers for whom enterprise A's resources do not exist.
+OUTSIDERS = ("enterprise_b", "officer_other_region")
 ABSENT = 9_876_543
 OFFICER, ENTERPRISE, CREDIT, INGEST = "officer", "enterprise", "credit", "ingest"
 
@@ -52,10 +59,11 @@ class Rule:
     roles: frozenset[str] = frozenset()
     ok: int = 200
     ok_for: dict[str, int] = field(default_factory=dict)
-    scoped: bool = False  # probes enterprise A's resource: enterprise B gets 404
+    scoped: bool = False  # probes enterprise A's resource: enterprise B, another region get 404
     params: dict[str, str] = field(default_factory=dict)
     body: Any = None  # JSON body, or a form (dict) for console posts
     form: bool = False
+    other_region: int | None = None  # the other region's officer, where not 404/ok
 
 
 def public(ok: int = 200) -> Rule:
@@ -63,8 +71,9 @@ def public(ok: int = 200) -> Rule:
 
 
 def bearer(*roles: str, ok: int = 200, scoped: bool = False, params: dict[str, str] | None = None,
-           body: Any = None) -> Rule:
-    return Rule("bearer", frozenset(roles), ok, scoped=scoped, params=params or {}, body=body)
+           body: Any = None, other_region: int | None = None) -> Rule:
+    return Rule("bearer", frozenset(roles), ok, scoped=scoped, params=params or {}, body=body,
+                other_region=other_region)
 
 
 def cookie(*roles: str, ok: int = 200, scoped: bool = False, form: dict[str, str] | None = None,
@@ -92,7 +101,7 @@ EXPECTED: dict[tuple[str, str], Rule] = {
                                                params={"device_id": "PWR-KILN-1"}),
     ("POST", "/api/v1/readings"): bearer(INGEST, body={"readings": []}),
     # orders and maintenance
-    ("POST", "/api/v1/emergency-orders"): bearer(OFFICER, ok=201, body={
+    ("POST", "/api/v1/emergency-orders"): bearer(OFFICER, ok=201, other_region=422, body={
         "enterprise_ids": [CEMENT], "measure": "shutdown", **WINDOW}),
     ("GET", "/api/v1/emergency-orders"): bearer(OFFICER, ENTERPRISE),
     ("POST", "/api/v1/maintenance"): bearer(OFFICER, ENTERPRISE, ok=201, scoped=True, body={
@@ -105,14 +114,15 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/maintenance/{maintenance_id}/reject"): bearer(OFFICER, ok=404,
                                                                     body={"reason": "no record"}),
     ("GET", "/api/v1/dead-letters"): bearer(OFFICER),
-    ("POST", "/api/v1/dead-letters/{dead_letter_id}/replay"): bearer(OFFICER),
+    ("POST", "/api/v1/dead-letters/{dead_letter_id}/replay"): bearer(OFFICER, scoped=True),
     # the alert workflow
     ("GET", "/api/v1/queue"): bearer(OFFICER),
-    ("POST", "/api/v1/queue/{alert_id}/claim"): bearer(OFFICER),
-    ("POST", "/api/v1/alerts/{alert_id}/transitions"): bearer(OFFICER,
+    ("POST", "/api/v1/queue/{alert_id}/claim"): bearer(OFFICER, scoped=True),
+    ("POST", "/api/v1/alerts/{alert_id}/transitions"): bearer(OFFICER, scoped=True,
                                                               body={"action": "acknowledge"}),
-    ("POST", "/api/v1/alerts/{alert_id}/comments"): bearer(OFFICER, ok=201, body={"text": "n"}),
-    ("POST", "/api/v1/alerts/{alert_id}/assign"): bearer(OFFICER,
+    ("POST", "/api/v1/alerts/{alert_id}/comments"): bearer(OFFICER, ok=201, scoped=True,
+                                                           body={"text": "n"}),
+    ("POST", "/api/v1/alerts/{alert_id}/assign"): bearer(OFFICER, scoped=True,
                                                          body={"assignee_token_id": "OFFICER"}),
     ("GET", "/api/v1/alerts/{alert_id}/audit"): bearer(OFFICER, ENTERPRISE, scoped=True),
     ("POST", "/api/v1/alerts/{alert_id}/answers"): bearer(ENTERPRISE, ok=201, scoped=True, body={
@@ -139,10 +149,11 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/console"): cookie(OFFICER, ENTERPRISE),
     ("GET", "/console/alerts/{alert_id}"): cookie(OFFICER, ENTERPRISE, scoped=True),
     ("GET", "/console/queue"): cookie(OFFICER),
-    ("POST", "/console/alerts/{alert_id}/transition"): cookie(OFFICER, ok=303,
+    ("POST", "/console/alerts/{alert_id}/transition"): cookie(OFFICER, ok=303, scoped=True,
                                                               form={"action": "acknowledge"}),
-    ("POST", "/console/alerts/{alert_id}/claim"): cookie(OFFICER, ok=303, form={}),
-    ("POST", "/console/alerts/{alert_id}/comment"): cookie(OFFICER, ok=303, form={"text": "n"}),
+    ("POST", "/console/alerts/{alert_id}/claim"): cookie(OFFICER, ok=303, scoped=True, form={}),
+    ("POST", "/console/alerts/{alert_id}/comment"): cookie(OFFICER, ok=303, scoped=True,
+                                                           form={"text": "n"}),
     ("POST", "/console/maintenance/{maintenance_id}/decide"): cookie(
         OFFICER, ok=404, form={"action": "approve", "reason": "log checked"}),
     ("POST", "/console/alerts/{alert_id}/answer"): cookie(ENTERPRISE, ok=303, scoped=True, form={
@@ -178,7 +189,9 @@ def expected_status(rule: Rule, caller: str) -> int:
     role = ROLE_OF[caller]
     if role != "admin" and role not in rule.roles:
         return 403
-    if caller == "enterprise_b" and rule.scoped:
+    if caller == "officer_other_region" and rule.other_region is not None:
+        return rule.other_region
+    if caller in OUTSIDERS and rule.scoped:
         return 404
     return rule.ok_for.get(role, rule.ok)
 
@@ -207,6 +220,8 @@ async def _world(api: ApiEnv) -> World:
             tokens[caller] = await create_token(conn, role=caller, label=f"{caller} token")
         tokens["enterprise_a"] = await create_token(conn, role="enterprise", enterprise_id=CEMENT)
         tokens["enterprise_b"] = await create_token(conn, role="enterprise", enterprise_id=COKING)
+        tokens["officer_other_region"] = await create_token(conn, role="officer", region="1306",
+                                                            label="officer of 1306")
         revoked = await create_token(conn, role="admin")
         principal = await lookup_token(conn, revoked)
         assert principal is not None and await revoke_token(conn, principal.token_id)
@@ -215,15 +230,15 @@ async def _world(api: ApiEnv) -> World:
             conn, role="admin", expires_at=datetime.now(UTC) - timedelta(seconds=1))
         officer = await lookup_token(conn, tokens["officer"] or "")
         assert officer is not None
-    rows = await api.execute(
-        "INSERT INTO dead_letters (source, reason, detail, payload)"
-        " VALUES ('mqtt', 'naive_timestamp', 'no offset', '{}') RETURNING id")
+    rows = await api.execute(  # a reading of enterprise A's kiln meter
+        "INSERT INTO dead_letters (source, device_id, reason, detail, payload)"
+        " VALUES ('mqtt', 'PWR-KILN-1', 'naive_timestamp', 'no offset', '{}') RETURNING id")
     world = World(api, tokens, officer.token_id, int(rows[0][0]), {})
-    own = {"officer": CEMENT, "admin": CEMENT, "enterprise_a": CEMENT, "enterprise_b": COKING}
+    own = {"officer": CEMENT, "admin": CEMENT, "enterprise_a": CEMENT, "enterprise_b": COKING,
+           "officer_other_region": GLASS}
+    devices = {CEMENT: "PWR-KILN-1", COKING: "PWR-COKE-1", GLASS: "PWR-FURN-1"}
     for caller, enterprise in own.items():
-        alert = await api.insert_alert(enterprise_id=enterprise,
-                                       device_ids=("PWR-KILN-1",) if enterprise == CEMENT
-                                       else ("PWR-COKE-1",))
+        alert = await api.insert_alert(enterprise_id=enterprise, device_ids=(devices[enterprise],))
         page = await _send(api, "GET", f"/console/alerts/{alert}", tokens[caller], "cookie")
         m = re.search(r'name="csrf" value="([0-9a-f]{64})"', page.text)
         assert m, (caller, page.status_code)
@@ -323,3 +338,24 @@ async def test_enterprise_b_cannot_tell_a_foreign_alert_from_a_missing_one(api: 
             assert strip.sub("N", foreign.text) == strip.sub("N", absent.text), key
         compared += 1
     assert compared >= 5
+
+
+async def test_an_officer_of_another_region_cannot_tell_a_foreign_alert_from_a_missing_one(
+        api: ApiEnv) -> None:
+    """For every alert route an officer may use, a 1306 officer gets for the cement plant's
+    (130105) alert exactly the answer of an absent id, and the alert's trail stays empty."""
+    world = await _world(api)
+    compared = 0
+    strip = re.compile(r"\d+")
+    for key in sorted(set(app_routes(api.client._transport.app))):  # type: ignore[attr-defined]
+        rule = EXPECTED.get(key)
+        if rule is None or "{alert_id}" not in key[1] or OFFICER not in rule.roles:
+            continue
+        alert = await world.alert()
+        foreign, _ = await _call(world, key, rule, "officer_other_region", resource=alert)
+        absent, _ = await _call(world, key, rule, "officer_other_region", resource=ABSENT)
+        assert foreign.status_code == absent.status_code == 404, (key, foreign.text[:160])
+        assert strip.sub("N", foreign.text) == strip.sub("N", absent.text), key
+        assert await world.events(alert) == 0, key
+        compared += 1
+    assert compared >= 9

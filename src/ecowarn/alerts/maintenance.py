@@ -17,7 +17,7 @@ declaration in their audit trail.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -25,6 +25,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from ecowarn.alerts.errors import DeclarationDecided, DeclarationNotFound, InvalidWorkflowInput
+from ecowarn.alerts.lifecycle import in_scope
 from ecowarn.alerts.model import Actor, MaintenancePolicy
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "declaration_events",
     "declare",
     "get_declaration",
+    "pending_declarations",
 ]
 
 COLUMNS = ("id, device_id, enterprise_id, start_ts, end_ts, reason, declared_by_role, created_by_token,"
@@ -70,16 +72,18 @@ async def declare(conn: psycopg.AsyncConnection[Any], *, device_id: str, enterpr
 
 
 async def decide(conn: psycopg.AsyncConnection[Any], maintenance_id: int, action: Literal["approve", "reject"],
-                 actor: Actor, reason: str) -> dict[str, Any]:
-    """An officer approves or rejects a pending declaration, with a reason."""
+                 actor: Actor, reason: str, *, scope: str | Collection[str] | None = None) -> dict[str, Any]:
+    """An officer approves or rejects a pending declaration, with a reason. A declaration
+    outside ``scope`` (the enterprises the officer may see) is not found."""
     text = reason.strip()
     if not text or len(text) > MAX_REASON:
         raise InvalidWorkflowInput("body.reason", f"a reason needs 1 to {MAX_REASON} characters")
     status = "approved" if action == "approve" else "rejected"
     async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute("SELECT status FROM maintenance WHERE id = %s FOR UPDATE", (maintenance_id,))
+        await cur.execute("SELECT status, enterprise_id FROM maintenance WHERE id = %s FOR UPDATE",
+                          (maintenance_id,))
         current = await cur.fetchone()
-        if current is None:
+        if current is None or not in_scope(current["enterprise_id"], scope):
             raise DeclarationNotFound(maintenance_id)
         if current["status"] != "pending":
             raise DeclarationDecided(maintenance_id, str(current["status"]))
@@ -94,19 +98,21 @@ async def decide(conn: psycopg.AsyncConnection[Any], maintenance_id: int, action
 
 
 async def get_declaration(conn: psycopg.AsyncConnection[Any], maintenance_id: int,
-                          enterprise_id: str | None = None) -> dict[str, Any]:
-    """One declaration; ``enterprise_id`` limits it to that enterprise's (else not found)."""
+                          scope: str | Collection[str] | None = None) -> dict[str, Any]:
+    """One declaration; ``scope`` (one enterprise or a set of them) limits it to theirs
+    (else not found: a declaration of no enterprise only when ``scope`` is None)."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(f"SELECT {COLUMNS} FROM maintenance WHERE id = %s", (maintenance_id,))
         row = await cur.fetchone()
-    if row is None or (enterprise_id is not None and row["enterprise_id"] != enterprise_id):
+    if row is None or not in_scope(row["enterprise_id"], scope):
         raise DeclarationNotFound(maintenance_id)
     return row
 
 
-async def pending_declarations(conn: psycopg.AsyncConnection[Any], enterprise_ids: Sequence[str] | None,
+async def pending_declarations(conn: psycopg.AsyncConnection[Any], enterprise_ids: Collection[str] | None,
                                limit: int = 50) -> list[dict[str, Any]]:
-    """Declarations waiting for an officer, oldest first; of ``enterprise_ids`` when given."""
+    """Declarations waiting for an officer, oldest first; of ``enterprise_ids`` when given
+    (then never one of no enterprise)."""
     where, params = "status = 'pending'", list[Any]()
     if enterprise_ids is not None:
         where += " AND enterprise_id = ANY(%s)"

@@ -24,7 +24,7 @@ Credit levels come from the credit ledger when it exists: :func:`credit_level_of
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -124,7 +124,8 @@ async def credit_level_of(conn: psycopg.AsyncConnection[Any], enterprise_id: str
 
 @dataclass(frozen=True, slots=True)
 class QueueFilter:
-    """``enterprise_ids``: restrict to these (a region resolved by the caller);
+    """``enterprise_ids``: restrict to these (a region filter resolved by the caller and
+    narrowed to what the token may see, :meth:`api.auth.Visibility.narrow`);
     ``assignee``: a token id, or 0 for unassigned items; ``statuses``: default the
     active ones (not closed, not superseded)."""
 
@@ -206,11 +207,16 @@ async def queue_page(
 async def list_labels(
     conn: psycopg.AsyncConnection[Any], *, rule: str | None, disposition: str | None,
     since: datetime | None, until: datetime | None, limit: int, after_id: int | None,
+    enterprise_ids: Collection[str] | None = None,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """Closed alerts with their disposition (labels for tuning detectors), newest
-    closure first by id; ``since``/``until`` bound ``closed_at``."""
+    closure first by id; ``since``/``until`` bound ``closed_at``; ``enterprise_ids``
+    (what the token may see) leaves out every other alert, those of no enterprise too."""
     where: list[sql.Composable] = [sql.SQL("status = 'closed'")]
     params: list[Any] = []
+    if enterprise_ids is not None:
+        where.append(sql.SQL("enterprise_id = ANY(%s)"))
+        params.append(sorted(enterprise_ids))
     for column, value, op in (("rule", rule, "="), ("disposition", disposition, "="),
                               ("closed_at", since, ">="), ("closed_at", until, "<"),
                               ("id", after_id, "<")):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,6 +12,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from ecowarn.alerts.lifecycle import in_scope
 from ecowarn.api._time import iso, iso_or_none
 
 __all__ = [
@@ -50,14 +52,19 @@ class AlertFilter:
     until: datetime | None = None
 
 
-def _conditions(f: AlertFilter, scope: str | None) -> tuple[list[sql.Composable], list[Any]]:
+def _conditions(f: AlertFilter, scope: str | Collection[str] | None,
+                ) -> tuple[list[sql.Composable], list[Any]]:
     where: list[sql.Composable] = []
     params: list[Any] = []
     for column, value in (("rule", f.rule), ("enterprise_id", f.enterprise_id),
-                          ("status", f.status), ("enterprise_id", scope)):
+                          ("status", f.status)):
         if value is not None:
             where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
             params.append(value)
+    if scope is not None:
+        # An enterprise-less alert (an air hotspot) has a NULL enterprise: never in a set.
+        where.append(sql.SQL("enterprise_id = ANY(%s)"))
+        params.append([scope] if isinstance(scope, str) else sorted(scope))
     if f.device_id is not None:
         where.append(sql.SQL("device_ids @> ARRAY[%s]::text[]"))
         params.append(f.device_id)
@@ -71,12 +78,14 @@ def _conditions(f: AlertFilter, scope: str | None) -> tuple[list[sql.Composable]
 
 
 async def list_alerts(
-    conn: psycopg.AsyncConnection[Any], f: AlertFilter, *, scope: str | None, limit: int,
+    conn: psycopg.AsyncConnection[Any], f: AlertFilter, *, scope: str | Collection[str] | None,
+    limit: int,
     after: tuple[datetime, int] | None = None,
 ) -> tuple[list[dict[str, Any]], tuple[datetime, int] | None]:
     """Alerts newest start first, keyset-paged over ``(start_ts, id)``.
 
-    ``scope`` confines the list to one enterprise. Returns the page and the key of
+    ``scope`` confines the list to one enterprise or a set of them (what the token may
+    see, :func:`api.auth.visibility`); None lists every alert. Returns the page and the key of
     its last row when another page follows.
     """
     where, params = _conditions(f, scope)
@@ -99,13 +108,14 @@ async def list_alerts(
 
 
 async def fetch_alert(conn: psycopg.AsyncConnection[Any], alert_id: int, *,
-                      scope: str | None) -> dict[str, Any] | None:
-    """One alert with params and evidence; None when absent or outside ``scope``."""
+                      scope: str | Collection[str] | None) -> dict[str, Any] | None:
+    """One alert with params and evidence; None when absent or outside ``scope`` (one
+    enterprise, a set of them, or None for every alert)."""
     query = sql.SQL("SELECT {}{} FROM alerts WHERE id = %s").format(_COLUMNS, _DETAIL_COLUMNS)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(query, (alert_id,))
         row = await cur.fetchone()
-    if row is None or (scope is not None and row["enterprise_id"] != scope):
+    if row is None or not in_scope(row["enterprise_id"], scope):
         return None
     return row
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Any
 
 import psycopg
@@ -25,8 +26,10 @@ async def fetch_scores(conn: psycopg.AsyncConnection[Any]) -> dict[str, tuple[in
 async def list_deliveries(
     conn: psycopg.AsyncConnection[Any], *, enterprise_id: str | None, alert_id: int | None,
     status: str | None, limit: int, before_id: int | None,
+    enterprise_ids: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Warning deliveries with their alert's headline, newest first, ``limit`` + 1 rows."""
+    """Warning deliveries with their alert's headline, newest first, ``limit`` + 1 rows;
+    within ``enterprise_ids`` (what the token may see) when given."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT w.id, w.delivery_id, w.alert_id, w.enterprise_id, w.channel, w.target, w.status,"
@@ -35,11 +38,13 @@ async def list_deliveries(
             " a.summary, a.summary_zh"
             " FROM warning_deliveries w JOIN alerts a ON a.id = w.alert_id"
             " WHERE (%(ent)s::text IS NULL OR w.enterprise_id = %(ent)s)"
+            " AND (%(ents)s::text[] IS NULL OR w.enterprise_id = ANY(%(ents)s))"
             " AND (%(alert)s::bigint IS NULL OR w.alert_id = %(alert)s)"
             " AND (%(status)s::text IS NULL OR w.status = %(status)s)"
             " AND (%(before)s::bigint IS NULL OR w.id < %(before)s)"
             " ORDER BY w.id DESC LIMIT %(limit)s",
             {"ent": enterprise_id, "alert": alert_id, "status": status, "before": before_id,
+             "ents": None if enterprise_ids is None else sorted(enterprise_ids),
              "limit": limit + 1})
         return await cur.fetchall()
 

@@ -9,8 +9,12 @@ Enterprise tokens see only their own enterprise, and officer tokens created with
 region (CONTRACT section 9) only the enterprises whose administrative division code
 starts with it: :func:`visibility` gives the set that queries add, and a resource
 outside it is reported as absent (404), exactly like one that does not exist, so its
-existence is not disclosed. Objects of no enterprise (an air hotspot) are visible to
-unlimited tokens only.
+existence is not disclosed. Objects of no enterprise (an air hotspot alert, a station's
+readings, a dead letter naming no registered device) are visible to unlimited tokens
+only: a region-limited officer works the enterprises of its jurisdiction, and the air
+stations' findings stay with the officers who see the whole province. The ``credit``
+role is never limited. Every route and console page asks :func:`visibility` (lists are
+filtered in the query, so no count or page boundary says what else exists).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from fastapi import Request
 from ecowarn.api._db import connect
 from ecowarn.api.context import ApiContext
 from ecowarn.api.errors import Forbidden, Unauthorized
+from ecowarn.config.registry import Registry
 from ecowarn.store.tokens import Principal, Role, lookup_token
 
 __all__ = ["COOKIE_NAME", "Auth", "Visibility", "can_see_device", "enterprise_scope", "visibility"]
@@ -71,6 +76,19 @@ class Visibility:
         wanted = sorted(set(ids))
         return wanted if self.enterprises is None else [i for i in wanted if i in self.enterprises]
 
+    def sees_device(self, registry: Registry, device_id: str | None) -> bool:
+        """Whether a device (its readings, maintenance, dead letters) is visible: every
+        device, registered or not, when unlimited; else a registered device of a visible
+        enterprise."""
+        if self.enterprises is None:
+            return True
+        device = registry.devices.get(device_id or "")
+        return device is not None and self.sees(device.enterprise_id)
+
+    def regions(self, registry: Registry) -> list[str]:
+        """The division codes of the visible registered enterprises (a filter's choices)."""
+        return sorted({e.region for e in registry.enterprises.values() if self.sees(e.id)})
+
 
 def visibility(ctx: ApiContext, principal: Principal) -> Visibility:
     """What ``principal`` may see (CONTRACT section 9)."""
@@ -85,11 +103,7 @@ def visibility(ctx: ApiContext, principal: Principal) -> Visibility:
 
 def can_see_device(ctx: ApiContext, principal: Principal, device_id: str) -> bool:
     """Whether the principal may see a device (its readings, its maintenance)."""
-    seen = visibility(ctx, principal)
-    if seen.unlimited:
-        return True
-    device = ctx.registry.devices.get(device_id)
-    return device is not None and seen.sees(device.enterprise_id)
+    return visibility(ctx, principal).sees_device(ctx.registry, device_id)
 
 
 class Auth:

@@ -7,7 +7,9 @@ Chinese by default, English with ``?lang=en``; Jinja2 templates from
 ``api/templates``; no JavaScript and no external assets. ``/console/login`` takes a
 token (``?token=`` or a form post), checks it and keeps it in an HttpOnly,
 SameSite=Strict cookie; pages without a valid cookie redirect to the login page.
-The console shows what the token's role may see through the API.
+The console shows what the token's role may see through the API: an enterprise its
+own, a region-limited officer its region's enterprises (:func:`api.auth.visibility`);
+another's page is the same 404 as a missing one.
 """
 
 # No "from __future__ import annotations": FastAPI resolves the Depends() in the
@@ -34,7 +36,7 @@ from ecowarn.api._db import connect
 from ecowarn.api._paths import CONSOLE_LOGIN, CONSOLE_PREFIX
 from ecowarn.api._svg import Line, line_chart
 from ecowarn.api._templates import templates
-from ecowarn.api.auth import COOKIE_NAME, Auth, enterprise_scope
+from ecowarn.api.auth import COOKIE_NAME, Auth, visibility
 from ecowarn.api.console_credit import build_credit_console
 from ecowarn.api.console_workflow import alert_workflow_context, build_workflow_console, nav_links
 from ecowarn.api.context import ApiContext
@@ -148,7 +150,8 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
         lang = lang_of(request)
         async with connect(ctx) as conn:
             rows, last = await list_alerts(conn, AlertFilter(rule=rule, status=status),
-                                           scope=enterprise_scope(principal), limit=PAGE_SIZE,
+                                           scope=visibility(ctx, principal).enterprises,
+                                           limit=PAGE_SIZE,
                                            after=ALERT_CURSOR.decode(cursor))
         items = [{
             "url": url_for(f"/console/alerts/{r['id']}", lang),
@@ -173,7 +176,7 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
         lang = lang_of(request)
         t = TEXTS[lang]
         async with connect(ctx) as conn:
-            row = await fetch_alert(conn, alert_id, scope=enterprise_scope(principal))
+            row = await fetch_alert(conn, alert_id, scope=visibility(ctx, principal).enterprises)
             if row is None:
                 raise NotFound(f"no alert {alert_id}")
             start, end = row["start_ts"], row["end_ts"] or datetime.now(UTC)
@@ -182,7 +185,7 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
             series = await binned_series(
                 conn, [d for d, _ in specs], sorted({m for _, ms in specs for m in ms}), t0, t1)
             workflow = await alert_workflow_context(conn, reg, principal, alert_id, lang, guard,
-                                                    request)
+                                                    request, seen=visibility(ctx, principal))
         charts = []
         for device_id, metrics in specs:
             device = reg.devices[device_id]

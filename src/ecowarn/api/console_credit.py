@@ -8,7 +8,9 @@
 - ``GET /console/evidence/{id}``: the printable evidence page (as
   ``/api/v1/evidence/{id}.html``).
 
-An enterprise session sees only its own enterprise; another's page is a 404.
+An enterprise session sees only its own enterprise, a region-limited officer's session
+its region's enterprises (:func:`api.auth.visibility`); another's page is the same 404
+as a missing one.
 """
 
 # No "from __future__ import annotations": FastAPI resolves the Depends() in the
@@ -26,6 +28,7 @@ from ecowarn.api._credit_db import fetch_answers, fetch_scores, list_deliveries
 from ecowarn.api._db import connect
 from ecowarn.api._evidence_html import render_evidence
 from ecowarn.api._templates import templates
+from ecowarn.api.auth import visibility
 from ecowarn.api.context import ApiContext
 from ecowarn.api.errors import NotFound
 from ecowarn.api.pagination import BIGINT_MAX
@@ -81,10 +84,13 @@ def build_credit_console(ctx: ApiContext, viewers: Viewers, render: Renderer,
         if principal.enterprise_id is not None:
             return RedirectResponse(with_lang(f"/console/enterprises/{principal.enterprise_id}", lang),
                                     status_code=303)
+        seen = visibility(ctx, principal)
         async with connect(ctx) as conn:
             scores = await fetch_scores(conn)
         items = []
         for enterprise_id in sorted(set(reg.enterprises) | set(scores)):
+            if not seen.sees(enterprise_id):
+                continue
             ent = reg.enterprises.get(enterprise_id)
             score, level = scores.get(enterprise_id, (ledger.FULL_SCORE, ledger.level_for(ledger.FULL_SCORE)))
             items.append({"id": enterprise_id, "name": ent.name if ent else enterprise_id,
@@ -97,7 +103,7 @@ def build_credit_console(ctx: ApiContext, viewers: Viewers, render: Renderer,
                               enterprise_id: str) -> Response:
         lang = lang_of(request)
         c = CREDIT_TEXTS[lang]
-        if principal.enterprise_id is not None and principal.enterprise_id != enterprise_id:
+        if not visibility(ctx, principal).sees(enterprise_id):
             raise NotFound(f"no enterprise {enterprise_id}")
         async with connect(ctx) as conn:
             score, level, n = await ledger.enterprise_standing(conn, enterprise_id)
@@ -146,8 +152,7 @@ def build_credit_console(ctx: ApiContext, viewers: Viewers, render: Renderer,
                             evidence_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)]) -> Response:
         async with connect(ctx) as conn:
             row = await fetch_evidence(conn, evidence_id)
-        if row is None or (principal.enterprise_id is not None
-                           and row["enterprise_id"] != principal.enterprise_id):
+        if row is None or not visibility(ctx, principal).sees(row["enterprise_id"]):
             raise NotFound(f"no evidence package {evidence_id}")
         return HTMLResponse(render_evidence(env, row), headers=PAGE_HEADERS)
 

@@ -7,6 +7,11 @@
   forms carrying the session's form token (``api/_console_forms.py``); they call the
   same domain functions as the JSON API and redirect (303) back to the page.
   Refusals (409, 422, 404) render the console's error page.
+
+A region-limited officer (CONTRACT section 9) finds only its region's alerts and
+declarations in the queue, and another region's alert or declaration answers 404 like a
+missing one. An officer opening an alert page that shows answers has read them (the
+right to be heard counts from then; ``alerts.answers.record_answers_read``).
 """
 
 # No "from __future__ import annotations": FastAPI resolves the Depends() in the
@@ -36,6 +41,7 @@ from ecowarn.alerts import (
     submit_answer,
     transition,
 )
+from ecowarn.alerts.answers import record_answers_read
 from ecowarn.alerts.details import comments_of, episodes_of
 from ecowarn.alerts.errors import InvalidWorkflowInput
 from ecowarn.alerts.maintenance import decide, pending_declarations
@@ -44,7 +50,7 @@ from ecowarn.api._console_forms import FORM_FIELD, FormGuard, local_datetime, re
 from ecowarn.api._console_lang import lang_of, local_minute, with_lang
 from ecowarn.api._db import connect
 from ecowarn.api._paths import CONSOLE_PREFIX
-from ecowarn.api.auth import Auth, enterprise_scope
+from ecowarn.api.auth import Auth, Visibility, enterprise_scope, visibility
 from ecowarn.api.context import ApiContext
 from ecowarn.api.errors import FieldError, InvalidRequest
 from ecowarn.api.pagination import BIGINT_MAX, CursorCodec
@@ -101,13 +107,17 @@ def _state_view(s: AlertState, lang: Lang, *, for_enterprise: bool) -> dict[str,
 
 async def alert_workflow_context(
     conn: psycopg.AsyncConnection[Any], registry: Registry, principal: Principal,
-    alert_id: int, lang: Lang, guard: FormGuard, request: Request,
+    alert_id: int, lang: Lang, guard: FormGuard, request: Request, *, seen: Visibility,
 ) -> dict[str, Any]:
-    """What ``alert.html`` shows of the workflow, and the forms the principal may use."""
+    """What ``alert.html`` shows of the workflow, and the forms the principal may use.
+    ``seen`` is what the principal may see (another's alert is not found); an officer
+    shown the answers has read them."""
     scope = enterprise_scope(principal)
     public = scope is not None
-    state = await fetch_state(conn, alert_id, scope=scope)
+    state = await fetch_state(conn, alert_id, scope=seen.enterprises)
     answers = (await answers_of(conn, [alert_id])).get(alert_id, [])
+    if answers and principal.role in ("officer", "admin"):
+        await record_answers_read(conn, alert_id, await actor_of(conn, principal))
     events = await audit_trail(conn, alert_id, viewer_enterprise=scope)
     comments = await comments_of(conn, alert_id, public_only=public)
     episodes = await episodes_of(conn, alert_id)
@@ -176,6 +186,11 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer,
         guard.check(request, form)
         return form
 
+    async def visible_alert(conn: psycopg.AsyncConnection[Any], principal: Principal,
+                            alert_id: int) -> None:
+        """Another region's alert is not found (:class:`AlertNotFound`, as a missing one)."""
+        await fetch_state(conn, alert_id, scope=visibility(ctx, principal).enterprises)
+
     @router.get("/queue")
     async def queue_view(
         request: Request, principal: Annotated[Principal, Depends(officers)],
@@ -189,7 +204,8 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer,
         assignee_id = {"me": principal.token_id, "none": 0}.get(assignee or "")
         key = _QUEUE_CURSOR.decode(cursor or None)
         as_of, after = (datetime.now(UTC), None) if key is None else (key[0], (key[1], key[2]))
-        f = QueueFilter(enterprise_ids=region_enterprises(reg, region), rule=rule,
+        seen = visibility(ctx, principal)
+        f = QueueFilter(enterprise_ids=seen.narrow(region_enterprises(reg, region)), rule=rule,
                         statuses=(status,) if status else QueueFilter().statuses,
                         assignee=assignee_id)
         async with connect(ctx) as conn:
@@ -228,7 +244,7 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer,
             if lang == "en":
                 query["lang"] = "en"
             more = f"{CONSOLE_PREFIX}/queue?{urlencode(query)}"
-        regions = sorted({e.region for e in reg.enterprises.values()})
+        regions = seen.regions(reg)
         return render(request, "queue.html", w=WORKFLOW_TEXTS[lang], items=items, more=more,
                       declarations=declarations,
                       csrf_field=FORM_FIELD, csrf=guard.token_for(request),
@@ -249,7 +265,8 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer,
             raise InvalidWorkflowInput("form.action", "action must be approve or reject")
         async with connect(ctx) as conn:
             await decide(conn, maintenance_id, "approve" if action == "approve" else "reject",
-                         await actor_of(conn, principal), form.get("reason", ""))
+                         await actor_of(conn, principal), form.get("reason", ""),
+                         scope=visibility(ctx, principal).enterprises)
         return RedirectResponse(with_lang(f"{CONSOLE_PREFIX}/queue", lang_of(request)), status_code=303)
 
     @router.post("/alerts/{alert_id}/transition")
@@ -257,6 +274,7 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer,
                               alert_id: AlertId) -> Response:
         form = await checked_form(request)
         async with connect(ctx) as conn:
+            await visible_alert(conn, principal, alert_id)
             await transition(conn, alert_id, form.get("action", ""), await actor_of(conn, principal),
                              reason=_opt(form, "reason"), disposition=_opt(form, "disposition"),
                              params=ctx.workflow, on_confirmed=ctx.on_confirmed)
@@ -267,6 +285,7 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer,
                          alert_id: AlertId) -> Response:
         form = await checked_form(request)
         async with connect(ctx) as conn:
+            await visible_alert(conn, principal, alert_id)
             await claim(conn, alert_id, await actor_of(conn, principal))
         if form.get("next") == "queue":
             return RedirectResponse(with_lang(f"{CONSOLE_PREFIX}/queue", lang_of(request)),
@@ -278,6 +297,7 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer,
                            alert_id: AlertId) -> Response:
         form = await checked_form(request)
         async with connect(ctx) as conn:
+            await visible_alert(conn, principal, alert_id)
             await add_comment(conn, alert_id, await actor_of(conn, principal),
                               form.get("text", ""), public=form.get("public") == "on")
         return back_to(request, alert_id)

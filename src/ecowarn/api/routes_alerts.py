@@ -28,7 +28,7 @@ from ecowarn.api._db import connect
 from ecowarn.api._paths import API_PREFIX
 from ecowarn.api._time import AwareDatetime, iso
 from ecowarn.api._workflow_io import answer_out, comment_out, episode_out, state_out
-from ecowarn.api.auth import Auth, enterprise_scope
+from ecowarn.api.auth import Auth, enterprise_scope, visibility
 from ecowarn.api.context import ApiContext
 from ecowarn.api.errors import NotFound
 from ecowarn.api.pagination import BIGINT_MAX, DEFAULT_LIMIT, CursorCodec, Limit
@@ -60,13 +60,14 @@ def build_alerts_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         """Alerts, newest start first, keyset-paged.
 
         ``since``/``until`` keep alerts whose span ``[start, end or ongoing]`` overlaps
-        ``[since, until)``. An enterprise token sees its own enterprise only (an
-        ``enterprise_id`` of another enterprise gives an empty list).
+        ``[since, until)``. An enterprise token sees its own enterprise only, a
+        region-limited officer the enterprises of its region (an ``enterprise_id`` outside
+        them gives an empty list).
         """
         f = AlertFilter(rule=rule, enterprise_id=enterprise_id, device_id=device_id,
                         status=status, since=since, until=until)
         async with connect(ctx) as conn:
-            rows, last = await list_alerts(conn, f, scope=enterprise_scope(principal),
+            rows, last = await list_alerts(conn, f, scope=visibility(ctx, principal).enterprises,
                                            limit=limit, after=ALERT_CURSOR.decode(cursor))
         return {"items": [alert_item(r) for r in rows],
                 "next_cursor": None if last is None else ALERT_CURSOR.encode(*last)}
@@ -79,7 +80,7 @@ def build_alerts_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         from 30 min before its start to 30 min after its end (or now), at most 5,000
         rows, earliest first (``readings_truncated`` says when rows were left out)."""
         async with connect(ctx) as conn:
-            row = await fetch_alert(conn, alert_id, scope=enterprise_scope(principal))
+            row = await fetch_alert(conn, alert_id, scope=visibility(ctx, principal).enterprises)
             if row is None:
                 raise NotFound(f"no alert {alert_id}")
             t0 = row["start_ts"] - READINGS_MARGIN

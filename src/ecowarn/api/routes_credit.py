@@ -15,7 +15,10 @@
 - ``GET /api/v1/warnings?enterprise_id=&alert_id=&status=&limit=&cursor=``: officer,
   enterprise (own). The warning delivery log with every attempt.
 
-``admin`` may use all of them.
+``admin`` may use all of them. A region-limited officer (CONTRACT section 9) sees only
+its region's enterprises: the feed, scores and warnings are filtered to them, and another
+enterprise's standing, entry or evidence package answers 404 exactly like an absent one.
+The ``credit`` role is never limited.
 """
 
 # No "from __future__ import annotations": FastAPI resolves the Depends() in the
@@ -24,6 +27,7 @@
 import json
 from typing import Annotated, Any, Literal
 
+import psycopg
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import HTMLResponse, Response
@@ -34,11 +38,12 @@ from ecowarn.api._evidence_html import render_evidence
 from ecowarn.api._paths import API_PREFIX
 from ecowarn.api._templates import templates
 from ecowarn.api._time import AwareDatetime, iso, iso_or_none
-from ecowarn.api.auth import Auth, enterprise_scope
+from ecowarn.api.auth import Auth, visibility
 from ecowarn.api.context import ApiContext
 from ecowarn.api.errors import NotFound
 from ecowarn.api.pagination import BIGINT_MAX, DEFAULT_LIMIT, CursorCodec, Limit
 from ecowarn.credit import ledger
+from ecowarn.credit.errors import EntryNotFound
 from ecowarn.credit.evidence import fetch_evidence
 from ecowarn.credit.feed import event, events_csv, list_events
 from ecowarn.credit.hooks import actor_info
@@ -96,9 +101,18 @@ def build_credit_router(ctx: ApiContext, auth: Auth) -> APIRouter:
     env = templates()
 
     def check_scope(principal: Principal, enterprise_id: str | None, what: str) -> None:
-        scope = enterprise_scope(principal)
-        if scope is not None and enterprise_id != scope:
+        if not visibility(ctx, principal).sees(enterprise_id):
             raise NotFound(f"no {what}")
+
+    async def check_entry(conn: psycopg.AsyncConnection[Any], principal: Principal, entry_id: int) -> None:
+        """An entry of an enterprise the officer may not see is absent (the ledger's own
+        message for a missing entry, so both answer alike)."""
+        seen = visibility(ctx, principal)
+        if seen.unlimited:
+            return
+        entry = await ledger.fetch_entry(conn, entry_id)
+        if entry is None or not seen.sees(entry["enterprise_id"]):
+            raise EntryNotFound(f"no credit ledger entry {entry_id}")
 
     @router.get("/credit/events", tags=["credit"])
     async def credit_events(
@@ -115,7 +129,8 @@ def build_credit_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         after = _EVENTS.decode_one(cursor)
         async with connect(ctx) as conn:
             rows = await list_events(conn, since=since, after_id=after, limit=limit,
-                                     enterprise_id=enterprise_id)
+                                     enterprise_id=enterprise_id,
+                                     enterprise_ids=visibility(ctx, principal).enterprises)
         more = len(rows) > limit
         items = [event(r) for r in rows[:limit]]
         last = items[-1]["id"] if items else after
@@ -132,11 +147,15 @@ def build_credit_router(ctx: ApiContext, auth: Auth) -> APIRouter:
 
     @router.get("/credit/scores", tags=["credit"])
     async def credit_scores(principal: Annotated[Principal, Depends(feed_readers)]) -> dict[str, Any]:
-        """Score and level of every enterprise in the registry (100, A without entries)."""
+        """Score and level of every enterprise in the registry (100, A without entries);
+        a region-limited officer gets its region's."""
+        seen = visibility(ctx, principal)
         async with connect(ctx) as conn:
             scores = await fetch_scores(conn)
         items = []
         for enterprise_id in sorted(set(ctx.registry.enterprises) | set(scores)):
+            if not seen.sees(enterprise_id):
+                continue
             score, level = scores.get(enterprise_id, (ledger.FULL_SCORE, ledger.level_for(ledger.FULL_SCORE)))
             ent = ctx.registry.enterprises.get(enterprise_id)
             items.append({"enterprise_id": enterprise_id, "name": ent.name if ent else None,
@@ -172,6 +191,7 @@ def build_credit_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         """Credit repair: restore a deduction's points once its waiting period has passed
         and the officer has checked the rectification (409 when not eligible)."""
         async with connect(ctx) as conn:
+            await check_entry(conn, principal, entry_id)
             row = await ledger.repair(conn, entry_id, actor=actor_info(principal), reason=body.reason)
         return event(row)
 
@@ -181,6 +201,7 @@ def build_credit_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         """Reverse an entry (a deduction confirmed in error, a repair granted in error) with
         new entries; a repaired deduction's repair is reversed with it."""
         async with connect(ctx) as conn:
+            await check_entry(conn, principal, entry_id)
             rows = await ledger.reverse(conn, entry_id, actor=actor_info(principal), reason=body.reason)
         return {"items": [event(r) for r in rows]}
 
@@ -224,16 +245,13 @@ def build_credit_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         limit: Limit = DEFAULT_LIMIT, cursor: str | None = None,
     ) -> dict[str, Any]:
         """Risk warnings sent to enterprises (one per alert and channel), newest first,
-        with every delivery attempt."""
-        scope = enterprise_scope(principal)
-        if scope is not None:
-            if enterprise_id not in (None, scope):
-                return {"items": [], "next_cursor": None}
-            enterprise_id = scope
+        with every delivery attempt. A token sees the warnings of the enterprises it may
+        see (an ``enterprise_id`` outside them gives an empty list)."""
         before = _WARNINGS.decode_one(cursor)
         async with connect(ctx) as conn:
             rows = await list_deliveries(conn, enterprise_id=enterprise_id, alert_id=alert_id,
-                                         status=status, limit=limit, before_id=before)
+                                         status=status, limit=limit, before_id=before,
+                                         enterprise_ids=visibility(ctx, principal).enterprises)
             more = len(rows) > limit
             rows = rows[:limit]
             attempts = await delivery_attempts(conn, [int(r["id"]) for r in rows])

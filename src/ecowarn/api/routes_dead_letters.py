@@ -5,6 +5,10 @@
   UTF-8 text when it decodes, else base64; ``payload_encoding`` says which.
 - ``POST /api/v1/dead-letters/{id}/replay`` re-parses one against the current
   registry (for example after a device was registered).
+
+A region-limited officer (CONTRACT section 9) sees only the dead letters that name a
+registered device of its region's enterprises; any other id answers 404 like an absent
+one.
 """
 
 # No "from __future__ import annotations": FastAPI resolves the Depends() in the
@@ -20,7 +24,7 @@ from psycopg.rows import dict_row
 from ecowarn.api._db import connect
 from ecowarn.api._paths import API_PREFIX
 from ecowarn.api._time import iso, iso_or_none
-from ecowarn.api.auth import Auth
+from ecowarn.api.auth import Auth, visibility
 from ecowarn.api.context import ApiContext
 from ecowarn.api.errors import NotFound
 from ecowarn.api.pagination import BIGINT_MAX, DEFAULT_LIMIT, CursorCodec, Limit
@@ -63,6 +67,10 @@ def build_dead_letters_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         """Rejected inputs, newest first, keyset-paged over id."""
         where: list[sql.Composable] = []
         params: list[Any] = []
+        devices = _visible_devices(ctx, principal)
+        if devices is not None:
+            where.append(sql.SQL("device_id = ANY(%s)"))
+            params.append(devices)
         for column, value in (("reason", reason), ("source", source)):
             if value is not None:
                 where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
@@ -93,6 +101,14 @@ def build_dead_letters_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         dead_letter_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)],
     ) -> dict[str, Any]:
         """Re-parse one dead letter against the current registry."""
+        devices = _visible_devices(ctx, principal)
+        if devices is not None:
+            async with connect(ctx) as conn:
+                cur = await conn.execute("SELECT device_id FROM dead_letters WHERE id = %s",
+                                         (dead_letter_id,))
+                row = await cur.fetchone()
+            if row is None or row[0] not in devices:
+                raise NotFound(f"no dead letter {dead_letter_id}")
         try:
             result = await ctx.replay_dead_letter(dead_letter_id)
         except KeyError as exc:
@@ -102,3 +118,11 @@ def build_dead_letters_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         return result
 
     return router
+
+
+def _visible_devices(ctx: ApiContext, principal: Principal) -> list[str] | None:
+    """The registered devices a limited token may see; None when it sees every one."""
+    seen = visibility(ctx, principal)
+    if seen.unlimited:
+        return None
+    return sorted(d.id for d in ctx.registry.devices.values() if seen.sees(d.enterprise_id))

@@ -11,6 +11,11 @@
 
 Lists are newest first (by id), keyset-paged; ``since``/``until`` keep windows
 overlapping ``[since, until)``.
+
+A region-limited officer (CONTRACT section 9) sees what concerns its region's
+enterprises: their devices' declarations, and the orders naming one of them (with only
+those of its region in ``enterprise_ids``); anything else answers as if absent. Naming an
+enterprise outside its region in an order is refused like an unknown id.
 """
 
 # No "from __future__ import annotations": FastAPI resolves the Depends() in the
@@ -30,7 +35,7 @@ from ecowarn.api._bodies import EmergencyOrderIn, MaintenanceIn
 from ecowarn.api._db import connect
 from ecowarn.api._paths import API_PREFIX
 from ecowarn.api._time import AwareDatetime, iso
-from ecowarn.api.auth import Auth, can_see_device, enterprise_scope
+from ecowarn.api.auth import Auth, Visibility, can_see_device, enterprise_scope, visibility
 from ecowarn.api.context import ApiContext
 from ecowarn.api.errors import FieldError, InvalidRequest, NotFound
 from ecowarn.api.pagination import DEFAULT_LIMIT, CursorCodec, Limit
@@ -55,8 +60,12 @@ class DecisionIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-def _order_out(r: dict[str, Any]) -> dict[str, Any]:
-    return {"id": r["id"], "enterprise_ids": list(r["enterprise_ids"]), "start": iso(r["start_ts"]),
+def _order_out(r: dict[str, Any], seen: Visibility | None = None) -> dict[str, Any]:
+    """An order; for a region-limited officer (``seen``) only the enterprises it may see."""
+    ids = list(r["enterprise_ids"])
+    if seen is not None:
+        ids = [e for e in ids if seen.sees(e)]
+    return {"id": r["id"], "enterprise_ids": ids, "start": iso(r["start_ts"]),
             "end": iso(r["end_ts"]), "measure": r["measure"], "limit_pct": r["limit_pct"],
             "created_by_token": r["created_by_token"], "created_at": iso(r["created_at"])}
 
@@ -116,7 +125,8 @@ def build_orders_router(ctx: ApiContext, auth: Auth) -> APIRouter:
     ) -> dict[str, Any]:
         """Order enterprises to shut down or curtail production for a time window."""
         ids = list(dict.fromkeys(body.enterprise_ids))
-        unknown = [e for e in ids if e not in ctx.registry.enterprises]
+        seen = visibility(ctx, principal)
+        unknown = [e for e in ids if e not in ctx.registry.enterprises or not seen.sees(e)]
         if unknown:
             msg = f"unknown enterprise ids: {', '.join(unknown)}"
             raise InvalidRequest(msg, fields=(FieldError("body.enterprise_ids", msg),))
@@ -136,16 +146,22 @@ def build_orders_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         enterprise_id: str | None = None, since: Since = None, until: Until = None,
         limit: Limit = DEFAULT_LIMIT, cursor: str | None = None,
     ) -> dict[str, Any]:
-        """Emergency orders, newest first; an enterprise sees those naming it."""
+        """Emergency orders, newest first; an enterprise sees those naming it, a
+        region-limited officer those naming an enterprise of its region."""
         where: list[sql.Composable] = []
         params: list[Any] = []
         for value in (enterprise_id, enterprise_scope(principal)):
             if value is not None:
                 where.append(sql.SQL("enterprise_ids @> ARRAY[%s]::text[]"))
                 params.append(value)
+        seen = visibility(ctx, principal)
+        limited = None if seen.unlimited or principal.role == "enterprise" else seen
+        if limited is not None:
+            where.append(sql.SQL("enterprise_ids && %s::text[]"))
+            params.append(limited.ids())
         rows, nxt = await _page(ctx, "emergency_orders", "emergency_orders", _ORDER_COLS,
                                 where, params, since, until, limit, cursor)
-        return {"items": [_order_out(r) for r in rows], "next_cursor": nxt}
+        return {"items": [_order_out(r, limited) for r in rows], "next_cursor": nxt}
 
     @router.post("/maintenance", status_code=201)
     async def post_maintenance(
@@ -172,7 +188,7 @@ def build_orders_router(ctx: ApiContext, auth: Auth) -> APIRouter:
                                   maintenance_id: MaintenanceId) -> dict[str, Any]:
         """One declaration with its trail (declared, approved or rejected: who, when, why)."""
         async with connect(ctx) as conn:
-            row = await get_declaration(conn, maintenance_id, enterprise_scope(principal))
+            row = await get_declaration(conn, maintenance_id, visibility(ctx, principal).enterprises)
             events = await declaration_events(conn, maintenance_id)
         return {**_maint_out(row), "history": [_event_out(e) for e in events]}
 
@@ -180,7 +196,8 @@ def build_orders_router(ctx: ApiContext, auth: Auth) -> APIRouter:
                       body: DecisionIn) -> dict[str, Any]:
         async with connect(ctx) as conn:
             actor = await load_actor(conn, principal.token_id, principal.role, principal.enterprise_id)
-            row = await decide(conn, maintenance_id, action, actor, body.reason)
+            row = await decide(conn, maintenance_id, action, actor, body.reason,
+                               scope=visibility(ctx, principal).enterprises)
             events = await declaration_events(conn, maintenance_id)
         return {**_maint_out(row), "history": [_event_out(e) for e in events]}
 
@@ -204,8 +221,8 @@ def build_orders_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         since: Since = None, until: Until = None,
         limit: Limit = DEFAULT_LIMIT, cursor: str | None = None,
     ) -> dict[str, Any]:
-        """Declared maintenance, newest first; an enterprise sees its own devices
-        (another enterprise's device answers 404)."""
+        """Declared maintenance, newest first; an enterprise sees its own devices, a
+        region-limited officer its region's (another device answers 404)."""
         where: list[sql.Composable] = []
         params: list[Any] = []
         if status is not None:
@@ -216,9 +233,9 @@ def build_orders_router(ctx: ApiContext, auth: Auth) -> APIRouter:
                 raise NotFound(f"no device {device_id}")
             where.append(sql.SQL("device_id = %s"))
             params.append(device_id)
-        scope = enterprise_scope(principal)
+        scope = visibility(ctx, principal).ids()
         if scope is not None:
-            where.append(sql.SQL("enterprise_id = %s"))
+            where.append(sql.SQL("enterprise_id = ANY(%s)"))
             params.append(scope)
         rows, nxt = await _page(ctx, "maintenance", "maintenance", _MAINT_COLS,
                                 where, params, since, until, limit, cursor)

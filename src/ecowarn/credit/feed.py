@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -35,9 +35,11 @@ def _iso(value: datetime | None) -> str | None:
 
 async def list_events(conn: psycopg.AsyncConnection[Any], *, since: datetime | None,
                       after_id: int | None, limit: int,
-                      enterprise_id: str | None = None) -> list[dict[str, Any]]:
+                      enterprise_id: str | None = None,
+                      enterprise_ids: Collection[str] | None = None) -> list[dict[str, Any]]:
     """Ledger rows recorded at or after ``since`` with id above ``after_id``, oldest first,
-    at most ``limit`` + 1 (one more tells the caller another page follows)."""
+    at most ``limit`` + 1 (one more tells the caller another page follows); of
+    ``enterprise_id`` and within ``enterprise_ids`` (a jurisdiction) when given."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT l.id, l.enterprise_id, l.entry_type, l.points, l.score_after, l.level_after,"
@@ -48,8 +50,11 @@ async def list_events(conn: psycopg.AsyncConnection[Any], *, since: datetime | N
             " WHERE (%(since)s::timestamptz IS NULL OR l.created_at >= %(since)s)"
             " AND (%(after)s::bigint IS NULL OR l.id > %(after)s)"
             " AND (%(ent)s::text IS NULL OR l.enterprise_id = %(ent)s)"
+            " AND (%(ents)s::text[] IS NULL OR l.enterprise_id = ANY(%(ents)s))"
             " ORDER BY l.id LIMIT %(limit)s",
-            {"since": since, "after": after_id, "ent": enterprise_id, "limit": limit + 1})
+            {"since": since, "after": after_id, "ent": enterprise_id,
+             "ents": None if enterprise_ids is None else sorted(enterprise_ids),
+             "limit": limit + 1})
         return await cur.fetchall()
 
 

@@ -135,6 +135,7 @@ WORKFLOW: Final[dict[str, str]] = {
     "ev_escalated": "escalated",
     "ev_repeat": "repeat trigger",
     "ev_superseded": "merged into another alert",
+    "ev_answers_read": "an officer read the answers",
     "pending_maintenance": "Maintenance declarations awaiting approval",
     "pending_maintenance_note": ("A declaration made after the fact or longer than allowed suppresses no alert "
                                  "until an officer approves it."),

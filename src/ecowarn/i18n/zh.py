@@ -134,6 +134,7 @@ WORKFLOW: Final[dict[str, str]] = {
     "ev_escalated": "超时升级",
     "ev_repeat": "重复触发",
     "ev_superseded": "合并到其他预警",
+    "ev_answers_read": "执法人员查阅企业答复",
     "pending_maintenance": "待审批的维护申报",
     "pending_maintenance_note": "企业事后补报或超过时限的维护申报须经执法人员审批后才能屏蔽预警。",
     "window": "维护时段",
