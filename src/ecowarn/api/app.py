@@ -41,6 +41,7 @@ from ecowarn.api.routes_ingest import build_ingest_router
 from ecowarn.api.routes_ops import build_ops_router
 from ecowarn.api.routes_orders import build_orders_router
 from ecowarn.api.routes_readings import build_readings_router
+from ecowarn.api.routes_rectifications import build_rectifications_router
 from ecowarn.api.routes_workflow import build_workflow_router
 
 __all__ = ["API_PREFIX", "create_app"]
@@ -67,6 +68,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
                   build_orders_router, build_dead_letters_router):
         app.include_router(build(ctx, auth))
     app.include_router(build_workflow_router(ctx, auth))
+    app.include_router(build_rectifications_router(ctx, auth))
     app.include_router(build_credit_router(ctx, auth))
     app.include_router(build_ops_router(ctx))
     app.include_router(console)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["CONSOLE", "CREDIT", "ENTRY_TYPES", "ERRORS", "EVIDENCE", "LABELS", "PHRASES", "RULES", "WORKFLOW"]
+__all__ = ["ATTACHMENTS", "CONSOLE", "CREDIT", "ENTRY_TYPES", "ERRORS", "EVIDENCE", "LABELS", "PHRASES",
+           "RECTIFICATION", "RULES", "WORKFLOW"]
 
 # console pages (login, alerts, readings)
 CONSOLE: Final[dict[str, str]] = {
@@ -239,6 +240,58 @@ ERRORS: Final[dict[str, str]] = {
     "validation_more": " (and {n} more)",
     "database_unavailable": "the database is not answering; retry later",
     "internal_error": "internal error; the server log has the details",
+}
+
+# uploaded files (ecowarn.store.attachments): why a file is refused
+ATTACHMENTS: Final[dict[str, str]] = {
+    "name_length": "a file name of 1 to {max} characters is needed",
+    "name_plain": "file name {name} must be a plain name without a directory, '..' or control characters",
+    "type_refused": "type {type} is not accepted; use one of {types}",
+    "too_large": "{name} is {size} bytes; at most {max} bytes per file",
+    "empty": "{name} is empty",
+    "not_utf8": "{name} is declared {type} but is not UTF-8 text",
+    "binary_text": "{name} is declared {type} but holds binary data",
+    "magic": "{name} is declared {type} but its content is not",
+    "too_many": "at most {max} files",
+    "base64": "not valid base64",
+    "multipart": "malformed multipart/form-data body",
+    "file_part": "a file part needs a file name",
+}
+
+# rectification (整改) to closure: statuses, trail, refusals (ecowarn.alerts.rectification)
+RECTIFICATION: Final[dict[str, str]] = {
+    "st_ordered": "ordered",
+    "st_submitted": "proof submitted",
+    "st_verified": "verified",
+    "st_rejected": "rejected",
+    "overdue": "overdue",
+    "ev_ordered": "rectification ordered",
+    "ev_submitted": "proof submitted",
+    "ev_verified": "verified",
+    "ev_rejected": "rejected",
+    "ev_overdue": "overdue, escalated",
+    "ev_reminded": "reminder sent",
+    "not_found": "no rectification {id}",
+    "attachment_not_found": "no attachment {id}",
+    "alert_status": ("alert {alert_id} is {state}; a rectification can be ordered only on a dispatched or "
+                     "confirmed alert"),
+    "in_progress": "alert {alert_id} already has rectification {id} in progress ({state})",
+    "no_enterprise": "alert {alert_id} concerns no enterprise; there is nobody to order a rectification",
+    "due_past": "due must be in the future (sent {due})",
+    "requirements": "requirements need 1 to {max} characters",
+    "text": "a submission needs 1 to {max} characters of text",
+    "references": "at most {max} attachments, references of 1 to {length} characters",
+    "decided": "rectification {id} is {state} already; nothing more can be submitted or decided",
+    "unknown_field": "unknown form field {name}; expected text, attachments and files",
+    "verify_needs_submission": "rectification {id} is {state}; only a submitted one can be verified",
+    "reason": "a reason of 1 to {max} characters is needed",
+    "data_check_days": "data_check_days must be a whole number of days from 1 to {max}",
+    "recurred": ("the data check found {rule} again within the last {days} days ({found}); verify with "
+                 "force=true to verify anyway"),
+    "recurred_alerts": "alerts {ids}",
+    "recurred_episodes": "repeat episodes {ids}",
+    "recurred_ongoing": "this alert's episode has not ended",
+    "overdue_reason": "rectification {id} was due {due} and is not verified",
 }
 
 # parts of alert summaries (ecowarn.i18n.Phrase): states, durations, devices, metrics, baselines

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["CONSOLE", "CREDIT", "ENTRY_TYPES", "ERRORS", "EVIDENCE", "LABELS", "PHRASES", "RULES", "WORKFLOW"]
+__all__ = ["ATTACHMENTS", "CONSOLE", "CREDIT", "ENTRY_TYPES", "ERRORS", "EVIDENCE", "LABELS", "PHRASES",
+           "RECTIFICATION", "RULES", "WORKFLOW"]
 
 # console pages (login, alerts, readings)
 CONSOLE: Final[dict[str, str]] = {
@@ -237,6 +238,56 @@ ERRORS: Final[dict[str, str]] = {
     "validation_more": "（另有 {n} 项）",
     "database_unavailable": "数据库未响应，请稍后重试",
     "internal_error": "服务器内部错误，详情见服务器日志",
+}
+
+# uploaded files (ecowarn.store.attachments): why a file is refused
+ATTACHMENTS: Final[dict[str, str]] = {
+    "name_length": "文件名须为 1 至 {max} 个字符",
+    "name_plain": "文件名 {name} 须为纯文件名，不得含目录、“..”或控制字符",
+    "type_refused": "不接受文件类型 {type}；可用类型：{types}",
+    "too_large": "{name} 大小为 {size} 字节，单个文件不得超过 {max} 字节",
+    "empty": "{name} 是空文件",
+    "not_utf8": "{name} 声明为 {type}，但不是 UTF-8 文本",
+    "binary_text": "{name} 声明为 {type}，但含有二进制数据",
+    "magic": "{name} 声明为 {type}，但文件内容与类型不符",
+    "too_many": "最多上传 {max} 个文件",
+    "base64": "不是有效的 base64 编码",
+    "multipart": "multipart/form-data 请求体格式错误",
+    "file_part": "文件部分须带文件名",
+}
+
+# rectification (整改) to closure: statuses, trail, refusals (ecowarn.alerts.rectification)
+RECTIFICATION: Final[dict[str, str]] = {
+    "st_ordered": "已责令整改",
+    "st_submitted": "已提交整改材料",
+    "st_verified": "已验收通过",
+    "st_rejected": "已驳回",
+    "overdue": "已逾期",
+    "ev_ordered": "责令整改",
+    "ev_submitted": "企业提交整改材料",
+    "ev_verified": "验收通过",
+    "ev_rejected": "驳回",
+    "ev_overdue": "逾期未整改，已升级",
+    "ev_reminded": "已发送到期提醒",
+    "not_found": "整改单 {id} 不存在",
+    "attachment_not_found": "附件 {id} 不存在",
+    "alert_status": "预警 {alert_id} 当前状态为“{state}”；只有已通知企业或已确认违法的预警可以责令整改",
+    "in_progress": "预警 {alert_id} 已有进行中的整改单 {id}（{state}）",
+    "no_enterprise": "预警 {alert_id} 不涉及企业，无法责令整改",
+    "due_past": "整改期限须晚于当前时间（提交的期限为 {due}）",
+    "requirements": "整改要求须为 1 至 {max} 个字符",
+    "text": "整改材料须有 1 至 {max} 个字符的说明",
+    "references": "附件最多 {max} 个，引用长度为 1 至 {length} 个字符",
+    "decided": "整改单 {id} 的状态为“{state}”，不能再提交材料或作出决定",
+    "unknown_field": "未知的表单字段 {name}；可用字段为 text、attachments 和 files",
+    "verify_needs_submission": "整改单 {id} 当前为“{state}”；只有已提交整改材料的才能验收",
+    "reason": "须填写 1 至 {max} 个字符的理由",
+    "data_check_days": "data_check_days 须为 1 至 {max} 的整数天数",
+    "recurred": "数据核查发现最近 {days} 天内 {rule} 再次发生（{found}）；如仍要验收通过，请加 force=true",
+    "recurred_alerts": "预警 {ids}",
+    "recurred_episodes": "重复发生记录 {ids}",
+    "recurred_ongoing": "本预警的违法情形尚未结束",
+    "overdue_reason": "整改单 {id} 的期限为 {due}，至今未验收通过",
 }
 
 # parts of alert summaries (ecowarn.i18n.Phrase): states, durations, devices, metrics, baselines
