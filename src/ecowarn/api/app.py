@@ -42,6 +42,7 @@ from ecowarn.api.routes_ops import build_ops_router
 from ecowarn.api.routes_orders import build_orders_router
 from ecowarn.api.routes_readings import build_readings_router
 from ecowarn.api.routes_rectifications import build_rectifications_router
+from ecowarn.api.routes_repair import build_repair_router
 from ecowarn.api.routes_workflow import build_workflow_router
 
 __all__ = ["API_PREFIX", "create_app"]
@@ -70,6 +71,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(build_workflow_router(ctx, auth))
     app.include_router(build_rectifications_router(ctx, auth))
     app.include_router(build_credit_router(ctx, auth))
+    app.include_router(build_repair_router(ctx, auth))
     app.include_router(build_ops_router(ctx))
     app.include_router(console)
 

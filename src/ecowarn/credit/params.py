@@ -3,26 +3,50 @@
 Loaded once at start with :func:`load_credit_params`; a bad file raises
 :class:`~credit.errors.CreditConfigError` naming the file and the key, so the
 service refuses to start. The core gets a frozen :class:`CreditParams`.
+
+Besides the waiting period of automatic repair (``repair.waiting_days``), the file sets
+the minimum publication period before an enterprise may apply for credit repair
+(``repair_publication``): a deduction's severity maps to an ordinary or a serious
+record, and each class has its minimum in calendar months (national measures: ordinary
+records are published 3 months to 1 year, serious ones 1 to 3 years).
 """
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ecowarn.config import packaged_file
+from ecowarn.credit._canonical import CST
 from ecowarn.credit.errors import CreditConfigError
 
-__all__ = ["DEFAULT_CREDIT_PATH", "CreditParams", "Deduction", "load_credit_params"]
+__all__ = ["DEFAULT_CREDIT_PATH", "PUBLICATION_CLASSES", "CreditParams", "Deduction", "add_months",
+           "load_credit_params"]
 
 DEFAULT_CREDIT_PATH = packaged_file("credit.yaml")
 _ANY = "*"
+# Classes of published credit records (national credit repair measures).
+PUBLICATION_CLASSES = ("ordinary", "serious")
+# A severity the mapping leaves out is published as the stricter class.
+_UNMAPPED_CLASS = "serious"
+
+
+def add_months(at: datetime, months: int) -> datetime:
+    """``at`` plus ``months`` calendar months on China Standard Time's calendar; a day the
+    target month lacks becomes its last day (30 November + 3 months = 28/29 February)."""
+    local = at.astimezone(CST)
+    index = local.month - 1 + months
+    year, month = local.year + index // 12, index % 12 + 1
+    day = min(local.day, calendar.monthrange(year, month)[1])
+    return local.replace(year=year, month=month, day=day)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +66,12 @@ class CreditParams:
     waiting_days: Mapping[str, int] = field(
         default_factory=lambda: MappingProxyType({"low": 30, "medium": 90, "high": 365}))
     default_waiting_days: int = 90
+    # class -> minimum publication period in months; severity -> class
+    publication_months: Mapping[str, int] = field(
+        default_factory=lambda: MappingProxyType({"ordinary": 3, "serious": 12}))
+    publication_classes: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({"low": "ordinary", "medium": "ordinary",
+                                                  "high": "serious"}))
 
     def deduction(self, rule: str, severity: str, repeat_count: int) -> Deduction:
         """Points for a violation of ``rule`` at ``severity`` with ``repeat_count`` earlier ones."""
@@ -59,6 +89,15 @@ class CreditParams:
     def waiting(self, severity: str) -> timedelta:
         return timedelta(days=self.waiting_days.get(severity, self.default_waiting_days))
 
+    def publication_class(self, severity: str | None) -> str:
+        """``ordinary`` or ``serious``: how a deduction of ``severity`` is published."""
+        return self.publication_classes.get(severity or "", _UNMAPPED_CLASS)
+
+    def publication_end(self, recorded_at: datetime, severity: str | None) -> datetime:
+        """When the minimum publication period of a deduction recorded at ``recorded_at``
+        ends: from then on the enterprise may apply for its repair."""
+        return add_months(recorded_at, self.publication_months[self.publication_class(severity)])
+
 
 # --- the edge: the YAML file --------------------------------------------------------------
 
@@ -68,11 +107,23 @@ class _Repair(BaseModel):
     waiting_days: dict[str, int] = Field(default_factory=lambda: {"low": 30, "medium": 90, "high": 365})
 
 
+_Class = Literal["ordinary", "serious"]
+_DEFAULT_CLASSES: dict[str, _Class] = {"low": "ordinary", "medium": "ordinary", "high": "serious"}
+
+
+class _Publication(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ordinary_months: int = Field(default=3, ge=0, le=120)
+    serious_months: int = Field(default=12, ge=0, le=120)
+    severity: dict[str, _Class] = Field(default_factory=lambda: dict(_DEFAULT_CLASSES))
+
+
 class _File(BaseModel):
     model_config = ConfigDict(extra="forbid")
     repeat_window_days: int = Field(default=365, ge=1)
     deductions: dict[str, dict[str, list[int]]]
     repair: _Repair = _Repair()
+    repair_publication: _Publication = _Publication()
 
 
 def load_credit_params(path: Path | None = None) -> CreditParams:
@@ -95,6 +146,11 @@ def load_credit_params(path: Path | None = None) -> CreditParams:
     for severity, days in f.repair.waiting_days.items():
         if days < 0:
             problems.append(f"repair.waiting_days.{severity}: must not be negative")
+    publication = f.repair_publication
+    if publication.serious_months < publication.ordinary_months:
+        problems.append(f"repair_publication.serious_months: {publication.serious_months} is shorter "
+                        f"than ordinary_months ({publication.ordinary_months}); a serious record "
+                        "is published at least as long as an ordinary one")
     if problems:
         raise CreditConfigError(f"{path}: " + "; ".join(problems))
     return CreditParams(
@@ -102,4 +158,7 @@ def load_credit_params(path: Path | None = None) -> CreditParams:
                                      for r, t in f.deductions.items()}),
         repeat_window_days=f.repeat_window_days,
         waiting_days=MappingProxyType(dict(f.repair.waiting_days)),
+        publication_months=MappingProxyType({"ordinary": publication.ordinary_months,
+                                             "serious": publication.serious_months}),
+        publication_classes=MappingProxyType(dict(publication.severity)),
     )

@@ -81,6 +81,21 @@ CREDIT: Final[dict[str, str]] = {
     "start": "Start",
     "summary": "Summary",
     "full_score": "No deductions: full score.",
+    "repair_app_not_deduction": "entry {entry} is not a deduction; only deductions can be repaired on application",
+    "repair_app_no_points": "deduction {entry} took no points; there is nothing to repair",
+    "repair_app_reversed": "deduction {entry} was reversed; there is nothing to repair",
+    "repair_app_repaired": "deduction {entry} is already repaired",
+    "repair_app_no_alert": "deduction {entry} rests on no alert; it cannot be repaired on application",
+    "repair_app_pending": "deduction {entry} already has a pending credit repair application ({application})",
+    "repair_app_too_early": ("the minimum publication period has not passed: credit repair of deduction "
+                             "{entry} can be applied for from {allowed_at}"),
+    "repair_app_approve_early": ("the minimum publication period ends at {allowed_at}; credit repair "
+                                 "application {application} cannot be approved before"),
+    "repair_app_decided": ("credit repair application {application} is {status} already; only a pending "
+                           "one can be approved or rejected"),
+    "repair_app_commitment": "a commitment of 1 to {max} characters is needed",
+    "repair_app_reason": "a reason of 1 to {max} characters is needed",
+    "repair_app_references": "at most {max} references of 1 to {len} characters",
 }
 
 # the alert workflow: queue, trail, actions, answers
@@ -201,6 +216,8 @@ ENTRY_TYPES: Final[dict[str, str]] = {
     "deduction": "deduction",
     "repair": "repair",
     "reversal": "reversal",
+    "repair_application": "repair application",
+    "repair_rejection": "repair application rejected",
 }
 
 # the printable evidence page (shows both languages)

@@ -80,6 +80,18 @@ CREDIT: Final[dict[str, str]] = {
     "start": "开始时间",
     "summary": "摘要",
     "full_score": "暂无扣分记录，按满分计。",
+    "repair_app_not_deduction": "记录 {entry} 不是扣分记录，只有扣分记录可以申请信用修复",
+    "repair_app_no_points": "扣分记录 {entry} 未扣分，无需修复",
+    "repair_app_reversed": "扣分记录 {entry} 已撤销，无需修复",
+    "repair_app_repaired": "扣分记录 {entry} 已修复",
+    "repair_app_no_alert": "扣分记录 {entry} 未关联预警，不能在线申请信用修复",
+    "repair_app_pending": "扣分记录 {entry} 已有待审批的信用修复申请（{application}）",
+    "repair_app_too_early": "最短公示期未满：扣分记录 {entry} 自 {allowed_at} 起方可申请信用修复",
+    "repair_app_approve_early": "最短公示期至 {allowed_at} 届满，届满前不能批准信用修复申请 {application}",
+    "repair_app_decided": "信用修复申请 {application} 的状态为“{status}”，只有待审批的申请可以批准或驳回",
+    "repair_app_commitment": "需提交 1 至 {max} 个字符的信用修复承诺书",
+    "repair_app_reason": "需填写 1 至 {max} 个字符的理由",
+    "repair_app_references": "最多 {max} 个附件编号或链接，每个 1 至 {len} 个字符",
 }
 
 # the alert workflow: queue, trail, actions, answers
@@ -199,6 +211,8 @@ ENTRY_TYPES: Final[dict[str, str]] = {
     "deduction": "扣分",
     "repair": "信用修复",
     "reversal": "撤销",
+    "repair_application": "信用修复申请",
+    "repair_rejection": "信用修复申请驳回",
 }
 
 # the printable evidence page (shows both languages)
