@@ -3,18 +3,29 @@ kept in the hash chain, officers verify (with a data check) or reject, overdue o
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import csv
 import hashlib
 import io
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 from test_api_support import CEMENT, COKING, CST, GLASS, T0, ApiEnv
 
-from ecowarn.alerts.rectification import due_soon, has_verified_rectification, mark_overdue, mark_reminded
+from ecowarn.alerts.model import Actor
+from ecowarn.alerts.rectification import (
+    due_soon,
+    has_verified_rectification,
+    mark_overdue,
+    mark_reminded,
+    withdraw_with_alert,
+)
 from ecowarn.credit.verify import verify_chain
 from ecowarn.store.tokens import create_token
 
@@ -396,3 +407,35 @@ async def test_submission_is_in_the_chain_and_the_chain_verifies(api: ApiEnv) ->
     async with await psycopg.AsyncConnection.connect(api.dsn) as conn:
         result = await verify_chain(conn)
     assert result.ok and result.evidence == 1, result.describe()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ECOWARN_")}
+    env["ECOWARN_DATABASE_URL"] = api.dsn
+    cli = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "ecowarn", "verify"],
+                                  capture_output=True, text=True, env=env, timeout=60)
+    assert cli.returncode == 0 and "chain intact: 1 entries (1 evidence packages" in cli.stdout, cli.stderr
+
+
+async def test_withdrawn_with_its_alert_ends_the_rectification(api: ApiEnv) -> None:
+    """When the alert leaves the workflow (the caller dismisses it in the same transaction),
+    the rectification in progress ends withdrawn: no more submissions (409), its trail says
+    why, and a second call finds nothing in progress."""
+    alert = await _dispatched(api)
+    rect = await _order(api, alert, await api.headers("officer"))
+    officer = Actor(token_id=None, role="system", label="test")
+    async with await psycopg.AsyncConnection.connect(api.dsn) as conn:
+        async with conn.transaction():
+            await conn.execute("SELECT id FROM alerts WHERE id = %s FOR UPDATE", (alert,))
+            assert await withdraw_with_alert(conn, alert, officer, reason="误报", alert_status="dismissed") \
+                == rect["id"]
+            await conn.execute("UPDATE alerts SET status = 'dismissed', rectifying_from = NULL WHERE id = %s",
+                               (alert,))
+        assert await withdraw_with_alert(conn, alert, officer, reason=None, alert_status="dismissed") is None
+    ent = await api.headers("enterprise", CEMENT)
+    r = await api.client.post(f"/api/v1/rectifications/{rect['id']}/submissions", headers=ent,
+                              json={"text": "x"})
+    assert r.status_code == 409 and r.json()["status"] == "withdrawn", r.text
+    detail = (await api.client.get(f"/api/v1/rectifications/{rect['id']}", headers=ent)).json()
+    assert detail["status"] == "withdrawn" and detail["decision_reason"] == "误报"
+    assert [(e["action"], e["reason"]) for e in detail["events"]] == [("ordered", None), ("withdrawn", "误报")]
+    listed = (await api.client.get("/api/v1/rectifications", headers=ent,
+                                   params={"status": "withdrawn"})).json()["items"]
+    assert [i["id"] for i in listed] == [rect["id"]]

@@ -300,3 +300,127 @@ def test_dashboard_covers_alert_warning_and_credit_metrics() -> None:
                    "ecowarn_warnings_abandoned_total", "ecowarn_credit_entries_total"):
         assert metric in exprs, metric
 
+
+
+# --- reminders before a deadline --------------------------------------------------------------
+
+
+async def dispatch(pool: AsyncConnectionPool[Any], alert: int, due: datetime) -> None:
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE alerts SET status = 'dispatched', dispatched_at = now(), due_at = %s"
+                           " WHERE id = %s", (due, alert))
+
+
+async def events_of(pool: AsyncConnectionPool[Any], event: str) -> list[tuple[Any, ...]]:
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT alert_id, rectification_id, status FROM warning_deliveries"
+                                 " WHERE event = %s ORDER BY id", (event,))
+        return await cur.fetchall()
+
+
+async def test_answer_reminder_once_before_the_deadline(
+        pool: AsyncConnectionPool[Any], registry: Registry, receiver: Receiver) -> None:
+    """A dispatched alert nobody answered gets one answer_reminder when its deadline comes
+    within the lead time, carrying the deadline and a Chinese and English text; not earlier,
+    not again, not after the deadline, and not for an alert the enterprise answered."""
+    now = datetime.now(UTC)
+    due = now + timedelta(hours=30)
+    reminded = await insert_alert(pool, severity="low")  # below the warning policy
+    answered = await insert_alert(pool, severity="low")
+    late = await insert_alert(pool, severity="low")
+    await dispatch(pool, reminded, due)
+    await dispatch(pool, answered, due)
+    await dispatch(pool, late, now - timedelta(hours=1))
+    async with pool.connection() as conn:
+        token = await conn.execute("INSERT INTO api_tokens (token_hash, role, enterprise_id, label)"
+                                   " VALUES ('h', 'enterprise', %s, 'e') RETURNING id", (CEMENT,))
+        row = await token.fetchone()
+        assert row is not None
+        await conn.execute("INSERT INTO alert_answers (alert_id, enterprise_id, kind, body, author_token,"
+                           " author_role) VALUES (%s, %s, 'explanation', '设备检修', %s, 'enterprise')",
+                           (answered, CEMENT, row[0]))
+    async with make_dispatcher(pool, registry, remind_before_h=24) as dispatcher:
+        await dispatcher.drain(now)  # 30 h before: only the dispatch notices
+        assert await events_of(pool, "answer_reminder") == []
+        await dispatcher.drain(now + timedelta(hours=7))
+        await dispatcher.drain(now + timedelta(hours=8))
+    assert await events_of(pool, "answer_reminder") == [(reminded, None, "delivered")]
+    (req,) = [r for r in receiver.received if json.loads(r.body)["event"] == "answer_reminder"]
+    assert signature_matches(req.body, SECRET, req.headers["X-Ecowarn-Signature"])
+    assert req.headers["X-Ecowarn-Event"] == "answer_reminder"
+    body = json.loads(req.body)
+    deadline = due.astimezone(CST)
+    assert body["alert_id"] == reminded
+    assert body["deadline"] == deadline.isoformat() == body["answer_deadline"]
+    assert body["text_zh"] == (f"请于 {deadline:%Y-%m-%d %H:%M} 前就预警 #{reminded}（治污设施未运行）提交情况说明，"
+                               "逾期视为放弃陈述申辩。")
+    assert body["text_en"].startswith(f"Please answer alert #{reminded} (Treatment off")
+
+
+async def insert_rectification(pool: AsyncConnectionPool[Any], alert: int, due: datetime,
+                               status: str = "ordered", enterprise_id: str = CEMENT) -> int:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "INSERT INTO rectifications (alert_id, enterprise_id, rule, status, requirements, due_at)"
+            " VALUES (%s, %s, 'treatment_off', %s, '更换除尘布袋', %s) RETURNING id",
+            (alert, enterprise_id, status, due))
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_rectification_reminder_once_and_recorded(
+        pool: AsyncConnectionPool[Any], registry: Registry, receiver: Receiver) -> None:
+    """An ordered rectification due within the lead time gets one rectification_reminder with
+    its id, requirements and due time, also across two dispatchers and a second
+    rectification of the same alert gets its own; the rectification records the reminder
+    (reminded_at and a 'reminded' event). One the enterprise already submitted, one of an
+    enterprise without a channel, and one due later are not reminded."""
+    now = datetime.now(UTC)
+    alert = await insert_alert(pool, severity="low")
+    first = await insert_rectification(pool, alert, now + timedelta(hours=5))
+    submitted = await insert_rectification(pool, await insert_alert(pool, severity="low"),
+                                           now + timedelta(hours=5), status="submitted")
+    coking = await insert_rectification(pool, await insert_alert(pool, severity="low", enterprise_id=COKING),
+                                        now + timedelta(hours=5), enterprise_id=COKING)
+    later = await insert_rectification(pool, await insert_alert(pool, severity="low"), now + timedelta(days=3))
+    async with make_dispatcher(pool, registry, remind_before_h=24) as a, \
+            make_dispatcher(pool, registry, remind_before_h=24) as b:
+        import asyncio
+        await asyncio.gather(a.drain(now), b.drain(now), a.drain(now))
+    assert await events_of(pool, "rectification_reminder") == [(alert, first, "delivered")]
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE rectifications SET status = 'rejected', decided_at = now() WHERE id = %s",
+                           (first,))
+    second = await insert_rectification(pool, alert, now + timedelta(hours=6))
+    async with make_dispatcher(pool, registry, remind_before_h=24) as restarted:
+        await restarted.drain(now + timedelta(minutes=1))
+        await restarted.drain(now + timedelta(minutes=2))
+    assert await events_of(pool, "rectification_reminder") == [
+        (alert, first, "delivered"), (alert, second, "delivered")]
+    bodies = [json.loads(r.body) for r in receiver.received]
+    reminders = [b for b in bodies if b["event"] == "rectification_reminder"]
+    assert [b["rectification_id"] for b in reminders] == [first, second]
+    assert reminders[0]["requirements"] == "更换除尘布袋"
+    assert reminders[0]["deadline"] == (now + timedelta(hours=5)).astimezone(CST).isoformat()
+    assert reminders[0]["text_zh"].startswith(f"整改 #{first}（预警 #{alert}，治污设施未运行）将于 ")
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT id, reminded_at IS NOT NULL FROM rectifications ORDER BY id")
+        assert dict(await cur.fetchall()) == {first: True, submitted: False, coking: False, later: False,
+                                              second: True}
+        cur = await conn.execute("SELECT rectification_id, count(*) FROM rectification_events"
+                                 " WHERE action = 'reminded' GROUP BY 1 ORDER BY 1")
+        assert await cur.fetchall() == [(first, 1), (second, 1)]
+
+
+async def test_no_reminders_without_a_lead_time(
+        pool: AsyncConnectionPool[Any], registry: Registry, receiver: Receiver) -> None:
+    """remind_before_h=0 (the dispatcher's default) sends no reminder at all."""
+    now = datetime.now(UTC)
+    alert = await insert_alert(pool, severity="low")
+    await dispatch(pool, alert, now + timedelta(hours=2))
+    await insert_rectification(pool, await insert_alert(pool, severity="low"), now + timedelta(hours=2))
+    async with make_dispatcher(pool, registry) as dispatcher:
+        await dispatcher.drain(now)
+    assert await events_of(pool, "answer_reminder") == []
+    assert await events_of(pool, "rectification_reminder") == []

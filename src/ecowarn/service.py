@@ -23,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ecowarn.alerts import EscalationParams, Escalator, WorkflowParams
 from ecowarn.alerts.model import MaintenancePolicy
+from ecowarn.alerts.notify import NotifyConfig, NotifyMetrics, OfficerNotifier, load_officer_channels
 from ecowarn.alerts.warnings import WarningDispatcher, WarningMetrics, load_warning_policy
 from ecowarn.api.context import ApiContext
 from ecowarn.config.registry import Registry
@@ -110,6 +111,9 @@ async def open_service(settings: Settings, registry: Registry, *,
     """Start everything; stop it all when the block exits."""
     metrics_registry = metrics_registry or CollectorRegistry()
     params = rule_params or {}
+    # A bad officer channel file stops the start before anything opens, naming file and key.
+    officer_channels = (load_officer_channels(settings.officer_channels)
+                        if settings.officer_channels is not None else NotifyConfig())
     async with contextlib.AsyncExitStack() as stack:
         dsn = await stack.enter_async_context(resolve_database(settings))
         mqtt_url = await stack.enter_async_context(_resolve_broker(settings, mqtt))
@@ -127,7 +131,7 @@ async def open_service(settings: Settings, registry: Registry, *,
 
         parser = TelemetryParser(registry)
         arrivals: dict[str, float] = {}
-        dispatcher_ref: list[WarningDispatcher] = []
+        dispatcher_ref: list[WarningDispatcher | OfficerNotifier] = []
 
         def alerts_opened(ids: list[int]) -> None:
             for d in dispatcher_ref:
@@ -165,9 +169,17 @@ async def open_service(settings: Settings, registry: Registry, *,
             backoff_initial_s=settings.warning_backoff_initial_s,
             backoff_max_s=settings.warning_backoff_max_s, timeout_s=settings.warning_timeout_s,
             poll_ms=settings.warning_poll_ms, link_base=settings.public_url,
-            topic_prefix=settings.mqtt_topic_prefix if topic_prefix is None else topic_prefix)
+            topic_prefix=settings.mqtt_topic_prefix if topic_prefix is None else topic_prefix,
+            remind_before_h=settings.reminder_lead_h)
         await stack.enter_async_context(dispatcher)
         dispatcher_ref.append(dispatcher)
+        # Without channels the notifier still records overdue rectifications (and escalates them).
+        notifier = OfficerNotifier(pool, registry, officer_channels, NotifyMetrics(metrics_registry),
+                                   link_base=settings.public_url)
+        await stack.enter_async_context(notifier)
+        dispatcher_ref.append(notifier)
+        log.info("officer notifications: %d channel(s)%s", len(officer_channels.channels),
+                 f" from {settings.officer_channels}" if settings.officer_channels else "")
         tune_gc()  # ingest allocates heavily; see ingest.pipeline.tune_gc
         spool = await stack.enter_async_context(Spool(
             settings.resolved_spool_dir(), max_bytes=settings.spool_max_bytes,
@@ -230,6 +242,7 @@ async def open_service(settings: Settings, registry: Registry, *,
                 await runner.started.wait()
             svc._tasks.append(tg.create_task(escalator.run(), name="alert-escalator"))
             svc._tasks.append(tg.create_task(dispatcher.run(), name="warning-dispatcher"))
+            svc._tasks.append(tg.create_task(notifier.run(), name="officer-notifier"))
             svc._tasks.append(tg.create_task(credit.run_repairs(pool), name="credit-repair"))
             if collector is not None:
                 svc._tasks.append(tg.create_task(collector.run(), name="mqtt-collector"))

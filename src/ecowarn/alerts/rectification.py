@@ -24,6 +24,10 @@ window, repeat episodes starting in it, or this alert's own episode not ended). 
 that finds a recurrence refuses the verification (409, with the check) unless ``force`` is
 given; the check is stored with the rectification either way it is verified.
 
+An alert that leaves the workflow with a rectification in progress (dismissed by an officer,
+superseded by the detector runner) ends it ``withdrawn`` (migration 0011): the caller calls
+:func:`withdraw_with_alert` in the transaction that changes the alert.
+
 Overdue: a rectification still ``ordered`` or ``submitted`` when its due time passes is
 overdue (``overdue`` in every row). :func:`mark_overdue` (called periodically) records it
 once: ``overdue_at``, an ``overdue`` event and an ``escalated`` alert event raising the
@@ -88,13 +92,15 @@ __all__ = [
     "submissions_of",
     "submit",
     "verify",
+    "withdraw_with_alert",
 ]
 
 log = logging.getLogger(__name__)
 
-STATUSES: Final = ("ordered", "submitted", "verified", "rejected")
+STATUSES: Final = ("ordered", "submitted", "verified", "rejected", "withdrawn")
 IN_PROGRESS: Final = ("ordered", "submitted")
-DECIDED: Final = ("verified", "rejected")
+# Ended: decided by an officer, or withdrawn with its alert (dismissed, superseded).
+DECIDED: Final = ("verified", "rejected", "withdrawn")
 # Alert statuses a rectification can be ordered from (and that the alert returns to).
 ORDERABLE_FROM: Final = ("dispatched", "confirmed")
 DATA_CHECK_MAX_DAYS: Final = 365
@@ -109,7 +115,7 @@ _ZH = catalog("zh", "RECTIFICATION")
 # Actions possible on a rectification in each status (what a 409 lists).
 _ALLOWED: Final[Mapping[str, tuple[str, ...]]] = {
     "ordered": ("submit", "reject"), "submitted": ("submit", "verify", "reject"),
-    "verified": (), "rejected": (),
+    "verified": (), "rejected": (), "withdrawn": (),
 }
 
 _COLUMNS = (
@@ -574,6 +580,28 @@ async def reject(conn: psycopg.AsyncConnection[Any], rectification_id: int, acto
             raise _decided(row)
         await _decide(conn, row, state, actor, status="rejected", reason=why, check=None)
         return await fetch_rectification(conn, rectification_id)
+
+
+
+async def withdraw_with_alert(conn: psycopg.AsyncConnection[Any], alert_id: int, actor: Actor, *,
+                              reason: str | None, alert_status: str) -> int | None:
+    """End the alert's rectification in progress as ``withdrawn`` because the alert leaves
+    the workflow (``alert_status``: dismissed, superseded). Call in the transaction that
+    changes the alert, with its row locked; that caller sets the alert's status and clears
+    ``rectifying_from``. Returns the rectification's id, None when none was in progress."""
+    cur = await conn.execute(
+        "UPDATE rectifications SET status = 'withdrawn', decided_at = now(), decided_by_token = %s,"
+        " decided_by_label = %s, decision_reason = %s, updated_at = now()"
+        " WHERE alert_id = %s AND status IN ('ordered', 'submitted') RETURNING id",
+        (actor.token_id, actor.label, reason, alert_id))
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    rectification_id = int(row[0])
+    await _event(conn, rectification_id, "withdrawn", actor, reason=reason,
+                 data={"alert_status": alert_status})
+    log.info("rectification %s withdrawn: alert %s is %s", rectification_id, alert_id, alert_status)
+    return rectification_id
 
 
 # --- the clock: overdue and reminders ------------------------------------------------------

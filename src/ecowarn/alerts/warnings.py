@@ -5,23 +5,28 @@
                     DB-side scan of alerts without their rows;  send, record the attempt; retry
                     policy from config/warnings.yaml            with exponential backoff + jitter
 
-Two events: ``opened`` (body ``"event": "risk_warning"``) when an alert that matches
-the policy (rule and severity) opens, and ``dispatched`` (``"enforcement_notice"``)
+Events: ``opened`` (body ``"event": "risk_warning"``) when an alert that matches
+the policy (rule and severity) opens; ``dispatched`` (``"enforcement_notice"``)
 when an officer dispatches the alert to the enterprise, with the answer deadline the
-alert workflow set (``alerts.due_at``).
+alert workflow set (``alerts.due_at``); and, with ``remind_before_h``, two reminders:
+``answer_reminder`` that long before the answer deadline of a dispatched alert the
+enterprise has not answered, and ``rectification_reminder`` that long before the due
+date of an ordered rectification nothing was submitted for (``rectifications.due_at``;
+the rectification records that its enterprise was reminded). Reminder bodies carry
+``deadline`` and a ``text_zh`` / ``text_en`` to show.
 
-Deduplication is the unique key ``(alert_id, event, channel)`` of
+Deduplication is the unique key ``(alert_id, event, channel, rectification_id)`` of
 ``warning_deliveries``: a repeat trigger, a restart or a second dispatcher instance
 inserts nothing new (``ON CONFLICT DO NOTHING``). The body (with its
 ``delivery_id``) is written once into the outbox, so every attempt sends the same
 bytes with the same signature.
 
-Claiming sets the row's ``next_attempt_at`` a lease ahead and commits before any
-network I/O: no connection is held while a receiver is slow, and a second instance
-skips the row. If an instance dies mid-attempt the lease expires and the row is
-retried (at-least-once; ``X-Ecowarn-Delivery`` lets the receiver drop the repeat).
-After ``max_attempts`` failed attempts a delivery is ``failed`` and stays in the
-log with its last error.
+Claiming and settling are :class:`alerts._outbox.Outbox`'s: the row is leased and
+committed before any network I/O, so no connection is held while a receiver is slow
+and a second instance skips the row. If an instance dies mid-attempt the lease
+expires and the row is retried (at-least-once; ``X-Ecowarn-Delivery`` lets the
+receiver drop the repeat). After ``max_attempts`` failed attempts a delivery is
+``failed`` and stays in the log with its last error.
 
 Errors: :class:`WarningConfigError` for a bad policy file (names file and key).
 Delivery failures are recorded, counted and retried, never raised.
@@ -51,11 +56,14 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ecowarn.alerts._outbox import Outbox, outcome_of
+from ecowarn.alerts.rectification import due_soon, mark_reminded
 from ecowarn.alerts.webhook import AttemptResult, MqttWarningPublisher, WebhookSender
 from ecowarn.config import packaged_file
 from ecowarn.config.registry import Registry
-from ecowarn.core.aio import Backoff, backoff_s, run_periodically
+from ecowarn.core.aio import Backoff, run_periodically
 from ecowarn.core.mqtturl import MqttEndpoint
+from ecowarn.i18n import LANGS, catalog, rule_name
 
 __all__ = [
     "DEFAULT_POLICY_PATH",
@@ -81,7 +89,11 @@ DB_RETRY_MAX_S = 30.0
 
 # Outbox events and the "event" of their bodies (and X-Ecowarn-Event header).
 EVENT_NAMES: Mapping[str, str] = MappingProxyType({
-    "opened": "risk_warning", "dispatched": "enforcement_notice"})
+    "opened": "risk_warning", "dispatched": "enforcement_notice",
+    "answer_reminder": "answer_reminder", "rectification_reminder": "rectification_reminder"})
+REMINDERS = frozenset({"answer_reminder", "rectification_reminder"})
+_OUTBOX = Outbox("warning_deliveries", "warning_attempts",
+                 ("event", "channel", "target", "enterprise_id"))
 
 # Alerts that need outbox rows for %(event)s on a channel they lack. ``due_at`` (the
 # answer deadline, alert workflow) is read through to_jsonb so this works with or
@@ -99,6 +111,14 @@ _OPENED_WHERE = (
     "a.created_at >= %(horizon)s AND a.status <> ALL(%(skip)s)"
     " AND coalesce(%(warn)s::jsonb -> a.rule, %(warn)s::jsonb -> '*', '[]'::jsonb) ? a.severity")
 _DISPATCHED_WHERE = "a.status = 'dispatched'"
+# Dispatched, not answered, answer deadline within the reminder lead time.
+_ANSWER_REMINDER_WHERE = (
+    "a.status = 'dispatched' AND a.due_at > %(now)s AND a.due_at <= %(remind_until)s"
+    " AND NOT EXISTS (SELECT 1 FROM alert_answers x WHERE x.alert_id = a.id)")
+# The alert columns of a rectification's reminder.
+_ALERTS_SQL = (
+    "SELECT a.id, a.rule, a.enterprise_id, a.device_ids, a.start_ts, a.end_ts, a.severity, a.summary,"
+    " a.summary_zh, to_jsonb(a) ->> 'due_at' AS due_at FROM alerts a WHERE a.id = ANY(%s)")
 
 
 def _parse_ts(value: str | None) -> datetime | None:
@@ -176,6 +196,21 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(CST).isoformat()
 
 
+def _reminder_fields(row: Mapping[str, Any], event: str) -> dict[str, Any]:
+    """``deadline`` (and the rectification's id and requirements) and the reminder's text in
+    both languages, Chinese first."""
+    if event == "rectification_reminder":
+        deadline = row["deadline"]
+        extra = {"rectification_id": row["rectification_id"], "requirements": row["requirements"]}
+    else:
+        deadline, extra = _parse_ts(row.get("due_at")), {}
+    when = deadline.astimezone(CST).strftime("%Y-%m-%d %H:%M") if deadline is not None else ""
+    texts = {f"text_{lang}": catalog(lang, "NOTIFY")[f"text_{event}"].format(
+        id=row.get("rectification_id") or "", alert_id=row["id"], rule=rule_name(row["rule"], lang),
+        deadline=when) for lang in LANGS}
+    return {"deadline": _iso(deadline), **extra, **texts}
+
+
 @dataclass(frozen=True, slots=True)
 class _Claimed:
     id: int
@@ -194,6 +229,7 @@ class WarningDispatcher:
     An async context manager: entering opens the HTTP client (and, with ``mqtt``, the
     MQTT publisher); leaving closes them. Tests drive it with :meth:`enqueue_new` and
     :meth:`deliver_due` (``now`` in the future makes retries due without sleeping).
+    With ``remind_before_h`` > 0 it also reminds enterprises of deadlines (module docstring).
     """
 
     def __init__(self, pool: AsyncConnectionPool[Any], registry: Registry, policy: WarningPolicy,
@@ -202,9 +238,12 @@ class WarningDispatcher:
                  topic_prefix: str = "", max_attempts: int = 10, backoff_initial_s: float = 30.0,
                  backoff_max_s: float = 3600.0, timeout_s: float = 10.0, poll_ms: int = 2000,
                  link_base: str = "", user_agent: str = "ecowarn-warnings/1",
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, remind_before_h: float = 0.0) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if remind_before_h < 0:
+            raise ValueError("remind_before_h must be >= 0 (0: no reminders)")
+        self._remind_before = timedelta(hours=remind_before_h)
         self._pool = pool
         self._registry = registry
         self._policy = policy
@@ -281,6 +320,8 @@ class WarningDispatcher:
             "answer_deadline": _iso(_parse_ts(alert.get("due_at"))),
             "issued_at": _iso(issued_at),
         }
+        if event in REMINDERS:
+            body.update(_reminder_fields(alert, event))
         return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
     def _targets(self, enterprise_id: str) -> dict[str, str]:
@@ -304,10 +345,12 @@ class WarningDispatcher:
                 delivery_id = str(uuid.uuid4())
                 cur = await conn.execute(
                     "INSERT INTO warning_deliveries (delivery_id, alert_id, event, enterprise_id,"
-                    " channel, target, body, next_attempt_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-                    " ON CONFLICT (alert_id, event, channel) DO NOTHING",
+                    " channel, target, body, next_attempt_at, rectification_id)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (alert_id, event, channel, rectification_id) DO NOTHING",
                     (delivery_id, alert["id"], event, alert["enterprise_id"], channel, target,
-                     self._body(alert, event, delivery_id, now).decode("utf-8"), now))
+                     self._body(alert, event, delivery_id, now).decode("utf-8"), now,
+                     alert.get("rectification_id")))
                 if cur.rowcount == 1:
                     added += 1
                     self._metrics.enqueued.labels(channel).inc()
@@ -316,44 +359,61 @@ class WarningDispatcher:
     async def enqueue_new(self, now: datetime | None = None) -> int:
         """Find alerts that should warn and lack an outbox row on some channel, and add the
         rows, in the transaction that found them: alerts created within the policy's
-        horizon that match it (``opened``), and alerts in ``dispatched`` status
-        (``dispatched``, when the policy asks for notices). Returns rows added."""
+        horizon that match it (``opened``), alerts in ``dispatched`` status
+        (``dispatched``, when the policy asks for notices) and, with reminders on, the
+        deadlines due within the lead time. Returns rows added."""
         now = now or datetime.now(UTC)
         params = {"horizon": now - timedelta(hours=self._policy.horizon_h),
                   "skip": sorted(self._policy.skip_statuses), "warn": Jsonb(self._policy.as_json()),
                   "mqtt": self._mqtt_endpoint is not None, "webhooks": sorted(self._webhooks),
-                  "limit": ENQUEUE_BATCH}
+                  "limit": ENQUEUE_BATCH, "now": now, "remind_until": now + self._remind_before}
         total = 0
-        scans = [("opened", _OPENED_WHERE)]
+        scans = [("opened", _CANDIDATES_SQL.format(where=_OPENED_WHERE))]
         if self._policy.notify_dispatch:
-            scans.append(("dispatched", _DISPATCHED_WHERE))
-        for event, where in scans:
+            scans.append(("dispatched", _CANDIDATES_SQL.format(where=_DISPATCHED_WHERE)))
+        if self._remind_before > timedelta(0):
+            scans.append(("answer_reminder", _CANDIDATES_SQL.format(where=_ANSWER_REMINDER_WHERE)))
+        for event, query in scans:
             while True:
                 async with self._pool.connection() as conn, conn.transaction():
                     async with conn.cursor(row_factory=dict_row) as cur:
-                        await cur.execute(_CANDIDATES_SQL.format(where=where),
-                                          {**params, "event": event})
+                        await cur.execute(query, {**params, "event": event})
                         alerts = await cur.fetchall()
                     total += await self.enqueue(conn, alerts, event, now)
                 if len(alerts) < ENQUEUE_BATCH:
                     break
+        if self._remind_before > timedelta(0):
+            total += await self._remind_rectifications(now)
         return total
+
+    async def _remind_rectifications(self, now: datetime) -> int:
+        """Reminders of ordered rectifications due within the lead time whose enterprise was
+        not reminded yet (:func:`alerts.rectification.due_soon`); each reminded one is marked
+        (``reminded_at`` and a ``reminded`` event naming the deliveries) in the transaction
+        that queued its reminders. An enterprise without a channel is not marked."""
+        async with self._pool.connection() as conn, conn.transaction():
+            due = [r for r in await due_soon(conn, within=self._remind_before, now=now)
+                   if self._targets(r["enterprise_id"])]
+            if not due:
+                return 0
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(_ALERTS_SQL, ([r["alert_id"] for r in due],))
+                alerts = {a["id"]: a for a in await cur.fetchall()}
+            added = 0
+            for r in due:
+                row = {**alerts[r["alert_id"]], "enterprise_id": r["enterprise_id"], "rectification_id": r["id"],
+                       "deadline": r["due_at"], "requirements": r["requirements"]}
+                added += await self.enqueue(conn, [row], "rectification_reminder", now)
+                await mark_reminded(conn, int(r["id"]), now=now,
+                                    data={"channels": sorted(self._targets(r["enterprise_id"]))})
+        return added
 
     # --- delivery ----------------------------------------------------------------------
 
     async def _claim(self, now: datetime) -> list[_Claimed]:
-        async with self._pool.connection() as conn, conn.transaction():
-            cur = await conn.execute(
-                "WITH due AS (SELECT id FROM warning_deliveries"
-                "  WHERE status = 'pending' AND next_attempt_at <= %(now)s"
-                "  ORDER BY next_attempt_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
-                " UPDATE warning_deliveries w SET attempts = w.attempts + 1,"
-                "  next_attempt_at = %(lease_end)s FROM due WHERE w.id = due.id"
-                " RETURNING w.id, w.delivery_id, w.event, w.channel, w.target, w.enterprise_id, w.body,"
-                " w.attempts",
-                {"now": now, "limit": CLAIM_BATCH, "lease_end": now + self._lease})
-            rows = await cur.fetchall()
-        return [_Claimed(int(r[0]), str(r[1]), r[2], r[3], r[4], r[5], r[6].encode("utf-8"), int(r[7]))
+        rows = await _OUTBOX.claim(self._pool, now, limit=CLAIM_BATCH, lease=self._lease)
+        return [_Claimed(int(r["id"]), str(r["delivery_id"]), r["event"], r["channel"], r["target"],
+                         r["enterprise_id"], r["body"].encode("utf-8"), int(r["attempts"]))
                 for r in rows]
 
     async def _attempt(self, item: _Claimed) -> AttemptResult:
@@ -369,38 +429,22 @@ class WarningDispatcher:
 
     async def _record(self, item: _Claimed, result: AttemptResult, started: datetime, now: datetime) -> None:
         self._metrics.duration.labels(item.channel).observe(result.duration_s)
-        if result.ok:
-            status, next_at, delivered = "delivered", now, now
+        outcome = outcome_of(result, item.attempts, now, max_attempts=self._max_attempts,
+                             backoff=self._backoff, rng=self._rng)
+        if outcome.status == "delivered":
             self._metrics.sent.labels(item.channel).inc()
             log.info("warning %s (%s %s) delivered to %s", item.delivery_id, item.event, item.channel,
                      item.target)
         else:
             self._metrics.failed.labels(item.channel).inc()
-            delivered = None
-            if item.attempts >= self._max_attempts:
-                status, next_at = "failed", now
+            if outcome.status == "failed":
                 self._metrics.abandoned.labels(item.channel).inc()
                 log.warning("warning %s (%s) to %s abandoned after %d attempts: %s",
                             item.delivery_id, item.channel, item.target, item.attempts, result.error)
             else:
-                delay = backoff_s(item.attempts, *self._backoff, rng=self._rng)
-                if result.retry_after_s is not None:
-                    delay = min(max(delay, result.retry_after_s), self._backoff[1])
-                status, next_at = "pending", now + timedelta(seconds=delay)
                 log.info("warning %s (%s) attempt %d failed (%s); next in %.0f s", item.delivery_id,
-                         item.channel, item.attempts, result.error, delay)
-        async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO warning_attempts (delivery, attempt, started_at, duration_ms, status_code,"
-                " error) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (delivery, attempt) DO NOTHING",
-                (item.id, item.attempts, started, int(result.duration_s * 1000), result.status_code,
-                 result.error))
-            # Only the holder of this attempt's claim may settle it.
-            await conn.execute(
-                "UPDATE warning_deliveries SET status = %s, next_attempt_at = %s, delivered_at = %s,"
-                " last_status_code = %s, last_error = %s"
-                " WHERE id = %s AND attempts = %s AND status = 'pending'",
-                (status, next_at, delivered, result.status_code, result.error, item.id, item.attempts))
+                         item.channel, item.attempts, result.error, outcome.delay_s)
+        await _OUTBOX.settle(self._pool, item.id, item.attempts, result, outcome, started)
 
     async def deliver_due(self, now: datetime | None = None) -> int:
         """Claim deliveries due at ``now`` (default: the clock), attempt each once, record

@@ -10,8 +10,10 @@ Webhook request (one per attempt, identical bytes on every attempt)::
 
 A 2xx answer is a delivery; anything else (another status, a timeout, a refused
 connection) is a failed attempt that the dispatcher retries. Redirects are not
-followed. MQTT: the same body published with QoS 1 on ``warnings/{enterprise_id}``;
-the broker's PUBACK is the delivery.
+followed. Receivers that report errors inside a 200 (IM group robots answer
+``{"errcode": 310000, ...}``) are judged by a ``check`` of the answer's body.
+MQTT: the same body published with QoS 1 on ``warnings/{enterprise_id}``; the
+broker's PUBACK is the delivery.
 
 Each attempt returns an :class:`AttemptResult`; transports never raise for a
 failed delivery, so one bad receiver cannot stop the dispatcher.
@@ -25,6 +27,7 @@ import hmac
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -39,6 +42,7 @@ __all__ = [
     "SIGNATURE_HEADER",
     "AttemptResult",
     "MqttWarningPublisher",
+    "ResponseCheck",
     "WebhookSender",
     "sign",
     "signature_matches",
@@ -50,6 +54,11 @@ SIGNATURE_HEADER = "X-Ecowarn-Signature"
 DELIVERY_HEADER = "X-Ecowarn-Delivery"
 EVENT_HEADER = "X-Ecowarn-Event"
 _MAX_ERROR_CHARS = 500
+# At most this much of a 2xx answer is read for a ``check``.
+_MAX_CHECKED_BYTES = 64 * 1024
+
+# Judges a 2xx answer's body: an error message, or None when it reports success.
+ResponseCheck = Callable[[bytes], str | None]
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -91,7 +100,8 @@ class WebhookSender:
         self._user_agent = user_agent
 
     async def send(self, url: str, body: bytes, *, delivery_id: str, secret: str | None,
-                   event: str = "risk_warning") -> AttemptResult:
+                   event: str = "risk_warning", check: ResponseCheck | None = None) -> AttemptResult:
+        """One signed POST; with ``check``, a 2xx answer whose body it faults is a failure."""
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": self._user_agent,
@@ -109,11 +119,20 @@ class WebhookSender:
                     status = response.status_code
                     reason = response.reason_phrase
                     retry_after = _retry_after(response.headers.get("retry-after"))
+                    answer = b""
+                    if check is not None and 200 <= status < 300:
+                        async for chunk in response.aiter_bytes():
+                            answer += chunk
+                            if len(answer) >= _MAX_CHECKED_BYTES:
+                                break
         except (httpx.HTTPError, httpx.InvalidURL, TimeoutError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
             return AttemptResult(False, None, error, None, time.monotonic() - t0)
         elapsed = time.monotonic() - t0
         if 200 <= status < 300:
+            fault = check(answer) if check is not None else None
+            if fault is not None:
+                return AttemptResult(False, status, fault[:_MAX_ERROR_CHARS], None, elapsed)
             return AttemptResult(True, status, None, None, elapsed)
         return AttemptResult(False, status, f"HTTP {status} {reason}".strip()[:_MAX_ERROR_CHARS],
                              retry_after, elapsed)

@@ -8,6 +8,7 @@ Endpoints (roles; ``admin`` may use all):
 - ``POST /api/v1/emergency-orders``: officer; ``GET``: officer, enterprise (orders naming it)
 - ``POST /api/v1/maintenance``, ``GET``: officer, enterprise (own devices)
 - ``GET /api/v1/dead-letters``, ``POST /api/v1/dead-letters/{id}/replay``: officer
+- ``GET /api/v1/notifications``: officer (the log of notifications to officer channels)
 - ``GET /healthz``, ``GET /metrics``: no authentication (firewall ``/metrics``)
 - ``/console``: web console for officer and enterprise tokens
 - ``GET /api/v1/docs``: OpenAPI documentation (Swagger UI served from the package itself,
@@ -38,6 +39,7 @@ from ecowarn.api.routes_alerts import build_alerts_router
 from ecowarn.api.routes_credit import build_credit_router
 from ecowarn.api.routes_dead_letters import build_dead_letters_router
 from ecowarn.api.routes_ingest import build_ingest_router
+from ecowarn.api.routes_notifications import build_notifications_router
 from ecowarn.api.routes_ops import build_ops_router
 from ecowarn.api.routes_orders import build_orders_router
 from ecowarn.api.routes_readings import build_readings_router
@@ -71,6 +73,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(build_workflow_router(ctx, auth))
     app.include_router(build_rectifications_router(ctx, auth))
     app.include_router(build_credit_router(ctx, auth))
+    app.include_router(build_notifications_router(ctx, auth))
     app.include_router(build_repair_router(ctx, auth))
     app.include_router(build_ops_router(ctx))
     app.include_router(console)

@@ -419,7 +419,7 @@ def build_rectifications_router(ctx: ApiContext, auth: Auth) -> APIRouter:
     async def get_rectifications(
         request: Request,
         principal: Annotated[Principal, Depends(readers)],
-        status: Annotated[Literal["ordered", "submitted", "verified", "rejected"] | None,
+        status: Annotated[Literal["ordered", "submitted", "verified", "rejected", "withdrawn"] | None,
                           Query(description=f"one of {', '.join(STATUSES)}")] = None,
         enterprise_id: str | None = None,
         overdue: Annotated[bool | None, Query(

@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     # Base URL of the console as enterprises reach it, for the "url" of warnings
     # (e.g. https://ecowarn.example.gov.cn); empty: warnings carry the link path only.
     public_url: str = ""
+    # Notifications to officers (alerts/notify.py): the channel file (YAML, see
+    # config/officer_channels.example.yaml; unset: officers are not notified). Enterprises
+    # are reminded this many hours before an answer or rectification deadline, through
+    # their warning channels (0: no reminders).
+    officer_channels: Path | None = None
+    reminder_lead_h: float = Field(default=24.0, ge=0)
     # Environmental credit (credit/): deduction table (YAML, default config/credit.yaml)
     # and the margin of raw readings around an alert in its evidence package.
     credit_table: Path | None = None

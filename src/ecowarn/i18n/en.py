@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["ATTACHMENTS", "CONSOLE", "CREDIT", "ENTRY_TYPES", "ERRORS", "EVIDENCE", "LABELS", "PHRASES",
+__all__ = ["ATTACHMENTS", "CONSOLE", "CREDIT", "ENTRY_TYPES", "ERRORS", "EVIDENCE", "LABELS", "NOTIFY", "PHRASES",
            "RECTIFICATION", "RULES", "WORKFLOW"]
 
 # console pages (login, alerts, readings)
@@ -451,4 +451,30 @@ FORMS: Final[dict[str, str]] = {
     "flag": "{flag} ({name})",
     "metric_pm25": "PM2.5",
     "metric_pm10": "PM10",
+}
+
+# notifications to officers and reminders to enterprises (ecowarn.alerts.notify, alerts.warnings)
+NOTIFY: Final[dict[str, str]] = {
+    "high_alert": "High-severity alert",
+    "escalated": "Alert escalated",
+    "rectification_overdue": "Rectification overdue",
+    "maintenance_pending": "Maintenance awaiting approval",
+    "answer_reminder": "Answer deadline reminder",
+    "rectification_reminder": "Rectification deadline reminder",
+    "title_high_alert": "High-severity alert: {enterprise}",
+    "text_high_alert": "{rule}: {summary} (alert #{alert_id}, since {start})",
+    "title_escalated": "Alert escalated to level {level}: {enterprise}",
+    "text_escalated": "Alert #{alert_id} ({rule}) has not been acknowledged and reached level {level}: {summary}",
+    "title_rectification_overdue": "Rectification overdue: {enterprise}",
+    "text_rectification_overdue": ("Rectification #{id} (alert #{alert_id}, {rule}) was due {due} and is not "
+                                   "verified; requirements: {requirements}"),
+    "title_maintenance_pending": "Maintenance awaiting approval: {enterprise}",
+    "text_maintenance_pending": ("Device {device_id} declared maintenance {start} to {end}: {reason} "
+                                 "(needs approval: {why})"),
+    "text_answer_reminder": ("Please answer alert #{alert_id} ({rule}) before {deadline}; after it, the "
+                             "decision is taken without your statement."),
+    "text_rectification_reminder": ("Rectification #{id} (alert #{alert_id}, {rule}) is due {deadline}: please "
+                                    "complete it and submit the proof."),
+    "open": "Open",
+    "no_enterprise": "no enterprise",
 }

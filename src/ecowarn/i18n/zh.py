@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["ATTACHMENTS", "CONSOLE", "CREDIT", "ENTRY_TYPES", "ERRORS", "EVIDENCE", "LABELS", "PHRASES",
+__all__ = ["ATTACHMENTS", "CONSOLE", "CREDIT", "ENTRY_TYPES", "ERRORS", "EVIDENCE", "LABELS", "NOTIFY", "PHRASES",
            "RECTIFICATION", "RULES", "WORKFLOW"]
 
 # console pages (login, alerts, readings)
@@ -446,4 +446,28 @@ FORMS: Final[dict[str, str]] = {
     "flag": "{flag}（{name}）",
     "metric_pm25": "PM2.5",
     "metric_pm10": "PM10",
+}
+
+# notifications to officers and reminders to enterprises (ecowarn.alerts.notify, alerts.warnings)
+NOTIFY: Final[dict[str, str]] = {
+    "high_alert": "高级别预警",
+    "escalated": "预警升级",
+    "rectification_overdue": "整改逾期",
+    "maintenance_pending": "运维申报待审批",
+    "answer_reminder": "说明期限提醒",
+    "rectification_reminder": "整改期限提醒",
+    "title_high_alert": "【高级别预警】{enterprise}",
+    "text_high_alert": "{rule}：{summary}（预警 #{alert_id}，开始于 {start}）",
+    "title_escalated": "【预警升级至第 {level} 级】{enterprise}",
+    "text_escalated": "预警 #{alert_id}（{rule}）发出后一直无人受理，已升级至第 {level} 级：{summary}",
+    "title_rectification_overdue": "【整改逾期】{enterprise}",
+    "text_rectification_overdue": ("整改 #{id}（预警 #{alert_id}，{rule}）已于 {due} 到期，仍未通过核查；"
+                                   "整改要求：{requirements}"),
+    "title_maintenance_pending": "【运维申报待审批】{enterprise}",
+    "text_maintenance_pending": "设备 {device_id} 申报运维 {start} 至 {end}，原因：{reason}（需审批：{why}）",
+    "text_answer_reminder": "请于 {deadline} 前就预警 #{alert_id}（{rule}）提交情况说明，逾期视为放弃陈述申辩。",
+    "text_rectification_reminder": ("整改 #{id}（预警 #{alert_id}，{rule}）将于 {deadline} 到期，"
+                                    "请按要求完成整改并提交材料。"),
+    "open": "查看详情",
+    "no_enterprise": "无所属企业",
 }
