@@ -281,6 +281,7 @@ RECTIFICATION: Final[dict[str, str]] = {
     "st_submitted": "proof submitted",
     "st_verified": "verified",
     "st_rejected": "rejected",
+    "st_withdrawn": "withdrawn (alert dismissed or merged)",
     "overdue": "overdue",
     "ev_ordered": "rectification ordered",
     "ev_submitted": "proof submitted",
@@ -288,6 +289,7 @@ RECTIFICATION: Final[dict[str, str]] = {
     "ev_rejected": "rejected",
     "ev_overdue": "overdue, escalated",
     "ev_reminded": "reminder sent",
+    "ev_withdrawn": "withdrawn with its alert",
     "not_found": "no rectification {id}",
     "attachment_not_found": "no attachment {id}",
     "alert_status": ("alert {alert_id} is {state}; a rectification can be ordered only on a dispatched or "
