@@ -154,6 +154,12 @@ async def test_refused_files_are_422_naming_the_field_and_store_nothing(api: Api
     r = await api.client.post(url, headers=ent, data={"text": "x", "csrf": "1"},
                               files=[("files", ("ok.pdf", PDF, "application/pdf"))])
     assert r.status_code == 422 and r.json()["fields"][0]["path"] == "body.csrf"
+    for data, path in (({"text": "x", "files": "not a file"}, "body.files"),
+                       ({"attachments": "doc:1"}, "body.text")):
+        r = await api.client.post(url, headers=ent, data=data,
+                                  files=[("files", ("ok.pdf", PDF, "application/pdf"))])
+        assert r.status_code == 422 and r.json()["fields"][0]["path"] == path, r.text
+        assert r.json()["detail_zh"].startswith(path + "：")
     many = [("files", (f"{i}.pdf", PDF, "application/pdf")) for i in range(MAX_FILES + 1)]
     r = await api.client.post(url, headers=ent, data={"text": "x"}, files=many)
     assert r.status_code == 422, r.text
