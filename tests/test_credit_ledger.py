@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
@@ -318,10 +318,39 @@ async def test_confirming_through_the_alert_lifecycle_writes_evidence_and_deduct
     assert principal is not None
     officer = Actor(token_id=principal.token_id, role="officer", label="Officer Wu")
     alert = await insert_alert(conn)
-    for action in ("acknowledge", "dispatch", "confirm"):
+    for action in ("acknowledge", "dispatch"):
         await transition(conn, alert, action, officer, on_confirmed=service.on_alert_confirmed)
+    # Four days on, the three-day answer deadline has passed without an answer: heard.
+    await transition(conn, alert, "confirm", officer, on_confirmed=service.on_alert_confirmed,
+                     now=datetime.now(UTC) + timedelta(days=4))
     cur = await conn.execute("SELECT entry_type, points, actor FROM credit_ledger")
     assert await cur.fetchall() == [("deduction", -10, {"token_id": principal.token_id, "role": "officer",
                                                         "label": "Officer Wu"})]
     cur = await conn.execute("SELECT count(*) FROM evidence_packages WHERE alert_id = %s", (alert,))
     assert await cur.fetchone() == (1,)
+
+
+async def test_first_offence_is_a_zero_point_entry_that_counts_as_a_violation(
+        conn: psycopg.AsyncConnection[Any], service: CreditService) -> None:
+    """Confirmed with first_offence_no_penalty: evidence frozen and a zero-point first_offence
+    entry (no ref_id, nothing to repair) in the chain; confirming again is a no-op; a later
+    same-rule deduction counts it as an earlier violation; the chain verifies."""
+    from ecowarn.credit import verify_chain
+
+    first = await insert_alert(conn)
+    await service.on_alert_confirmed(conn, first, Officer(), disposition="first_offence_no_penalty")
+    await on_alert_confirmed(conn, first, Officer(), disposition="first_offence_no_penalty")
+    await service.on_alert_confirmed(conn, first, Officer())  # its first offence stands: no deduction
+    later = await insert_alert(conn, start=T0 + timedelta(days=10), end=T0 + timedelta(days=10, hours=1))
+    await service.on_alert_confirmed(conn, later, Officer())
+    rows = await ledger_rows(conn)
+    assert [r[1:] for r in rows] == [("first_offence", 0, 100, "A", None, 0),
+                                     ("deduction", -15, 85, "A", None, 1)]
+    cur = await conn.execute("SELECT repair_after, evidence_id IS NOT NULL FROM credit_ledger WHERE id = %s",
+                             (rows[0][0],))
+    assert await cur.fetchone() == (None, True)
+    with pytest.raises(NotEligible, match="only deductions are repaired"):
+        await repair(conn, rows[0][0], actor={"role": "officer"}, reason="x")
+    async with conn.transaction():
+        result = await verify_chain(conn)
+    assert result.ok and (result.evidence, result.ledger) == (2, 2)

@@ -35,6 +35,11 @@ async def _act(api: ApiEnv, headers: dict[str, str], alert: int, action: str,
                                  json={"action": action, **extra})
 
 
+async def _deadline_passed(api: ApiEnv, alert: int) -> None:
+    """The enterprise let its answer deadline pass without answering: it has been heard."""
+    await api.execute("UPDATE alerts SET due_at = now() - interval '1 minute' WHERE id = %s", (alert,))
+
+
 @asynccontextmanager
 async def _client_with(api: ApiEnv, **changes: Any) -> AsyncIterator[httpx.AsyncClient]:
     ctx = dataclasses.replace(api.ctx, metrics_registry=type(api.ctx.metrics_registry)(),
@@ -45,7 +50,8 @@ async def _client_with(api: ApiEnv, **changes: Any) -> AsyncIterator[httpx.Async
 
 
 async def test_full_lifecycle_records_who_when_why(api: ApiEnv) -> None:
-    """acknowledge -> dispatch -> confirm -> close: each step is a trail event with token, role, label, reason."""
+    """acknowledge -> dispatch -> (answer, read) -> confirm -> close: each step is a trail event
+    with token, role, label, reason."""
     alert = await api.insert_alert()
     headers, token_id = await _officer(api)
     r = await _act(api, headers, alert, "acknowledge", reason="screened")
@@ -56,6 +62,11 @@ async def test_full_lifecycle_records_who_when_why(api: ApiEnv) -> None:
     body = r.json()
     dispatched = datetime.fromisoformat(body["dispatched_at"])
     assert datetime.fromisoformat(body["due_at"]) - dispatched == timedelta(days=3)  # high: 3 days
+    ent = await api.headers("enterprise", CEMENT)
+    r = await api.client.post(f"/api/v1/alerts/{alert}/answers", headers=ent,
+                              json={"kind": "explanation", "text": "滤袋更换"})
+    assert r.status_code == 201, r.text
+    assert (await api.client.get(f"/api/v1/alerts/{alert}/answers", headers=headers)).status_code == 200
     assert (await _act(api, headers, alert, "confirm", reason="power data reviewed")).status_code == 200
     r = await _act(api, headers, alert, "close", disposition="case_filed", reason="case 2026-17")
     assert r.status_code == 200, r.text
@@ -66,12 +77,16 @@ async def test_full_lifecycle_records_who_when_why(api: ApiEnv) -> None:
     assert steps == [
         ("transition", "acknowledge", "open", "acknowledged"),
         ("transition", "dispatch", "acknowledged", "dispatched"),
+        ("answer", None, None, None),
+        ("answers_read", None, None, None),
         ("transition", "confirm", "dispatched", "confirmed"),
         ("transition", "close", "confirmed", "closed"),
     ]
-    assert {(e["actor"]["token_id"], e["actor"]["role"], e["actor"]["label"]) for e in trail} == {
+    officers = [e for e in trail if e["kind"] != "answer"]
+    assert {(e["actor"]["token_id"], e["actor"]["role"], e["actor"]["label"]) for e in officers} == {
         (token_id, "officer", "Zhang Wei")}
-    assert [e["reason"] for e in trail] == ["screened", None, "power data reviewed", "case 2026-17"]
+    assert [e["actor"]["role"] for e in trail if e["kind"] == "answer"] == ["enterprise"]
+    assert [e["reason"] for e in officers] == ["screened", None, None, "power data reviewed", "case 2026-17"]
     assert trail[-1]["disposition"] == "case_filed"
     assert all(datetime.fromisoformat(e["at"]).utcoffset() == timedelta(hours=8) for e in trail)
 
@@ -129,28 +144,32 @@ async def test_missing_reason_or_unfit_disposition_is_422(
 
 async def test_confirm_hook_runs_inside_the_transaction(api: ApiEnv) -> None:
     """on_confirmed sees the confirmed status on its connection while other connections do not yet."""
-    seen: list[tuple[int, str, str, str]] = []
+    seen: list[tuple[int, str, str, str, str | None]] = []
 
-    async def hook(conn: psycopg.AsyncConnection[Any], alert_id: int, actor: Actor) -> None:
+    async def hook(conn: psycopg.AsyncConnection[Any], alert_id: int, actor: Actor, *,
+                   disposition: str | None = None) -> None:
         cur = await conn.execute("SELECT status FROM alerts WHERE id = %s", (alert_id,))
         inside = (await cur.fetchone() or ("?",))[0]
         outside = (await api.execute("SELECT status FROM alerts WHERE id = %s", (alert_id,)))[0][0]
-        seen.append((alert_id, actor.role, inside, outside))
+        seen.append((alert_id, actor.role, inside, outside, disposition))
 
     alert = await api.insert_alert()
     headers, _ = await _officer(api)
     async with _client_with(api, on_confirmed=hook) as client:
         for action in ("acknowledge", "dispatch", "confirm"):
+            if action == "confirm":
+                await _deadline_passed(api, alert)
             r = await client.post(f"/api/v1/alerts/{alert}/transitions", headers=headers,
                                   json={"action": action})
             assert r.status_code == 200, r.text
-    assert seen == [(alert, "officer", "confirmed", "dispatched")]
+    assert seen == [(alert, "officer", "confirmed", "dispatched", None)]
 
 
 async def test_failing_confirm_hook_rolls_the_confirmation_back(api: ApiEnv) -> None:
     """When on_confirmed raises, the alert stays dispatched and no confirm event is kept."""
 
-    async def hook(conn: psycopg.AsyncConnection[Any], alert_id: int, actor: Actor) -> None:
+    async def hook(conn: psycopg.AsyncConnection[Any], alert_id: int, actor: Actor, *,
+                   disposition: str | None = None) -> None:
         raise RuntimeError("ledger unavailable")
 
     alert = await api.insert_alert()
@@ -159,6 +178,7 @@ async def test_failing_confirm_hook_rolls_the_confirmation_back(api: ApiEnv) -> 
         for action in ("acknowledge", "dispatch"):
             await client.post(f"/api/v1/alerts/{alert}/transitions", headers=headers,
                               json={"action": action})
+        await _deadline_passed(api, alert)
         with pytest.raises(RuntimeError, match="ledger unavailable"):
             await client.post(f"/api/v1/alerts/{alert}/transitions", headers=headers,
                               json={"action": "confirm"})
@@ -268,6 +288,7 @@ async def test_concurrent_decisions_one_wins_the_other_is_told(api: ApiEnv) -> N
     (h1, _), (h2, _) = await _officer(api, "One"), await _officer(api, "Two")
     for action in ("acknowledge", "dispatch"):
         await _act(api, h1, alert, action)
+    await _deadline_passed(api, alert)
     r1, r2 = await asyncio.gather(_act(api, h1, alert, "confirm"),
                                   _act(api, h2, alert, "dismiss", reason="explained"))
     assert sorted((r1.status_code, r2.status_code)) == [200, 409], (r1.text, r2.text)

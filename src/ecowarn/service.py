@@ -214,7 +214,9 @@ async def open_service(settings: Settings, registry: Registry, *,
             workflow=WorkflowParams(answer_deadline_days=settings.answer_deadline_days(),
                                     answer_deadline_days_by_rule=settings.answer_deadline_days_by_rule,
                                     maintenance=MaintenancePolicy(settings.maintenance_grace_min,
-                                                                  settings.maintenance_max_hours)),
+                                                                  settings.maintenance_max_hours),
+                                    first_offence_window_months=settings.first_offence_window_months,
+                                    first_offence_rules=settings.first_offence_rules),
         )
         app = create_app(ctx)
         gateway = None

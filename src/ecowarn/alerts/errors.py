@@ -5,7 +5,11 @@
      ├── InvalidWorkflowInput      a value the workflow refuses (names the field) -> 422
      ├── WorkflowConflict          the alert's state forbids the request          -> 409
      │    ├── IllegalTransition    action not allowed from the current status
-     │    └── AlreadyClaimed       another officer holds the alert
+     │    ├── AlreadyClaimed       another officer holds the alert
+     │    ├── HearingPending       confirm before the enterprise was heard (``reason``
+     │    │                        awaiting_answer | answer_unread | not_warned, ``allowed_at``)
+     │    └── FirstOffenceRefused  first_offence_no_penalty not allowed (``reason`` not_eligible,
+     │                             ``failed``: the checks that failed)
      ├── DeclarationNotFound       no such maintenance declaration (or not the actor's) -> 404
      └── DeclarationDecided        the declaration was approved or rejected already  -> 409
 """
@@ -13,12 +17,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+from ecowarn.alerts.hearing import Hearing, explain
+from ecowarn.i18n import Lang, catalog, rule_name
 
 __all__ = [
     "AlertNotFound",
     "AlreadyClaimed",
     "DeclarationDecided",
     "DeclarationNotFound",
+    "FirstOffenceRefused",
+    "HearingPending",
     "IllegalTransition",
     "InvalidWorkflowInput",
     "WorkflowConflict",
@@ -81,6 +91,49 @@ class AlreadyClaimed(WorkflowConflict):
                          alert_id=alert_id, status=status)
         self.assignee_token = assignee_token
         self.assignee_label = assignee_label
+
+
+class HearingPending(WorkflowConflict):
+    """``confirm`` refused: the enterprise has not been heard yet (:mod:`alerts.hearing`).
+
+    ``detail_zh`` and ``extra`` (``reason``, ``allowed_at``, ``hearing``) go into the
+    JSON error body."""
+
+    def __init__(self, alert_id: int, status: str, hearing: Hearing, allowed: Sequence[str]) -> None:
+        def text(lang: Lang) -> str:
+            return catalog(lang, "WORKFLOW")["hearing_refused"].format(id=alert_id,
+                                                                       why=explain(hearing, lang))
+
+        super().__init__(text("en"), alert_id=alert_id, status=status, allowed=allowed)
+        self.hearing = hearing
+        self.detail_zh = text("zh")
+        shown = hearing.as_json()
+        self.extra: dict[str, Any] = {"reason": hearing.reason, "allowed_at": shown["allowed_at"],
+                                      "hearing": shown}
+
+
+class FirstOffenceRefused(WorkflowConflict):
+    """``first_offence_no_penalty`` refused; ``failed`` names the checks that failed:
+    ``rule_not_allowed``, ``no_verified_rectification``, ``prior_violation`` (with the
+    ledger entries in ``prior_entries``)."""
+
+    def __init__(self, alert_id: int, status: str, *, rule: str, failed: Sequence[str],
+                 window_months: int, prior_entries: Sequence[int], allowed: Sequence[str]) -> None:
+        def text(lang: Lang) -> str:
+            texts = catalog(lang, "WORKFLOW")
+            why = [texts[f"fo_{code}"].format(rule=rule_name(rule, lang), months=window_months,
+                                              n=len(prior_entries),
+                                              entries=", ".join(map(str, prior_entries)))
+                   for code in failed]
+            return texts["fo_refused"].format(id=alert_id, why=("; " if lang == "en" else "；").join(why))
+
+        super().__init__(text("en"), alert_id=alert_id, status=status, allowed=allowed)
+        self.failed = tuple(failed)
+        self.prior_entries = tuple(prior_entries)
+        self.detail_zh = text("zh")
+        self.extra: dict[str, Any] = {"reason": "not_eligible", "failed": list(self.failed),
+                                      "prior_entries": list(self.prior_entries),
+                                      "window_months": window_months}
 
 
 class DeclarationNotFound(WorkflowError):

@@ -7,6 +7,15 @@ on one alert at once are therefore serialised: the second sees the first's resul
 (e.g. :class:`~alerts.errors.AlreadyClaimed`, or an
 :class:`~alerts.errors.IllegalTransition` listing what is still allowed).
 
+Every function takes the ``scope`` of what its caller may see (:func:`in_scope`): an alert
+outside it is :class:`~alerts.errors.AlertNotFound`, exactly like an absent one, and nothing
+is changed.
+
+``confirm`` is refused (:class:`~alerts.errors.HearingPending`) until the enterprise has
+been heard (:mod:`alerts.hearing`), judged under the row lock at the database's clock (or
+``now``, for tests); with ``first_offence_no_penalty`` it also needs the checks of
+:mod:`alerts.first_offence` (:class:`~alerts.errors.FirstOffenceRefused`).
+
 Assignment is to an officer's API token (its id), not to a free-text name: a token
 is what the service can verify (live, role officer or admin), what the queue's
 ``assignee=me`` filter and a claim compare, and its label (e.g. "Zhang Wei,
@@ -28,12 +37,18 @@ from ecowarn.alerts.audit import record_event
 from ecowarn.alerts.errors import (
     AlertNotFound,
     AlreadyClaimed,
+    FirstOffenceRefused,
+    HearingPending,
     IllegalTransition,
     InvalidWorkflowInput,
 )
+from ecowarn.alerts.first_offence import check_first_offence
+from ecowarn.alerts.hearing import Hearing, assess
 from ecowarn.alerts.model import (
     ACTIONS,
+    CONFIRM_DISPOSITIONS,
     FINAL_STATUSES,
+    FIRST_OFFENCE,
     PUBLIC_ACTIONS,
     TRANSITIONS,
     Actor,
@@ -51,13 +66,20 @@ MAX_TEXT = 5000
 _STATE_COLUMNS = (
     "id, rule, severity, enterprise_id, device_ids, status, assignee_token, assignee_label,"
     " claimed_at, acknowledged_at, dispatched_at, due_at, decided_at, closed_at, disposition,"
-    " disposition_reason, escalated_at, escalation_level, repeat_count, last_repeat_at"
+    " disposition_reason, escalated_at, escalation_level, repeat_count, last_repeat_at, start_ts,"
+    " now() AS as_of,"
+    " ARRAY(SELECT created_at FROM alert_answers s WHERE s.alert_id = alerts.id ORDER BY s.id)"
+    "   AS answers_created,"
+    " ARRAY(SELECT first_read_at FROM alert_answers s WHERE s.alert_id = alerts.id ORDER BY s.id)"
+    "   AS answers_read"
 )
 
 
 @dataclass(frozen=True, slots=True)
 class AlertState:
-    """An alert's workflow state (the columns of 0003)."""
+    """An alert's workflow state (the columns of 0003), with what the hearing is judged
+    on: each answer's ``(created_at, first_read_at)`` and the database's clock when read
+    (``as_of``, the transaction's start)."""
 
     id: int
     rule: str
@@ -79,14 +101,28 @@ class AlertState:
     escalation_level: int
     repeat_count: int
     last_repeat_at: datetime | None
+    start_ts: datetime
+    as_of: datetime
+    answer_times: tuple[tuple[datetime, datetime | None], ...]
 
     @property
     def allowed_actions(self) -> tuple[str, ...]:
         return allowed_actions(self.status)
 
+    @property
+    def hearing(self) -> Hearing:
+        """The right to be heard as of when the state was read (:func:`hearing_at`)."""
+        return self.hearing_at(None)
+
+    def hearing_at(self, now: datetime | None) -> Hearing:
+        """The right to be heard at ``now`` (default: ``as_of``, the database's clock)."""
+        return assess(self.due_at, self.answer_times, self.as_of if now is None else now)
+
 
 def _state(row: dict[str, Any]) -> AlertState:
-    return AlertState(**{**row, "id": int(row["id"]), "device_ids": tuple(row["device_ids"])})
+    created, read = row.pop("answers_created"), row.pop("answers_read")
+    return AlertState(**{**row, "id": int(row["id"]), "device_ids": tuple(row["device_ids"]),
+                         "answer_times": tuple(zip(created, read, strict=True))})
 
 
 def in_scope(enterprise_id: str | None, scope: str | Collection[str] | None) -> bool:
@@ -123,31 +159,68 @@ def _clean(text: str | None, field: str) -> str | None:
 
 
 def _check_close(state: AlertState, disposition: str | None, reason: str | None) -> None:
-    allowed = dispositions_after(state.status)
+    allowed = dispositions_after(state.status, state.disposition)
     if disposition is None:
         raise InvalidWorkflowInput(
             "body.disposition", f"closing a {state.status} alert needs a disposition: "
                                 f"{' or '.join(allowed)}")
     if disposition not in allowed:
+        hint = (" (it is given with the confirmation)" if disposition == FIRST_OFFENCE
+                and state.status == "confirmed" else "")
         raise InvalidWorkflowInput(
-            "body.disposition", f"{disposition!r} does not close a {state.status} alert; "
-                                f"use {' or '.join(allowed)}")
+            "body.disposition", f"{disposition!r} does not close this {state.status} alert"
+                                f"{hint}; use {' or '.join(allowed)}")
     if disposition == "false_alarm" and reason is None:
         raise InvalidWorkflowInput("body.reason", "a false alarm needs a reason (it becomes "
                                                   "a label for tuning the detector)")
+
+
+def _check_disposition(action: str, disposition: str | None) -> None:
+    """A disposition on an action other than close: only confirm takes one (首违不罚)."""
+    if disposition is None:
+        return
+    if action != "confirm":
+        raise InvalidWorkflowInput("body.disposition", "only confirm (first_offence_no_penalty) "
+                                                       "and close take a disposition")
+    if disposition not in CONFIRM_DISPOSITIONS:
+        raise InvalidWorkflowInput(
+            "body.disposition", f"confirm takes no disposition but {' or '.join(CONFIRM_DISPOSITIONS)}; "
+                                f"{disposition!r} is given when the alert is closed")
+
+
+async def _check_confirm(conn: psycopg.AsyncConnection[Any], state: AlertState,
+                         disposition: str | None, params: WorkflowParams,
+                         now: datetime | None) -> None:
+    """The enterprise has been heard, and a first offence qualifies as one."""
+    hearing = state.hearing_at(now)
+    if not hearing.satisfied:
+        raise HearingPending(state.id, state.status, hearing, state.allowed_actions)
+    if disposition == FIRST_OFFENCE:
+        check = await check_first_offence(
+            conn, alert_id=state.id, enterprise_id=state.enterprise_id, rule=state.rule,
+            start=state.start_ts, params=params)
+        if not check.eligible:
+            raise FirstOffenceRefused(state.id, state.status, rule=state.rule, failed=check.failed,
+                                      window_months=check.window_months,
+                                      prior_entries=check.prior_entries,
+                                      allowed=state.allowed_actions)
 
 
 async def transition(
     conn: psycopg.AsyncConnection[Any], alert_id: int, action: str, actor: Actor, *,
     reason: str | None = None, disposition: str | None = None,
     params: WorkflowParams | None = None, on_confirmed: ConfirmHook = no_confirm_hook,
+    scope: str | Collection[str] | None = None, now: datetime | None = None,
 ) -> AlertState:
     """Take ``action`` on the alert; returns its new state.
 
-    Raises :class:`IllegalTransition` (with the allowed actions) when the current
-    status forbids it, :class:`InvalidWorkflowInput` for a missing reason (dismiss,
-    false alarm) or a disposition that does not fit. ``on_confirmed`` runs inside the
-    transaction on ``confirm``; if it raises, nothing is changed.
+    Raises :class:`AlertNotFound` outside ``scope``; :class:`IllegalTransition` (with the
+    allowed actions) when the current status forbids it; :class:`InvalidWorkflowInput`
+    for a missing reason (dismiss, false alarm) or a disposition that does not fit;
+    on ``confirm``, :class:`HearingPending` before the enterprise was heard (judged at
+    ``now``, default the database's clock) and :class:`FirstOffenceRefused` for a first
+    offence that does not qualify. ``on_confirmed`` runs inside the transaction on
+    ``confirm``, with the disposition; if it raises, nothing is changed.
     """
     if action not in ACTIONS:
         raise InvalidWorkflowInput("body.action", f"unknown action {action!r}; "
@@ -155,16 +228,18 @@ async def transition(
     reason = _clean(reason, "body.reason")
     params = params or WorkflowParams()
     async with conn.transaction():
-        state = await fetch_state(conn, alert_id, lock=True)
+        state = await fetch_state(conn, alert_id, scope=scope, lock=True)
         target = TRANSITIONS.get(state.status, {}).get(action)
         if target is None:
             raise IllegalTransition(alert_id, state.status, action, state.allowed_actions)
         if action == "close":
             _check_close(state, disposition, reason)
-        elif disposition is not None:
-            raise InvalidWorkflowInput("body.disposition", "only close takes a disposition")
+        else:
+            _check_disposition(action, disposition)
         if action == "dismiss" and reason is None:
             raise InvalidWorkflowInput("body.reason", "a dismissal needs a reason")
+        if action == "confirm":
+            await _check_confirm(conn, state, disposition, params, now)
         sets = ["status = %s", "updated_at = now()"]
         values: list[Any] = [target]
         if action == "acknowledge":
@@ -172,8 +247,11 @@ async def transition(
         elif action == "dispatch":
             sets += ["dispatched_at = now()", "due_at = now() + %s"]
             values.append(params.answer_deadline(state.rule, state.severity))
-        elif action in ("confirm", "dismiss"):
+        elif action == "dismiss":
             sets.append("decided_at = now()")
+        elif action == "confirm":
+            sets += ["decided_at = now()", "disposition = %s"]
+            values.append(disposition)
         else:  # close
             sets += ["closed_at = now()", "disposition = %s", "disposition_reason = %s"]
             values += [disposition, reason]
@@ -183,11 +261,12 @@ async def transition(
                            action=action, from_status=state.status, to_status=target,
                            reason=reason, disposition=disposition)
         if action == "confirm":
-            await on_confirmed(conn, alert_id, actor)
+            await on_confirmed(conn, alert_id, actor, disposition=disposition)
         return await fetch_state(conn, alert_id)
 
 
-async def claim(conn: psycopg.AsyncConnection[Any], alert_id: int, actor: Actor) -> AlertState:
+async def claim(conn: psycopg.AsyncConnection[Any], alert_id: int, actor: Actor, *,
+                scope: str | Collection[str] | None = None) -> AlertState:
     """Make ``actor`` the alert's assignee unless another token holds it.
 
     Claiming again is a no-op. Claiming an ``open`` alert also acknowledges it (the
@@ -198,7 +277,7 @@ async def claim(conn: psycopg.AsyncConnection[Any], alert_id: int, actor: Actor)
     if actor.token_id is None:
         raise InvalidWorkflowInput("assignee", "only a token can claim an alert")
     async with conn.transaction():
-        state = await fetch_state(conn, alert_id, lock=True)
+        state = await fetch_state(conn, alert_id, scope=scope, lock=True)
         if state.status in FINAL_STATUSES:
             raise IllegalTransition(alert_id, state.status, "claim", ())
         if state.assignee_token == actor.token_id:
@@ -233,7 +312,8 @@ async def _assignee(conn: psycopg.AsyncConnection[Any], token_id: int) -> str:
 
 
 async def assign(conn: psycopg.AsyncConnection[Any], alert_id: int, actor: Actor,
-                 assignee_token_id: int | None, *, reason: str | None = None) -> AlertState:
+                 assignee_token_id: int | None, *, reason: str | None = None,
+                 scope: str | Collection[str] | None = None) -> AlertState:
     """Give the alert to an officer's token (``None`` releases it), overriding a claim.
 
     The assignee must be a live officer or admin token. Assigning the current
@@ -241,8 +321,8 @@ async def assign(conn: psycopg.AsyncConnection[Any], alert_id: int, actor: Actor
     """
     reason = _clean(reason, "body.reason")
     async with conn.transaction():
+        state = await fetch_state(conn, alert_id, scope=scope, lock=True)
         label = None if assignee_token_id is None else await _assignee(conn, assignee_token_id)
-        state = await fetch_state(conn, alert_id, lock=True)
         if state.status in FINAL_STATUSES:
             raise IllegalTransition(alert_id, state.status, "assign", ())
         if state.assignee_token == assignee_token_id:
@@ -262,7 +342,8 @@ async def assign(conn: psycopg.AsyncConnection[Any], alert_id: int, actor: Actor
 
 
 async def add_comment(conn: psycopg.AsyncConnection[Any], alert_id: int, actor: Actor,
-                      text: str, *, public: bool = False) -> dict[str, Any]:
+                      text: str, *, public: bool = False,
+                      scope: str | Collection[str] | None = None) -> dict[str, Any]:
     """Attach an officer's note; ``public`` notes are shown to the enterprise."""
     body = _clean(text, "body.text")
     if body is None:
@@ -270,7 +351,7 @@ async def add_comment(conn: psycopg.AsyncConnection[Any], alert_id: int, actor: 
     if actor.token_id is None:
         raise InvalidWorkflowInput("author", "only a token can comment")
     async with conn.transaction():
-        await fetch_state(conn, alert_id)
+        await fetch_state(conn, alert_id, scope=scope)
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 "INSERT INTO alert_comments (alert_id, author_token, author_role, author_label,"

@@ -3,7 +3,11 @@
 What an enterprise sees of its own alert's workflow: the status, the actions'
 public dates (dispatched, due, decided, closed), the disposition and its reason,
 repeat episodes, its answers and the public comments. Internal matters stay with
-the officers: assignee and claim, acknowledgement, escalation, internal comments.
+the officers: assignee and claim, acknowledgement, escalation, internal comments, and
+the ``hearing`` (whether confirming is possible yet, why not, and from when:
+:class:`alerts.hearing.Hearing`, e.g. ``{"satisfied": false, "reason":
+"awaiting_answer", "allowed_at": ..., "due_at": ..., "answers": 0, "unread": 0,
+"as_of": ...}``).
 """
 
 from __future__ import annotations
@@ -36,14 +40,15 @@ Text = Field(min_length=1, max_length=MAX_TEXT)
 
 class TransitionIn(BaseModel):
     """``POST /alerts/{id}/transitions``. ``reason`` is required to dismiss and to close
-    as ``false_alarm``; ``disposition`` only (and always) with ``close``."""
+    as ``false_alarm``; ``disposition`` always with ``close``, and with ``confirm`` only
+    ``first_offence_no_penalty`` (首违不罚)."""
 
     model_config = ConfigDict(extra="forbid")
 
     action: Literal["acknowledge", "dispatch", "confirm", "dismiss", "close"]
     reason: str | None = Field(default=None, max_length=MAX_TEXT)
     disposition: Literal["case_filed", "rectification_ordered", "explanation_accepted",
-                         "false_alarm"] | None = None
+                         "false_alarm", "first_offence_no_penalty"] | None = None
 
 
 class CommentIn(BaseModel):
@@ -118,16 +123,19 @@ def state_out(s: AlertState, *, for_enterprise: bool = False) -> dict[str, Any]:
             "acknowledged_at": iso_or_none(s.acknowledged_at),
             "escalation_level": s.escalation_level,
             "escalated_at": iso_or_none(s.escalated_at),
+            "hearing": s.hearing.as_json(),
         })
     return out
 
 
 def answer_out(r: dict[str, Any]) -> dict[str, Any]:
+    """An answer as JSON; ``read_at``: when an officer first read it (null while unread)."""
     return {"id": r["id"], "kind": r["kind"], "text": r["body"],
             "attachments": list(r["attachments"]), "maintenance_id": r["maintenance_id"],
             "by": {"token_id": r["author_token"], "role": r["author_role"],
                    "label": r["author_label"]},
-            "created_at": iso(r["created_at"])}
+            "created_at": iso(r["created_at"]),
+            "read_at": iso_or_none(r.get("first_read_at"))}
 
 
 def comment_out(r: dict[str, Any], *, for_enterprise: bool = False) -> dict[str, Any]:

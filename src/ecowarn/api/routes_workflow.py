@@ -9,15 +9,24 @@ Roles (``admin`` may use all; ``credit`` and ``ingest`` none):
 - ``POST /api/v1/queue/{alert_id}/claim``: officer. Atomic: a second officer gets 409.
 - ``POST /api/v1/alerts/{alert_id}/transitions``: officer. ``{"action", "reason"?,
   "disposition"?}``; an action the status does not allow is 409 with ``allowed``.
+  ``confirm`` before the enterprise was heard is 409 with ``reason``
+  (``awaiting_answer`` | ``answer_unread``), ``allowed_at``, ``hearing`` and
+  ``detail_zh``; ``{"action": "confirm", "disposition": "first_offence_no_penalty"}``
+  confirms without penalty (首违不罚) or is 409 ``reason: not_eligible`` with ``failed``.
 - ``POST /api/v1/alerts/{alert_id}/comments``, ``POST .../assign``: officer.
 - ``GET /api/v1/alerts/{alert_id}/audit``: officer (everything); enterprise, its own
   alert's public trail (another enterprise's alert is 404).
 - ``POST /api/v1/alerts/{alert_id}/answers``: enterprise, its own alert (404
-  otherwise); ``GET``: officer, enterprise (own).
+  otherwise); ``GET``: officer, enterprise (own). An officer's (or admin's) ``GET``
+  records that the answers were read (``answers_read`` event, once per answer): the
+  right to be heard counts them as seen from then.
 - ``GET /api/v1/labels``: officer. Closed alerts with their disposition (false-alarm
   reasons are the labels for tuning detectors).
 
-Every change is one transaction that also appends its audit event.
+Every change is one transaction that also appends its audit event. Every route sees
+only what the token may see (:func:`api.auth.visibility`: an enterprise its own, a
+region-limited officer its region's enterprises): the queue and labels list nothing
+else, and another's alert is 404 exactly like an absent id, before anything changes.
 """
 
 # No "from __future__ import annotations": FastAPI resolves the Depends() in the
@@ -44,6 +53,7 @@ from ecowarn.alerts import (
     list_labels,
     load_actor,
     queue_page,
+    record_answers_read,
     submit_answer,
     transition,
 )
@@ -60,7 +70,7 @@ from ecowarn.api._workflow_io import (
     event_out,
     state_out,
 )
-from ecowarn.api.auth import Auth, enterprise_scope
+from ecowarn.api.auth import Auth, enterprise_scope, visibility
 from ecowarn.api.context import ApiContext
 from ecowarn.api.errors import FieldError, InvalidRequest
 from ecowarn.api.pagination import BIGINT_MAX, DEFAULT_LIMIT, CursorCodec, Limit
@@ -154,6 +164,7 @@ def build_workflow_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         ids = region_enterprises(ctx.registry, region)
         if enterprise_id is not None:
             ids = [enterprise_id] if ids is None or enterprise_id in ids else []
+        ids = visibility(ctx, principal).narrow(ids)
         f = QueueFilter(enterprise_ids=ids, rule=rule,
                         statuses=(status,) if status else QueueFilter().statuses,
                         assignee=parse_assignee(assignee, principal))
@@ -171,18 +182,22 @@ def build_workflow_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         """Take the alert: you become its assignee unless another officer holds it (409).
         An open alert is acknowledged by the claim."""
         async with connect(ctx) as conn:
-            state = await claim(conn, alert_id, await actor_of(conn, principal))
+            state = await claim(conn, alert_id, await actor_of(conn, principal),
+                                scope=visibility(ctx, principal).enterprises)
         actions.labels("claim").inc()
         return state_out(state)
 
     @router.post("/alerts/{alert_id}/transitions")
     async def post_transition(principal: Annotated[Principal, Depends(officers)],
                               alert_id: AlertId, body: TransitionIn) -> dict[str, Any]:
-        """Move the alert along its lifecycle; 409 lists the actions its status allows."""
+        """Move the alert along its lifecycle; 409 lists the actions its status allows, or
+        says why the enterprise has not been heard yet (``reason``, ``allowed_at``) or why
+        a first offence does not qualify."""
         async with connect(ctx) as conn:
             state = await transition(conn, alert_id, body.action, await actor_of(conn, principal),
                                      reason=body.reason, disposition=body.disposition,
-                                     params=ctx.workflow, on_confirmed=ctx.on_confirmed)
+                                     params=ctx.workflow, on_confirmed=ctx.on_confirmed,
+                                     scope=visibility(ctx, principal).enterprises)
         actions.labels(body.action).inc()
         return state_out(state)
 
@@ -192,7 +207,7 @@ def build_workflow_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         """Add a note; ``public`` notes are shown to the enterprise."""
         async with connect(ctx) as conn:
             row = await add_comment(conn, alert_id, await actor_of(conn, principal), body.text,
-                                    public=body.public)
+                                    public=body.public, scope=visibility(ctx, principal).enterprises)
         actions.labels("comment").inc()
         return comment_out(row)
 
@@ -202,7 +217,8 @@ def build_workflow_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         """Give the alert to a live officer (or admin) token, or release it (null)."""
         async with connect(ctx) as conn:
             state = await assign(conn, alert_id, await actor_of(conn, principal),
-                                 body.assignee_token_id, reason=body.reason)
+                                 body.assignee_token_id, reason=body.reason,
+                                 scope=visibility(ctx, principal).enterprises)
         actions.labels("assign").inc()
         return state_out(state)
 
@@ -213,7 +229,7 @@ def build_workflow_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         events, without the token ids and labels of the officers who acted."""
         scope = enterprise_scope(principal)
         async with connect(ctx) as conn:
-            await fetch_state(conn, alert_id, scope=scope)
+            await fetch_state(conn, alert_id, scope=visibility(ctx, principal).enterprises)
             events = await audit_trail(conn, alert_id, viewer_enterprise=scope)
         return {"alert_id": alert_id, "items": [event_out(e) for e in events]}
 
@@ -225,6 +241,7 @@ def build_workflow_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         window = None if body.maintenance is None else MaintenanceWindow(
             body.maintenance.device_id, body.maintenance.start, body.maintenance.end)
         async with connect(ctx) as conn:
+            await fetch_state(conn, alert_id, scope=visibility(ctx, principal).enterprises)
             row = await submit_answer(conn, alert_id, await actor_of(conn, principal), body.kind,
                                       body.text, attachments=body.attachments, maintenance=window,
                                       policy=ctx.workflow.maintenance)
@@ -234,9 +251,12 @@ def build_workflow_router(ctx: ApiContext, auth: Auth) -> APIRouter:
     @router.get("/alerts/{alert_id}/answers")
     async def get_answers(principal: Annotated[Principal, Depends(readers)],
                           alert_id: AlertId) -> dict[str, Any]:
-        """The alert's answers, oldest first."""
+        """The alert's answers, oldest first. An officer (or admin) reading them is recorded
+        (``answers_read``): the right to be heard counts them as seen from then."""
         async with connect(ctx) as conn:
-            await fetch_state(conn, alert_id, scope=enterprise_scope(principal))
+            await fetch_state(conn, alert_id, scope=visibility(ctx, principal).enterprises)
+            if principal.role in ("officer", "admin"):
+                await record_answers_read(conn, alert_id, await actor_of(conn, principal))
             answers = (await answers_of(conn, [alert_id])).get(alert_id, [])
         return {"alert_id": alert_id, "items": [answer_out(a) for a in answers]}
 
@@ -245,7 +265,8 @@ def build_workflow_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         principal: Annotated[Principal, Depends(officers)],
         rule: str | None = None,
         disposition: Annotated[str | None, Query(
-            pattern="^(case_filed|rectification_ordered|explanation_accepted|false_alarm)$")] = None,
+            pattern=("^(case_filed|rectification_ordered|explanation_accepted|false_alarm"
+                     "|first_offence_no_penalty)$"))] = None,
         since: Annotated[AwareDatetime | None, Query(description="closed at or after")] = None,
         until: Annotated[AwareDatetime | None, Query(description="closed before")] = None,
         limit: Limit = DEFAULT_LIMIT,
@@ -257,7 +278,8 @@ def build_workflow_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         after = _LABELS_CURSOR.decode_one(cursor)
         async with connect(ctx) as conn:
             rows, last = await list_labels(conn, rule=rule, disposition=disposition, since=since,
-                                           until=until, limit=limit, after_id=after)
+                                           until=until, limit=limit, after_id=after,
+                                           enterprise_ids=visibility(ctx, principal).enterprises)
         items = [{
             "alert_id": r["id"], "rule": r["rule"], "subject": r["subject"],
             "enterprise_id": r["enterprise_id"], "device_ids": list(r["device_ids"]),

@@ -126,6 +126,20 @@ class Settings(BaseSettings):
     maintenance_grace_min: float = Field(default=60.0, ge=0)
     maintenance_max_hours: float = Field(default=72.0, gt=0)
 
+    # 首违不罚 (first offence without penalty, CONTRACT section 9): no confirmed violation of
+    # the same rule may stand this many months before the violation; the rules that allow it
+    # as a JSON list (e.g. ["data_gap", "treatment_underload"]; unset: every rule, []: none).
+    first_offence_window_months: int = Field(default=12, ge=1, le=120)
+    first_offence_rules: list[str] | None = None
+
+    @field_validator("first_offence_rules")
+    @classmethod
+    def _rule_ids(cls, v: list[str] | None) -> list[str] | None:
+        bad = [rule for rule in v or () if not rule.strip() or not rule.replace("_", "").isalnum()]
+        if bad:
+            raise ValueError(f"rule ids are letters, digits and underscores (not {bad!r})")
+        return v
+
     @field_validator("answer_deadline_days_by_rule")
     @classmethod
     def _whole_days(cls, v: dict[str, int]) -> dict[str, int]:

@@ -1,9 +1,13 @@
 """What happens to credit when an officer confirms an alert.
 
 The alert lifecycle calls :func:`on_alert_confirmed` inside the transaction that
-confirms the alert. It freezes the evidence package and then writes the ledger
-deduction, both linked into the hash chain; if the confirmation rolls back, so do
-they. Calling it again for an alert whose deduction stands is a no-op.
+confirms the alert, with the disposition the confirmation carries. It freezes the
+evidence package and then writes the ledger entry, both linked into the hash chain; if
+the confirmation rolls back, so do they. The entry is a ``deduction`` from the table,
+or, for a confirmation as a first offence without penalty (``first_offence_no_penalty``,
+首违不罚), a zero-point ``first_offence`` entry: nothing is deducted, and it counts as a
+violation in later repeat and first-offence checks. Calling it again for an alert whose
+entry stands (not reversed) is a no-op.
 
 The work is done by a :class:`CreditService`, built once at start from the
 registry and the credit configuration. The composition root installs it with
@@ -30,13 +34,15 @@ from ecowarn.core.aio import Backoff, run_periodically
 from ecowarn.credit.chain import lock_chain, next_slot
 from ecowarn.credit.errors import EntryNotFound
 from ecowarn.credit.evidence import freeze_evidence
-from ecowarn.credit.ledger import active_deduction, append_entry, repair_due, repeat_count
+from ecowarn.credit.ledger import active_confirmation, append_entry, repair_due, repeat_count
 from ecowarn.credit.params import CreditParams, load_credit_params
 
 __all__ = ["CreditMetrics", "CreditService", "actor_info", "install", "installed", "on_alert_confirmed"]
 
 log = logging.getLogger(__name__)
 
+# The disposition of a confirmation without penalty (alerts.model.FIRST_OFFENCE).
+FIRST_OFFENCE_DISPOSITION = "first_offence_no_penalty"
 # Margin around the alert window for the raw readings of an evidence package.
 DEFAULT_EVIDENCE_MARGIN = timedelta(minutes=30)
 # Automatic repair runs this often; tests call repair_once() instead.
@@ -87,8 +93,10 @@ class CreditService:
         return self._params
 
     async def on_alert_confirmed(self, conn: psycopg.AsyncConnection[Any], alert_id: int,
-                                 actor: Any) -> None:
-        """Freeze the alert's evidence and write its deduction, in the caller's transaction."""
+                                 actor: Any, *, disposition: str | None = None) -> None:
+        """Freeze the alert's evidence and write its deduction, or its zero-point
+        ``first_offence`` entry when ``disposition`` is ``first_offence_no_penalty``, in the
+        caller's transaction."""
         who = actor_info(actor)
         async with conn.transaction():
             await lock_chain(conn)
@@ -99,9 +107,10 @@ class CreditService:
                 raise EntryNotFound(f"no alert {alert_id}")
             enterprise_id = alert["enterprise_id"]
             if enterprise_id is not None:
-                standing = await active_deduction(conn, alert_id)
+                standing = await active_confirmation(conn, alert_id)
                 if standing is not None:
-                    log.info("alert %s already has deduction %s; nothing to do", alert_id, standing["id"])
+                    log.info("alert %s already has %s %s; nothing to do", alert_id,
+                             standing["entry_type"], standing["id"])
                     return
             else:
                 cur2 = await conn.execute("SELECT id FROM evidence_packages WHERE alert_id = %s"
@@ -120,18 +129,29 @@ class CreditService:
                 return
             rule, severity, start = alert["rule"], alert["severity"], alert["start_ts"]
             repeats = await repeat_count(conn, enterprise_id, rule, start, self._params.repeat_window)
-            deduction = self._params.deduction(rule, severity, repeats)
             slot = await next_slot(conn)
-            await append_entry(
-                conn, slot, enterprise_id=enterprise_id, entry_type="deduction",
-                points=-deduction.points, occurred_at=start, actor=who, alert_id=alert_id,
-                rule=rule, severity=severity, repeat_count=repeats, evidence_id=evidence.id,
-                repair_after=slot.now + self._params.waiting(severity),
-                reason=(f"confirmed violation {rule} ({severity}); {deduction.points} points from "
-                        f"table {deduction.table_key}, {repeats} earlier in "
-                        f"{self._params.repeat_window_days} days"))
+            if disposition == FIRST_OFFENCE_DISPOSITION:
+                entry_type = "first_offence"
+                await append_entry(
+                    conn, slot, enterprise_id=enterprise_id, entry_type=entry_type, points=0,
+                    occurred_at=start, actor=who, alert_id=alert_id, rule=rule, severity=severity,
+                    repeat_count=repeats, evidence_id=evidence.id,
+                    reason=(f"confirmed violation {rule} ({severity}) without penalty: first offence "
+                            f"corrected in time (首违不罚); {repeats} earlier in "
+                            f"{self._params.repeat_window_days} days"))
+            else:
+                entry_type = "deduction"
+                deduction = self._params.deduction(rule, severity, repeats)
+                await append_entry(
+                    conn, slot, enterprise_id=enterprise_id, entry_type=entry_type,
+                    points=-deduction.points, occurred_at=start, actor=who, alert_id=alert_id,
+                    rule=rule, severity=severity, repeat_count=repeats, evidence_id=evidence.id,
+                    repair_after=slot.now + self._params.waiting(severity),
+                    reason=(f"confirmed violation {rule} ({severity}); {deduction.points} points from "
+                            f"table {deduction.table_key}, {repeats} earlier in "
+                            f"{self._params.repeat_window_days} days"))
             if self._metrics is not None:
-                self._metrics.entries.labels("deduction").inc()
+                self._metrics.entries.labels(entry_type).inc()
 
     async def repair_once(self, pool: AsyncConnectionPool[Any], *, now: datetime | None = None) -> int:
         """Run automatic credit repair once; return the number of repairs written."""
@@ -176,12 +196,14 @@ def installed() -> CreditService:
     return _fallback
 
 
-async def on_alert_confirmed(conn: psycopg.AsyncConnection[Any], alert_id: int, actor: Any) -> None:
-    """Freeze the evidence of a confirmed alert and write its credit deduction.
+async def on_alert_confirmed(conn: psycopg.AsyncConnection[Any], alert_id: int, actor: Any, *,
+                             disposition: str | None = None) -> None:
+    """Freeze the evidence of a confirmed alert and write its credit deduction (or its
+    zero-point ``first_offence`` entry for ``disposition="first_offence_no_penalty"``).
 
     Call inside the transaction that confirms the alert. ``actor`` is any object with
     ``token_id``, ``role`` and ``label`` attributes (missing ones are recorded as null).
-    Idempotent: nothing happens when the alert's deduction already stands.
+    Idempotent: nothing happens when the alert's deduction or first offence already stands.
     Raises :class:`credit.errors.EntryNotFound` when the alert does not exist.
     """
-    await installed().on_alert_confirmed(conn, alert_id, actor)
+    await installed().on_alert_confirmed(conn, alert_id, actor, disposition=disposition)

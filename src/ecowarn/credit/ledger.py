@@ -1,5 +1,11 @@
 """The environmental credit ledger: deductions, repairs and reversals, append-only.
 
+A confirmed violation is written as a ``deduction``, or, when it was confirmed as a
+first offence without penalty (首违不罚), as a zero-point ``first_offence`` entry. Both
+are *confirmed violations* (:data:`VIOLATION_TYPES`): unless reversed, each counts in
+later repeat checks (:func:`repeat_count`) and first-offence checks
+(:func:`confirmed_violations`).
+
 An enterprise's score is 100 plus the signed points of all its ledger entries,
 clamped to 0..100, and its level follows Hebei's bands (:func:`level_for`); the
 ``credit_scores`` view computes exactly that from the table, and every entry
@@ -32,9 +38,12 @@ __all__ = [
     "FULL_SCORE",
     "LEVELS",
     "SYSTEM_ACTOR",
+    "VIOLATION_TYPES",
+    "active_confirmation",
     "active_deduction",
     "append_entry",
     "clamp_score",
+    "confirmed_violations",
     "enterprise_standing",
     "fetch_entry",
     "history",
@@ -50,6 +59,8 @@ log = logging.getLogger(__name__)
 # Hebei (2024): lower bound of each level on the 100-point score.
 LEVELS: tuple[tuple[str, int], ...] = (("A", 85), ("B", 70), ("C", 50), ("D", 30), ("E", 0))
 FULL_SCORE = 100
+# Entry types that record a confirmed violation (with points, or without: 首违不罚).
+VIOLATION_TYPES: tuple[str, ...] = ("deduction", "first_offence")
 SYSTEM_ACTOR: Mapping[str, Any] = {"token_id": None, "role": "system", "label": "automatic credit repair"}
 
 _COLUMNS = ("id, enterprise_id, entry_type, points, score_after, level_after, alert_id, rule,"
@@ -141,18 +152,45 @@ async def active_deduction(conn: psycopg.AsyncConnection[Any], alert_id: int) ->
         return await cur.fetchone()
 
 
+async def active_confirmation(conn: psycopg.AsyncConnection[Any],
+                              alert_id: int) -> dict[str, Any] | None:
+    """The alert's unreversed confirmed-violation entry (deduction or first offence), if any."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"SELECT {_COLUMNS} FROM credit_ledger d WHERE alert_id = %s"
+            " AND entry_type = ANY(%s) AND NOT EXISTS (SELECT 1 FROM credit_ledger r"
+            " WHERE r.ref_id = d.id AND r.entry_type = 'reversal') ORDER BY id DESC LIMIT 1",
+            (alert_id, list(VIOLATION_TYPES)))
+        return await cur.fetchone()
+
+
+async def confirmed_violations(
+    conn: psycopg.AsyncConnection[Any], enterprise_id: str, rule: str, since: datetime,
+    until: datetime, *, types: tuple[str, ...] = VIOLATION_TYPES,
+    exclude_alert_id: int | None = None,
+) -> list[dict[str, Any]]:
+    """Unreversed confirmed violations (entries of ``types``, by default deductions and
+    first offences) of the enterprise and rule whose violation started in ``[since,
+    until)``, oldest first, leaving out those of ``exclude_alert_id``."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT d.id, d.entry_type, d.alert_id, d.occurred_at, d.points FROM credit_ledger d"
+            " WHERE d.enterprise_id = %s AND d.rule = %s AND d.entry_type = ANY(%s)"
+            " AND d.occurred_at >= %s AND d.occurred_at < %s"
+            " AND d.alert_id IS DISTINCT FROM %s::bigint"
+            " AND NOT EXISTS (SELECT 1 FROM credit_ledger r WHERE r.ref_id = d.id"
+            " AND r.entry_type = 'reversal') ORDER BY d.occurred_at, d.id",
+            (enterprise_id, rule, list(types), since, until, exclude_alert_id))
+        return await cur.fetchall()
+
+
 async def repeat_count(conn: psycopg.AsyncConnection[Any], enterprise_id: str, rule: str,
                        occurred_at: datetime, window: timedelta) -> int:
-    """Unreversed deductions of the same enterprise and rule for violations that started
-    in ``[occurred_at - window, occurred_at)``."""
-    cur = await conn.execute(
-        "SELECT count(*) FROM credit_ledger d WHERE d.enterprise_id = %s AND d.rule = %s"
-        " AND d.entry_type = 'deduction' AND d.occurred_at >= %s AND d.occurred_at < %s"
-        " AND NOT EXISTS (SELECT 1 FROM credit_ledger r WHERE r.ref_id = d.id"
-        " AND r.entry_type = 'reversal')",
-        (enterprise_id, rule, occurred_at - window, occurred_at))
-    row = await cur.fetchone()
-    return int(row[0]) if row else 0
+    """Earlier confirmed violations of the same enterprise and rule: unreversed deductions
+    and first offences (首违不罚 counts as a violation) that started in
+    ``[occurred_at - window, occurred_at)``."""
+    return len(await confirmed_violations(conn, enterprise_id, rule, occurred_at - window,
+                                          occurred_at))
 
 
 async def repair(conn: psycopg.AsyncConnection[Any], deduction_id: int, *, actor: Mapping[str, Any],

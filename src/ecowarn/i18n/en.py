@@ -161,6 +161,20 @@ WORKFLOW: Final[dict[str, str]] = {
     "decision_reason": "Reason for the decision",
     "approve": "Approve",
     "reject": "Reject",
+    # the right to be heard (ecowarn.alerts.hearing) and 首违不罚 (ecowarn.alerts.first_offence)
+    "hearing_refused": "alert {id} cannot be confirmed yet (the enterprise's right to be heard): {why}",
+    "hearing_not_warned": "the enterprise has not been warned yet: dispatch the alert first",
+    "hearing_answer_unread": ("{unread} of the enterprise's {answers} answers not yet read by an officer: "
+                              "read them on the alert page before confirming"),
+    "hearing_awaiting_answer": ("the enterprise may state its case until {due} (UTC+8): confirming is possible "
+                                "once it has answered and an officer has read the answer, or from {due}"),
+    "hearing_answers_read": "the enterprise answered ({answers}) and an officer has read every answer",
+    "hearing_deadline_passed": "the answer deadline {due} (UTC+8) passed without an answer",
+    "fo_refused": "alert {id} does not qualify as a first offence without penalty: {why}",
+    "fo_rule_not_allowed": "{rule} is not on the list of rules that allow it",
+    "fo_no_verified_rectification": "no rectification of this alert has been verified",
+    "fo_prior_violation": ("the enterprise has {n} confirmed violation(s) of {rule} within {months} months "
+                           "(credit ledger entries {entries})"),
 }
 
 # rule names (CONTRACT section 3)
@@ -197,6 +211,7 @@ LABELS: Final[dict[str, str]] = {
     "rectification_ordered": "rectification ordered",
     "explanation_accepted": "explanation accepted",
     "false_alarm": "false alarm",
+    "first_offence_no_penalty": "first offence, no penalty",
     "explanation": "explanation",
     "maintenance_declared": "maintenance declared",
     "rectification_done": "rectification done",
@@ -216,6 +231,7 @@ ENTRY_TYPES: Final[dict[str, str]] = {
     "deduction": "deduction",
     "repair": "repair",
     "reversal": "reversal",
+    "first_offence": "first offence, no penalty",
     "repair_application": "repair application",
     "repair_rejection": "repair application rejected",
 }

@@ -156,6 +156,18 @@ WORKFLOW: Final[dict[str, str]] = {
     "decision_reason": "审批意见",
     "approve": "批准",
     "reject": "驳回",
+    # 陈述申辩权（ecowarn.alerts.hearing）与首违不罚（ecowarn.alerts.first_offence）
+    "hearing_refused": "预警{id}暂不能确认违法（保障企业陈述、申辩权利）：{why}",
+    "hearing_not_warned": "尚未告知企业：请先将预警下发企业",
+    "hearing_answer_unread": "企业的{answers}条答复中有{unread}条尚未经执法人员查阅：请在预警页面查阅后再确认",
+    "hearing_awaiting_answer": ("企业可在{due}（北京时间）前陈述、申辩：企业答复并经执法人员查阅后，"
+                                "或自{due}起，方可确认违法"),
+    "hearing_answers_read": "企业已答复（{answers}条），执法人员均已查阅",
+    "hearing_deadline_passed": "答复期限{due}（北京时间）已过，企业未答复",
+    "fo_refused": "预警{id}不符合首违不罚条件：{why}",
+    "fo_rule_not_allowed": "{rule}不在首违不罚适用规则清单内",
+    "fo_no_verified_rectification": "本预警的整改尚未核查通过",
+    "fo_prior_violation": "企业{months}个月内已有{n}次{rule}违法确认记录（信用台账条目{entries}）",
 }
 
 # rule names (CONTRACT section 3)
@@ -192,6 +204,7 @@ LABELS: Final[dict[str, str]] = {
     "rectification_ordered": "责令整改",
     "explanation_accepted": "采纳企业说明",
     "false_alarm": "误报",
+    "first_offence_no_penalty": "首违不罚",
     "explanation": "情况说明",
     "maintenance_declared": "申报运维",
     "rectification_done": "已完成整改",
@@ -211,6 +224,7 @@ ENTRY_TYPES: Final[dict[str, str]] = {
     "deduction": "扣分",
     "repair": "信用修复",
     "reversal": "撤销",
+    "first_offence": "首违不罚",
     "repair_application": "信用修复申请",
     "repair_rejection": "信用修复申请驳回",
 }
