@@ -436,3 +436,19 @@ async def test_withdrawn_with_its_alert_ends_the_rectification(api: ApiEnv) -> N
     listed = (await api.client.get("/api/v1/rectifications", headers=ent,
                                    params={"status": "withdrawn"})).json()["items"]
     assert [i["id"] for i in listed] == [rect["id"]]
+
+
+async def test_dismissing_a_rectifying_alert_withdraws_its_rectification(api: ApiEnv) -> None:
+    """An officer dismisses an alert while its rectification is in progress: the alert is
+    dismissed (not a 500 on the rectifying_from constraint) and the rectification ends
+    withdrawn with the dismissal's reason."""
+    alert = await _dispatched(api)
+    officer = await api.headers("officer")
+    rect = await _order(api, alert, officer)
+    assert (await _alert_row(api, alert))[:2] == ("rectifying", "dispatched")
+    r = await api.client.post(f"/api/v1/alerts/{alert}/transitions", headers=officer,
+                              json={"action": "dismiss", "reason": "设备校准，非超标"})
+    assert r.status_code == 200, r.text
+    assert (await _alert_row(api, alert))[:2] == ("dismissed", None)
+    detail = (await api.client.get(f"/api/v1/rectifications/{rect['id']}", headers=officer)).json()
+    assert detail["status"] == "withdrawn" and detail["decision_reason"] == "设备校准，非超标"

@@ -33,6 +33,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from ecowarn.alerts._rectification_trail import withdraw_with_alert
 from ecowarn.alerts.audit import record_event
 from ecowarn.alerts.errors import (
     AlertNotFound,
@@ -248,7 +249,10 @@ async def transition(
             sets += ["dispatched_at = now()", "due_at = now() + %s"]
             values.append(params.answer_deadline(state.rule, state.severity))
         elif action == "dismiss":
-            sets.append("decided_at = now()")
+            # Dismissing an alert under rectification withdraws the rectification with it.
+            sets += ["decided_at = now()", "rectifying_from = NULL"]
+            await withdraw_with_alert(conn, alert_id, actor, reason=reason,
+                                      alert_status="dismissed")
         elif action == "confirm":
             sets += ["decided_at = now()", "disposition = %s"]
             values.append(disposition)

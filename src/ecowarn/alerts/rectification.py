@@ -57,6 +57,8 @@ from typing import Any, Final, Protocol
 import psycopg
 from psycopg.rows import dict_row
 
+from ecowarn.alerts._rectification_trail import rectification_event as _event
+from ecowarn.alerts._rectification_trail import withdraw_with_alert
 from ecowarn.alerts.audit import record_event
 from ecowarn.alerts.errors import AlertNotFound, InvalidWorkflowInput, WorkflowConflict, WorkflowError
 from ecowarn.alerts.lifecycle import MAX_TEXT, AlertState, fetch_state, in_scope
@@ -283,16 +285,6 @@ async def has_verified_rectification(conn: psycopg.AsyncConnection[Any], alert_i
 
 
 # --- writing ------------------------------------------------------------------------------
-
-async def _event(conn: psycopg.AsyncConnection[Any], rectification_id: int, action: str,
-                 actor: Actor, *, reason: str | None = None, data: Mapping[str, Any] | None = None,
-                 at: datetime | None = None) -> None:
-    await conn.execute(
-        "INSERT INTO rectification_events (rectification_id, action, actor_role, actor_token,"
-        " actor_label, reason, data, at) VALUES (%s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()))",
-        (rectification_id, action, actor.role, actor.token_id, actor.label, reason,
-         json.dumps(dict(data or {}), default=str), at))
-
 
 def _text(value: str, field: str, key: str) -> str:
     text = value.strip()
@@ -581,27 +573,6 @@ async def reject(conn: psycopg.AsyncConnection[Any], rectification_id: int, acto
         await _decide(conn, row, state, actor, status="rejected", reason=why, check=None)
         return await fetch_rectification(conn, rectification_id)
 
-
-
-async def withdraw_with_alert(conn: psycopg.AsyncConnection[Any], alert_id: int, actor: Actor, *,
-                              reason: str | None, alert_status: str) -> int | None:
-    """End the alert's rectification in progress as ``withdrawn`` because the alert leaves
-    the workflow (``alert_status``: dismissed, superseded). Call in the transaction that
-    changes the alert, with its row locked; that caller sets the alert's status and clears
-    ``rectifying_from``. Returns the rectification's id, None when none was in progress."""
-    cur = await conn.execute(
-        "UPDATE rectifications SET status = 'withdrawn', decided_at = now(), decided_by_token = %s,"
-        " decided_by_label = %s, decision_reason = %s, updated_at = now()"
-        " WHERE alert_id = %s AND status IN ('ordered', 'submitted') RETURNING id",
-        (actor.token_id, actor.label, reason, alert_id))
-    row = await cur.fetchone()
-    if row is None:
-        return None
-    rectification_id = int(row[0])
-    await _event(conn, rectification_id, "withdrawn", actor, reason=reason,
-                 data={"alert_status": alert_status})
-    log.info("rectification %s withdrawn: alert %s is %s", rectification_id, alert_id, alert_status)
-    return rectification_id
 
 
 # --- the clock: overdue and reminders ------------------------------------------------------

@@ -29,6 +29,7 @@ from typing import Any
 
 import psycopg
 
+from ecowarn.alerts._rectification_trail import withdraw_with_alert
 from ecowarn.alerts.audit import record_event
 from ecowarn.alerts.model import SYSTEM_DETECTOR
 
@@ -36,7 +37,7 @@ __all__ = ["REPEAT_STATUSES", "AlertDraft", "ReconcileResult", "end_ongoing", "l
            "reconcile"]
 
 # Statuses of an alert that absorbs new episodes of its rule and subject as repeats.
-REPEAT_STATUSES = ("acknowledged", "dispatched")
+REPEAT_STATUSES = ("acknowledged", "dispatched", "rectifying")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,9 +175,11 @@ async def reconcile(conn: psycopg.AsyncConnection[Any], rule: str, subject: str,
         for other_id, _, _ in matches[1:]:
             # Late data joined two episodes into one: the later alert is superseded.
             await conn.execute(
-                "UPDATE alerts SET status = 'superseded', updated_at = now(),"
+                "UPDATE alerts SET status = 'superseded', updated_at = now(), rectifying_from = NULL,"
                 " evidence = evidence || jsonb_build_object('superseded_by', %s::bigint)"
                 " WHERE id = %s", (match[0] if match else None, other_id))
+            await withdraw_with_alert(conn, other_id, SYSTEM_DETECTOR, alert_status="superseded",
+                                      reason=f"merged into alert {match[0] if match else '-'}")
             superseded.append(other_id)
             if match is not None:
                 await record_event(conn, other_id, "superseded", SYSTEM_DETECTOR, public=True,
