@@ -33,6 +33,7 @@ from ecowarn.core.mqtturl import parse_mqtt_url
 from ecowarn.credit.hooks import CreditMetrics, CreditService
 from ecowarn.credit.hooks import install as install_credit_service
 from ecowarn.credit.params import load_credit_params
+from ecowarn.credit.supervision.config import load_supervision_config
 from ecowarn.detectors.runtime.contract import RuleEvaluator
 from ecowarn.detectors.runtime.evaluators import build_evaluators
 from ecowarn.detectors.runtime.process import ElsewhereRunner, RunnerProcess
@@ -114,6 +115,8 @@ async def open_service(settings: Settings, registry: Registry, *,
     # A bad officer channel file stops the start before anything opens, naming file and key.
     officer_channels = (load_officer_channels(settings.officer_channels)
                         if settings.officer_channels is not None else NotifyConfig())
+    # So does a bad supervision file (inspection frequency and draw weights by level and list).
+    supervision = load_supervision_config(settings.supervision_config)
     async with contextlib.AsyncExitStack() as stack:
         dsn = await stack.enter_async_context(resolve_database(settings))
         mqtt_url = await stack.enter_async_context(_resolve_broker(settings, mqtt))
@@ -217,6 +220,7 @@ async def open_service(settings: Settings, registry: Registry, *,
                                                                   settings.maintenance_max_hours),
                                     first_offence_window_months=settings.first_offence_window_months,
                                     first_offence_rules=settings.first_offence_rules),
+            supervision=supervision,
         )
         app = create_app(ctx)
         gateway = None

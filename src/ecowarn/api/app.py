@@ -9,6 +9,8 @@ Endpoints (roles; ``admin`` may use all):
 - ``POST /api/v1/maintenance``, ``GET``: officer, enterprise (own devices)
 - ``GET /api/v1/dead-letters``, ``POST /api/v1/dead-letters/{id}/replay``: officer
 - ``GET /api/v1/notifications``: officer (the log of notifications to officer channels)
+- ``/api/v1/positive-list``, ``/api/v1/supervision/plan``, ``/api/v1/supervision/draws``:
+  positive lists (officer; read also credit, enterprise own), plans and draws (officer)
 - ``GET /healthz``, ``GET /metrics``: no authentication (firewall ``/metrics``)
 - ``/console``: web console for officer and enterprise tokens
 - ``GET /api/v1/docs``: OpenAPI documentation (Swagger UI served from the package itself,
@@ -45,6 +47,7 @@ from ecowarn.api.routes_orders import build_orders_router
 from ecowarn.api.routes_readings import build_readings_router
 from ecowarn.api.routes_rectifications import build_rectifications_router
 from ecowarn.api.routes_repair import build_repair_router
+from ecowarn.api.routes_supervision import build_supervision_router
 from ecowarn.api.routes_workflow import build_workflow_router
 
 __all__ = ["API_PREFIX", "create_app"]
@@ -75,6 +78,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(build_credit_router(ctx, auth))
     app.include_router(build_notifications_router(ctx, auth))
     app.include_router(build_repair_router(ctx, auth))
+    app.include_router(build_supervision_router(ctx, auth))
     app.include_router(build_ops_router(ctx))
     app.include_router(console)
 

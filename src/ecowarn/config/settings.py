@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     # and the margin of raw readings around an alert in its evidence package.
     credit_table: Path | None = None
     evidence_margin_min: float = Field(default=30.0, ge=0)
+    # Supervision by credit level and positive list (credit/supervision): inspection frequency
+    # and draw weights (YAML, default config/supervision.yaml; checked at start).
+    supervision_config: Path | None = None
 
     # Alert workflow (docs/enforcement.md). An alert nobody acknowledged is escalated
     # after this many minutes per severity (again after each further period, up to

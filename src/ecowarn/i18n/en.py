@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = ["ATTACHMENTS", "CONSOLE", "CREDIT", "ENTRY_TYPES", "ERRORS", "EVIDENCE", "LABELS", "NOTIFY", "PHRASES",
-           "RECTIFICATION", "RULES", "WORKFLOW"]
+           "RECTIFICATION", "RULES", "SUPERVISION", "WORKFLOW"]
 
 # console pages (login, alerts, readings)
 CONSOLE: Final[dict[str, str]] = {
@@ -495,4 +495,24 @@ NOTIFY: Final[dict[str, str]] = {
                                     "complete it and submit the proof."),
     "open": "Open",
     "no_enterprise": "no enterprise",
+}
+
+# positive lists, supervision plans and random draws (ecowarn.credit.supervision)
+SUPERVISION: Final[dict[str, str]] = {
+    "period": "period must be a month (2026-12), a quarter (2026-Q4) or a year (2026) from 2000 to 2099, not {value!r}",
+    "unknown_enterprise": "no enterprise {id}",
+    "unknown_list": "no positive list {list!r}; the lists are {lists}",
+    "end_not_after_start": "end ({end}) must be after start ({start})",
+    "reason": "a reason of 1 to {max} characters is needed",
+    "entry_not_found": "no positive-list entry {id}",
+    "draw_not_found": "no supervision draw {id}",
+    "region_not_found": "no region {region} in this jurisdiction",
+    "active": "active must be true, false or a day (YYYY-MM-DD), not {value!r}",
+    "basis_level": "level {level}: {per_year} routine on-site inspection(s) a year",
+    "basis_level_exempt": "level {level}: exempt from routine on-site inspection",
+    "basis_positive_list_remote": ("on the {lists}: the {per_year} routine inspection(s) a year of level {level} "
+                                   "are carried out off-site; on-site only on a complaint or a clue"),
+    "basis_positive_list_skip": ("on the {lists}: no routine on-site inspection (level {level} would call for "
+                                 "{per_year} a year); on-site only on a complaint or a clue"),
+    "basis_positive_list_keep": "on the {lists}; level {level}: {per_year} routine on-site inspection(s) a year",
 }

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = ["ATTACHMENTS", "CONSOLE", "CREDIT", "ENTRY_TYPES", "ERRORS", "EVIDENCE", "LABELS", "NOTIFY", "PHRASES",
-           "RECTIFICATION", "RULES", "WORKFLOW"]
+           "RECTIFICATION", "RULES", "SUPERVISION", "WORKFLOW"]
 
 # console pages (login, alerts, readings)
 CONSOLE: Final[dict[str, str]] = {
@@ -486,4 +486,24 @@ NOTIFY: Final[dict[str, str]] = {
                                     "请按要求完成整改并提交材料。"),
     "open": "查看详情",
     "no_enterprise": "无所属企业",
+}
+
+# positive lists, supervision plans and random draws (ecowarn.credit.supervision)
+SUPERVISION: Final[dict[str, str]] = {
+    "period": "期间须为 2000 至 2099 年的月（2026-12）、季度（2026-Q4）或年（2026），而不是 {value!r}",
+    "unknown_enterprise": "不存在企业 {id}",
+    "unknown_list": "不存在正面清单 {list!r}；可用的清单：{lists}",
+    "end_not_after_start": "截止日期（{end}）须晚于开始日期（{start}）",
+    "reason": "须填写 1 至 {max} 个字符的理由",
+    "entry_not_found": "不存在正面清单条目 {id}",
+    "draw_not_found": "不存在抽查记录 {id}",
+    "region_not_found": "本辖区内不存在区域 {region}",
+    "active": "active 须为 true、false 或日期（YYYY-MM-DD），而不是 {value!r}",
+    "basis_level": "信用等级 {level}：每年例行现场检查 {per_year} 次",
+    "basis_level_exempt": "信用等级 {level}：免于例行现场检查",
+    "basis_positive_list_remote": ("已列入{lists}：信用等级 {level} 每年 {per_year} 次例行检查改为非现场检查；"
+                                   "仅在投诉举报或发现问题线索时现场检查"),
+    "basis_positive_list_skip": ("已列入{lists}：不安排例行现场检查（信用等级 {level} 原为每年 {per_year} 次）；"
+                                 "仅在投诉举报或发现问题线索时现场检查"),
+    "basis_positive_list_keep": "已列入{lists}；信用等级 {level}：每年例行现场检查 {per_year} 次",
 }
