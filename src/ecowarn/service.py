@@ -30,6 +30,7 @@ from ecowarn.config.registry import Registry
 from ecowarn.config.settings import Settings
 from ecowarn.core.aio import cancel_and_wait
 from ecowarn.core.mqtturl import parse_mqtt_url
+from ecowarn.credit.evaluation import load_credit_model
 from ecowarn.credit.hooks import CreditMetrics, CreditService
 from ecowarn.credit.hooks import install as install_credit_service
 from ecowarn.credit.params import load_credit_params
@@ -117,6 +118,9 @@ async def open_service(settings: Settings, registry: Registry, *,
                         if settings.officer_channels is not None else NotifyConfig())
     # So does a bad supervision file (inspection frequency and draw weights by level and list).
     supervision = load_supervision_config(settings.supervision_config)
+    # And bad evaluation catalogs or level schemes (every problem as file:line).
+    credit_model = load_credit_model(settings.credit_catalogs, settings.credit_level_schemes,
+                                     settings.credit_level_scheme)
     async with contextlib.AsyncExitStack() as stack:
         dsn = await stack.enter_async_context(resolve_database(settings))
         mqtt_url = await stack.enter_async_context(_resolve_broker(settings, mqtt))
@@ -221,6 +225,7 @@ async def open_service(settings: Settings, registry: Registry, *,
                                     first_offence_window_months=settings.first_offence_window_months,
                                     first_offence_rules=settings.first_offence_rules),
             supervision=supervision,
+            credit_model=credit_model,
         )
         app = create_app(ctx)
         gateway = None

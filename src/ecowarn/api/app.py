@@ -8,6 +8,8 @@ Endpoints (roles; ``admin`` may use all):
 - ``POST /api/v1/emergency-orders``: officer; ``GET``: officer, enterprise (orders naming it)
 - ``POST /api/v1/maintenance``, ``GET``: officer, enterprise (own devices)
 - ``GET /api/v1/dead-letters``, ``POST /api/v1/dead-letters/{id}/replay``: officer
+- ``/api/v1/credit/catalogs``, ``/api/v1/credit/evaluations``: credit evaluations
+  (api/routes_evaluations.py)
 - ``GET /api/v1/notifications``: officer (the log of notifications to officer channels)
 - ``/api/v1/positive-list``, ``/api/v1/supervision/plan``, ``/api/v1/supervision/draws``:
   positive lists (officer; read also credit, enterprise own), plans and draws (officer)
@@ -40,6 +42,7 @@ from ecowarn.api.errors import install_error_handlers
 from ecowarn.api.routes_alerts import build_alerts_router
 from ecowarn.api.routes_credit import build_credit_router
 from ecowarn.api.routes_dead_letters import build_dead_letters_router
+from ecowarn.api.routes_evaluations import build_evaluations_router
 from ecowarn.api.routes_ingest import build_ingest_router
 from ecowarn.api.routes_notifications import build_notifications_router
 from ecowarn.api.routes_ops import build_ops_router
@@ -76,6 +79,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(build_workflow_router(ctx, auth))
     app.include_router(build_rectifications_router(ctx, auth))
     app.include_router(build_credit_router(ctx, auth))
+    app.include_router(build_evaluations_router(ctx, auth))
     app.include_router(build_notifications_router(ctx, auth))
     app.include_router(build_repair_router(ctx, auth))
     app.include_router(build_supervision_router(ctx, auth))

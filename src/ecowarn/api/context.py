@@ -11,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ecowarn.alerts.model import ConfirmHook, WorkflowParams, no_confirm_hook
 from ecowarn.config.registry import Registry
+from ecowarn.credit.evaluation import CreditModel, default_credit_model
 from ecowarn.credit.supervision.config import SupervisionConfig, default_supervision_config
 from ecowarn.ingest.parse import TelemetryParser
 from ecowarn.store.model import Rejection, Row
@@ -38,6 +39,8 @@ class ApiContext:
     on_confirmed: ConfirmHook = no_confirm_hook
     # Answer deadlines, set when an alert is dispatched to its enterprise.
     workflow: WorkflowParams = field(default_factory=WorkflowParams)
+    # Credit evaluation catalogs and level schemes (config/credit_catalog_*.yaml, credit_levels.yaml).
+    credit_model: CreditModel = field(default_factory=default_credit_model)
     # Inspection frequency and draw weights by credit level and positive list
     # (config/supervision.yaml, loaded at start).
     supervision: SupervisionConfig = field(default_factory=default_supervision_config)

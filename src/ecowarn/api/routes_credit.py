@@ -42,6 +42,7 @@ from ecowarn.api.auth import Auth, visibility
 from ecowarn.api.context import ApiContext
 from ecowarn.api.errors import NotFound
 from ecowarn.api.pagination import BIGINT_MAX, DEFAULT_LIMIT, CursorCodec, Limit
+from ecowarn.api.routes_evaluations import credit_standing
 from ecowarn.credit import ledger
 from ecowarn.credit.errors import EntryNotFound
 from ecowarn.credit.evidence import fetch_evidence
@@ -157,6 +158,7 @@ def build_credit_router(ctx: ApiContext, auth: Auth) -> APIRouter:
             if not seen.sees(enterprise_id):
                 continue
             score, level = scores.get(enterprise_id, (ledger.FULL_SCORE, ledger.level_for(ledger.FULL_SCORE)))
+            level = ctx.credit_model.level_for(score)  # the active level scheme's
             ent = ctx.registry.enterprises.get(enterprise_id)
             items.append({"enterprise_id": enterprise_id, "name": ent.name if ent else None,
                           "score": score, "level": level})
@@ -173,6 +175,8 @@ def build_credit_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         async with connect(ctx) as conn:
             score, level, n = await ledger.enterprise_standing(conn, enterprise_id)
             rows = await ledger.history(conn, enterprise_id, limit=limit, before_id=before)
+            # level (the active scheme's), level_scheme, level_history, evaluation
+            evaluations = await credit_standing(conn, ctx, principal, enterprise_id, score)
         ent = ctx.registry.enterprises.get(enterprise_id)
         if ent is None and n == 0:
             raise NotFound(f"no enterprise {enterprise_id}")
@@ -183,6 +187,7 @@ def build_credit_router(ctx: ApiContext, auth: Auth) -> APIRouter:
             "score": score, "level": level, "entries": n,
             "history": [history_item(r) for r in rows],
             "next_cursor": _HISTORY.encode(rows[-1]["id"]) if more else None,
+            **evaluations,
         }
 
     @router.post("/credit/entries/{entry_id}/repair", tags=["credit"], status_code=201)

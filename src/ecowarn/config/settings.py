@@ -105,6 +105,13 @@ class Settings(BaseSettings):
     # and the margin of raw readings around an alert in its evidence package.
     credit_table: Path | None = None
     evidence_margin_min: float = Field(default=30.0, ge=0)
+    # Credit evaluations (credit/evaluation.py): the catalog files as a JSON list of paths
+    # (default: config/credit_catalog_hebei_initial.yaml and credit_catalog_daxing_green.yaml),
+    # the level-scheme file (default config/credit_levels.yaml) and the scheme whose level the
+    # API reports (default: the file's ``active``, hebei). Checked at start (file:line errors).
+    credit_catalogs: list[Path] | None = None
+    credit_level_schemes: Path | None = None
+    credit_level_scheme: str | None = None
     # Supervision by credit level and positive list (credit/supervision): inspection frequency
     # and draw weights (YAML, default config/supervision.yaml; checked at start).
     supervision_config: Path | None = None

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["ATTACHMENTS", "CONSOLE", "CREDIT", "ENTRY_TYPES", "ERRORS", "EVIDENCE", "LABELS", "NOTIFY", "PHRASES",
-           "RECTIFICATION", "RULES", "SUPERVISION", "WORKFLOW"]
+__all__ = ["ATTACHMENTS", "CONSOLE", "CREDIT", "ENTRY_TYPES", "ERRORS", "EVALUATION", "EVALUATION_REPORT",
+           "EVIDENCE", "LABELS", "NOTIFY", "PHRASES", "RECTIFICATION", "RULES", "SUPERVISION", "WORKFLOW"]
 
 # console pages (login, alerts, readings)
 CONSOLE: Final[dict[str, str]] = {
@@ -175,6 +175,39 @@ WORKFLOW: Final[dict[str, str]] = {
     "fo_no_verified_rectification": "no rectification of this alert has been verified",
     "fo_prior_violation": ("the enterprise has {n} confirmed violation(s) of {rule} within {months} months "
                            "(credit ledger entries {entries})"),
+    # the alert page: the hearing, 首违不罚, and errors shown next to a form (api/console_workflow.py)
+    "hearing": "Right to be heard",
+    "hearing_allowed_at": "confirming is possible from {at} (UTC+8)",
+    "hearing_after_reading": "confirming is possible once an officer has read the answers",
+    "confirm_disabled": "Cannot be confirmed yet",
+    "read_state": "Read by an officer",
+    "read": "read",
+    "unread": "unread",
+    "confirm_as": "Confirm as",
+    "confirm_penalty": "violation confirmed, credit points deducted",
+    "confirm_first_offence": "first offence, no penalty: violation confirmed, nothing deducted",
+    "fo_conditions": "Conditions for a first offence without penalty",
+    "fo_rule_allowed": "{rule} allows it",
+    "fo_rectification_verified": "a rectification of this alert was verified",
+    "fo_no_prior": "no confirmed violation of {rule} within {months} months",
+    "fo_qualifies": "qualifies as a first offence without penalty",
+    "fo_not_qualified": "does not qualify as a first offence without penalty",
+    "ev_rectification": "rectification",
+    "form_failed": "Not submitted",
+    "err_illegal": "the alert is {status}: “{action}” is not possible; possible now: {allowed}",
+    "err_final": "the alert is {status}: “{action}” is no longer possible",
+    "err_claimed": "the alert is already claimed by {who}",
+    "err_decided": "this declaration is {status} already; only a pending one can be decided",
+    "err_reason": ("a reason of 1 to {max} characters is needed: to dismiss, to close as a false alarm and to "
+                   "decide a maintenance declaration"),
+    "err_text": "a text of 1 to {max} characters is needed",
+    "err_disposition": "choose a disposition from the list, one that fits the current status",
+    "err_kind": "choose a kind of answer from the list",
+    "err_references": "at most {max} attachment references, each of 1 to {length} characters",
+    "err_window": ("a maintenance window needs one of this alert's devices, a start and an end after the start; "
+                   "only an answer declaring maintenance takes one"),
+    "err_action": "use the buttons of the page",
+    "err_input": "{field}: {detail}",
 }
 
 # rule names (CONTRACT section 3)
@@ -224,6 +257,7 @@ LABELS: Final[dict[str, str]] = {
     "pending": "pending",
     "approved": "approved",
     "rejected": "rejected",
+    "rectifying": "under rectification",
 }
 
 # credit ledger entry types
@@ -234,6 +268,7 @@ ENTRY_TYPES: Final[dict[str, str]] = {
     "first_offence": "first offence, no penalty",
     "repair_application": "repair application",
     "repair_rejection": "repair application rejected",
+    "evaluation": "credit evaluation",
 }
 
 # the printable evidence page (shows both languages)
@@ -495,6 +530,88 @@ NOTIFY: Final[dict[str, str]] = {
                                     "complete it and submit the proof."),
     "open": "Open",
     "no_enterprise": "no enterprise",
+}
+
+# credit evaluations (ecowarn.credit.evaluation): why an evaluation is refused
+EVALUATION: Final[dict[str, str]] = {
+    "initial": "initial evaluations",
+    "periodic": "periodic evaluations",
+    "unknown_catalog": "no evaluation catalog {catalog!r}; catalogs: {known}",
+    "kind_not_allowed": "catalog {catalog!r} is not used for {kind} (it serves: {kinds})",
+    "unknown_item": "catalog {catalog!r} has no item {item!r}",
+    "duplicate_item": "item {item!r} is listed twice (first at items[{first}])",
+    "deduction_points": ("{item!r} is a deduction item: points from -{max} to 0 (signed as in the credit "
+                         "ledger: a deduction is negative)"),
+    "bonus_points": "{item!r} is a bonus item: points from 0 to {max}",
+    "evidence_required": "catalog {catalog!r} requires evidence for item {item!r} when it scores points",
+    "evaluated_in_future": "evaluated_at {at} is later than now",
+    "unknown_enterprise": "no enterprise {enterprise} in the registry",
+    "more_problems": "and {n} more problems: see problems",
+    "initial_exists": ("enterprise {enterprise} already has an initial evaluation (evaluation {evaluation}, ledger "
+                       "entry {entry}): re-evaluate it with kind periodic, or reverse ledger entry {entry} if the "
+                       "initial evaluation was recorded in error"),
+    "not_found": "no evaluation {id}",
+}
+
+# the printable evaluation report (shows both languages)
+EVALUATION_REPORT: Final[dict[str, str]] = {
+    "title_initial": "Initial environmental credit evaluation report",
+    "title_periodic": "Periodic environmental credit evaluation report",
+    "enterprise_info": "Enterprise",
+    "enterprise": "Enterprise",
+    "credit_code": "Unified social credit code",
+    "region": "Administrative division",
+    "industry": "Industry",
+    "address": "Address",
+    "permit": "Discharge permit",
+    "evaluation": "Evaluation",
+    "kind_initial": "initial",
+    "kind_periodic": "periodic",
+    "kind": "Kind",
+    "catalog": "Catalog",
+    "evaluated_at": "Evaluated at",
+    "recorded_at": "Recorded at",
+    "officer": "Evaluated by",
+    "result": "Result",
+    "base": "Base score",
+    "deductions": "Deductions",
+    "bonuses": "Bonus points",
+    "score": "Score",
+    "level": "Level",
+    "other_levels": "Level in the other schemes",
+    "problems": "Problems found",
+    "problems_summary": "{n} problems found, {points} points deducted in all.",
+    "no_problems": "No problem found.",
+    "merits": "Bonus items",
+    "no_merits": "No bonus item.",
+    "checklist": "Every item of the catalog",
+    "category": "Category",
+    "item": "Item",
+    "item_kind": "Kind",
+    "deduction": "deduction",
+    "bonus": "bonus",
+    "max_points": "Maximum",
+    "points": "Points",
+    "note": "Note",
+    "evidence": "Evidence",
+    "evidence_expected": "Evidence to check",
+    "nothing_found": "no problem found",
+    "no_evidence": "no evidence recorded",
+    "source": "Source",
+    "published": "published",
+    "placeholder": "placeholder (set by the bureau)",
+    "ledger": "Credit ledger and hash chain",
+    "ledger_note": ("This evaluation is credit ledger entry #{entry} in the hash chain; SHA-256 of the "
+                    "evaluation document:"),
+    "current": "Standing today",
+    "current_note": "Score today {score}, level {level} (ledger entries since this evaluation included).",
+    "reversed": "This evaluation was reversed (ledger entry #{entry}) and no longer counts.",
+    "signatures": "Signatures",
+    "sign_officer": "Evaluator (signature)",
+    "sign_enterprise": "For the enterprise (signature)",
+    "sign_date": "Date",
+    "timezone": "Times are China Standard Time (UTC+8).",
+    "print": "Print this page or save it as PDF.",
 }
 
 # positive lists, supervision plans and random draws (ecowarn.credit.supervision)

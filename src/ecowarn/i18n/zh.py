@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["ATTACHMENTS", "CONSOLE", "CREDIT", "ENTRY_TYPES", "ERRORS", "EVIDENCE", "LABELS", "NOTIFY", "PHRASES",
-           "RECTIFICATION", "RULES", "SUPERVISION", "WORKFLOW"]
+__all__ = ["ATTACHMENTS", "CONSOLE", "CREDIT", "ENTRY_TYPES", "ERRORS", "EVALUATION", "EVALUATION_REPORT",
+           "EVIDENCE", "LABELS", "NOTIFY", "PHRASES", "RECTIFICATION", "RULES", "SUPERVISION", "WORKFLOW"]
 
 # console pages (login, alerts, readings)
 CONSOLE: Final[dict[str, str]] = {
@@ -168,6 +168,37 @@ WORKFLOW: Final[dict[str, str]] = {
     "fo_rule_not_allowed": "{rule}不在首违不罚适用规则清单内",
     "fo_no_verified_rectification": "本预警的整改尚未核查通过",
     "fo_prior_violation": "企业{months}个月内已有{n}次{rule}违法确认记录（信用台账条目{entries}）",
+    # 预警页面：陈述申辩、首违不罚，以及表单旁显示的错误（api/console_workflow.py）
+    "hearing": "陈述申辩",
+    "hearing_allowed_at": "自{at}（北京时间）起可确认违法",
+    "hearing_after_reading": "执法人员查阅企业答复后即可确认违法",
+    "confirm_disabled": "暂不能确认违法",
+    "read_state": "执法人员查阅",
+    "read": "已查阅",
+    "unread": "未查阅",
+    "confirm_as": "确认方式",
+    "confirm_penalty": "确认违法，按规定扣减信用分",
+    "confirm_first_offence": "首违不罚：确认违法，不扣分",
+    "fo_conditions": "首违不罚适用条件",
+    "fo_rule_allowed": "{rule}适用首违不罚",
+    "fo_rectification_verified": "本预警的整改已验收通过",
+    "fo_no_prior": "企业{months}个月内无{rule}违法确认记录",
+    "fo_qualifies": "符合首违不罚条件",
+    "fo_not_qualified": "不符合首违不罚条件",
+    "ev_rectification": "整改",
+    "form_failed": "未能提交",
+    "err_illegal": "预警当前状态为“{status}”，不能执行“{action}”；当前可执行：{allowed}",
+    "err_final": "预警当前状态为“{status}”，不能再执行“{action}”",
+    "err_claimed": "该预警已由{who}认领",
+    "err_decided": "该维护申报已{status}；只能审批待审批的申报",
+    "err_reason": "请填写理由（1 至 {max} 个字符）：排除预警、以误报办结和审批维护申报时必须填写",
+    "err_text": "请填写内容（1 至 {max} 个字符）",
+    "err_disposition": "请从列表中选择适用于当前状态的结论",
+    "err_kind": "请从列表中选择答复类型",
+    "err_references": "附件编号或链接最多 {max} 个，每个 1 至 {length} 个字符",
+    "err_window": "运维时段须选择本预警的设备并填写开始和结束时间，结束须晚于开始；只有“申报运维”类答复可以填写运维时段",
+    "err_action": "请使用页面上的按钮操作",
+    "err_input": "输入有误（{field}）：{detail}",
 }
 
 # rule names (CONTRACT section 3)
@@ -217,6 +248,7 @@ LABELS: Final[dict[str, str]] = {
     "pending": "待审批",
     "approved": "已批准",
     "rejected": "已驳回",
+    "rectifying": "整改中",
 }
 
 # credit ledger entry types
@@ -227,6 +259,7 @@ ENTRY_TYPES: Final[dict[str, str]] = {
     "first_offence": "首违不罚",
     "repair_application": "信用修复申请",
     "repair_rejection": "信用修复申请驳回",
+    "evaluation": "信用评价",
 }
 
 # the printable evidence page (shows both languages)
@@ -486,6 +519,85 @@ NOTIFY: Final[dict[str, str]] = {
                                     "请按要求完成整改并提交材料。"),
     "open": "查看详情",
     "no_enterprise": "无所属企业",
+}
+
+# credit evaluations (ecowarn.credit.evaluation): why an evaluation is refused
+EVALUATION: Final[dict[str, str]] = {
+    "initial": "初次评价",
+    "periodic": "定期评价",
+    "unknown_catalog": "没有评价指标体系“{catalog}”；可用的有：{known}",
+    "kind_not_allowed": "评价指标体系“{catalog}”不用于{kind}（适用于：{kinds}）",
+    "unknown_item": "评价指标体系“{catalog}”中没有指标“{item}”",
+    "duplicate_item": "指标“{item}”重复填报（首次在 items[{first}]）",
+    "deduction_points": "“{item}”为扣分项：分值应在 -{max} 至 0 之间（与信用台账一致，扣分记为负数）",
+    "bonus_points": "“{item}”为加分项：分值应在 0 至 {max} 之间",
+    "evidence_required": "评价指标体系“{catalog}”要求有分值的指标“{item}”附证据",
+    "evaluated_in_future": "评价时间 {at} 晚于当前时间",
+    "unknown_enterprise": "登记册中没有企业 {enterprise}",
+    "more_problems": "另有 {n} 个问题，见 problems",
+    "initial_exists": ("企业 {enterprise} 已有初次评价（评价 {evaluation}，信用台账条目 {entry}）：再次评价请选定期评价"
+                       "（periodic）；初次评价有误的，先撤销台账条目 {entry}"),
+    "not_found": "没有评价 {id}",
+}
+
+# the printable evaluation report (shows both languages)
+EVALUATION_REPORT: Final[dict[str, str]] = {
+    "title_initial": "企业生态环境信用初次评价报告",
+    "title_periodic": "企业生态环境信用定期评价报告",
+    "enterprise_info": "企业基本信息",
+    "enterprise": "企业名称",
+    "credit_code": "统一社会信用代码",
+    "region": "行政区划代码",
+    "industry": "行业",
+    "address": "地址",
+    "permit": "排污许可证编号",
+    "evaluation": "评价编号",
+    "kind_initial": "初次评价",
+    "kind_periodic": "定期评价",
+    "kind": "评价类型",
+    "catalog": "评价指标体系",
+    "evaluated_at": "评价时间",
+    "recorded_at": "录入时间",
+    "officer": "评价人员",
+    "result": "评价结果",
+    "base": "基础分",
+    "deductions": "扣分合计",
+    "bonuses": "加分合计",
+    "score": "评价得分",
+    "level": "信用等级",
+    "other_levels": "其他等级方案下的等级",
+    "problems": "发现的问题",
+    "problems_summary": "共发现 {n} 项问题，合计扣 {points} 分。",
+    "no_problems": "未发现问题。",
+    "merits": "加分事项",
+    "no_merits": "无加分事项。",
+    "checklist": "全部评价指标",
+    "category": "类别",
+    "item": "评价指标",
+    "item_kind": "性质",
+    "deduction": "扣分项",
+    "bonus": "加分项",
+    "max_points": "分值上限",
+    "points": "分值",
+    "note": "情况说明",
+    "evidence": "证据",
+    "evidence_expected": "应查证据",
+    "nothing_found": "未发现问题",
+    "no_evidence": "未附证据",
+    "source": "来源",
+    "published": "公开文件",
+    "placeholder": "占位（由主管部门修订）",
+    "ledger": "信用台账与哈希链",
+    "ledger_note": "本评价作为信用台账条目 #{entry} 记入哈希链；评价文件的 SHA-256 摘要：",
+    "current": "当前信用状况",
+    "current_note": "当前信用分 {score}，等级 {level}（本次评价之后的信用台账变动已计入）。",
+    "reversed": "本评价已撤销（信用台账条目 #{entry}），不再作为评价依据。",
+    "signatures": "签字",
+    "sign_officer": "评价人员（签字）",
+    "sign_enterprise": "企业负责人（签字）",
+    "sign_date": "日期",
+    "timezone": "时间均为北京时间（UTC+8）。",
+    "print": "可直接打印或另存为 PDF。",
 }
 
 # positive lists, supervision plans and random draws (ecowarn.credit.supervision)
