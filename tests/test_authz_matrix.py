@@ -165,6 +165,20 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/rectifications/{rectification_id}/reject"): bearer(
         OFFICER, ok=404, body={"reason": "no proof"}),
     ("GET", "/api/v1/attachments/{attachment_id}"): bearer(OFFICER, ENTERPRISE, ok=404),
+    # positive lists, supervision plans and draws (api/routes_supervision.py)
+    ("POST", "/api/v1/positive-list"): bearer(OFFICER, ok=201, other_region=422, body={
+        "enterprise_id": CEMENT, "start": "2026-12-01", "end": "2027-11-30",
+        "reason": "no violation in 3 years"}),
+    ("GET", "/api/v1/positive-list"): bearer(OFFICER, CREDIT, ENTERPRISE),
+    ("GET", "/api/v1/positive-list/{entry_id}"): bearer(OFFICER, CREDIT, ENTERPRISE, ok=404),
+    ("DELETE", "/api/v1/positive-list/{entry_id}"): bearer(OFFICER, ok=404),
+    ("GET", "/api/v1/supervision/plan"): bearer(OFFICER, scoped=True,
+                                               params={"region": "130105", "period": "2026-12"}),
+    ("POST", "/api/v1/supervision/draws"): bearer(OFFICER, ok=201, scoped=True, body={
+        "region": "130105", "period": "2026-12", "kind": "remote", "count": 1}),
+    ("GET", "/api/v1/supervision/draws"): bearer(OFFICER),
+    ("GET", "/api/v1/supervision/draws/{draw_id}"): bearer(OFFICER, ok=404),
+    ("POST", "/api/v1/supervision/draws/{draw_id}/verify"): bearer(OFFICER, ok=404),
     # console
     ("GET", "/console/login"): public(),
     ("POST", "/console/login"): Rule("login"),
@@ -291,7 +305,7 @@ async def _call(world: World, key: tuple[str, str], rule: Rule, caller: str,
     values = {"dead_letter_id": str(world.dead_letter), "enterprise_id": CEMENT,
               "entry_id": str(ABSENT), "evidence_id": str(ABSENT), "maintenance_id": str(ABSENT),
               "rectification_id": str(ABSENT), "attachment_id": str(ABSENT),
-              "application_id": str(ABSENT)}
+              "application_id": str(ABSENT), "draw_id": str(ABSENT)}
     if "{alert_id}" in template:
         alert_id = resource if resource is not None else await world.alert()
         values["alert_id"] = str(alert_id)

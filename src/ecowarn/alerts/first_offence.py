@@ -10,7 +10,8 @@ the right to be heard (:mod:`alerts.hearing`), it needs:
 - ``no_verified_rectification``: a rectification of this alert was verified
   (``rectifications.status = 'verified'``, migration 0008);
 - ``prior_violation``: the enterprise has no confirmed violation of the same rule (an
-  unreversed ``deduction`` or ``first_offence`` ledger entry, :mod:`credit.ledger`) whose
+  unreversed ``deduction`` or ``first_offence`` ledger entry: the ``credit_violations`` view
+  of migration 0014, which :mod:`credit.ledger` reads too) whose
   violation started within ``first_offence_window_months`` (default 12) before this
   alert's start; nor a first offence of that rule within the window after it, so that
   confirming two alerts out of order cannot give two first offences in one window.
@@ -31,7 +32,6 @@ from typing import Any
 import psycopg
 
 from ecowarn.alerts.model import WorkflowParams
-from ecowarn.credit.ledger import VIOLATION_TYPES, confirmed_violations
 
 __all__ = ["FirstOffenceCheck", "check_first_offence", "judge_first_offence", "shift_months"]
 
@@ -82,13 +82,20 @@ async def check_first_offence(conn: psycopg.AsyncConnection[Any], *, alert_id: i
                              " AND status = 'verified')", (alert_id,))
     row = await cur.fetchone()
     verified = bool(row and row[0]) and enterprise_id is not None
-    prior: list[dict[str, Any]] = []
+    prior: list[int] = []
     if enterprise_id is not None:
         months = params.first_offence_window_months
-        prior = await confirmed_violations(conn, enterprise_id, rule, shift_months(start, -months),
-                                           start, types=VIOLATION_TYPES, exclude_alert_id=alert_id)
-        prior += await confirmed_violations(conn, enterprise_id, rule, start,
-                                            shift_months(start, months), types=("first_offence",),
-                                            exclude_alert_id=alert_id)
+        # Any confirmed violation of the rule in the window before, and any first offence
+        # in the window after (alerts confirmed out of order cannot both go unpunished).
+        cur = await conn.execute(
+            "SELECT id FROM credit_violations WHERE enterprise_id = %(e)s AND rule = %(r)s"
+            " AND alert_id IS DISTINCT FROM %(a)s::bigint AND ("
+            " (occurred_at >= %(before)s AND occurred_at < %(start)s)"
+            " OR (entry_type = 'first_offence' AND occurred_at >= %(start)s"
+            "     AND occurred_at < %(after)s))"
+            " ORDER BY occurred_at, id",
+            {"e": enterprise_id, "r": rule, "a": alert_id, "start": start,
+             "before": shift_months(start, -months), "after": shift_months(start, months)})
+        prior = [int(r[0]) for r in await cur.fetchall()]
     return judge_first_offence(rule, params=params, rectification_verified=verified,
-                               prior_entries=tuple(int(p["id"]) for p in prior))
+                               prior_entries=tuple(prior))

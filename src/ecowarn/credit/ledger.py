@@ -170,16 +170,15 @@ async def confirmed_violations(
     exclude_alert_id: int | None = None,
 ) -> list[dict[str, Any]]:
     """Unreversed confirmed violations (entries of ``types``, by default deductions and
-    first offences) of the enterprise and rule whose violation started in ``[since,
-    until)``, oldest first, leaving out those of ``exclude_alert_id``."""
+    first offences; the ``credit_violations`` view of migration 0014) of the enterprise
+    and rule whose violation started in ``[since, until)``, oldest first, leaving out
+    those of ``exclude_alert_id``."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            "SELECT d.id, d.entry_type, d.alert_id, d.occurred_at, d.points FROM credit_ledger d"
-            " WHERE d.enterprise_id = %s AND d.rule = %s AND d.entry_type = ANY(%s)"
-            " AND d.occurred_at >= %s AND d.occurred_at < %s"
-            " AND d.alert_id IS DISTINCT FROM %s::bigint"
-            " AND NOT EXISTS (SELECT 1 FROM credit_ledger r WHERE r.ref_id = d.id"
-            " AND r.entry_type = 'reversal') ORDER BY d.occurred_at, d.id",
+            "SELECT id, entry_type, alert_id, occurred_at, points FROM credit_violations"
+            " WHERE enterprise_id = %s AND rule = %s AND entry_type = ANY(%s)"
+            " AND occurred_at >= %s AND occurred_at < %s AND alert_id IS DISTINCT FROM %s::bigint"
+            " ORDER BY occurred_at, id",
             (enterprise_id, rule, list(types), since, until, exclude_alert_id))
         return await cur.fetchall()
 
