@@ -165,6 +165,18 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/rectifications/{rectification_id}/reject"): bearer(
         OFFICER, ok=404, body={"reason": "no proof"}),
     ("GET", "/api/v1/attachments/{attachment_id}"): bearer(OFFICER, ENTERPRISE, ok=404),
+    # credit evaluations (api/routes_evaluations.py)
+    ("GET", "/api/v1/credit/catalogs"): bearer(CREDIT, OFFICER, ENTERPRISE),
+    ("GET", "/api/v1/credit/level-schemes"): bearer(CREDIT, OFFICER, ENTERPRISE),
+    ("POST", "/api/v1/credit/evaluations"): bearer(OFFICER, ok=201, other_region=422, body={
+        "enterprise_id": CEMENT, "kind": "periodic", "catalog": "hebei_initial", "items": []}),
+    ("GET", "/api/v1/credit/evaluations"): bearer(CREDIT, OFFICER, ENTERPRISE),
+    ("GET", "/api/v1/credit/evaluations/{evaluation_id}"): bearer(CREDIT, OFFICER, ENTERPRISE,
+                                                                  ok=404),
+    ("GET", "/api/v1/credit/evaluations/{evaluation_id}.html"): bearer(CREDIT, OFFICER,
+                                                                       ENTERPRISE, ok=404),
+    ("GET", "/api/v1/credit/enterprises/{enterprise_id}/initial-evaluation.html"): bearer(
+        CREDIT, OFFICER, ENTERPRISE, ok=404, scoped=True),
     # positive lists, supervision plans and draws (api/routes_supervision.py)
     ("POST", "/api/v1/positive-list"): bearer(OFFICER, ok=201, other_region=422, body={
         "enterprise_id": CEMENT, "start": "2026-12-01", "end": "2027-11-30",
@@ -305,7 +317,8 @@ async def _call(world: World, key: tuple[str, str], rule: Rule, caller: str,
     values = {"dead_letter_id": str(world.dead_letter), "enterprise_id": CEMENT,
               "entry_id": str(ABSENT), "evidence_id": str(ABSENT), "maintenance_id": str(ABSENT),
               "rectification_id": str(ABSENT), "attachment_id": str(ABSENT),
-              "application_id": str(ABSENT), "draw_id": str(ABSENT)}
+              "application_id": str(ABSENT), "draw_id": str(ABSENT),
+              "evaluation_id": str(ABSENT)}
     if "{alert_id}" in template:
         alert_id = resource if resource is not None else await world.alert()
         values["alert_id"] = str(alert_id)
