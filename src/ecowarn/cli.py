@@ -11,10 +11,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from ecowarn.alerts.notify import NotifyConfigError
+from ecowarn.alerts.warnings import WarningConfigError
 from ecowarn.config import packaged_file
 from ecowarn.config.registry import Registry, RegistryError, load_registry
 from ecowarn.config.settings import Settings, SettingsError, load_settings
 from ecowarn.core.logs import setup_logging
+from ecowarn.credit.errors import CreditConfigError
 from ecowarn.detectors.catalog import RuleConfigError, load_rule_params
 from ecowarn.embedded import EmbeddedUnavailable
 from ecowarn.evaluation.command import add_evaluate_parser, cmd_evaluate
@@ -253,7 +256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(settings.log_level)
     try:
         return asyncio.run(_COMMANDS[args.command](args, settings))
-    except (RegistryError, RuleConfigError) as exc:
+    except (RegistryError, RuleConfigError, CreditConfigError, WarningConfigError,
+            NotifyConfigError) as exc:
+        # A configuration file the service cannot start with: one line naming file and key.
         print(f"ecowarn: {exc}", file=sys.stderr)
         return 2
     except CliError as exc:
