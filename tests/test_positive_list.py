@@ -203,3 +203,28 @@ async def test_a_region_limited_officer_works_only_its_region(api: ApiEnv) -> No
         assert digits.sub("N", foreign.text) == digits.sub("N", absent.text)
     assert (await api.execute("SELECT deleted_at FROM positive_list WHERE id = %s", (cement["id"],))) == [(None,)]
     assert _ids(await api.client.get("/api/v1/positive-list", headers=officer)) == {cement["id"], glass["id"]}
+
+
+async def test_queue_marks_a_listed_firms_alerts_for_off_site_handling_first(api: ApiEnv) -> None:
+    """The officers' queue shows each alert's positive-list status today: a listed firm's
+    alert is handled off-site first; an expired or removed listing no longer counts."""
+    officer = await api.headers("officer")
+    today = today_cst()
+    listed_alert = await api.insert_alert(enterprise_id=CEMENT)
+    other_alert = await api.insert_alert(enterprise_id=COKING, device_ids=("PWR-COKE-1",))
+    await _list(api, officer, CEMENT, today - timedelta(days=10), today + timedelta(days=10))
+    await _list(api, officer, COKING, today - timedelta(days=30), today - timedelta(days=1))
+
+    async def handling() -> dict[int, tuple[str, list[str]]]:
+        r = await api.client.get("/api/v1/queue", headers=officer)
+        assert r.status_code == 200, r.text
+        return {i["id"]: (i["handling"], i["positive_list"]) for i in r.json()["items"]}
+
+    assert (await handling())[listed_alert] == ("off_site_first", ["positive"])
+    assert (await handling())[other_alert] == ("standard", [])
+    entries = (await api.client.get("/api/v1/positive-list", headers=officer,
+                                    params={"enterprise_id": CEMENT})).json()["items"]
+    for e in entries:
+        r = await api.client.delete(f"/api/v1/positive-list/{e['id']}", headers=officer)
+        assert r.status_code in (200, 204), r.text
+    assert (await handling())[listed_alert] == ("standard", [])

@@ -32,6 +32,7 @@ else, and another's alert is 404 exactly like an absent id, before anything chan
 # No "from __future__ import annotations": FastAPI resolves the Depends() in the
 # route signatures at definition time, and they name closure variables.
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -75,6 +76,7 @@ from ecowarn.api.context import ApiContext
 from ecowarn.api.errors import FieldError, InvalidRequest
 from ecowarn.api.pagination import BIGINT_MAX, DEFAULT_LIMIT, CursorCodec, Limit
 from ecowarn.config.registry import Registry
+from ecowarn.credit.supervision.positive_list import active_listings, today_cst
 from ecowarn.store.tokens import Principal
 
 __all__ = ["build_workflow_router", "parse_assignee", "queue_item", "region_enterprises"]
@@ -110,9 +112,13 @@ def parse_assignee(value: str | None, principal: Principal) -> int | None:
     raise InvalidRequest(msg, fields=(FieldError("query.assignee", msg),))
 
 
-def queue_item(registry: Registry, r: dict[str, Any]) -> dict[str, Any]:
-    """A queue row as JSON (also what the console's queue page shows)."""
+def queue_item(registry: Registry, r: dict[str, Any],
+               listings: Mapping[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """A queue row as JSON (also what the console's queue page shows). ``listings``: the
+    positive-list entries active today per enterprise; a listed firm's alert is handled
+    off-site first (``handling``: remote verification before any on-site step)."""
     enterprise = registry.enterprises.get(r["enterprise_id"] or "")
+    listed = (listings or {}).get(r["enterprise_id"] or "", [])
     return {
         "id": r["id"], "rule": r["rule"], "enterprise_id": r["enterprise_id"],
         "enterprise_name": enterprise.name if enterprise else None,
@@ -123,6 +129,8 @@ def queue_item(registry: Registry, r: dict[str, Any]) -> dict[str, Any]:
         "score": r["score"].total, "score_parts": r["score"].parts(),
         "repeats_90d": int(r["earlier"]), "repeat_count": r["repeat_count"],
         "credit_level": r["credit_level"],
+        "positive_list": [str(e["list"]) for e in listed],
+        "handling": "off_site_first" if listed else "standard",
         "assignee": (None if r["assignee_token"] is None else
                      {"token_id": r["assignee_token"], "label": r["assignee_label"] or ""}),
         "claimed_at": iso_or_none(r["claimed_at"]),
@@ -172,8 +180,10 @@ def build_workflow_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         as_of, after = (datetime.now(UTC), None) if key is None else (key[0], (key[1], key[2]))
         async with connect(ctx) as conn:
             rows, last = await queue_page(conn, f, as_of=as_of, limit=limit, after=after)
+            listings = await active_listings(
+                conn, sorted({r["enterprise_id"] for r in rows if r["enterprise_id"]}), today_cst())
         nxt = None if last is None else QUEUE_CURSOR.encode(as_of, *last)
-        return {"as_of": iso(as_of), "items": [queue_item(ctx.registry, r) for r in rows],
+        return {"as_of": iso(as_of), "items": [queue_item(ctx.registry, r, listings) for r in rows],
                 "next_cursor": nxt}
 
     @router.post("/queue/{alert_id}/claim")
