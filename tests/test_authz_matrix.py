@@ -153,8 +153,8 @@ EXPECTED: dict[tuple[str, str], Rule] = {
         OFFICER, ok=404, body={"reason": "rectified"}),
     ("POST", "/api/v1/credit/repair-applications/{application_id}/reject"): bearer(
         OFFICER, ok=404, body={"reason": "no proof"}),
-    # rectification (api/routes_rectifications.py); the probed alert is open, so ordering is 409
-    ("POST", "/api/v1/alerts/{alert_id}/rectification"): bearer(OFFICER, ok=409, scoped=True, body={
+    # rectification (api/routes_rectifications.py); ordering on the open alert dispatches it first
+    ("POST", "/api/v1/alerts/{alert_id}/rectification"): bearer(OFFICER, ok=201, scoped=True, body={
         "due": "2099-12-31T18:00:00+08:00", "requirements": "replace the filter bags"}),
     ("GET", "/api/v1/rectifications"): bearer(OFFICER, ENTERPRISE),
     ("GET", "/api/v1/rectifications/{rectification_id}"): bearer(OFFICER, ENTERPRISE, ok=404),

@@ -168,15 +168,17 @@ async def test_resubmission_then_decided_refuses_everything(api: ApiEnv) -> None
 
 
 async def test_ordering_refusals(api: ApiEnv) -> None:
-    """An open alert, a second order while one is in progress (409), a due time in the past
+    """A closed alert, a second order while one is in progress (409), a due time in the past
     (422) and an alert outside a region officer's jurisdiction (404) are refused, changing
     nothing."""
     officer = await api.headers("officer")
-    fresh = await api.insert_alert()
-    r = await api.client.post(f"/api/v1/alerts/{fresh}/rectification", headers=officer,
+    closed = await api.insert_alert()
+    await api.execute("UPDATE alerts SET status = 'closed', disposition = 'false_alarm' WHERE id = %s",
+                      (closed,))
+    r = await api.client.post(f"/api/v1/alerts/{closed}/rectification", headers=officer,
                               json={"due": _due(), "requirements": "x"})
-    assert r.status_code == 409 and r.json()["status"] == "open", r.text
-    assert "“待处理”" in r.json()["detail_zh"]
+    assert r.status_code == 409 and r.json()["status"] == "closed", r.text
+    assert "“已办结”" in r.json()["detail_zh"], r.json()["detail_zh"]
     alert = await _dispatched(api)
     r = await api.client.post(f"/api/v1/alerts/{alert}/rectification", headers=officer,
                               json={"due": _due(-1), "requirements": "x"})
@@ -452,3 +454,22 @@ async def test_dismissing_a_rectifying_alert_withdraws_its_rectification(api: Ap
     assert (await _alert_row(api, alert))[:2] == ("dismissed", None)
     detail = (await api.client.get(f"/api/v1/rectifications/{rect['id']}", headers=officer)).json()
     assert detail["status"] == "withdrawn" and detail["decision_reason"] == "设备校准，非超标"
+
+
+async def test_ordering_on_an_open_alert_dispatches_it_first(api: ApiEnv) -> None:
+    """An officer may order a rectification straight from the queue: the open alert is
+    acknowledged and dispatched in the same step (its answer deadline starts, the trail
+    shows both), then it is rectifying with rectifying_from dispatched."""
+    officer = await api.headers("officer")
+    alert = await api.insert_alert()
+    rect = await _order(api, alert, officer)
+    assert rect["status"] == "ordered"
+    status, origin, _, _ = await _alert_row(api, alert)
+    assert (status, origin) == ("rectifying", "dispatched")
+    rows = await api.execute("SELECT dispatched_at IS NOT NULL, due_at > now() FROM alerts WHERE id = %s",
+                             (alert,))
+    assert rows == [(True, True)]
+    trail = await api.execute("SELECT kind, action FROM alert_events WHERE alert_id = %s ORDER BY id",
+                              (alert,))
+    assert [t for t in trail if t[0] != "opened"] == [
+        ("transition", "acknowledge"), ("transition", "dispatch"), ("rectification", "order")]

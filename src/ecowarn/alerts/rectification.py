@@ -61,8 +61,8 @@ from ecowarn.alerts._rectification_trail import rectification_event as _event
 from ecowarn.alerts._rectification_trail import withdraw_with_alert
 from ecowarn.alerts.audit import record_event
 from ecowarn.alerts.errors import AlertNotFound, InvalidWorkflowInput, WorkflowConflict, WorkflowError
-from ecowarn.alerts.lifecycle import MAX_TEXT, AlertState, fetch_state, in_scope
-from ecowarn.alerts.model import Actor
+from ecowarn.alerts.lifecycle import MAX_TEXT, AlertState, fetch_state, in_scope, transition
+from ecowarn.alerts.model import Actor, WorkflowParams
 from ecowarn.i18n import catalog, label, rule_name
 from ecowarn.store.attachments import AttachmentRejected, Upload, store_uploads
 
@@ -105,6 +105,8 @@ IN_PROGRESS: Final = ("ordered", "submitted")
 DECIDED: Final = ("verified", "rejected", "withdrawn")
 # Alert statuses a rectification can be ordered from (and that the alert returns to).
 ORDERABLE_FROM: Final = ("dispatched", "confirmed")
+# Statuses from which ordering a rectification dispatches the alert first.
+DISPATCHED_BY_ORDER: Final = ("open", "acknowledged")
 DATA_CHECK_MAX_DAYS: Final = 365
 # Attachment references (document ids or URLs filed elsewhere), as alert answers take them.
 MAX_REFERENCES: Final = 20
@@ -303,11 +305,14 @@ async def _db_now(conn: psycopg.AsyncConnection[Any]) -> datetime:
 
 async def order_rectification(conn: psycopg.AsyncConnection[Any], alert_id: int, actor: Actor, *,
                               due: datetime, requirements: str,
-                              scope: str | Collection[str] | None = None) -> dict[str, Any]:
+                              scope: str | Collection[str] | None = None,
+                              params: WorkflowParams | None = None) -> dict[str, Any]:
     """Order a rectification of the alert, due at ``due`` (must be in the future); returns it.
 
     The alert must be ``dispatched`` or ``confirmed`` and have no rectification in
-    progress (:class:`RectificationConflict` otherwise); it becomes ``rectifying``.
+    progress (:class:`RectificationConflict` otherwise); it becomes ``rectifying``. An
+    ``open`` or ``acknowledged`` alert is dispatched first, in the same transaction (the
+    order tells the enterprise, so its answer deadline starts too; ``params`` gives it).
     An alert outside ``scope`` is :class:`AlertNotFound`.
     """
     text = _text(requirements, "body.requirements", "requirements")
@@ -315,6 +320,11 @@ async def order_rectification(conn: psycopg.AsyncConnection[Any], alert_id: int,
         state = await fetch_state(conn, alert_id, scope=scope, lock=True)
         if due <= await _db_now(conn):
             raise RectificationInputError("body.due", "due_past", due=due.isoformat())
+        if state.status in DISPATCHED_BY_ORDER and state.enterprise_id is not None:
+            steps = ("acknowledge", "dispatch") if state.status == "open" else ("dispatch",)
+            for action in steps:
+                state = await transition(conn, alert_id, action, actor, params=params, scope=scope,
+                                         reason="rectification ordered")
         cur = await conn.execute("SELECT id, status FROM rectifications WHERE alert_id = %s"
                                  " AND status IN ('ordered', 'submitted')", (alert_id,))
         current = await cur.fetchone()

@@ -410,7 +410,7 @@ def build_rectifications_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         async with connect(ctx) as conn:
             row = await order_rectification(conn, alert_id, await actor_of(conn, principal),
                                             due=body.due, requirements=body.requirements,
-                                            scope=scope)
+                                            scope=scope, params=ctx.workflow)
             out = await detail(conn, row, principal)
         steps.labels("order").inc()
         return out

@@ -343,8 +343,8 @@ RECTIFICATION: Final[dict[str, str]] = {
     "ev_withdrawn": "withdrawn with its alert",
     "not_found": "no rectification {id}",
     "attachment_not_found": "no attachment {id}",
-    "alert_status": ("alert {alert_id} is {state}; a rectification can be ordered only on a dispatched or "
-                     "confirmed alert"),
+    "alert_status": ("alert {alert_id} is {state}; a closed, dismissed or superseded alert takes no "
+                     "rectification order"),
     "in_progress": "alert {alert_id} already has rectification {id} in progress ({state})",
     "no_enterprise": "alert {alert_id} concerns no enterprise; there is nobody to order a rectification",
     "due_past": "due must be in the future (sent {due})",

@@ -334,7 +334,7 @@ RECTIFICATION: Final[dict[str, str]] = {
     "ev_withdrawn": "随预警撤回",
     "not_found": "整改单 {id} 不存在",
     "attachment_not_found": "附件 {id} 不存在",
-    "alert_status": "预警 {alert_id} 当前状态为“{state}”；只有已通知企业或已确认违法的预警可以责令整改",
+    "alert_status": "预警 {alert_id} 当前状态为“{state}”；已办结、已排除或已合并的预警不能责令整改",
     "in_progress": "预警 {alert_id} 已有进行中的整改单 {id}（{state}）",
     "no_enterprise": "预警 {alert_id} 不涉及企业，无法责令整改",
     "due_past": "整改期限须晚于当前时间（提交的期限为 {due}）",
