@@ -75,19 +75,36 @@ async def test_alert_page_buttons_drive_the_lifecycle(api: ApiEnv) -> None:
     assert page.text.count("状态变更") == 4
 
 
-async def test_refusals_render_as_console_error_pages(api: ApiEnv) -> None:
-    """An illegal action is a 409 page and a dismissal without reason a 422 page, in HTML."""
+async def test_refusals_render_the_page_again_with_the_reason_beside_the_form(api: ApiEnv) -> None:
+    """An illegal action is 409 and a dismissal without reason 422, each the alert page again
+    (HTML) with the reason beside the form that was posted, in the page's language, and the
+    typed reason kept; a claim taken meanwhile by another officer is 409 on the queue page."""
     alert = await api.insert_alert()
     await _login(api, "officer")
     token = _form_token(await api.client.get(f"/console/alerts/{alert}"))
     r = await api.client.post(f"/console/alerts/{alert}/transition",
                               data={"csrf": token, "action": "confirm"})
     assert r.status_code == 409 and r.headers["content-type"].startswith("text/html")
-    assert "acknowledge, dismiss" in r.text
+    assert "预警当前状态为“待处理”，不能执行“确认违法”；当前可执行：受理、排除" in r.text
+    assert 'class="error-banner"' in r.text and "<h1>治污设施未运行" in r.text
+    r = await api.client.post(f"/console/alerts/{alert}/transition?lang=en",
+                              data={"csrf": token, "action": "confirm"})
+    assert r.status_code == 409
+    assert "the alert is open: “Confirm” is not possible; possible now: Acknowledge, Dismiss" in r.text
     r = await api.client.post(f"/console/alerts/{alert}/transition",
                               data={"csrf": token, "action": "dismiss", "reason": "  "})
-    assert r.status_code == 422 and "reason" in r.text
+    assert r.status_code == 422
+    dismiss = re.search(r'<form[^>]*id="form-dismiss".*?</form>', r.text, re.S)
+    assert dismiss and "请填写理由（1 至 5000 个字符）" in dismiss.group(0)
+    assert ">  </textarea>" in dismiss.group(0)
     assert await _status(api, alert) == "open"
+    other = await api.insert_alert()
+    await api.execute("UPDATE alerts SET assignee_token = %s, assignee_label = '王芳' WHERE id = %s",
+                      ((await api.execute("SELECT min(id) FROM api_tokens"))[0][0], other))
+    await _login(api, "officer", label="李娜")
+    token = _form_token(await api.client.get("/console/queue"))
+    r = await api.client.post(f"/console/alerts/{other}/claim", data={"csrf": token, "next": "queue"})
+    assert r.status_code == 409 and "执法队列" in r.text and "该预警已由#1 王芳认领" in r.text
 
 
 async def test_form_posts_need_the_session_form_token(api: ApiEnv) -> None:

@@ -22,7 +22,7 @@ from ecowarn.api._time import CST
 from ecowarn.api.auth import COOKIE_NAME
 from ecowarn.api.errors import FieldError, Forbidden, InvalidRequest, PayloadTooLarge
 
-__all__ = ["FORM_FIELD", "MAX_FORM_BYTES", "FormGuard", "local_datetime", "read_form"]
+__all__ = ["FORM_FIELD", "MAX_FORM_BYTES", "FormGuard", "local_datetime", "parse_form", "read_body", "read_form"]
 
 FORM_FIELD = "csrf"
 # Large enough for a 5,000-character Chinese answer, percent-encoded.
@@ -48,18 +48,30 @@ class FormGuard:
             raise Forbidden("the form token is missing or stale; reload the page and try again")
 
 
-async def read_form(request: Request) -> dict[str, str]:
-    """The url-encoded body as a dict (last value of each field wins); 413 when too large."""
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The whole request body; :class:`PayloadTooLarge` (413) past ``max_bytes``, declared or sent."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_FORM_BYTES:
-        raise PayloadTooLarge("form too large")
-    body = b""
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadTooLarge(f"form larger than {max_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise PayloadTooLarge("form too large")
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"form larger than {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_form(body: bytes) -> dict[str, str]:
+    """A url-encoded body as a dict (last value of each field wins)."""
     parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
     return {k: v[-1] for k, v in parsed.items()}
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The url-encoded body as a dict (last value of each field wins); 413 when too large."""
+    return parse_form(await read_body(request, MAX_FORM_BYTES))
 
 
 def local_datetime(value: str, field: str) -> datetime:

@@ -1,7 +1,10 @@
 """Server-rendered web console: alert list and alert pages with charts.
 
 The workflow (officers' queue, action forms on the alert page, the enterprise's
-answer form) is in ``api/console_workflow.py``; its routes join this router.
+answer form, the right to be heard and 首违不罚) is in ``api/console_workflow.py``,
+rectification (its part of the alert page, its forms, the ledger, file downloads) in
+``api/console_rectifications.py``; their routes join this router and re-render the alert
+page (:func:`show_alert` inside :func:`build_console`) when a form post is refused.
 
 Chinese by default, English with ``?lang=en``; Jinja2 templates from
 ``api/templates``; no JavaScript and no external assets. ``/console/login`` takes a
@@ -30,6 +33,7 @@ from ecowarn.api._alerts_db import (
     fetch_alert,
     list_alerts,
 )
+from ecowarn.api._console_errors import FormFailure
 from ecowarn.api._console_forms import FormGuard
 from ecowarn.api._console_lang import lang_of, local_minute, url_for
 from ecowarn.api._db import connect
@@ -38,6 +42,7 @@ from ecowarn.api._svg import Line, line_chart
 from ecowarn.api._templates import templates
 from ecowarn.api.auth import COOKIE_NAME, Auth, visibility
 from ecowarn.api.console_credit import build_credit_console
+from ecowarn.api.console_rectifications import build_rectifications_console
 from ecowarn.api.console_workflow import alert_workflow_context, build_workflow_console, nav_links
 from ecowarn.api.context import ApiContext
 from ecowarn.api.errors import ErrorInfo, HtmlErrorRenderer, NotFound, PayloadTooLarge
@@ -160,7 +165,7 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
             "equipment": _equipment(reg, list(r["device_ids"]), lang),
             "start": local_minute(r["start_ts"]),
             "end": local_minute(r["end_ts"]) if r["end_ts"] else None,
-            "severity": r["severity"], "status": r["status"],
+            "severity": status_label(r["severity"], lang), "status": r["status"],
             "summary": r["summary_zh"] if lang == "zh" else r["summary"],
         } for r in rows]
         older = None if last is None else url_for("/console", lang, rule=rule, status=status,
@@ -168,15 +173,14 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
         return render(request, "alerts.html", items=items, older=older,
                       nav=nav_links(principal, lang), logout=url_for("/console/logout", lang))
 
-    @router.get("/alerts/{alert_id}")
-    async def alert_page(
-        request: Request, principal: Annotated[Principal, Depends(viewers)],
-        alert_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)],
-    ) -> Response:
+    async def show_alert(request: Request, principal: Principal, alert_id: int,
+                         failed: FormFailure | None = None) -> Response:
+        """The alert page; with ``failed``, again after a refused form post (its status)."""
         lang = lang_of(request)
         t = TEXTS[lang]
+        seen = visibility(ctx, principal)
         async with connect(ctx) as conn:
-            row = await fetch_alert(conn, alert_id, scope=visibility(ctx, principal).enterprises)
+            row = await fetch_alert(conn, alert_id, scope=seen.enterprises)
             if row is None:
                 raise NotFound(f"no alert {alert_id}")
             start, end = row["start_ts"], row["end_ts"] or datetime.now(UTC)
@@ -185,7 +189,8 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
             series = await binned_series(
                 conn, [d for d, _ in specs], sorted({m for _, ms in specs for m in ms}), t0, t1)
             workflow = await alert_workflow_context(conn, reg, principal, alert_id, lang, guard,
-                                                    request, seen=visibility(ctx, principal))
+                                                    request, seen=seen, params=ctx.workflow,
+                                                    failed=failed)
         charts = []
         for device_id, metrics in specs:
             device = reg.devices[device_id]
@@ -203,17 +208,25 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
             "equipment": _equipment(reg, list(row["device_ids"]), lang),
             "start": local_minute(row["start_ts"]),
             "end": local_minute(row["end_ts"]) if row["end_ts"] else None,
-            "severity": row["severity"], "status": status_label(row["status"], lang),
+            "severity": status_label(row["severity"], lang), "status": status_label(row["status"], lang),
             "summary": row["summary_zh"] if lang == "zh" else row["summary"],
         }
         return render(
-            request, "alert.html", alert=alert, charts=charts,
+            request, "alert.html", status=failed.status if failed else 200, alert=alert, charts=charts,
             evidence=json.dumps(row["evidence"], ensure_ascii=False, indent=2),
             params=json.dumps(row["params"], ensure_ascii=False, indent=2),
             back=url_for("/console", lang), logout=url_for("/console/logout", lang),
             nav=nav_links(principal, lang), **workflow)
 
-    router.include_router(build_workflow_console(ctx, auth, render, guard))
+    @router.get("/alerts/{alert_id}")
+    async def alert_page(
+        request: Request, principal: Annotated[Principal, Depends(viewers)],
+        alert_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)],
+    ) -> Response:
+        return await show_alert(request, principal, alert_id)
+
+    router.include_router(build_workflow_console(ctx, auth, render, guard, show_alert))
+    router.include_router(build_rectifications_console(ctx, auth, render, guard, show_alert, nav_links))
     router.include_router(build_credit_console(ctx, viewers, render, nav_links))
     return router, error_page
 
