@@ -418,6 +418,14 @@ async def test_rectification_with_files_and_first_offence_in_the_browser(
         assert await ent.js(f"document.querySelector('#form-submit-{rid} textarea[name=text]').value") \
             == "已更换全部滤袋，附验收报告和现场照片。"
         await ent.shot("rectification-2-refused-file-enterprise-zh.png", f"#form-submit-{rid}")
+        await ent.goto(f"{page}?lang=en")
+        await ent.fill(f"#form-submit-{rid} textarea[name=text]", "All filter bags replaced.")
+        await ent.files(f"#form-submit-{rid} input[type=file]", [bad])
+        await ent.click(f"#form-submit-{rid} button")
+        assert "File 1: tool.exe is of a type that cannot be taken" in await ent.text(f"#form-submit-{rid} .error")
+        await ent.shot("rectification-2-refused-file-enterprise-en.png", f"#form-submit-{rid}")
+        await ent.goto(page)
+        await ent.fill(f"#form-submit-{rid} textarea[name=text]", "已更换全部滤袋，附验收报告和现场照片。")
         await ent.files(f"#form-submit-{rid} input[type=file]", [report, photo])
         await ent.click(f"#form-submit-{rid} button")
         files = await ent.text(f"#rectification-{rid} .submissions")

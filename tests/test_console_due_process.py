@@ -137,7 +137,7 @@ async def test_confirm_is_disabled_with_the_reason_until_the_enterprise_is_heard
     r = await c.post(f"/console/alerts/{alert}/transition?lang=en", {"action": "confirm", "reason": "ready"})
     assert r.status_code == 409
     confirm = form_of(r, "form-confirm")
-    assert f"alert {alert} cannot be confirmed yet (the enterprise's right to be heard)" in confirm
+    assert f"Alert {alert} cannot be confirmed yet (the enterprise's right to be heard)" in confirm
     assert "Cannot be confirmed yet: the enterprise may state its case until" in words(confirm)
     assert f"confirming is possible from {due_text} (UTC+8)" in confirm and "ready</textarea>" in confirm
     assert await _status(api, alert) == ("dispatched", None)
@@ -441,8 +441,8 @@ async def test_existing_forms_show_refusals_inline(api: ApiEnv) -> None:
     await c.be("officer", "officer")
     await c.get(f"/console/alerts/{alert}")
     r = await c.post(f"/console/alerts/{alert}/transition?lang=en", {"action": "dismiss", "reason": " "})
-    assert r.status_code == 422 and "a reason of 1 to 5000 characters is needed" in form_of(r, "form-dismiss")
-    assert "Not submitted: a reason" in text_of(r)
+    assert r.status_code == 422 and "A reason of 1 to 5000 characters is needed" in form_of(r, "form-dismiss")
+    assert "Not submitted: A reason" in text_of(r)
     r = await c.post(f"/console/alerts/{alert}/comment", {"text": "  ", "public": "on"})
     assert r.status_code == 422 and "请填写内容（1 至 5000 个字符）" in form_of(r, "form-comment")
     assert re.search(r'name="public" checked', form_of(r, "form-comment"))

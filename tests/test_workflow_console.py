@@ -90,7 +90,7 @@ async def test_refusals_render_the_page_again_with_the_reason_beside_the_form(ap
     r = await api.client.post(f"/console/alerts/{alert}/transition?lang=en",
                               data={"csrf": token, "action": "confirm"})
     assert r.status_code == 409
-    assert "the alert is open: “Confirm” is not possible; possible now: Acknowledge, Dismiss" in r.text
+    assert "The alert is open: “Confirm” is not possible; possible now: Acknowledge, Dismiss" in r.text
     r = await api.client.post(f"/console/alerts/{alert}/transition",
                               data={"csrf": token, "action": "dismiss", "reason": "  "})
     assert r.status_code == 422

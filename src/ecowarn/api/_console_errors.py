@@ -69,7 +69,10 @@ def form_failure(exc: Exception, lang: Lang, form: str, kept: Mapping[str, str])
     """The refusal ``exc`` of ``form`` (one of :data:`INLINE_ERRORS`), worded in ``lang``."""
     status = 409 if isinstance(exc, WorkflowConflict | DeclarationDecided) else 422
     extra = getattr(exc, "extra", None)
-    return FormFailure(form, message(exc, lang, form), status,
+    text = message(exc, lang, form)
+    if lang == "en":  # the domain's English reasons start in lower case, within a sentence
+        text = text[:1].upper() + text[1:]
+    return FormFailure(form, text, status,
                        {k: v for k, v in kept.items() if k != "csrf"},
                        dict(extra) if isinstance(extra, dict) else {})
 
