@@ -18,8 +18,9 @@
   the deduction repaired or reversed meanwhile, the publication period still running; 422:
   no reason): the list again with the reason beside the application's form, the reason as
   typed.
-- ``GET /console/attachments/{id}`` (officer, enterprise: its own): a stored file as a
-  download, for the console session (``/api/v1/attachments/{id}`` takes a bearer token).
+
+Files link to ``GET /console/attachments/{id}`` (``api/console_rectifications.py``): the
+console session's download of a stored file.
 
 A refused form is answered at the address of the page it was on, so the page's links
 (its language switch) stay valid. Forms carry the session's form token
@@ -30,10 +31,8 @@ is the same 404 as what does not exist.
 # No "from __future__ import annotations": FastAPI resolves the Depends() in the
 # route signatures at definition time, and they name closure variables.
 
-import base64
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Protocol
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -61,7 +60,6 @@ from ecowarn.store.attachments import (
     MAX_FILES,
     AttachmentRejected,
     Upload,
-    fetch_attachment,
     parse_multipart,
 )
 from ecowarn.store.tokens import Principal
@@ -125,12 +123,6 @@ def application_view(a: dict[str, Any], lang: Lang, registry: Registry, *,
     }
 
 
-def _content_disposition(filename: str) -> str:
-    """``attachment`` with an ASCII fallback and the exact UTF-8 name (RFC 6266, 5987)."""
-    fallback = "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\%' else "_" for c in filename)
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
-
-
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -161,7 +153,6 @@ def build_repair_console(ctx: ApiContext, auth: Auth, *, page: Page, enterprise_
     """The routes above; ``page`` renders a console page, ``enterprise_page`` the
     enterprise's credit page (with a refused application form)."""
     router = APIRouter(include_in_schema=False)
-    viewers = auth.require_cookie("officer", "enterprise")
     officers = auth.require_cookie("officer")
     enterprises = auth.require_cookie("enterprise")
     reg = ctx.registry
@@ -275,26 +266,5 @@ def build_repair_console(ctx: ApiContext, auth: Auth, *, page: Page, enterprise_
                                        refusal=refusal)
         return RedirectResponse(url_for(BASE, lang, status=status or None, enterprise=enterprise or None,
                                         cursor=cursor or None), status_code=303)
-
-    @router.get("/attachments/{attachment_id}")
-    async def attachment(principal: Annotated[Principal, Depends(viewers)],
-                         attachment_id: EntityId) -> Response:
-        """A stored file, as a download (never rendered by the browser)."""
-        async with connect(ctx) as conn:
-            row = await fetch_attachment(conn, attachment_id)
-        if row is None or not visibility(ctx, principal).sees(row["enterprise_id"]):
-            raise NotFound(f"no attachment {attachment_id}")
-        ctype = str(row["content_type"])
-        if ctype.startswith("text/"):
-            ctype += "; charset=utf-8"
-        digest = base64.b64encode(bytes.fromhex(row["sha256"])).decode("ascii")
-        return Response(bytes(row["content"]), media_type=ctype, headers={
-            "Content-Disposition": _content_disposition(str(row["filename"])),
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-            "Cache-Control": "private, no-store",
-            "Repr-Digest": f"sha-256=:{digest}:",
-            "ETag": f'"{row["sha256"]}"',
-        })
 
     return router
