@@ -13,6 +13,8 @@ Endpoints (roles; ``admin`` may use all):
 - ``GET /api/v1/notifications``: officer (the log of notifications to officer channels)
 - ``/api/v1/positive-list``, ``/api/v1/supervision/plan``, ``/api/v1/supervision/draws``:
   positive lists (officer; read also credit, enterprise own), plans and draws (officer)
+- ``GET /api/v1/enterprises``, ``GET /api/v1/enterprises/{id}``: the enterprise file (一企一档;
+  officer, credit, enterprise own); ``GET /api/v1/stats``: statistics (officer)
 - ``GET /healthz``, ``GET /metrics``: no authentication (firewall ``/metrics``)
 - ``/console``: web console for officer and enterprise tokens
 - ``GET /api/v1/docs``: OpenAPI documentation (Swagger UI served from the package itself,
@@ -37,11 +39,13 @@ from ecowarn.api._metrics import RequestMetrics, RequestMetricsMiddleware
 from ecowarn.api._paths import API_PREFIX
 from ecowarn.api.auth import Auth
 from ecowarn.api.console import build_console
+from ecowarn.api.console_supervision import build_supervision_console
 from ecowarn.api.context import ApiContext
 from ecowarn.api.errors import install_error_handlers
 from ecowarn.api.routes_alerts import build_alerts_router
 from ecowarn.api.routes_credit import build_credit_router
 from ecowarn.api.routes_dead_letters import build_dead_letters_router
+from ecowarn.api.routes_enterprises import build_enterprises_router
 from ecowarn.api.routes_evaluations import build_evaluations_router
 from ecowarn.api.routes_ingest import build_ingest_router
 from ecowarn.api.routes_notifications import build_notifications_router
@@ -50,6 +54,7 @@ from ecowarn.api.routes_orders import build_orders_router
 from ecowarn.api.routes_readings import build_readings_router
 from ecowarn.api.routes_rectifications import build_rectifications_router
 from ecowarn.api.routes_repair import build_repair_router
+from ecowarn.api.routes_stats import build_stats_router
 from ecowarn.api.routes_supervision import build_supervision_router
 from ecowarn.api.routes_workflow import build_workflow_router
 
@@ -83,8 +88,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(build_notifications_router(ctx, auth))
     app.include_router(build_repair_router(ctx, auth))
     app.include_router(build_supervision_router(ctx, auth))
+    app.include_router(build_enterprises_router(ctx, auth))
+    app.include_router(build_stats_router(ctx, auth))
     app.include_router(build_ops_router(ctx))
     app.include_router(console)
+    app.include_router(build_supervision_console(ctx, auth))
 
     assets = f"{API_PREFIX}/docs/assets"
     app.mount(assets, StaticFiles(directory=str(swagger_ui_bundle.swagger_ui_path)),
