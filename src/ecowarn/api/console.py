@@ -42,6 +42,9 @@ from ecowarn.api._svg import Line, line_chart
 from ecowarn.api._templates import templates
 from ecowarn.api.auth import COOKIE_NAME, Auth, visibility
 from ecowarn.api.console_credit import build_credit_console
+from ecowarn.api.console_draws import build_draws_console
+from ecowarn.api.console_evaluations import build_evaluations_console
+from ecowarn.api.console_positive_list import build_positive_list_console
 from ecowarn.api.console_rectifications import build_rectifications_console
 from ecowarn.api.console_workflow import alert_workflow_context, build_workflow_console, nav_links
 from ecowarn.api.context import ApiContext
@@ -228,6 +231,8 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
     router.include_router(build_workflow_console(ctx, auth, render, guard, show_alert))
     router.include_router(build_rectifications_console(ctx, auth, render, guard, show_alert, nav_links))
     router.include_router(build_credit_console(ctx, viewers, render, nav_links))
+    for build_credit_page in (build_evaluations_console, build_positive_list_console, build_draws_console):
+        router.include_router(build_credit_page(ctx, auth, guard))
     return router, error_page
 
 
