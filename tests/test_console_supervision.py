@@ -112,6 +112,7 @@ async def test_file_page_in_chinese_and_english(api: ApiEnv) -> None:
     for expected in ("Enterprise file", "Unified social credit code", "stage 2: PWR-DS-1 or PWR-DS-2",
                      "typical running load", "learned, 1800 running minutes over 3 days", "curtail by 30%",
                      "Listed: positive list", "initial", "Treatment off while production runs",
+                     api.ctx.credit_model.catalogs["hebei_initial"].name.en,
                      "No discharge permit registered"):
         assert expected in en, expected
 

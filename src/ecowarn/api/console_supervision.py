@@ -91,8 +91,9 @@ def _local(value: str | None) -> str:
     return "" if value is None else local_minute(datetime.fromisoformat(value))
 
 
-def _file_view(body: dict[str, Any], lang: Lang) -> dict[str, Any]:
-    """What the template shows of the file, worded in ``lang``."""
+def _file_view(body: dict[str, Any], lang: Lang, catalogs: dict[str, str]) -> dict[str, Any]:
+    """What the template shows of the file, worded in ``lang`` (``catalogs``: catalog id ->
+    its name in ``lang``)."""
     d = _texts(lang, "DOSSIER")
     rect = _texts(lang, "RECTIFICATION")
     pick = 0 if lang == "zh" else 1
@@ -126,7 +127,8 @@ def _file_view(body: dict[str, Any], lang: Lang) -> dict[str, Any]:
                           for h in reversed(credit["level_history"])],
         "evaluations": [{**e, "at_text": _local(e["evaluated_at"]),
                          "kind_text": d.get(f"evaluation_kind_{e['kind']}", e["kind"]),
-                         "catalog_text": e["catalog_name"] or e["catalog"]} for e in body["evaluations"]["items"]],
+                         "catalog_text": catalogs.get(e["catalog"], e["catalog"])}
+                        for e in body["evaluations"]["items"]],
         "alerts": [{**a, "rule_text": rule_name(a["rule"], lang), "start_text": _local(a["start"]),
                     "end_text": _local(a["end"]), "status_text": label(a["status"], lang),
                     "disposition_text": label(a["disposition"], lang),
@@ -265,7 +267,8 @@ def build_supervision_console(ctx: ApiContext, auth: Auth) -> APIRouter:
         async with connect(ctx) as conn:
             dossier = await load_dossier(conn, reg, ctx.credit_model, ent, rows=FILE_ROWS)
         body = dossier_json(ctx, dossier, for_enterprise=principal.role == "enterprise")
-        return render(request, principal, "enterprise_file.html", f=body, v=_file_view(body, lang),
+        catalogs = {c.id: c.name.zh if lang == "zh" else c.name.en for c in ctx.credit_model.catalogs.values()}
+        return render(request, principal, "enterprise_file.html", f=body, v=_file_view(body, lang, catalogs),
                       d=_texts(lang, "DOSSIER"), rows=FILE_ROWS, default_rows=DEFAULT_ROWS)
 
     async def stats_body(f: StatsFilter) -> dict[str, Any]:
