@@ -165,6 +165,53 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/rectifications/{rectification_id}/reject"): bearer(
         OFFICER, ok=404, body={"reason": "no proof"}),
     ("GET", "/api/v1/attachments/{attachment_id}"): bearer(OFFICER, ENTERPRISE, ok=404),
+    # rectification in the console (api/console_rectifications.py)
+    ("POST", "/console/alerts/{alert_id}/rectification"): cookie(OFFICER, ok=303, scoped=True, form={
+        "due": "2099-12-31", "requirements": "replace the filter bags"}),
+    ("POST", "/console/rectifications/{rectification_id}/submit"): cookie(
+        ENTERPRISE, ok=404, form={"text": "bags replaced"}),
+    ("POST", "/console/rectifications/{rectification_id}/verify"): cookie(
+        OFFICER, ok=404, form={"reason": "checked on site"}),
+    ("POST", "/console/rectifications/{rectification_id}/reject"): cookie(
+        OFFICER, ok=404, form={"reason": "no proof"}),
+    ("GET", "/console/rectifications"): cookie(OFFICER, ENTERPRISE),
+    ("GET", "/console/attachments/{attachment_id}"): cookie(OFFICER, ENTERPRISE, ok=404),
+    # enterprise file and statistics (api/routes_enterprises.py, api/routes_stats.py)
+    ("GET", "/api/v1/enterprises"): bearer(OFFICER, CREDIT, ENTERPRISE),
+    ("GET", "/api/v1/enterprises/{enterprise_id}"): bearer(OFFICER, CREDIT, ENTERPRISE, scoped=True),
+    ("GET", "/api/v1/stats"): bearer(OFFICER),
+    ("GET", "/console/enterprises/{enterprise_id}/file"): cookie(OFFICER, ENTERPRISE, scoped=True),
+    ("GET", "/console/stats"): cookie(OFFICER),
+    ("GET", "/console/stats.csv"): cookie(OFFICER),
+    # credit repair and the officer notification log (api/console_repair.py,
+    # api/console_notifications.py)
+    ("POST", "/console/enterprises/{enterprise_id}"): cookie(ENTERPRISE, ok=404, scoped=True, form={
+        "entry_id": str(ABSENT), "commitment": "整改到位，承诺守法"}),
+    ("GET", "/console/credit/repair-applications"): cookie(OFFICER),
+    ("POST", "/console/credit/repair-applications"): cookie(OFFICER, ok=404, form={
+        "application_id": str(ABSENT), "action": "approve", "reason": "rectified"}),
+    ("GET", "/console/notifications"): cookie(OFFICER),
+    # evaluations, positive list, plan and draws in the console (api/console_evaluations.py,
+    # console_positive_list.py, console_draws.py); posts name the glass works, which is in the
+    # other-region officer's own region
+    ("GET", "/console/credit/evaluations"): cookie(OFFICER, ENTERPRISE),
+    ("GET", "/console/credit/evaluations/new"): cookie(OFFICER),
+    ("POST", "/console/credit/evaluations/new"): cookie(OFFICER, ok=303, form={
+        "enterprise_id": GLASS, "catalog": "hebei_initial", "kind": "periodic", "points.noise": "1"}),
+    ("GET", "/console/credit/evaluations/{evaluation_id}"): cookie(OFFICER, ENTERPRISE, ok=404),
+    ("GET", "/console/credit/evaluations/{evaluation_id}/report"): cookie(OFFICER, ENTERPRISE,
+                                                                          ok=404),
+    ("GET", "/console/positive-list"): cookie(OFFICER, ENTERPRISE),
+    ("POST", "/console/positive-list"): cookie(OFFICER, ok=303, form={"enterprise_id": GLASS,
+                                                                      "reason": "r"}),
+    ("POST", "/console/positive-list/{entry_id}/remove"): cookie(OFFICER, ok=404, form={"reason": "r"}),
+    ("GET", "/console/supervision"): cookie(OFFICER),
+    ("GET", "/console/supervision/plan.csv"): cookie(OFFICER),
+    ("POST", "/console/supervision/draws"): cookie(OFFICER, ok=303, form={
+        "period": "2026-12", "kind": "remote", "count": "1"}),
+    ("GET", "/console/supervision/draws/{draw_id}"): cookie(OFFICER, ok=404),
+    ("GET", "/console/supervision/draws/{draw_id}.csv"): cookie(OFFICER, ok=404),
+    ("POST", "/console/supervision/draws/{draw_id}/verify"): cookie(OFFICER, ok=404, form={}),
     # credit evaluations (api/routes_evaluations.py)
     ("GET", "/api/v1/credit/catalogs"): bearer(CREDIT, OFFICER, ENTERPRISE),
     ("GET", "/api/v1/credit/level-schemes"): bearer(CREDIT, OFFICER, ENTERPRISE),

@@ -299,7 +299,9 @@ async def test_record_evaluation_sets_score_and_feed_entry(api: ApiEnv) -> None:
     """POST gives 201 with the evaluation; the enterprise's score becomes the evaluation's
     score exactly, whatever the ledger held before, and the feed carries an ``evaluation``
     entry whose points reset the base and whose reason names the document's SHA-256."""
-    officer = await api.headers("officer")
+    async with await psycopg.AsyncConnection.connect(api.dsn, autocommit=True) as conn:
+        officer = {"Authorization": "Bearer " + await create_token(
+            conn, role="officer", label="王磊 · 石家庄市生态环境局")}
     await deduct(api, CEMENT, 40)
     await deduct(api, CEMENT, 70)   # 100 - 110: the score is 0, the raw sum -110
     assert await standing(api, officer, CEMENT) == (0, "E")
@@ -322,6 +324,7 @@ async def test_record_evaluation_sets_score_and_feed_entry(api: ApiEnv) -> None:
     assert ev["items"][1]["evidence"] == ["现场照片 IMG_0412"] and ev["items"][0]["name"] == "污染物稳定达标排放"
     assert ev["evaluated_at"] == (T0 - timedelta(days=2)).isoformat()
     assert ev["officer"]["token_id"] is not None and ev["reversed_by"] is None
+    assert ev["officer"]["label"] == "王磊 · 石家庄市生态环境局", "the officer is named in the record"
     assert await standing(api, officer, CEMENT) == (90, "A")
 
     feed = (await api.client.get("/api/v1/credit/events", params={"enterprise_id": CEMENT},

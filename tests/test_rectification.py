@@ -403,6 +403,10 @@ async def test_submission_is_in_the_chain_and_the_chain_verifies(api: ApiEnv) ->
         (hashlib.sha256(png).hexdigest(),) * 2, (hashlib.sha256(PDF).hexdigest(),) * 2]
     ev = await api.client.get(f"/api/v1/evidence/{sub['evidence_id']}/package", headers=ent)
     assert ev.status_code == 200 and hashlib.sha256(ev.content).hexdigest() == sha
+    page = await api.client.get(f"/api/v1/evidence/{sub['evidence_id']}.html", headers=ent)
+    assert page.status_code == 200, page.text
+    assert f'<code id="sha256">{sha}</code>' in page.text and "整改材料" in page.text
+    assert "现场照片.png" in page.text and hashlib.sha256(png).hexdigest() in page.text
     async with await psycopg.AsyncConnection.connect(api.dsn) as conn:
         result = await verify_chain(conn)
     assert result.ok and result.evidence == 1, result.describe()

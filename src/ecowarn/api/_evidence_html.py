@@ -19,7 +19,7 @@ from ecowarn.api._time import CST
 from ecowarn.config.metrics import UNITS
 from ecowarn.i18n import EVIDENCE_LABELS, rule_name
 
-__all__ = ["RAW_ROWS_SHOWN", "render_evidence"]
+__all__ = ["RAW_ROWS_SHOWN", "render_document", "render_evidence"]
 
 RAW_ROWS_SHOWN = 2000
 _MAX_POINTS = 720
@@ -66,9 +66,54 @@ def _charts(package: dict[str, Any]) -> list[Markup]:
             for (device_id, unit), metrics in groups.items()]
 
 
-def render_evidence(env: Environment, row: dict[str, Any]) -> str:
-    """HTML of the evidence package in ``row`` (an ``evidence_packages`` row)."""
+_DOCUMENT_KINDS = {"rectification_submission": ("整改材料", "rectification submission"),
+                   "repair_application": ("信用修复申请", "credit repair application")}
+
+_DOCUMENT_PAGE = """<!doctype html><html lang="zh"><head><meta charset="utf-8">
+<title>{{ kind[0] }} {{ kind[1] }} #{{ id }}</title>
+<style>body{font-family:"WenQuanYi Micro Hei","Microsoft YaHei",sans-serif;margin:2rem;max-width:60rem}
+code{overflow-wrap:anywhere;word-break:break-all}.text{white-space:pre-wrap;border:1px solid #ddd;padding:.5rem}
+td,th{border-bottom:1px solid #eee;padding:.2rem .5rem;text-align:left}</style></head><body>
+<h1>{{ kind[0] }} <small>{{ kind[1] }}</small> #{{ id }}</h1>
+<dl><dt>企业 Enterprise</dt><dd>{{ enterprise_id }}</dd>
+{% if alert_id %}<dt>预警 Alert</dt><dd>#{{ alert_id }}</dd>{% endif %}
+<dt>提交人 Filed by</dt><dd>{{ by }}</dd><dt>存证时间 Kept at</dt><dd>{{ at }}</dd>
+<dt>SHA-256</dt><dd><code id="sha256">{{ sha256 }}</code></dd>
+<dt>链序号 Chain position</dt><dd>{{ chain_seq }}</dd>
+<dt>前一哈希 Previous hash</dt><dd><code>{{ prev_hash }}</code></dd>
+<dt>本条哈希 Entry hash</dt><dd><code>{{ chain_hash }}</code></dd></dl>
+<p>SHA-256 为所存规范 JSON 的摘要（/api/v1/evidence/{{ id }}/package）；附件由其各自的 SHA-256 绑定。
+The SHA-256 is that of the stored canonical JSON (/api/v1/evidence/{{ id }}/package); each file is
+bound by its own SHA-256.</p>
+{% if text %}<h2>内容 Text</h2><div class="text">{{ text }}</div>{% endif %}
+{% if files %}<h2>附件 Files</h2><table><tr><th>文件 File</th><th>字节 Bytes</th><th>类型 Type</th>
+<th>SHA-256</th></tr>{% for f in files %}<tr><td>{{ f.filename }}</td><td>{{ f.size }}</td>
+<td>{{ f.content_type }}</td><td><code>{{ f.sha256 }}</code></td></tr>{% endfor %}</table>{% endif %}
+</body></html>"""
+
+
+def render_document(env: Environment, row: dict[str, Any]) -> str:
+    """HTML of a filed document kept in the chain (``credit.evidence.freeze_document``):
+    what was filed, its files' hashes and its chain position, Chinese with English."""
     package = json.loads(row["canonical"])
+    body = package.get("body") or {}
+    actor = package.get("actor") or {}
+    files = [f for f in body.get("attachments") or [] if isinstance(f, dict) and "sha256" in f]
+    return env.from_string(_DOCUMENT_PAGE).render(
+        kind=_DOCUMENT_KINDS.get(str(package.get("kind")), (str(package.get("kind")),) * 2),
+        id=row["id"], enterprise_id=row["enterprise_id"], alert_id=package.get("alert_id"),
+        by=" / ".join(str(x) for x in (actor.get("label"), actor.get("role")) if x),
+        at=_local(package.get("at")), sha256=row["sha256"], chain_seq=row["chain_seq"],
+        prev_hash=row["prev_hash"], chain_hash=row["hash"],
+        text=body.get("commitment") or body.get("text"), files=files)
+
+
+def render_evidence(env: Environment, row: dict[str, Any]) -> str:
+    """HTML of the evidence package in ``row`` (an ``evidence_packages`` row); a filed
+    document (not an alert's evidence) gets :func:`render_document`."""
+    package = json.loads(row["canonical"])
+    if "alert" not in package:
+        return render_document(env, row)
     alert = package["alert"]
     registry = package.get("registry") or {}
     raw = package["readings"]

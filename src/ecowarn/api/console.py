@@ -230,7 +230,7 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
 
     router.include_router(build_workflow_console(ctx, auth, render, guard, show_alert))
     router.include_router(build_rectifications_console(ctx, auth, render, guard, show_alert, nav_links))
-    router.include_router(build_credit_console(ctx, viewers, render, nav_links))
+    router.include_router(build_credit_console(ctx, viewers, render, nav_links, guard=guard))
     for build_credit_page in (build_evaluations_console, build_positive_list_console, build_draws_console):
         router.include_router(build_credit_page(ctx, auth, guard))
     return router, error_page

@@ -32,6 +32,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import HTMLResponse, Response
 
+from ecowarn.alerts.audit import load_actor
 from ecowarn.api._credit_db import delivery_attempts, fetch_scores, list_deliveries
 from ecowarn.api._db import connect
 from ecowarn.api._evidence_html import render_evidence
@@ -197,7 +198,8 @@ def build_credit_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         and the officer has checked the rectification (409 when not eligible)."""
         async with connect(ctx) as conn:
             await check_entry(conn, principal, entry_id)
-            row = await ledger.repair(conn, entry_id, actor=actor_info(principal), reason=body.reason)
+            who = actor_info(await load_actor(conn, principal.token_id, principal.role))
+            row = await ledger.repair(conn, entry_id, actor=who, reason=body.reason)
         return event(row)
 
     @router.post("/credit/entries/{entry_id}/reversal", tags=["credit"], status_code=201)
@@ -207,7 +209,8 @@ def build_credit_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         new entries; a repaired deduction's repair is reversed with it."""
         async with connect(ctx) as conn:
             await check_entry(conn, principal, entry_id)
-            rows = await ledger.reverse(conn, entry_id, actor=actor_info(principal), reason=body.reason)
+            who = actor_info(await load_actor(conn, principal.token_id, principal.role))
+            rows = await ledger.reverse(conn, entry_id, actor=who, reason=body.reason)
         return {"items": [event(r) for r in rows]}
 
     async def load_evidence(principal: Principal, evidence_id: int) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import HTMLResponse
 
+from ecowarn.alerts.audit import load_actor
 from ecowarn.api._db import connect
 from ecowarn.api._evaluation_html import render_evaluation_report
 from ecowarn.api._paths import API_PREFIX
@@ -197,9 +198,10 @@ def build_evaluations_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         if problems:
             raise InvalidEvaluation(problems)
         async with connect(ctx) as conn:
+            who = actor_info(await load_actor(conn, principal.token_id, principal.role))
             row = await evaluation.record_evaluation(
                 conn, ctx.credit_model, enterprise_id=body.enterprise_id, kind=body.kind,
-                catalog_id=body.catalog, items=items, actor=actor_info(principal),
+                catalog_id=body.catalog, items=items, actor=who,
                 evaluated_at=body.evaluated_at)
         return evaluation_json(ctx, row, show_token=True)
 
