@@ -15,11 +15,12 @@ holder of an attempt's claim settles it (``attempts`` must still match).
 
 from __future__ import annotations
 
+import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol, TypeVar
 
 from psycopg import sql
 from psycopg.rows import dict_row
@@ -28,7 +29,36 @@ from psycopg_pool import AsyncConnectionPool
 from ecowarn.alerts.webhook import AttemptResult
 from ecowarn.core.aio import backoff_s
 
-__all__ = ["Outbox", "Outcome", "outcome_of"]
+__all__ = ["Outbox", "Outcome", "attempt_all", "outcome_of"]
+
+
+class _Item(Protocol):
+    @property
+    def delivery_id(self) -> str: ...
+
+
+_I = TypeVar("_I", bound=_Item)
+
+
+async def attempt_all(items: Sequence[_I], *, now: datetime, parallel: int, name: str,
+                      attempt: Callable[[_I], Awaitable[AttemptResult]],
+                      record: Callable[[_I, AttemptResult, datetime, datetime], Awaitable[None]],
+                      ) -> int:
+    """Attempt each claimed item once, at most ``parallel`` at a time, and record each
+    outcome as ``record(item, result, started, at)``; ``at`` is ``now`` plus the time
+    spent, so a test's future ``now`` stays consistent. Returns the number attempted."""
+    gate = asyncio.Semaphore(parallel)
+    wall = datetime.now(UTC)
+
+    async def one(item: _I) -> None:
+        async with gate:
+            result = await attempt(item)
+        await record(item, result, wall, now + (datetime.now(UTC) - wall))
+
+    async with asyncio.TaskGroup() as tg:
+        for item in items:
+            tg.create_task(one(item), name=f"{name}-{item.delivery_id}")
+    return len(items)
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,7 +63,7 @@ from ecowarn.alerts._notify_config import (
     load_officer_channels,
     render_template,
 )
-from ecowarn.alerts._outbox import Outbox, outcome_of
+from ecowarn.alerts._outbox import Outbox, attempt_all, outcome_of
 from ecowarn.alerts._robots import answer_check, signed_request
 from ecowarn.alerts.rectification import mark_overdue
 from ecowarn.alerts.webhook import AttemptResult, WebhookSender
@@ -368,19 +368,8 @@ class OfficerNotifier:
             return 0
         claimed = [_Claimed(int(r["id"]), str(r["delivery_id"]), r["event"], r["channel"],
                             r["body"].encode("utf-8"), int(r["attempts"])) for r in rows]
-        gate = asyncio.Semaphore(MAX_PARALLEL_SENDS)
-        wall = datetime.now(UTC)
-
-        async def one(item: _Claimed) -> None:
-            async with gate:
-                result = await self._attempt(item)
-            # Outcomes are timed from ``now``, so a test's future ``now`` stays consistent.
-            await self._record(item, result, wall, now + (datetime.now(UTC) - wall))
-
-        async with asyncio.TaskGroup() as tg:
-            for item in claimed:
-                tg.create_task(one(item), name=f"notification-{item.delivery_id}")
-        return len(claimed)
+        return await attempt_all(claimed, now=now, parallel=MAX_PARALLEL_SENDS, name="notification",
+                                 attempt=self._attempt, record=self._record)
 
     async def sweep(self, now: datetime | None = None) -> SweepResult:
         """One pass: enqueue what is new, then deliver until nothing is due at ``now``."""

@@ -56,7 +56,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ecowarn.alerts._outbox import Outbox, outcome_of
+from ecowarn.alerts._outbox import Outbox, attempt_all, outcome_of
 from ecowarn.alerts.rectification import due_soon, mark_reminded
 from ecowarn.alerts.webhook import AttemptResult, MqttWarningPublisher, WebhookSender
 from ecowarn.config import packaged_file
@@ -453,19 +453,8 @@ class WarningDispatcher:
         claimed = await self._claim(now)
         if not claimed:
             return 0
-        gate = asyncio.Semaphore(MAX_PARALLEL_SENDS)
-        wall = datetime.now(UTC)
-
-        async def one(item: _Claimed) -> None:
-            async with gate:
-                result = await self._attempt(item)
-            # Outcomes are timed from ``now``, so a test's future ``now`` stays consistent.
-            await self._record(item, result, wall, now + (datetime.now(UTC) - wall))
-
-        async with asyncio.TaskGroup() as tg:
-            for item in claimed:
-                tg.create_task(one(item), name=f"warning-{item.delivery_id}")
-        return len(claimed)
+        return await attempt_all(claimed, now=now, parallel=MAX_PARALLEL_SENDS, name="warning",
+                                 attempt=self._attempt, record=self._record)
 
     async def drain(self, now: datetime | None = None) -> int:
         """Enqueue, then deliver until nothing is due ("burst"); returns attempts made."""

@@ -27,7 +27,6 @@ Another enterprise's or region's rectification, alert or file is 404 like a miss
 # No "from __future__ import annotations": FastAPI resolves the Depends() in the
 # route signatures at definition time, and they name closure variables.
 
-import base64
 import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time
@@ -45,7 +44,6 @@ from ecowarn.alerts.rectification import (
     IN_PROGRESS,
     ORDERABLE_FROM,
     STATUSES,
-    AttachmentNotFound,
     RectificationFilter,
     RectificationInputError,
     events_of,
@@ -75,7 +73,7 @@ from ecowarn.api.context import ApiContext
 from ecowarn.api.pagination import BIGINT_MAX, CursorCodec
 from ecowarn.api.routes_rectifications import (
     MAX_REQUEST_BYTES,
-    _content_disposition,
+    attachment_response,
     keep_submission,
     rectification_csv,
     rectification_out,
@@ -88,7 +86,6 @@ from ecowarn.store.attachments import (
     MAX_FILES,
     AttachmentRejected,
     Upload,
-    fetch_attachment,
     parse_multipart,
 )
 from ecowarn.store.tokens import Principal
@@ -467,21 +464,6 @@ def build_rectifications_console(ctx: ApiContext, auth: Auth, render: Renderer, 
     async def attachment(principal: Annotated[Principal, Depends(readers)],
                          attachment_id: EntityId) -> Response:
         """A stored file, as a download (never rendered by the browser)."""
-        async with connect(ctx) as conn:
-            row = await fetch_attachment(conn, attachment_id)
-        if row is None or not visibility(ctx, principal).sees(row["enterprise_id"]):
-            raise AttachmentNotFound(attachment_id)
-        ctype = str(row["content_type"])
-        if ctype.startswith("text/"):
-            ctype += "; charset=utf-8"
-        digest = base64.b64encode(bytes.fromhex(row["sha256"])).decode("ascii")
-        return Response(bytes(row["content"]), media_type=ctype, headers={
-            "Content-Disposition": _content_disposition(str(row["filename"])),
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-            "Cache-Control": "private, no-store",
-            "Repr-Digest": f"sha-256=:{digest}:",
-            "ETag": f'"{row["sha256"]}"',
-        })
+        return await attachment_response(ctx, principal, attachment_id)
 
     return router

@@ -96,6 +96,7 @@ __all__ = [
     "RejectIn",
     "SubmissionIn",
     "VerifyIn",
+    "attachment_response",
     "build_rectifications_router",
     "keep_submission",
     "rectification_csv",
@@ -380,6 +381,27 @@ def _content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
+async def attachment_response(ctx: ApiContext, principal: Principal, attachment_id: int) -> Response:
+    """A stored file as a download, never rendered by the browser: the API's and the
+    console's download route. Outside what ``principal`` sees it is absent (404)."""
+    async with connect(ctx) as conn:
+        row = await fetch_attachment(conn, attachment_id)
+    if row is None or not visibility(ctx, principal).sees(row["enterprise_id"]):
+        raise AttachmentNotFound(attachment_id)
+    ctype = str(row["content_type"])
+    if ctype.startswith("text/"):
+        ctype += "; charset=utf-8"
+    digest = base64.b64encode(bytes.fromhex(row["sha256"])).decode("ascii")
+    return Response(bytes(row["content"]), media_type=ctype, headers={
+        "Content-Disposition": _content_disposition(str(row["filename"])),
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Cache-Control": "private, no-store",
+        "Repr-Digest": f"sha-256=:{digest}:",
+        "ETag": f'"{row["sha256"]}"',
+    })
+
+
 def build_rectifications_router(ctx: ApiContext, auth: Auth) -> APIRouter:
     router = APIRouter(prefix=API_PREFIX, tags=["rectification"])
     officers = auth.require("officer")
@@ -522,23 +544,7 @@ def build_rectifications_router(ctx: ApiContext, auth: Auth) -> APIRouter:
     async def get_attachment(principal: Annotated[Principal, Depends(readers)],
                              attachment_id: EntityId) -> Response:
         """A stored file, as a download (never rendered by the browser)."""
-        seen = visibility(ctx, principal)
-        async with connect(ctx) as conn:
-            row = await fetch_attachment(conn, attachment_id)
-        if row is None or not seen.sees(row["enterprise_id"]):
-            raise AttachmentNotFound(attachment_id)
-        ctype = str(row["content_type"])
-        if ctype.startswith("text/"):
-            ctype += "; charset=utf-8"
-        digest = base64.b64encode(bytes.fromhex(row["sha256"])).decode("ascii")
-        return Response(bytes(row["content"]), media_type=ctype, headers={
-            "Content-Disposition": _content_disposition(str(row["filename"])),
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-            "Cache-Control": "private, no-store",
-            "Repr-Digest": f"sha-256=:{digest}:",
-            "ETag": f'"{row["sha256"]}"',
-        })
+        return await attachment_response(ctx, principal, attachment_id)
 
     return router
 
