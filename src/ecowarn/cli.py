@@ -172,6 +172,59 @@ async def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if res.ok else 1
 
 
+async def cmd_spool(args: argparse.Namespace, settings: Settings) -> int:
+    """Inspect, replay or discard spools (the service's own and those set aside)."""
+    import json
+
+    from ecowarn.embedded import resolve_database
+    from ecowarn.ingest import spool_admin
+    from ecowarn.ingest.spool import SpoolError
+
+    directory = Path(args.dir) if getattr(args, "dir", None) else settings.resolved_spool_dir()
+    try:
+        if args.spool_cmd == "inspect":
+            found = spool_admin.inspect(directory)
+            if args.json:
+                print(json.dumps([s.as_json() for s in found], ensure_ascii=False, indent=1))
+            elif not found:
+                print(f"no spool at {directory}")
+            for s in [] if args.json else found:
+                db = s.database.describe() if s.database else "not recorded"
+                span = (f"; readings from {s.first_reading.isoformat()} to"
+                        f" {s.last_reading.isoformat()}" if s.first_reading and s.last_reading
+                        else "")
+                print(f"{s.path}: {s.batches} batches, {s.readings} readings of {s.devices}"
+                      f" devices, {s.rejections} rejected inputs, {s.bytes} bytes{span};"
+                      f" database: {db}")
+            if args.readings:
+                n = await asyncio.to_thread(spool_admin.export_readings,
+                                            [s.path for s in found], Path(args.readings))
+                print(f"{n} readings written to {args.readings}")
+            return 0
+        if args.spool_cmd == "replay":
+            async with resolve_database(settings) as dsn:
+                res = await spool_admin.replay(
+                    directory, dsn, _registry(settings, args.registry, default_sample=True),
+                    adopt=args.adopt,
+                    progress=lambda done, total: log.info("replayed %d of %d batches", done, total))
+            print(f"{res.batches} batches ({res.readings} readings) written to the database"
+                  + ("; the directory was removed" if res.removed else ""))
+            return 0
+        summary = spool_admin.inspect(directory)[:1] if directory.is_dir() else []
+        if not summary:
+            raise CliError(f"no spool at {directory}")
+        if not args.yes:
+            print(f"{directory} holds {summary[0].batches} batches ({summary[0].readings}"
+                  " readings); nothing discarded: add --yes to delete it (export first with"
+                  " `ecowarn spool inspect --dir DIR --readings FILE`)")
+            return 2
+        gone = spool_admin.discard(directory)
+        print(f"discarded {directory}: {gone.batches} batches ({gone.readings} readings)")
+        return 0
+    except SpoolError as exc:
+        raise CliError(str(exc)) from exc
+
+
 # --- parser ---------------------------------------------------------------------------
 
 
@@ -234,6 +287,30 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="check the hash chain of evidence packages and the credit ledger",
         description="Recompute the hash chain over evidence packages and credit ledger entries. "
                     "Exit status 0 when intact; 1 naming the first broken entry.")
+    sp = sub.add_parser(
+        "spool", help="inspect, replay or discard ingest spools",
+        description="The spool keeps readings accepted while the database was away. A spool that "
+                    "belongs to another database is set aside as DIR.foreign-TIME at start; these "
+                    "commands inspect it, replay it into its own database (ECOWARN_DATABASE_URL), "
+                    "or discard it. A spool in use by a running service is refused.")
+    ssub = sp.add_subparsers(dest="spool_cmd", required=True, metavar="ACTION")
+    si = ssub.add_parser("inspect", help="what the spool and those set aside beside it hold",
+                         description="Counts, time ranges and the database of each spool.")
+    si.add_argument("--dir", help="spool directory (default: the service's, "
+                                  "ECOWARN_SPOOL_DIR or DATA_DIR/spool/CLIENT_ID)")
+    si.add_argument("--json", action="store_true", help="print JSON")
+    si.add_argument("--readings", metavar="FILE", help="also write every reading as JSON lines")
+    sr = ssub.add_parser("replay", help="write a spool into its own database",
+                         description="Write the spool's readings and dead letters into the "
+                                     "configured database, only if the spool belongs to it.")
+    sr.add_argument("dir", help="spool directory")
+    sr.add_argument("--adopt", action="store_true",
+                    help="the spool did not record its database: it belongs to this one")
+    sr.add_argument("--registry", help="registry YAML (default: ECOWARN_REGISTRY or the sample)")
+    sd = ssub.add_parser("discard", help="delete a spool",
+                         description="Delete a spool directory; without --yes only say what it holds.")
+    sd.add_argument("dir", help="spool directory")
+    sd.add_argument("--yes", action="store_true", help="really delete it")
     add_evaluate_parser(sub)
     return p
 
@@ -242,6 +319,7 @@ _COMMANDS = {
     "serve": cmd_serve, "demo": cmd_demo, "simulate": cmd_simulate, "migrate": cmd_migrate,
     "token": cmd_token,
     "verify": cmd_verify,
+    "spool": cmd_spool,
     "evaluate": cmd_evaluate,
 }
 

@@ -48,6 +48,7 @@ from ecowarn.ingest.pipeline import IngestMetrics, IngestPipeline, tune_gc
 from ecowarn.ingest.replay import DeadLetterReplayer
 from ecowarn.ingest.spool import Spool, SpoolMetrics
 from ecowarn.store import StorageMode, migrate
+from ecowarn.store.identity import pool_identity
 
 __all__ = ["Service", "open_service"]
 
@@ -67,6 +68,7 @@ class Service:
     metrics_registry: CollectorRegistry
     parser: TelemetryParser
     pipeline: IngestPipeline
+    spool: Spool
     runner: AnyRunner
     collector: MqttCollector | None
     app: FastAPI
@@ -82,6 +84,7 @@ class Service:
             "hj212_connections": (self.gateway.active_connections
                                   if self.gateway is not None else None),
             "committed_rows": self.pipeline.stats.committed_rows,
+            "spool": self.spool.health(),
             "detector_last_run": self.runner.last_run_wall,
         }
 
@@ -188,9 +191,10 @@ async def open_service(settings: Settings, registry: Registry, *,
         log.info("officer notifications: %d channel(s)%s", len(officer_channels.channels),
                  f" from {settings.officer_channels}" if settings.officer_channels else "")
         tune_gc()  # ingest allocates heavily; see ingest.pipeline.tune_gc
+        # The spool belongs to this database: one left for another is set aside, not replayed.
         spool = await stack.enter_async_context(Spool(
             settings.resolved_spool_dir(), max_bytes=settings.spool_max_bytes,
-            metrics=SpoolMetrics(metrics_registry)))
+            metrics=SpoolMetrics(metrics_registry), database=await pool_identity(pool)))
         pipeline = IngestPipeline(
             pool, registry, IngestMetrics(metrics_registry),
             batch_size=settings.ingest_batch_size, flush_ms=settings.ingest_flush_ms,
@@ -242,7 +246,8 @@ async def open_service(settings: Settings, registry: Registry, *,
             log.info("HJ 212 gateway listening on port %d", gateway.port)
         svc = Service(settings=settings, registry=registry, database_url=dsn, mqtt_url=mqtt_url,
                       storage_mode=mode, pool=pool, metrics_registry=metrics_registry,
-                      parser=parser, pipeline=pipeline, runner=runner, collector=collector,
+                      parser=parser, pipeline=pipeline, spool=spool, runner=runner,
+                      collector=collector,
                       app=app, gateway=gateway)
         svc_ref.append(svc)
 

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 DB_PROBE_TIMEOUT_S: Final = 2.0
 FAILING_STATES: Final = frozenset({
     "error", "failed", "down", "unavailable", "disconnected", "reconnecting", "stopped",
-    "degraded", "stalled",
+    "degraded", "stalled", "foreign_spool",
 })
 
 

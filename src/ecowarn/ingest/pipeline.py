@@ -47,6 +47,7 @@ from ecowarn.core.aio import Backoff
 from ecowarn.ingest._timing import ArrivalWatch
 from ecowarn.ingest.spool import Spool, SpoolBatch, SpoolError
 from ecowarn.store import StoreError, StoreUnavailable
+from ecowarn.store.identity import DatabaseIdentity, pool_identity
 from ecowarn.store.model import Rejection, Row
 from ecowarn.store.readings import WriteHooks, WriteResult, write_batch
 
@@ -520,8 +521,16 @@ class IngestPipeline:
         """Write spooled batches back in order, waiting out the outage."""
         spool = self._spool
         assert spool is not None
+        confirmed = spool.database is None  # an unbound spool is not checked
         while True:
             chunk = await spool.read(max_rows=self._batch_size)
+            if not confirmed:
+                # Before the first replay, make sure the batches are for the database that
+                # answers now (a spool of another one is moved aside, never written here).
+                confirmed = True
+                if not await spool.confirm(await self._live_identity()):
+                    self._progress.set()
+                    continue
             rows = [r for bt in chunk.batches for r in bt.rows]
             rejections = [r for bt in chunk.batches for r in bt.rejections]
             backoff = Backoff(RETRY_INITIAL_S, RETRY_MAX_S)
@@ -540,6 +549,15 @@ class IngestPipeline:
                 log.info("spool replayed; writing to the database directly again")
             await self._committed(rows, rejections, result, chunk.batches[0].arrived)
             self._progress.set()
+
+    async def _live_identity(self) -> DatabaseIdentity:
+        backoff = Backoff(RETRY_INITIAL_S, RETRY_MAX_S)
+        while True:
+            try:
+                return await pool_identity(self._pool)
+            except StoreUnavailable as exc:
+                self._unavailable(exc)
+                await backoff.sleep()
 
     async def _write_splitting(self, rows: Sequence[Row],
                                rejections: Sequence[Rejection]) -> WriteResult:

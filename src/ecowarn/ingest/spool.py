@@ -31,10 +31,20 @@ off; a bad record inside an earlier segment means the disk lost fsynced data,
 so that segment is renamed ``*.corrupt``, logged and counted, and the scan goes
 on with the next one.
 
+A spool belongs to one database (``database.json``, see
+:mod:`ingest._spool_binding`): given the database this process writes to, a
+spool found at start that holds batches for another one is moved aside as
+``<dir>.foreign-<UTC time>`` instead of being replayed, and so is one whose
+database turns out, once it answers, to be another cluster than the one
+recorded (:meth:`Spool.confirm`). Spools set aside are listed in
+:attr:`Spool.set_aside` (``/healthz``) until ``ecowarn spool`` replays them into
+their own database or discards them.
+
 Errors::
 
     SpoolError
-     └── SpoolLocked   another process owns the directory
+     ├── SpoolLocked    another process owns the directory
+     └── SpoolForeign   the spool belongs to another database (when asked to refuse)
 """
 
 from __future__ import annotations
@@ -45,17 +55,30 @@ import logging
 import os
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Literal, Self
 
 import msgspec
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from ecowarn.ingest._spool_binding import (
+    SpoolSummary,
+    foreign_siblings,
+    iter_batches,
+    parse_cursor,
+    read_binding,
+    set_aside_path,
+    summarize,
+    write_binding,
+)
+from ecowarn.store.identity import DatabaseIdentity
 from ecowarn.store.model import Rejection, Row
 
-__all__ = ["Spool", "SpoolBatch", "SpoolChunk", "SpoolError", "SpoolLocked", "SpoolMetrics"]
+__all__ = ["Spool", "SpoolBatch", "SpoolChunk", "SpoolError", "SpoolForeign", "SpoolLocked",
+           "SpoolMetrics", "SpoolSummary", "iter_spool", "summarize_spool"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +94,10 @@ class SpoolError(Exception):
 
 class SpoolLocked(SpoolError):
     """Another process owns the spool directory."""
+
+
+class SpoolForeign(SpoolError):
+    """The spool holds batches for another database than the one it was opened for."""
 
 
 class SpoolBatch(msgspec.Struct, array_like=True):
@@ -122,6 +149,17 @@ class _Segment:
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(SpoolBatch)
+
+
+def summarize_spool(directory: Path) -> SpoolSummary:
+    """What the spool in ``directory`` holds, read without changing it."""
+    return summarize(directory, _decoder)
+
+
+def iter_spool(directory: Path) -> Iterator[SpoolBatch]:
+    """The unreplayed batches of the spool in ``directory``, oldest first, read without changing it."""
+    for _size, batch in iter_batches(directory, _decoder):
+        yield batch
 
 
 def _encode(batch: SpoolBatch) -> bytes:
@@ -176,7 +214,11 @@ class Spool:
     """
 
     def __init__(self, directory: Path, *, max_bytes: int, segment_bytes: int | None = None,
-                 metrics: SpoolMetrics | None = None) -> None:
+                 metrics: SpoolMetrics | None = None, database: DatabaseIdentity | None = None,
+                 on_foreign: Literal["set_aside", "refuse"] = "set_aside") -> None:
+        """``database``: the database this process writes to; None leaves the spool unbound.
+        ``on_foreign``: what to do with a spool that belongs to another database: move it
+        aside and start an empty one (the service), or raise :class:`SpoolForeign`."""
         if max_bytes < 1:
             raise ValueError("max_bytes must be positive")
         self.directory = directory
@@ -198,12 +240,28 @@ class Spool:
         self._append_lock = asyncio.Lock()
         self._changed = asyncio.Condition()
         self._full_logged = False
+        self.database = database
+        self._on_foreign = on_foreign
+        self._bound: DatabaseIdentity | None = None  # as recorded in the directory
+        self.set_aside: list[SpoolSummary] = []
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
         if self.directory.exists():
             await asyncio.to_thread(self._open_sync)
+        if self.database is not None:
+            just_moved = {s.path for s in self.set_aside}
+            earlier = await asyncio.to_thread(
+                lambda: [summarize_spool(p) for p in foreign_siblings(self.directory)
+                         if p not in just_moved])
+            self.set_aside = earlier + self.set_aside
+            for found in earlier:
+                log.error("spool %s holds %d batches (%d readings) for another database (%s);"
+                          " they are kept there and not written to %s: see `ecowarn spool inspect`",
+                          found.path, found.batches, found.readings,
+                          found.database.describe() if found.database else "not recorded",
+                          self.database.describe())
         self._publish()
         if self.pending_records:
             log.warning("spool %s holds %d batches (%d readings, %d bytes) from an earlier run;"
@@ -233,9 +291,68 @@ class Spool:
         self._lock_fh = lock_fh
         try:
             self._recover()
+            if self.database is not None:
+                self._check_binding_sync(self.database)
         except BaseException:
             self._close_sync()
             raise
+
+    # -- database binding -----------------------------------------------------------------
+
+    def _check_binding_sync(self, database: DatabaseIdentity) -> bool:
+        """Keep the spool if it belongs to ``database`` (recording it if empty); else set it aside."""
+        bound = read_binding(self.directory)
+        if self.pending_records == 0 or (bound is not None and bound.same_database(database)):
+            if bound != database and (bound is None or self.pending_records == 0
+                                      or bound.system_identifier is None):
+                write_binding(self.directory, database)
+                bound = database
+            self._bound = bound
+            return True
+        where = bound.describe() if bound is not None else "a database it did not record"
+        if self._on_foreign == "refuse":
+            raise SpoolForeign(f"spool {self.directory} holds {self.pending_records} batches for"
+                               f" {where}, not for {database.describe()}")
+        self._close_sync()
+        target = set_aside_path(self.directory)
+        os.replace(self.directory, target)
+        _fsync_dir(target.parent)
+        found = summarize_spool(target)
+        log.error("spool %s holds %d batches (%d readings) for %s, not for %s: moved aside to %s"
+                  " and not written here; see `ecowarn spool inspect %s`", self.directory,
+                  found.batches, found.readings, where, database.describe(), target, target)
+        self.set_aside.append(found)
+        self._segments, self._next_id = [], 1
+        self._cursor_seg, self._cursor_off = 1, 0
+        self.pending_records = self.pending_rows = self.pending_bytes = 0
+        self._bound = None
+        return False
+
+    async def confirm(self, database: DatabaseIdentity) -> bool:
+        """Check the spool against the database that now answers (before replaying into it).
+
+        True when its batches belong there (the cluster id is then recorded); False
+        when they were moved aside (or :class:`SpoolForeign` with ``on_foreign="refuse"``).
+        """
+        async with self._append_lock:
+            self.database = database
+            if not self.opened:
+                if not self.directory.exists():
+                    return True
+                await asyncio.to_thread(self._open_sync)
+                return self.opened
+            kept = await asyncio.to_thread(self._check_binding_sync, database)
+        if not kept:
+            self._publish()
+            await self._notify()
+        return kept
+
+    def health(self) -> dict[str, object]:
+        """For ``/healthz``: unreplayed batches here, and spools set aside for other databases."""
+        return {"status": "foreign_spool" if self.set_aside else "ok",
+                "pending_batches": self.pending_records, "pending_readings": self.pending_rows,
+                "directory": str(self.directory),
+                "set_aside": [s.as_json() for s in self.set_aside]}
 
     def _close_sync(self) -> None:
         for fh in (self._append_fh, self._read_fh):
@@ -254,10 +371,9 @@ class Spool:
             data = path.read_bytes()
         except FileNotFoundError:
             return None
-        if len(data) == _CURSOR.size + 4 and zlib.crc32(data[:_CURSOR.size]) == int.from_bytes(
-                data[_CURSOR.size:], "little"):
-            seg, off = _CURSOR.unpack(data[:_CURSOR.size])
-            return int(seg), int(off)
+        cursor = parse_cursor(data)
+        if cursor is not None:
+            return cursor
         log.warning("spool cursor %s is damaged; replaying from the oldest segment"
                     " (readings already stored are absorbed by their key)", path)
         return None
