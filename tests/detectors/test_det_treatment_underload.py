@@ -6,7 +6,12 @@ import numpy as np
 
 from ecowarn.detectors._core import Finding
 from ecowarn.detectors.baseline import Baseline, rated_baseline
-from ecowarn.detectors.treatment_underload import TreatmentUnderloadParams, treatment_underload
+from ecowarn.detectors.treatment_underload import (
+    TreatmentUnderloadParams,
+    stage_power,
+    stage_underload,
+    treatment_underload,
+)
 
 T0 = 1_795_363_200
 P = TreatmentUnderloadParams()
@@ -86,3 +91,101 @@ def test_long_episode_is_high_severity() -> None:
     """Four hours of underload is high severity."""
     [f] = run(np.full(240, 500.0), np.full(240, 20.0))
     assert f.facts["severity"] == "high"
+
+
+# --- stages of alternatives (duty/standby): judged by the members' combined power ---------
+
+STAGE_ON_KW = [20.0, 20.0]
+
+
+def run_stage(prod: np.ndarray, duty: np.ndarray, standby: np.ndarray,
+              baseline: Baseline = LEARNED) -> list[Finding]:
+    return stage_underload(grid(prod.size), prod, PROD_ON_KW, np.vstack([duty, standby]),
+                           STAGE_ON_KW, baseline, P)
+
+
+def test_stage_fires_just_under_the_fraction_and_not_at_it() -> None:
+    """Duty at 29.5 kW with the standby idle at 0.5 kW (30 kW in all, the 30% line of a 100 kW
+    stage) is not under it; 29.25 + 0.5 is, for exactly the minutes it lasts."""
+    prod = np.full(120, 500.0)
+    standby = np.full(120, 0.5)
+    at_line = np.full(120, 95.0)
+    at_line[30:90] = 29.5
+    assert run_stage(prod, at_line, standby) == []
+    under = np.full(120, 95.0)
+    under[30:90] = 29.25
+    [f] = run_stage(prod, under, standby)
+    assert (f.start_s, f.end_s) == (T0 + 30 * 60, T0 + 90 * 60)
+    assert f.facts["treatment_mean_kw"] == 29.75
+    assert f.facts["member_mean_kw"] == [29.25, 0.5]
+    assert f.facts["threshold_kw"] == 30.0
+
+
+def test_stage_needs_the_minimum_duration() -> None:
+    """A stage under the line for 29 minutes gives nothing; for 30 minutes one finding."""
+    prod, standby = np.full(120, 500.0), np.zeros(120)
+    short = np.full(120, 95.0)
+    short[30:59] = 25.0
+    assert run_stage(prod, short, standby) == []
+    enough = np.full(120, 95.0)
+    enough[30:60] = 25.0
+    [f] = run_stage(prod, enough, standby)
+    assert f.facts["duration_min"] == 30.0
+
+
+def test_two_alternatives_half_running_are_one_stage_at_its_load() -> None:
+    """Both towers at 20 kW (40 kW in all, 40% of the stage's typical load): no finding,
+    where judging each tower alone against that load would have found two."""
+    prod, half = np.full(120, 500.0), np.full(120, 20.0)
+    assert run_stage(prod, half, half) == []
+    assert len(treatment_underload(grid(120), prod, PROD_ON_KW, half, 20.0, LEARNED, P)) == 1
+
+
+def test_switchover_is_no_change_of_load() -> None:
+    """The standby starts 10 min before the duty stops and carries the stage at full load:
+    the stage never runs below its line."""
+    prod = np.full(240, 500.0)
+    duty, standby = np.full(240, 95.0), np.zeros(240)
+    duty[120:] = 0.3
+    standby[110:] = 95.0
+    assert run_stage(prod, duty, standby) == []
+
+
+def test_stage_is_underloaded_after_a_switchover_against_the_same_baseline() -> None:
+    """After the switchover the standby runs at 20 kW: one finding from the minute the duty
+    stopped, judged against the stage's baseline (not the standby's own history)."""
+    prod = np.full(240, 500.0)
+    duty, standby = np.full(240, 95.0), np.zeros(240)
+    duty[120:] = 0.3
+    standby[110:] = 20.0
+    [f] = run_stage(prod, duty, standby)
+    assert (f.start_s, f.end_s) == (T0 + 120 * 60, None)
+    assert f.facts["member_mean_kw"] == [0.3, 20.0]
+
+
+def test_stage_off_or_without_data_is_not_underloaded() -> None:
+    """Both towers off is treatment_off's; a tower without data leaves the stage's load
+    unknown (it may carry the stage): neither is underload."""
+    prod = np.full(120, 500.0)
+    assert run_stage(prod, np.zeros(120), np.full(120, 0.5)) == []
+    assert run_stage(prod, np.full(120, 25.0), np.full(120, np.nan)) == []
+
+
+def test_stage_of_one_meter_is_the_single_meter_rule() -> None:
+    """A stage of one meter finds exactly what treatment_underload finds, facts included."""
+    prod = np.full(180, 500.0)
+    treat = np.full(180, 95.0)
+    treat[20:100] = 22.0
+    one = stage_underload(grid(180), prod, PROD_ON_KW, treat[np.newaxis, :], [TREAT_ON_KW], LEARNED, P)
+    assert one == run(prod, treat)
+    assert "member_mean_kw" not in one[0].facts
+
+
+def test_stage_power_sums_members_and_runs_when_any_runs() -> None:
+    """Combined power is the sum (NaN where a member has none); the stage runs while any
+    member runs, each with its own hysteresis."""
+    duty = np.array([100.0, 18.0, 0.0, 0.0, np.nan])
+    standby = np.array([0.0, 0.0, 0.0, 100.0, 100.0])
+    kw, on = stage_power(np.vstack([duty, standby]), [20.0, 20.0], 0.8)
+    assert kw[:4].tolist() == [100.0, 18.0, 0.0, 100.0] and np.isnan(kw[4])
+    assert on.tolist() == [True, True, False, True, True]

@@ -585,6 +585,10 @@ ALERTS: Final[dict[str, str]] = {
     "treatment_underload": ("{treatment} running at {treatment_kw} kW, {load_pct}% of its typical running load "
                             "(under {ratio_pct}% = {threshold_kw} kW; typical load {baseline}) while {production} "
                             "runs, for {duration}, {state}"),
+    "treatment_underload_stage": ("Treatment stage ({members}, alternatives) running at {treatment_kw} kW in "
+                                  "all, {load_pct}% of the stage's typical running load (under {ratio_pct}% = "
+                                  "{threshold_kw} kW; typical load {baseline}) while {production} runs, for "
+                                  "{duration}, {state}"),
     "emergency_shutdown": ("{production} ran at {production_kw} kW on average (running at or above {running_kw} kW) "
                            "for {duration} from {start} during the emergency shutdown {orders}, {state}"),
     "emergency_limit": ("{production}: hourly mean load up to {max_kw} kW ({excess_pct}% above the allowed "

@@ -566,6 +566,10 @@ ALERTS: Final[dict[str, str]] = {
     "treatment_underload": ("治污设施 {treatment} 运行功率 {treatment_kw} kW，仅为典型运行负荷的 {load_pct}%"
                             "（低于 {ratio_pct}% 即 {threshold_kw} kW；典型负荷：{baseline}），"
                             "生产设施 {production} 运行，持续 {duration}，{state}"),
+    "treatment_underload_stage": ("治污工段（{members}，互为备用）合计运行功率 {treatment_kw} kW，"
+                                  "仅为该工段典型运行负荷的 {load_pct}%"
+                                  "（低于 {ratio_pct}% 即 {threshold_kw} kW；典型负荷：{baseline}），"
+                                  "生产设施 {production} 运行，持续 {duration}，{state}"),
     "emergency_shutdown": ("重污染应急停产{orders}期间，生产设施 {production} 自 {start} 起仍在运行"
                            "（平均 {production_kw} kW，不低于 {running_kw} kW 视为运行），持续 {duration}，{state}"),
     "emergency_limit": ("重污染应急限产 {limit_pct}% {orders}期间，生产设施 {production} 自 {start} 起连续 "

@@ -1,15 +1,24 @@
-"""I/O side of ``treatment_underload``: a treatment unit running far below its typical load.
+"""I/O side of ``treatment_underload``: a treatment stage running far below its typical load.
 
-Subject: a treatment meter that some production meter lists in ``treated_by``; its
-production is those producers (running when any of them runs). The typical running
-load is learned per local day (``detectors._baselines``, series ``load:<id>``: the
-unit's power on the minutes it runs) over ``baseline_window_s`` before the day of the
-new data; with fewer than ``baseline_min_samples`` running minutes the unit's
-``rated_kw`` stands in, and the alert says so.
+Subject: a treatment stage (CONTRACT 1.1 section 7) that some production meter lists in
+``treated_by``; its production is the producers listing that stage (running when any of
+them runs). A stage of one meter is that meter's id, as in 1.0; a stage of alternatives
+(duty/standby) is one subject, its meter ids joined by ``+``, judged by the members'
+combined power, so a switchover is no change of load and two units each half running
+are one stage at full load.
+
+The typical running load is learned per local day (``detectors._baselines``) over
+``baseline_window_s`` before the day of the new data: series ``load:<id>`` (a meter's
+power on the minutes it runs) or ``load:<a>+<b>`` (the members' combined power on the
+minutes the stage and its production both run: a stage left off while production runs
+would otherwise teach it a load near zero). With fewer than ``baseline_min_samples``
+running minutes ``rated_kw`` stands in (a stage of alternatives: its largest member's,
+since one unit carries the stage), and the alert says so.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,9 +27,10 @@ import psycopg
 
 from ecowarn.alerts.store import AlertDraft
 from ecowarn.config.registry import Device, Registry
-from ecowarn.detectors._core import Finding, FloatArray, IntArray, minute_grid
+from ecowarn.detectors._core import BoolArray, Finding, FloatArray, IntArray, minute_grid
 from ecowarn.detectors.baseline import Baseline
-from ecowarn.detectors.runtime._baselines import power_sampler
+from ecowarn.detectors.running import ON, running_state
+from ecowarn.detectors.runtime._baselines import Sampler, power_sampler
 from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._evalbase import (
     Evaluator,
@@ -40,10 +50,35 @@ from ecowarn.detectors.runtime._load import (
     local_day_start,
 )
 from ecowarn.detectors.runtime.contract import Window, utc
-from ecowarn.detectors.treatment_underload import RULE_ID, TreatmentUnderloadParams, treatment_underload
-from ecowarn.i18n import Join, Minutes, Phrase, summary
+from ecowarn.detectors.treatment_underload import (
+    RULE_ID,
+    TreatmentUnderloadParams,
+    stage_power,
+    stage_underload,
+    treatment_underload,
+)
+from ecowarn.i18n import Field, Join, Minutes, Phrase, summary
 
-__all__ = ["TreatmentUnderloadEvaluator"]
+__all__ = ["TreatmentUnderloadEvaluator", "stage_subject"]
+
+# Joins the meter ids of a stage of alternatives into its subject.
+STAGE_SEP = "+"
+
+
+def stage_subject(members: tuple[str, ...]) -> str:
+    """The subject of a stage: its meter's id, or its alternatives' ids joined by ``+``."""
+    return STAGE_SEP.join(members)
+
+
+@dataclass(frozen=True, slots=True)
+class _Stage:
+    members: tuple[Device, ...]
+    producers: tuple[Device, ...]
+
+    @property
+    def rated_kw(self) -> float | None:
+        rated = [m.rated_kw for m in self.members if m.rated_kw is not None]
+        return max(rated) if rated else None
 
 
 def combined_production(kws: list[FloatArray], thresholds: list[float]) -> tuple[FloatArray, float]:
@@ -59,6 +94,29 @@ def combined_production(kws: list[FloatArray], thresholds: list[float]) -> tuple
     return np.where(known.any(axis=0), best, np.nan), 1.0
 
 
+def stage_sampler(stage: _Stage, off_ratio: float) -> Sampler:
+    """The baseline :data:`Sampler` of a stage of alternatives: the members' combined power
+    on the minute grid of ``[lo, hi)``, sampled where the stage and its production run."""
+
+    async def sample(conn: psycopg.AsyncConnection[Any], lo: datetime,
+                     hi: datetime) -> tuple[IntArray, FloatArray, BoolArray]:
+        ids = [d.id for d in (*stage.members, *stage.producers)]
+        series = await load_series(conn, None, ids, ["p"], lo, hi)
+        grid = minute_grid(epoch(lo), epoch(hi) - 60)
+
+        def kw(dev: Device) -> FloatArray:
+            return held_on_grid(series.get((dev.id, "p"), Series.empty()), grid)
+
+        combined, stage_on = stage_power(np.vstack([kw(m) for m in stage.members]),
+                                         [m.running_threshold_kw for m in stage.members], off_ratio)
+        prod, prod_thr = combined_production([kw(p) for p in stage.producers],
+                                             [p.running_threshold_kw for p in stage.producers])
+        prod_on = running_state(prod, prod_thr, off_ratio * prod_thr) == ON
+        return grid, combined, np.asarray(stage_on & prod_on)
+
+    return sample
+
+
 class TreatmentUnderloadEvaluator(Evaluator):
     rule = RULE_ID
     held_grid = True
@@ -69,19 +127,37 @@ class TreatmentUnderloadEvaluator(Evaluator):
         self._params = params
         self.suppressed_by_maintenance = params.suppressed_by_maintenance
         self.lookback = timedelta(minutes=params.min_duration_min + 60)
-        self._producers: dict[str, list[Device]] = {}
+        self._stages: dict[str, _Stage] = {}
+        # A meter alone as a stage: every producer listing it as one (1.0: every producer).
         for dev in registry.devices.values():
             if dev.kind == "power" and dev.role == "treatment":
-                producers = registry.producers_treated_by(dev.id)
+                producers = [p for p in registry.producers_treated_by(dev.id)
+                             if (dev.id,) in _stages_of(p)]
                 if producers:
-                    self._producers[dev.id] = producers
-                    self._add_subject(dev.id, [dev.id, *(p.id for p in producers)])
+                    self._stages[dev.id] = _Stage((dev,), tuple(producers))
+        # Alternatives: one subject per set of meters, with every producer listing that set.
+        alternatives: dict[frozenset[str], tuple[tuple[str, ...], list[Device]]] = {}
+        for prod in registry.production_devices():
+            for stage in _stages_of(prod):
+                if len(stage) > 1:
+                    alternatives.setdefault(frozenset(stage), (stage, []))[1].append(prod)
+        for members, producers in alternatives.values():
+            self._stages[stage_subject(members)] = _Stage(
+                tuple(registry.devices[m] for m in members), tuple(producers))
+        for subject, st in self._stages.items():
+            self._add_subject(subject, [d.id for d in (*st.members, *st.producers)])
 
     def primary_keys(self, subject: str) -> list[tuple[str, str]]:
-        return [(subject, "p")]
+        return [(m.id, "p") for m in self._stages[subject].members]
 
     def _maintenance_devices(self, subject: str) -> list[str]:
-        return [subject, *(p.id for p in self._producers[subject])]
+        st = self._stages[subject]
+        return [d.id for d in (*st.members, *st.producers)]
+
+    def _sampler(self, st: _Stage) -> Sampler:
+        if len(st.members) == 1:
+            return power_sampler(st.members[0], self._params.off_ratio)
+        return stage_sampler(st, self._params.off_ratio)
 
     async def evaluate(self, conn: psycopg.AsyncConnection[Any], subject: str,
                        window: Window, cache: SeriesCache | None = None) -> tuple[datetime, list[AlertDraft]]:
@@ -89,10 +165,10 @@ class TreatmentUnderloadEvaluator(Evaluator):
         if until is None:
             self._evaluated.pop(subject, None)
             return window.t_min, []
-        dev = self._registry.devices[subject]
+        st = self._stages[subject]
         as_of, baseline = await self._new_data_baseline(
-            conn, window, until, f"load:{subject}", self._params.baseline_params(), dev.rated_kw,
-            power_sampler(dev, self._params.off_ratio))
+            conn, window, until, f"load:{subject}", self._params.baseline_params(), st.rated_kw,
+            self._sampler(st))
         if baseline is None:
             self._evaluated[subject] = (until.timestamp(), (as_of, None))
             return window.t_min, []
@@ -106,12 +182,14 @@ class TreatmentUnderloadEvaluator(Evaluator):
 
     def tail_quiet(self, subject: str, cache: SeriesCache | None) -> bool:
         """On the same local day as the last full evaluation (same baseline), at every new
-        grid point: production decidedly off, or the unit decidedly off (no value, below its
-        off threshold), or at or above the underload threshold."""
+        grid point: production decidedly off, or the stage decidedly off (every member
+        without a value or below its off threshold), or some member without a value (the
+        stage's load unknown), or the combined load at or above the underload threshold."""
         done = self._evaluated.get(subject)
         if done is None:
             return False
-        keys = [(subject, "p"), *((p.id, "p") for p in self._producers[subject])]
+        st = self._stages[subject]
+        keys = [(d.id, "p") for d in (*st.members, *st.producers)]
         tail = self._tail_held(subject, keys, DEFAULT_HOLD_S, cache)
         if tail is None:
             return False
@@ -121,41 +199,46 @@ class TreatmentUnderloadEvaluator(Evaluator):
             return False
         if grid.size == 0 or threshold_kw is None:
             return True
-        treat = self._registry.devices[subject]
-        producers = self._producers[subject]
-        prod, prod_on = combined_production([held[(p.id, "p")] for p in producers],
-                                            [p.running_threshold_kw for p in producers])
+        prod, prod_on = combined_production([held[(p.id, "p")] for p in st.producers],
+                                            [p.running_threshold_kw for p in st.producers])
         r = self._params.off_ratio
+        kw = np.vstack([held[(m.id, "p")] for m in st.members])
         with np.errstate(invalid="ignore"):
-            t = held[(subject, "p")]
-            ok = ~(prod >= r * prod_on) | ~(t >= r * treat.running_threshold_kw) \
-                | (t >= threshold_kw)
+            may_run = np.zeros(grid.size, dtype=bool)
+            for row, m in zip(kw, st.members, strict=True):
+                may_run |= row >= r * m.running_threshold_kw
+            total = kw.sum(axis=0)
+            ok = ~(prod >= r * prod_on) | ~may_run | np.isnan(total) | (total >= threshold_kw)
         return bool(ok.all())
 
-    async def _judge(self, conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None, subject: str, since: datetime,
-                     until: datetime, baseline: Baseline, as_of: int) -> list[AlertDraft]:
-        treat = self._registry.devices[subject]
-        producers = self._producers[subject]
-        ids = [subject, *(p.id for p in producers)]
+    async def _judge(self, conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None, subject: str,
+                     since: datetime, until: datetime, baseline: Baseline, as_of: int) -> list[AlertDraft]:
+        st = self._stages[subject]
+        ids = [d.id for d in (*st.members, *st.producers)]
         series = await load_series(conn, cache, ids, ["p"], since - timedelta(seconds=DEFAULT_HOLD_S), until)
         grid = minute_grid(epoch(since), epoch(until))
         maint = await self._maintenance(conn, subject, since, until)
         blank = covered_mask(grid, maint) if maint else None
 
-        def kw(dev_id: str) -> FloatArray:
-            v = held_on_grid(series.get((dev_id, "p"), Series.empty()), grid)
+        def kw(dev: Device) -> FloatArray:
+            v = held_on_grid(series.get((dev.id, "p"), Series.empty()), grid)
             return v if blank is None else np.where(blank, np.nan, v)
 
-        prod_kws = [kw(p.id) for p in producers]
-        prod, prod_on = combined_production(prod_kws, [p.running_threshold_kw for p in producers])
-        findings = treatment_underload(grid, prod, prod_on, kw(subject), treat.running_threshold_kw,
-                                       baseline, self._params)
-        return [self._draft(treat, producers, prod_kws, grid, f, baseline, as_of)
-                for f in findings]
+        prod_kws = [kw(p) for p in st.producers]
+        prod, prod_on = combined_production(prod_kws, [p.running_threshold_kw for p in st.producers])
+        if len(st.members) == 1:
+            findings = treatment_underload(grid, prod, prod_on, kw(st.members[0]),
+                                           st.members[0].running_threshold_kw, baseline, self._params)
+        else:
+            findings = stage_underload(grid, prod, prod_on, np.vstack([kw(m) for m in st.members]),
+                                       [m.running_threshold_kw for m in st.members], baseline,
+                                       self._params)
+        return [self._draft(subject, st, prod_kws, grid, f, baseline, as_of) for f in findings]
 
-    def _draft(self, treat: Device, producers: list[Device], prod_kws: list[FloatArray],
-               grid: IntArray, f: Finding, baseline: Baseline, as_of: int) -> AlertDraft:
+    def _draft(self, subject: str, st: _Stage, prod_kws: list[FloatArray], grid: IntArray,
+               f: Finding, baseline: Baseline, as_of: int) -> AlertDraft:
         facts = dict(f.facts)
+        producers = st.producers
         lo = int(np.searchsorted(grid, f.start_s))
         hi = grid.size if f.end_s is None else int(np.searchsorted(grid, f.end_s))
         prod_mean = {p.id: round(float(np.nanmean(kw[lo:hi])), 2) if np.isfinite(kw[lo:hi]).any()
@@ -163,15 +246,24 @@ class TreatmentUnderloadEvaluator(Evaluator):
         facts["production_mean_kw"] = prod_mean
         bp = self._params.baseline_params()
         dur = float(facts["duration_min"])
-        summary_en, summary_zh = summary(
-            "treatment_underload", treatment=treat.label, treatment_kw=fmt(facts["treatment_mean_kw"]),
-            load_pct=fmt(facts["load_pct_of_baseline"]), ratio_pct=fmt(100 * self._params.load_ratio),
-            threshold_kw=fmt(facts["threshold_kw"]), baseline=baseline_phrase(baseline, "kW", bp),
-            production=Join(Phrase("at_power", name=p.label, kw=fmt(prod_mean[p.id] or 0)) for p in producers),
-            duration=Minutes(dur), state=state(f.end_s))
+        production = Join(Phrase("at_power", name=p.label, kw=fmt(prod_mean[p.id] or 0)) for p in producers)
+        common: dict[str, Field] = {
+            "treatment_kw": fmt(facts["treatment_mean_kw"]), "load_pct": fmt(facts["load_pct_of_baseline"]),
+            "ratio_pct": fmt(100 * self._params.load_ratio), "threshold_kw": fmt(facts["threshold_kw"]),
+            "baseline": baseline_phrase(baseline, "kW", bp), "production": production,
+            "duration": Minutes(dur), "state": state(f.end_s)}
+        if len(st.members) == 1:
+            summary_en, summary_zh = summary("treatment_underload", treatment=st.members[0].label, **common)
+        else:
+            facts["members"] = [m.id for m in st.members]
+            members = Join(Phrase("at_power", name=m.label, kw=fmt(x))
+                           for m, x in zip(st.members, facts["member_mean_kw"], strict=True))
+            summary_en, summary_zh = summary("treatment_underload_stage", members=members, **common)
+        treat_on: float | dict[str, float] = st.members[0].running_threshold_kw if len(st.members) == 1 \
+            else {m.id: m.running_threshold_kw for m in st.members}
         return AlertDraft(
-            rule=RULE_ID, subject=treat.id, enterprise_id=treat.enterprise_id,
-            device_ids=(treat.id, *(p.id for p in producers)),
+            rule=RULE_ID, subject=subject, enterprise_id=st.members[0].enterprise_id,
+            device_ids=tuple(d.id for d in (*st.members, *producers)),
             start=utc(f.start_s), end=None if f.end_s is None else utc(f.end_s),
             severity=str(facts["severity"]), summary=summary_en, summary_zh=summary_zh,
             params={
@@ -180,12 +272,15 @@ class TreatmentUnderloadEvaluator(Evaluator):
                 "off_ratio": self._params.off_ratio,
                 "baseline_window_s": self._params.baseline_window_s,
                 "baseline_min_samples": self._params.baseline_min_samples,
-                "treatment_on_kw": treat.running_threshold_kw,
+                "treatment_on_kw": treat_on,
                 "production_on_kw": {p.id: p.running_threshold_kw for p in producers},
                 "suppressed_by_maintenance": self._params.suppressed_by_maintenance,
             },
             evidence={"facts": facts, "metric": "p",
                       "baseline": baseline_evidence(baseline, bp, as_of),
-                      "devices": {d.id: d.label for d in (treat, *producers)}},
+                      "devices": {d.id: d.label for d in (*st.members, *producers)}},
         )
 
+
+def _stages_of(prod: Device) -> tuple[tuple[str, ...], ...]:
+    return prod.stages or tuple((t,) for t in prod.treated_by)
