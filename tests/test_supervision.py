@@ -135,13 +135,18 @@ def test_plan_frequency_per_level(level: str, per_year: int) -> None:
 
 def test_a_listed_firm_is_exempt_from_routine_onsite_inspection() -> None:
     """On a positive list, a level-C firm's four inspections a year become off-site checks
-    (default), or none (skip), or stay (keep); its weights are the level's times the factors."""
+    (default), or none (skip), or stay (keep); its remote weight is the level's times the
+    factor; it is left out of on-site draws (weight 0), or weighted by the factor with
+    ``onsite_draws: weighted``."""
     year = parse_period("2026")
     listed = plan_item("x", Standing(60, "C"), ["positive"], year, CONFIG)
     assert (listed.inspections, listed.remote_inspections, listed.exempt, listed.basis) == (
         0, 4, True, "positive_list_remote")
     assert (listed.listed, listed.lists, listed.remote_weight, listed.onsite_weight) == (
-        True, ("positive",), 1.5, 0.75)
+        True, ("positive",), 1.5, 0.0)
+    weighted = plan_item("x", Standing(60, "C"), ["positive"], year,
+                         dataclasses.replace(CONFIG, onsite_draws="weighted"))
+    assert (weighted.remote_weight, weighted.onsite_weight, weighted.inspections) == (1.5, 0.75, 0)
     skip = plan_item("x", Standing(60, "C"), ["positive"], year, dataclasses.replace(CONFIG, routine_onsite="skip"))
     assert (skip.inspections, skip.remote_inspections, skip.exempt) == (0, 0, True)
     keep = plan_item("x", Standing(60, "C"), ["positive"], year, dataclasses.replace(CONFIG, routine_onsite="keep"))
@@ -202,12 +207,12 @@ GOOD = DEFAULT_SUPERVISION_PATH.read_text(encoding="utf-8")
     ("  D: {onsite_per_year: 12, remote_weight: 5, onsite_weight: 5}   # monthly\n", "", r":\d+: levels: levels D"),
     ("onsite_per_year: 4,", "onsite_per_year: 5,", r":21: levels\.C\.onsite_per_year: .*whole windows"),
     ("remote_weight: 8,", "remote_weight: 0,", r":23: levels\.E\.remote_weight: "),
-    ("unknown_level: E", "unknown_level: Z", r":28: unknown_level: 'Z' is not one of the levels"),
-    ("  default: positive", "  default: black", r":36: positive_list\.default: 'black'"),
-    ("remote_weight_factor: 0.5", "remote_weight_factor: 1.5", r":43: positive_list\.remote_weight_factor: "),
-    ("routine_onsite: remote", "routine_onsite: sometimes", r":40: positive_list\.routine_onsite: "),
+    ("unknown_level: E", "unknown_level: Z", r":34: unknown_level: 'Z' is not one of the levels"),
+    ("  default: positive", "  default: black", r":42: positive_list\.default: 'black'"),
+    ("remote_weight_factor: 0.5", "remote_weight_factor: 1.5", r":55: positive_list\.remote_weight_factor: "),
+    ("routine_onsite: remote", "routine_onsite: sometimes", r":48: positive_list\.routine_onsite: "),
     ("    enforcement: {zh: 监督执法正面清单", "    Enforcement: {zh: 正面清单",
-     r":35: positive_list\.lists\.Enforcement: "),
+     r":41: positive_list\.lists\.Enforcement: "),
     ("levels:\n", "levels: [\n", r":\d+: not valid YAML"),
 ])
 def test_a_bad_file_is_refused_naming_file_line_and_key(old: str, new: str, where: str) -> None:
@@ -219,10 +224,14 @@ def test_a_bad_file_is_refused_naming_file_line_and_key(old: str, new: str, wher
 
 
 def test_the_shipped_file_loads_and_a_missing_one_is_named(tmp_path: Path) -> None:
-    """The packaged file holds the documented defaults; an unreadable path is an error naming it."""
-    assert {k: v.onsite_per_year for k, v in CONFIG.levels.items()} == {"A": 1, "B": 2, "C": 4, "D": 12, "E": 12}
-    assert {k: v.remote_weight for k, v in CONFIG.levels.items()} == {"A": 1, "B": 2, "C": 3, "D": 5, "E": 8}
-    assert (CONFIG.remote_weight_factor, CONFIG.onsite_weight_factor, CONFIG.routine_onsite) == (0.5, 0.25, "remote")
+    """The packaged file holds the documented defaults (Hebei levels and Daxing's stars); an
+    unreadable path is an error naming it."""
+    assert {k: v.onsite_per_year for k, v in CONFIG.levels.items()} == {
+        "A": 1, "B": 2, "C": 4, "D": 12, "E": 12, "5-star": 0, "4-star": 1, "3-star": 2, "2-star": 4, "1-star": 12}
+    assert {k: v.remote_weight for k, v in CONFIG.levels.items()} == {
+        "A": 1, "B": 2, "C": 3, "D": 5, "E": 8, "5-star": 1, "4-star": 1, "3-star": 2, "2-star": 3, "1-star": 5}
+    assert (CONFIG.remote_weight_factor, CONFIG.onsite_weight_factor, CONFIG.routine_onsite, CONFIG.onsite_draws) == (
+        0.5, 0.25, "remote", "exclude")
     with pytest.raises(SupervisionConfigError, match=str(tmp_path / "none.yaml")):
         load_supervision_config(tmp_path / "none.yaml")
 
@@ -247,7 +256,7 @@ async def test_the_plan_lists_level_list_status_and_inspections_due(api: ApiEnv)
     assert items[COKING]["lists"] == ["positive"] and "正面清单" in items[COKING]["reason_zh"]
     assert items[CEMENT]["reason_zh"] == "信用等级 D：每年例行现场检查 12 次"
     assert plan["totals"] == {"enterprises": 3, "inspections": 13, "remote_inspections": 1, "exempt": 1,
-                              "listed": 1}
+                              "listed": 1, "on_complaint": 0}
 
     month = await api.client.get("/api/v1/supervision/plan", headers=officer,
                                  params={"region": "1301", "period": "2026-11"})
@@ -262,7 +271,7 @@ async def test_the_plan_lists_level_list_status_and_inspections_due(api: ApiEnv)
 
 async def test_a_draw_is_weighted_by_level_and_list_and_reproducible(api: ApiEnv) -> None:
     """POST /supervision/draws returns {id, seed, selected, weights}: weights from level (D 5,
-    A 1) and list (x0.5 remote, x0.25 on-site); the same inputs and seed select the same
+    A 1) and list (x0.5 remote; left out of on-site draws, weight 0); the same inputs and seed select the same
     enterprises; GET returns the draw as made; it re-runs from its stored row to the same
     selection; a count above the candidates selects all; a draw without seed gets one."""
     officer = await _world(api)
@@ -288,8 +297,10 @@ async def test_a_draw_is_weighted_by_level_and_list_and_reproducible(api: ApiEnv
 
     onsite = await api.client.post("/api/v1/supervision/draws", headers=officer,
                                    json={**body, "kind": "onsite", "count": 10})
-    assert onsite.json()["weights"] == {CEMENT: 5.0, COKING: 0.25, GLASS: 1.0}
-    assert sorted(onsite.json()["selected"]) == sorted([CEMENT, COKING, GLASS])
+    assert onsite.json()["weights"] == {CEMENT: 5.0, COKING: 0.0, GLASS: 1.0}
+    assert sorted(onsite.json()["selected"]) == sorted([CEMENT, GLASS])
+    assert {c["enterprise_id"]: c["basis"] for c in onsite.json()["candidates"]} == {
+        CEMENT: "level", COKING: "positive_list", GLASS: "level"}
 
     unseeded = await api.client.post("/api/v1/supervision/draws", headers=officer,
                                      json={k: v for k, v in body.items() if k != "seed"})

@@ -8,8 +8,10 @@
      │    ├── AlreadyClaimed       another officer holds the alert
      │    ├── HearingPending       confirm before the enterprise was heard (``reason``
      │    │                        awaiting_answer | answer_unread | not_warned, ``allowed_at``)
-     │    └── FirstOffenceRefused  first_offence_no_penalty not allowed (``reason`` not_eligible,
-     │                             ``failed``: the checks that failed)
+     │    ├── FirstOffenceRefused  first_offence_no_penalty not allowed (``reason`` not_eligible,
+     │    │                        ``failed``: the checks that failed)
+     │    └── RemoteVerificationRequired  dispatch of a positive-listed firm's alert before a
+     │                             remote verification (``reason`` remote_verification_required)
      ├── DeclarationNotFound       no such maintenance declaration (or not the actor's) -> 404
      └── DeclarationDecided        the declaration was approved or rejected already  -> 409
 """
@@ -20,7 +22,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ecowarn.alerts.hearing import Hearing, explain
-from ecowarn.i18n import Lang, catalog, rule_name
+from ecowarn.alerts.offsite import OffSite
+from ecowarn.i18n import Lang, catalog, label, rule_name
 
 __all__ = [
     "AlertNotFound",
@@ -31,6 +34,7 @@ __all__ = [
     "HearingPending",
     "IllegalTransition",
     "InvalidWorkflowInput",
+    "RemoteVerificationRequired",
     "WorkflowConflict",
     "WorkflowError",
 ]
@@ -134,6 +138,24 @@ class FirstOffenceRefused(WorkflowConflict):
         self.extra: dict[str, Any] = {"reason": "not_eligible", "failed": list(self.failed),
                                       "prior_entries": list(self.prior_entries),
                                       "window_months": window_months}
+
+
+class RemoteVerificationRequired(WorkflowConflict):
+    """``dispatch`` refused: the alert's enterprise was on a positive list when the alert
+    started, and no remote verification is recorded yet (:mod:`alerts.offsite`)."""
+
+    def __init__(self, alert_id: int, status: str, action: str, off_site: OffSite,
+                 allowed: Sequence[str]) -> None:
+        def text(lang: Lang) -> str:
+            texts = catalog(lang, "WORKFLOW")
+            return texts["rv_refused"].format(id=alert_id, action=label(action, lang),
+                                              lists=", ".join(off_site.lists))
+
+        super().__init__(text("en"), alert_id=alert_id, status=status, allowed=allowed)
+        self.action = action
+        self.detail_zh = text("zh")
+        self.extra: dict[str, Any] = {"reason": "remote_verification_required", "action": action,
+                                      "off_site": off_site.as_json()}
 
 
 class DeclarationNotFound(WorkflowError):

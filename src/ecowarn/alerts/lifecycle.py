@@ -11,6 +11,10 @@ Every function takes the ``scope`` of what its caller may see (:func:`in_scope`)
 outside it is :class:`~alerts.errors.AlertNotFound`, exactly like an absent one, and nothing
 is changed.
 
+``dispatch`` of an alert whose enterprise was on a positive list when it started is refused
+(:class:`~alerts.errors.RemoteVerificationRequired`) until a remote verification is recorded
+(:mod:`alerts.offsite`).
+
 ``confirm`` is refused (:class:`~alerts.errors.HearingPending`) until the enterprise has
 been heard (:mod:`alerts.hearing`), judged under the row lock at the database's clock (or
 ``now``, for tests); with ``first_offence_no_penalty`` it also needs the checks of
@@ -42,6 +46,7 @@ from ecowarn.alerts.errors import (
     HearingPending,
     IllegalTransition,
     InvalidWorkflowInput,
+    RemoteVerificationRequired,
 )
 from ecowarn.alerts.first_offence import check_first_offence
 from ecowarn.alerts.hearing import Hearing, assess
@@ -59,6 +64,8 @@ from ecowarn.alerts.model import (
     dispositions_after,
     no_confirm_hook,
 )
+from ecowarn.alerts.offsite import LISTS_SQL, RESULTS_SQL, OffSite
+from ecowarn.alerts.offsite import assess as assess_off_site
 
 __all__ = ["AlertState", "add_comment", "assign", "claim", "fetch_state", "in_scope", "transition"]
 
@@ -72,7 +79,8 @@ _STATE_COLUMNS = (
     " ARRAY(SELECT created_at FROM alert_answers s WHERE s.alert_id = alerts.id ORDER BY s.id)"
     "   AS answers_created,"
     " ARRAY(SELECT first_read_at FROM alert_answers s WHERE s.alert_id = alerts.id ORDER BY s.id)"
-    "   AS answers_read"
+    "   AS answers_read,"
+    f" {LISTS_SQL} AS positive_lists, {RESULTS_SQL} AS remote_results"
 )
 
 
@@ -105,6 +113,14 @@ class AlertState:
     start_ts: datetime
     as_of: datetime
     answer_times: tuple[tuple[datetime, datetime | None], ...]
+    positive_lists: tuple[str, ...] = ()
+    remote_results: tuple[str, ...] = ()
+
+    @property
+    def off_site(self) -> OffSite:
+        """Off-site handling first: the lists its enterprise was on when it started, and
+        whether a remote verification is still needed before dispatch."""
+        return assess_off_site(self.positive_lists, self.remote_results)
 
     @property
     def allowed_actions(self) -> tuple[str, ...]:
@@ -123,7 +139,9 @@ class AlertState:
 def _state(row: dict[str, Any]) -> AlertState:
     created, read = row.pop("answers_created"), row.pop("answers_read")
     return AlertState(**{**row, "id": int(row["id"]), "device_ids": tuple(row["device_ids"]),
-                         "answer_times": tuple(zip(created, read, strict=True))})
+                         "answer_times": tuple(zip(created, read, strict=True)),
+                         "positive_lists": tuple(row["positive_lists"]),
+                         "remote_results": tuple(row["remote_results"])})
 
 
 def in_scope(enterprise_id: str | None, scope: str | Collection[str] | None) -> bool:
@@ -220,8 +238,10 @@ async def transition(
     for a missing reason (dismiss, false alarm) or a disposition that does not fit;
     on ``confirm``, :class:`HearingPending` before the enterprise was heard (judged at
     ``now``, default the database's clock) and :class:`FirstOffenceRefused` for a first
-    offence that does not qualify. ``on_confirmed`` runs inside the transaction on
-    ``confirm``, with the disposition; if it raises, nothing is changed.
+    offence that does not qualify; on ``dispatch`` of a positive-listed firm's alert,
+    :class:`RemoteVerificationRequired` until a remote verification is recorded.
+    ``on_confirmed`` runs inside the transaction on ``confirm``, with the disposition; if it
+    raises, nothing is changed.
     """
     if action not in ACTIONS:
         raise InvalidWorkflowInput("body.action", f"unknown action {action!r}; "
@@ -239,6 +259,9 @@ async def transition(
             _check_disposition(action, disposition)
         if action == "dismiss" and reason is None:
             raise InvalidWorkflowInput("body.reason", "a dismissal needs a reason")
+        if state.off_site.blocks(action):
+            raise RemoteVerificationRequired(alert_id, state.status, action, state.off_site,
+                                             state.allowed_actions)
         if action == "confirm":
             await _check_confirm(conn, state, disposition, params, now)
         sets = ["status = %s", "updated_at = now()"]

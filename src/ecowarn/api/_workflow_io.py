@@ -7,7 +7,9 @@ the officers: assignee and claim, acknowledgement, escalation, internal comments
 the ``hearing`` (whether confirming is possible yet, why not, and from when:
 :class:`alerts.hearing.Hearing`, e.g. ``{"satisfied": false, "reason":
 "awaiting_answer", "allowed_at": ..., "due_at": ..., "answers": 0, "unread": 0,
-"as_of": ...}``).
+"as_of": ...}``) and the ``off_site`` handling (:class:`alerts.offsite.OffSite`: whether
+the enterprise was on a positive list when the alert started and whether dispatch still
+waits for a remote verification).
 """
 
 from __future__ import annotations
@@ -124,6 +126,7 @@ def state_out(s: AlertState, *, for_enterprise: bool = False) -> dict[str, Any]:
             "escalation_level": s.escalation_level,
             "escalated_at": iso_or_none(s.escalated_at),
             "hearing": s.hearing.as_json(),
+            "off_site": s.off_site.as_json(),
         })
     return out
 

@@ -13,6 +13,9 @@ Endpoints (roles; ``admin`` may use all):
 - ``GET /api/v1/notifications``: officer (the log of notifications to officer channels)
 - ``/api/v1/positive-list``, ``/api/v1/supervision/plan``, ``/api/v1/supervision/draws``:
   positive lists (officer; read also credit, enterprise own), plans and draws (officer)
+- ``POST /api/v1/alerts/{id}/remote-verification``, ``GET .../remote-verifications``: officer
+  (off-site handling first of positive-listed firms, api/routes_offsite.py)
+- ``POST|GET /api/v1/complaints``, ``GET /api/v1/complaints/{id}``: officer (信访投诉)
 - ``GET /api/v1/enterprises``, ``GET /api/v1/enterprises/{id}``: the enterprise file (一企一档;
   officer, credit, enterprise own); ``GET /api/v1/stats``: statistics (officer)
 - ``GET /healthz``, ``GET /metrics``: no authentication (firewall ``/metrics``)
@@ -43,12 +46,14 @@ from ecowarn.api.console_supervision import build_supervision_console
 from ecowarn.api.context import ApiContext
 from ecowarn.api.errors import install_error_handlers
 from ecowarn.api.routes_alerts import build_alerts_router
+from ecowarn.api.routes_complaints import build_complaints_router
 from ecowarn.api.routes_credit import build_credit_router
 from ecowarn.api.routes_dead_letters import build_dead_letters_router
 from ecowarn.api.routes_enterprises import build_enterprises_router
 from ecowarn.api.routes_evaluations import build_evaluations_router
 from ecowarn.api.routes_ingest import build_ingest_router
 from ecowarn.api.routes_notifications import build_notifications_router
+from ecowarn.api.routes_offsite import build_offsite_router
 from ecowarn.api.routes_ops import build_ops_router
 from ecowarn.api.routes_orders import build_orders_router
 from ecowarn.api.routes_readings import build_readings_router
@@ -82,12 +87,14 @@ def create_app(ctx: ApiContext) -> FastAPI:
                   build_orders_router, build_dead_letters_router):
         app.include_router(build(ctx, auth))
     app.include_router(build_workflow_router(ctx, auth))
+    app.include_router(build_offsite_router(ctx, auth))
     app.include_router(build_rectifications_router(ctx, auth))
     app.include_router(build_credit_router(ctx, auth))
     app.include_router(build_evaluations_router(ctx, auth))
     app.include_router(build_notifications_router(ctx, auth))
     app.include_router(build_repair_router(ctx, auth))
     app.include_router(build_supervision_router(ctx, auth))
+    app.include_router(build_complaints_router(ctx, auth))
     app.include_router(build_enterprises_router(ctx, auth))
     app.include_router(build_stats_router(ctx, auth))
     app.include_router(build_ops_router(ctx))

@@ -157,7 +157,8 @@ def build_draws_console(ctx: ApiContext, auth: Auth, guard: FormGuard) -> APIRou
         draws: list[dict[str, Any]] = []
         async with connect(ctx) as conn:
             if span is not None:
-                reference, plan = await supervision_plan(conn, config, enterprises, span, today_cst())
+                reference, plan = await supervision_plan(conn, config, enterprises, span, today_cst(),
+                                                         level_of=ctx.credit_model.level_for)
                 for item in plan:
                     out = plan_out(item, reg, config)
                     items.append({**out, "list_names": list_names(item.lists, lang),
@@ -173,7 +174,8 @@ def build_draws_console(ctx: ApiContext, auth: Auth, guard: FormGuard) -> APIRou
         query = {"region": region_text.strip() or None, "period": period_text.strip() or None}
         totals = {"enterprises": len(items), "inspections": sum(i["inspections"] for i in items),
                   "remote": sum(i["remote_inspections"] for i in items),
-                  "exempt": sum(1 for i in items if i["exempt"]), "listed": sum(1 for i in items if i["positive_list"])}
+                  "exempt": sum(1 for i in items if i["exempt"]), "listed": sum(1 for i in items if i["positive_list"]),
+                  "on_complaint": sum(1 for i in items if i["basis"] == "complaint")}
         return pages.render(
             request, principal, "supervision.html", status=status, path=_PAGE, query=query,
             region=region, region_text=region_text.strip(), period_text=period_text.strip(),
@@ -201,7 +203,8 @@ def build_draws_console(ctx: ApiContext, auth: Auth, guard: FormGuard) -> APIRou
         span = _period(period or _this_month(), "period")
         chosen, enterprises = in_region(principal, region_of(region, "region"))
         async with connect(ctx) as conn:
-            _, plan = await supervision_plan(conn, config, enterprises, span, today_cst())
+            _, plan = await supervision_plan(conn, config, enterprises, span, today_cst(),
+                                             level_of=ctx.credit_model.level_for)
         name = f"plan-{chosen or 'all'}-{span.label}.csv"
         return Response(plan_csv([plan_out(i, reg, config) for i in plan]), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -224,7 +227,7 @@ def build_draws_console(ctx: ApiContext, auth: Auth, guard: FormGuard) -> APIRou
                 row = await make_draw(conn, config, enterprises,
                                       DrawRequest(region=region, period=span, kind=kind, count=count,
                                                   seed=seed),
-                                      actor=actor, today=today_cst())
+                                      actor=actor, today=today_cst(), level_of=ctx.credit_model.level_for)
         except (SupervisionInputError, ConsoleInputError, SupervisionNotFound) as exc:
             refused = Refused.of(exc, lang, "draw", form, region_not_found=True)
             assert refused is not None

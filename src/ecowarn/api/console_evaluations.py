@@ -205,7 +205,9 @@ def build_evaluations_console(ctx: ApiContext, auth: Auth, guard: FormGuard) -> 
             "enterprise_id": row["enterprise_id"], "enterprise": ent.name if ent else row["enterprise_id"],
             "kind": _kind(row["kind"], lang), "kind_id": row["kind"],
             "catalog": getattr(cat.name, lang) if cat else row["catalog"],
-            "score": row["score"], "level": row["level"], "level_name": _level_name(model, row["level"], lang),
+            # the level in the active scheme, whichever was active when it was recorded
+            "score": row["score"], "level": model.level_for(row["score"]),
+            "level_name": _level_name(model, model.level_for(row["score"]), lang),
             "deductions": row["deductions"], "bonuses": row["bonuses"], "base": row["base"],
             "evaluated_at": local_minute(row["evaluated_at"]), "recorded_at": local_minute(row["created_at"]),
             "officer": "" if for_enterprise else (row["officer_label"] or f"#{row['officer_token'] or ''}"),

@@ -115,7 +115,9 @@ def scheme_json(scheme: LevelScheme) -> dict[str, Any]:
 
 
 def evaluation_json(ctx: ApiContext, row: dict[str, Any], *, show_token: bool) -> dict[str, Any]:
-    """An evaluation as the API shows it (enterprise tokens do not see the officer's token)."""
+    """An evaluation as the API shows it (enterprise tokens do not see the officer's token):
+    ``level`` in the active level scheme (``level_scheme``), ``recorded_level`` in the scheme
+    active when it was recorded (``scheme``), ``levels`` in every scheme."""
     model: CreditModel = ctx.credit_model
     ent = ctx.registry.enterprises.get(row["enterprise_id"])
     officer: dict[str, Any] = {"label": row["officer_label"]}
@@ -130,7 +132,10 @@ def evaluation_json(ctx: ApiContext, row: dict[str, Any], *, show_token: bool) -
                    "name_en": i["name"]["en"], "kind": i["kind"], "max_points": i["max_points"],
                    "points": i["points"], "note": i["note"], "evidence": i["evidence"]} for i in row["items"]],
         "deductions": row["deductions"], "bonuses": row["bonuses"], "score": row["score"],
-        "level": row["level"], "levels": model.levels_for(row["score"]),
+        # The level in the scheme active now (as GET /credit/enterprises/{id} reports it); the
+        # evaluation document keeps the level of the scheme active when it was recorded.
+        "level": model.level_for(row["score"]), "level_scheme": model.active,
+        "recorded_level": row["level"], "levels": model.levels_for(row["score"]),
         "entry_id": row["entry_id"], "sha256": row["sha256"], "evaluated_at": iso(row["evaluated_at"]),
         "created_at": iso(row["created_at"]), "officer": officer, "reversed_by": row["reversed_by"],
         "report_url": f"{API_PREFIX}/credit/evaluations/{row['id']}.html",

@@ -17,11 +17,15 @@ Roles (``admin`` may use all):
 - ``DELETE /api/v1/positive-list/{entry_id}?reason=``: officer. Removes the entry (kept,
   with who, when and why) -> 200 the entry; one already removed is 404.
 - ``GET /api/v1/supervision/plan?region=&period=``: officer. Per enterprise of the region:
-  level, positive-list status, the routine on-site inspections due in the period, the
-  off-site checks that replace them, whether it is exempt and why. JSON, or CSV with
+  level (in the active level scheme), positive-list status, the routine on-site inspections
+  due in the period, the off-site checks that replace them, whether it is exempt and why
+  (``basis``; ``complaint``: a listed firm back on the on-site plan because a complaint
+  about it was received in the period, ``complaints`` counts them). JSON, or CSV with
   ``Accept: text/csv`` or ``format=csv``.
 - ``POST /api/v1/supervision/draws``: officer. ``{"region", "period", "kind": "remote" |
-  "onsite", "count", "seed"?}`` -> 201 ``{id, seed, selected, weights, ...}``.
+  "onsite", "count", "seed"?}`` -> 201 ``{id, seed, selected, weights, ...}``. In on-site
+  draws a listed firm has weight 0 (left out) unless a complaint about it was received in
+  the period (then its level's weight, ``basis: complaint`` among the candidates).
 - ``GET /api/v1/supervision/draws?region=&period=&kind=&limit=&cursor=``: officer. Newest
   first, without their candidates.
 - ``GET /api/v1/supervision/draws/{draw_id}``: officer. The draw as at creation; CSV (one
@@ -100,10 +104,10 @@ _ENTRIES = CursorCodec("positive_list", int)
 _DRAWS = CursorCodec("supervision_draws", int)
 
 DRAW_CSV_COLUMNS = ("enterprise_id", "name", "region", "level", "listed", "weight", "selected", "rank",
-                    "score", "lists")
+                    "score", "lists", "basis", "complaints")
 PLAN_CSV_COLUMNS = ("enterprise_id", "name", "region", "score", "level", "positive_list", "lists",
                     "onsite_per_year", "inspections", "remote_inspections", "exempt", "basis", "reason_zh",
-                    "reason", "remote_weight", "onsite_weight")
+                    "reason", "remote_weight", "onsite_weight", "complaints")
 
 
 # --- request bodies -----------------------------------------------------------------------
@@ -206,6 +210,7 @@ def plan_out(item: PlanItem, registry: Registry, config: SupervisionConfig) -> d
         "windows": [{"start": w.start.isoformat(), "end": w.end.isoformat(), "inspections": w.inspections,
                      "closes_in_period": w.closes_in_period} for w in item.windows],
         "remote_weight": item.remote_weight, "onsite_weight": item.onsite_weight,
+        "complaints": item.complaints,
     }
 
 
@@ -403,7 +408,8 @@ def build_supervision_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         span = _period(period, "query.period")
         region, enterprises = in_region(principal, region)
         async with connect(ctx) as conn:
-            reference, items = await supervision_plan(conn, config, enterprises, span, today_cst())
+            reference, items = await supervision_plan(conn, config, enterprises, span, today_cst(),
+                                                      level_of=ctx.credit_model.level_for)
         out = [plan_out(item, ctx.registry, config) for item in items]
         if _wants_csv(request, format):
             name = f"plan-{region or 'all'}-{span.label}.csv"
@@ -415,7 +421,8 @@ def build_supervision_router(ctx: ApiContext, auth: Auth) -> APIRouter:
             "totals": {"enterprises": len(out), "inspections": sum(i.inspections for i in items),
                        "remote_inspections": sum(i.remote_inspections for i in items),
                        "exempt": sum(1 for i in items if i.exempt),
-                       "listed": sum(1 for i in items if i.listed)},
+                       "listed": sum(1 for i in items if i.listed),
+                       "on_complaint": sum(1 for i in items if i.basis == "complaint")},
         })
 
     @router.post("/supervision/draws", status_code=201)
@@ -427,7 +434,7 @@ def build_supervision_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         request = DrawRequest(region=region, period=span, kind=body.kind, count=body.count, seed=body.seed)
         async with connect(ctx) as conn:
             row = await make_draw(conn, config, enterprises, request, actor=await actor_of(conn, principal),
-                                  today=today_cst())
+                                  today=today_cst(), level_of=ctx.credit_model.level_for)
         draws_made.labels(body.kind).inc()
         return _json(draw_out(row), 201)
 

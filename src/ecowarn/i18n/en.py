@@ -292,6 +292,36 @@ WORKFLOW: Final[dict[str, str]] = {
                    "only an answer declaring maintenance takes one"),
     "err_action": "use the buttons of the page",
     "err_input": "{field}: {detail}",
+    # off-site handling first (ecowarn.alerts.offsite, api/_console_offsite.py)
+    "rv_refused": ("alert {id}: the enterprise was on a positive list ({lists}) when the alert started and is "
+                   "handled off-site first: record a remote verification before “{action}”"),
+    "rv_title": "Remote verification (off-site first)",
+    "rv_listed": ("The enterprise was on a positive list when the alert started: {lists}. Verify remotely before "
+                  "anyone is sent or the enterprise is notified."),
+    "rv_not_listed": ("The enterprise was on no positive list when the alert started: the usual steps apply; a "
+                      "remote verification may still be recorded."),
+    "rv_required": "No remote verification recorded yet",
+    "rv_done_confirmed": "The remote verification confirmed the problem: the alert may be dispatched to the enterprise",
+    "rv_done_inconclusive": "The remote verification was inconclusive: the alert may be dispatched to the enterprise",
+    "rv_done_not_confirmed": ("The remote verification did not confirm the problem: dismiss the alert (with a reason), "
+                              "or verify again if something new comes up"),
+    "rv_method": "Method",
+    "rv_result": "Result",
+    "rv_note": "What was seen",
+    "rv_submit": "Record remote verification",
+    "rv_none": "No remote verification yet",
+    "rv_m_video_call": "video call",
+    "rv_m_data_review": "data review",
+    "rv_m_documents": "documents",
+    "rv_m_other": "other",
+    "rv_r_confirmed": "problem confirmed",
+    "rv_r_not_confirmed": "not confirmed",
+    "rv_r_inconclusive": "inconclusive",
+    "dispatch_disabled": "Cannot be dispatched yet",
+    "ev_remote_verification": "remote verification",
+    "err_note": "write what was seen (1 to {max} characters)",
+    "err_method": "choose a method from the list",
+    "err_result": "choose a result from the list",
 }
 
 # rule names (CONTRACT section 3)
@@ -804,6 +834,11 @@ SUPERVISION: Final[dict[str, str]] = {
     "basis_positive_list_skip": ("on the {lists}: no routine on-site inspection (level {level} would call for "
                                  "{per_year} a year); on-site only on a complaint or a clue"),
     "basis_positive_list_keep": "on the {lists}; level {level}: {per_year} routine on-site inspection(s) a year",
+    "basis_complaint": ("on the {lists}, but {complaints} complaint(s) about it were received in the period: "
+                        "{inspections} on-site inspection(s) (level {level})"),
+    "received_in_future": "received_at ({at}) is in the future",
+    "complaint_text": "a text of 1 to {max} characters is needed",
+    "complaint_not_found": "no complaint {id}",
 }
 
 # console pages of evaluations, positive lists, supervision plans and draws (api/console_evaluations.py,

@@ -279,6 +279,33 @@ WORKFLOW: Final[dict[str, str]] = {
                    "只有“申报运维”类答复可以填写运维时段"),
     "err_action": "请使用页面上的按钮操作",
     "err_input": "输入有误（{field}）：{detail}",
+    # off-site handling first (ecowarn.alerts.offsite, api/_console_offsite.py)
+    "rv_refused": ("预警{id}所属企业在预警发生时已列入正面清单（{lists}），实行非现场优先：请先记录远程核查结果，"
+                   "再“{action}”"),
+    "rv_title": "远程核查（非现场优先）",
+    "rv_listed": "预警发生时企业已列入正面清单：{lists}。派员或通知企业前须先远程核查。",
+    "rv_not_listed": "预警发生时企业不在正面清单上，可直接按常规流程处理；也可记录远程核查。",
+    "rv_required": "尚未记录远程核查",
+    "rv_done_confirmed": "远程核查已确认问题：可以通知企业说明（进入现场执法流程）",
+    "rv_done_inconclusive": "远程核查无法确定：可以通知企业说明（进入现场执法流程）",
+    "rv_done_not_confirmed": "远程核查未确认问题：通常应排除本预警（填写理由）；如有新情况可再次核查",
+    "rv_method": "核查方式",
+    "rv_result": "核查结果",
+    "rv_note": "核查情况",
+    "rv_submit": "记录远程核查",
+    "rv_none": "暂无远程核查记录",
+    "rv_m_video_call": "视频连线",
+    "rv_m_data_review": "数据核查",
+    "rv_m_documents": "材料核查",
+    "rv_m_other": "其他方式",
+    "rv_r_confirmed": "确认存在问题",
+    "rv_r_not_confirmed": "未确认问题",
+    "rv_r_inconclusive": "无法确定",
+    "dispatch_disabled": "暂不能通知企业",
+    "ev_remote_verification": "远程核查",
+    "err_note": "请填写核查情况（1 至 {max} 个字符）",
+    "err_method": "请从列表中选择核查方式",
+    "err_result": "请从列表中选择核查结果",
 }
 
 # rule names (CONTRACT section 3)
@@ -784,6 +811,11 @@ SUPERVISION: Final[dict[str, str]] = {
     "basis_positive_list_skip": ("已列入{lists}：不安排例行现场检查（信用等级 {level} 原为每年 {per_year} 次）；"
                                  "仅在投诉举报或发现问题线索时现场检查"),
     "basis_positive_list_keep": "已列入{lists}；信用等级 {level}：每年例行现场检查 {per_year} 次",
+    "basis_complaint": ("已列入{lists}，但本期收到信访投诉 {complaints} 件：安排现场检查 {inspections} 次"
+                        "（信用等级 {level}）"),
+    "received_in_future": "受理时间（{at}）不能晚于当前时间",
+    "complaint_text": "请填写 1 至 {max} 个字符",
+    "complaint_not_found": "没有编号为 {id} 的信访投诉",
 }
 
 # console pages of evaluations, positive lists, supervision plans and draws (api/console_evaluations.py,

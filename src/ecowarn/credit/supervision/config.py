@@ -25,7 +25,8 @@ from ecowarn.config import packaged_file
 from ecowarn.credit.ledger import LEVELS
 from ecowarn.credit.supervision.errors import SupervisionConfigError
 
-__all__ = ["DEFAULT_SUPERVISION_PATH", "KINDS", "ROUTINE_ONSITE", "Kind", "LevelRule", "ListInfo", "Routine",
+__all__ = ["DEFAULT_SUPERVISION_PATH", "KINDS", "ROUTINE_ONSITE", "Kind", "LevelRule", "ListInfo", "OnsiteDraws",
+           "Routine",
            "SupervisionConfig", "default_supervision_config", "load_supervision_config",
            "parse_supervision_config"]
 
@@ -35,6 +36,7 @@ Kind = Literal["remote", "onsite"]
 KINDS: Final[tuple[Kind, ...]] = ("remote", "onsite")
 Routine = Literal["remote", "skip", "keep"]
 ROUTINE_ONSITE: Final[tuple[Routine, ...]] = ("remote", "skip", "keep")
+OnsiteDraws = Literal["exclude", "weighted"]
 # Weights are kept to this many decimals, so the weights shown, stored and drawn with agree.
 WEIGHT_DECIMALS: Final = 6
 _LIST_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -72,6 +74,7 @@ class SupervisionConfig:
     routine_onsite: Routine = "remote"
     remote_weight_factor: float = 0.5
     onsite_weight_factor: float = 0.25
+    onsite_draws: OnsiteDraws = "exclude"
     source: str = "<memory>"
 
     def rule(self, level: str) -> LevelRule:
@@ -128,6 +131,7 @@ class _PositiveList(BaseModel):
     routine_onsite: Routine = "remote"
     remote_weight_factor: float = Field(default=0.5, ge=0, le=1)
     onsite_weight_factor: float = Field(default=0.25, ge=0, le=1)
+    onsite_draws: OnsiteDraws = "exclude"
 
 
 class _File(BaseModel):
@@ -217,7 +221,7 @@ def parse_supervision_config(text: str, source: str = "<memory>") -> Supervision
         lists=MappingProxyType({k: ListInfo(k, v.zh.strip(), v.en.strip()) for k, v in lists.lists.items()}),
         default_list=lists.default, routine_onsite=lists.routine_onsite,
         remote_weight_factor=lists.remote_weight_factor, onsite_weight_factor=lists.onsite_weight_factor,
-        source=source)
+        onsite_draws=lists.onsite_draws, source=source)
 
 
 def load_supervision_config(path: Path | str | None = None) -> SupervisionConfig:

@@ -1,8 +1,11 @@
 """Supervision plans and random draws over the database (双随机, 远程执法抽查).
 
-An enterprise's level is its current one (the ``credit_scores`` view, like ``GET
-/credit/enterprises/{id}``: 100 and A without ledger entries); whether it is listed is read
-on the period's reference day (:meth:`Period.reference_date`).
+An enterprise's level is its current one in the active level scheme, like ``GET
+/credit/enterprises/{id}``: the score of the ``credit_scores`` view (100 without ledger
+entries) read by ``level_of`` (the API passes the active scheme's, e.g. stars; without it
+the view's Hebei A-E). Whether it is listed is read on the period's reference day
+(:meth:`Period.reference_date`); the complaints about it received in the period bring a
+listed firm back on the on-site plan and draws (:mod:`.plan`, :mod:`.complaints`).
 
 A draw picks ``count`` enterprises of a region for remote spot checks (``kind`` remote) or
 on-site checks (``onsite``), weighted by level and positive list (``SupervisionConfig.weight``),
@@ -30,10 +33,11 @@ from psycopg.types.json import Jsonb
 from ecowarn.alerts.model import Actor
 from ecowarn.config.registry import Enterprise
 from ecowarn.credit.ledger import FULL_SCORE, level_for
+from ecowarn.credit.supervision.complaints import complaints_in
 from ecowarn.credit.supervision.config import Kind, SupervisionConfig
 from ecowarn.credit.supervision.errors import SupervisionNotFound
 from ecowarn.credit.supervision.period import Period
-from ecowarn.credit.supervision.plan import PlanItem, Standing, plan_item
+from ecowarn.credit.supervision.plan import PlanItem, Standing, draw_basis, plan_item
 from ecowarn.credit.supervision.positive_list import active_listings
 from ecowarn.credit.supervision.sampling import ALGORITHM, Candidate, new_seed, select
 
@@ -75,7 +79,9 @@ async def supervision_plan(conn: psycopg.AsyncConnection[Any], config: Supervisi
     ids = sorted({e.id for e in enterprises})
     levels = await standings(conn, ids, level_of=level_of)
     listed = await active_listings(conn, ids, on)
-    return on, [plan_item(eid, levels[eid], [str(r["list"]) for r in listed.get(eid, ())], period, config)
+    complaints = await complaints_in(conn, ids, period.start, period.end)
+    return on, [plan_item(eid, levels[eid], [str(r["list"]) for r in listed.get(eid, ())], period, config,
+                          complaints.get(eid, 0))
                 for eid in ids]
 
 
@@ -102,6 +108,7 @@ async def make_draw(conn: psycopg.AsyncConnection[Any], config: SupervisionConfi
         "region": named[item.enterprise_id].region, "score": item.score, "level": item.level,
         "listed": item.listed, "lists": list(item.lists),
         "weight": item.remote_weight if request.kind == "remote" else item.onsite_weight,
+        "basis": draw_basis(item, request.kind), "complaints": item.complaints,
     } for item in items]
     seed = request.seed if request.seed is not None else new_seed()
     selected = select([Candidate(c["enterprise_id"], c["weight"]) for c in candidates], request.count, seed)

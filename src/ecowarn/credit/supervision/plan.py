@@ -12,8 +12,14 @@ twelve months add up to the same ``n``.
 A firm on a positive list on the period's reference day (today while the period runs,
 else its first or last day) is exempt from routine on-site inspection: its routine
 inspections become off-site checks (``routine_onsite: remote``), are dropped (``skip``),
-or stay as the level says (``keep``). Inspections on a complaint, a clue or an alert are
-outside the plan: they are never planned and never skipped.
+or stay as the level says (``keep``), and it is left out of random on-site draws
+(``onsite_draws: exclude``; ``weighted``: its level's weight times ``onsite_weight_factor``).
+
+Except on complaint: a listed firm about which a complaint (信访投诉,
+:mod:`credit.supervision.complaints`) was received in the period is back on the on-site plan
+(its level's routine inspections due in the period, at least one) and in on-site draws with
+its level's full weight, with the basis ``complaint``. Inspections on a clue or an alert
+stay outside the plan.
 """
 
 from __future__ import annotations
@@ -27,11 +33,11 @@ from ecowarn.credit.supervision.config import SupervisionConfig
 from ecowarn.credit.supervision.period import Period, month_end
 from ecowarn.i18n import Lang, catalog
 
-__all__ = ["BASES", "PlanItem", "Standing", "Window", "plan_item", "reason", "windows"]
+__all__ = ["BASES", "PlanItem", "Standing", "Window", "draw_basis", "plan_item", "reason", "windows"]
 
 # Why an enterprise has the inspections it has.
 BASES: Final = ("level", "level_exempt", "positive_list_remote", "positive_list_skip",
-                "positive_list_keep")
+                "positive_list_keep", "complaint")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +72,8 @@ class PlanItem:
     basis: str                      # one of BASES
     windows: tuple[Window, ...]     # the level's windows open in the period
     remote_weight: float            # its weight in remote spot-check draws
-    onsite_weight: float            # its weight in random on-site draws
+    onsite_weight: float            # its weight in random on-site draws (0: left out)
+    complaints: int = 0             # complaints about it received in the period
 
 
 def _month_date(index: int) -> date:
@@ -90,15 +97,22 @@ def windows(per_year: int, period: Period) -> tuple[Window, ...]:
 
 
 def plan_item(enterprise_id: str, standing: Standing, lists: Sequence[str], period: Period,
-              config: SupervisionConfig) -> PlanItem:
+              config: SupervisionConfig, complaints: int = 0) -> PlanItem:
     """What ``config`` calls for in ``period`` for one enterprise at ``standing``, on the
-    positive lists ``lists`` (identifiers; empty: not listed)."""
+    positive lists ``lists`` (identifiers; empty: not listed), with ``complaints`` received
+    about it in the period."""
     rule = config.rule(standing.level)
     open_windows = windows(rule.onsite_per_year, period)
     due = sum(w.inspections for w in open_windows if w.closes_in_period)
     listed = bool(lists)
     inspections, remote, exempt = due, 0, rule.onsite_per_year == 0
-    if exempt:
+    on_complaint = listed and complaints > 0 and config.routine_onsite != "keep"
+    onsite_weight = config.weight("onsite", standing.level, listed and not complaints)
+    if listed and not complaints and config.onsite_draws == "exclude":
+        onsite_weight = 0.0
+    if on_complaint:
+        basis, inspections, exempt = "complaint", max(due, 1), False
+    elif exempt:
         basis = "level_exempt"
     elif not listed:
         basis = "level"
@@ -112,7 +126,16 @@ def plan_item(enterprise_id: str, standing: Standing, lists: Sequence[str], peri
         lists=tuple(sorted(set(lists))), onsite_per_year=rule.onsite_per_year, inspections=inspections,
         remote_inspections=remote, exempt=exempt, basis=basis, windows=open_windows,
         remote_weight=config.weight("remote", standing.level, listed),
-        onsite_weight=config.weight("onsite", standing.level, listed))
+        onsite_weight=onsite_weight, complaints=complaints)
+
+
+def draw_basis(item: PlanItem, kind: str) -> str:
+    """Why an enterprise has its weight in a draw of ``kind``: ``level``, ``positive_list``
+    (a listed firm's lower odds, or left out of on-site draws) or ``complaint`` (a listed
+    firm back in on-site draws on a complaint received in the period)."""
+    if not item.listed:
+        return "level"
+    return "complaint" if kind == "onsite" and item.complaints else "positive_list"
 
 
 def reason(item: PlanItem, config: SupervisionConfig, lang: Lang) -> str:
@@ -120,4 +143,5 @@ def reason(item: PlanItem, config: SupervisionConfig, lang: Lang) -> str:
     names = [getattr(config.lists[i], lang) if i in config.lists else i for i in item.lists]
     joined = catalog(lang, "FORMS")["list"]
     return catalog(lang, "SUPERVISION")[f"basis_{item.basis}"].format(
-        level=item.level, per_year=item.onsite_per_year, lists=joined.join(names))
+        level=item.level, per_year=item.onsite_per_year, lists=joined.join(names), complaints=item.complaints,
+        inspections=item.inspections)
