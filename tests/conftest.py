@@ -1,4 +1,4 @@
-"""Shared fixtures: a fresh migrated database per test, a unique MQTT topic space.
+"""Shared fixtures: a fresh migrated database per test, a unique MQTT topic space, one browser.
 
 The real services come from the environment:
 ``ECOWARN_TEST_DATABASE_URL`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``)
@@ -19,11 +19,12 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from fix_browser import CHROMIUM, NO_CHROMIUM, Browser, Chromium
 from fix_hj212 import Collector
 from fix_proxy import TcpProxy
 from prometheus_client import CollectorRegistry
@@ -55,11 +56,37 @@ def empty_database() -> Iterator[str]:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+@pytest.fixture(scope="session")
+def migrated_template() -> Iterator[str]:
+    """A database with every migration applied, made once per session; ``database`` copies it.
+
+    ``CREATE DATABASE ... TEMPLATE`` copies a migrated schema in a fraction of the time that
+    applying the migrations again takes; the migrations themselves are still run here, once,
+    and by ``tests/test_migrations.py`` on empty databases."""
+    name = f"ecowarn_tpl_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        asyncio.run(migrate(_dsn_for(name)))
+        yield name
+    finally:
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 @pytest.fixture
-async def database(empty_database: str) -> AsyncIterator[str]:
-    """A new database with every migration applied. Yields its DSN."""
-    await migrate(empty_database)
-    yield empty_database
+def database(migrated_template: str) -> Iterator[str]:
+    """A new database with every migration applied (a copy of the session's migrated
+    template); dropped afterwards. Yields its DSN."""
+    name = f"ecowarn_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(migrated_template)))
+    try:
+        yield _dsn_for(name)
+    finally:
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 class MosquittoProcess:
@@ -182,6 +209,28 @@ def private_mosquitto(tmp_path: Path) -> Iterator[MosquittoProcess]:
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
+    """The session's one headless Chromium (tests/fix_browser.py), started on first use."""
+    if CHROMIUM is None:
+        pytest.skip(NO_CHROMIUM)
+    chromium = Chromium(tmp_path_factory.mktemp("chromium") / "profile")
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+
+
+@pytest.fixture
+def browser(chromium_process: Chromium) -> Iterator[Browser]:
+    """The shared Chromium for this test; the pages it opens are closed afterwards."""
+    view = Browser(chromium_process)
+    try:
+        yield view
+    finally:
+        view.close()
 
 
 async def eventually(cond: Callable[[], object], timeout_s: float, what: str,

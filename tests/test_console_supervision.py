@@ -4,22 +4,19 @@ under test-artifacts/ (git-ignored) for a human to look at."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import dataclasses
 import io
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
-import uvicorn
+from fix_browser import ARTIFACTS, CHROMIUM, NO_CHROMIUM, Browser, login_url, serve
 from prometheus_client import CollectorRegistry
 from test_api_support import CEMENT, COKING, GLASS, T0, ApiEnv
-from test_console_browser import ARTIFACTS, CHROMIUM, chromium, login_url
 from test_stats import _answer, _insert, _rectification, _step, at
 
 from ecowarn.api import create_app
@@ -192,35 +189,22 @@ async def test_stats_page_filters_and_scope(api: ApiEnv) -> None:
 @pytest.fixture
 async def base_url(api: ApiEnv) -> AsyncIterator[str]:
     """The app of ``api`` served by uvicorn on a free loopback port."""
-    ctx = dataclasses.replace(api.ctx, metrics_registry=CollectorRegistry())
-    server = uvicorn.Server(uvicorn.Config(create_app(ctx), host="127.0.0.1", port=0, log_config=None,
-                                           lifespan="off", access_log=False))
-    task = asyncio.create_task(server.serve(), name="browser-test-http")
-    try:
-        for _ in range(500):
-            if server.started or task.done():
-                break
-            await asyncio.sleep(0.01)
-        assert server.started and server.servers
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+    async with serve(create_app(dataclasses.replace(api.ctx, metrics_registry=CollectorRegistry()))) as url:
+        yield url
 
 
-async def _shoot(tmp: Path, base: str, token: str, page: str, name: str, height: int) -> str:
+async def _shoot(browser: Browser, base: str, token: str, page: str, name: str, height: int) -> str:
     """The page's DOM as the browser built it; a full-page screenshot kept as ``name``."""
-    dom = await chromium(tmp / f"{name}-dom", "--dump-dom", login_url(base, token, page))
+    dom = await browser.dump_dom(login_url(base, token, page))
     shot = ARTIFACTS / name
     shot.unlink(missing_ok=True)
-    await chromium(tmp / f"{name}-shot", f"--screenshot={shot}", login_url(base, token, page),
-                   window=f"1280,{height}")
+    await browser.screenshot(login_url(base, token, page), shot, window=f"1280,{height}")
     assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     return dom
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary; install it with 'apt-get install chromium'")
-async def test_file_and_stats_pages_in_headless_chromium(api: ApiEnv, base_url: str, tmp_path: Path) -> None:
+@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
+async def test_file_and_stats_pages_in_headless_chromium(api: ApiEnv, base_url: str, browser: Browser) -> None:
     """Chromium renders the file page (its level, stages and the print layout's sections) and
     the statistics page (table and SVG bars) in both languages; screenshots are kept."""
     await _file_data(api)
@@ -228,16 +212,16 @@ async def test_file_and_stats_pages_in_headless_chromium(api: ApiEnv, base_url: 
     ARTIFACTS.mkdir(exist_ok=True)
     officer = await api.token("officer")
     page = f"/console/enterprises/{CEMENT}/file"
-    dom = await _shoot(tmp_path, base_url, officer, page, "console-enterprise-file.png", 3400)
+    dom = await _shoot(browser, base_url, officer, page, "console-enterprise-file.png", 3400)
     assert "企业环境监管档案" in dom and "第 2 段：PWR-DS-1 或 PWR-DS-2" in dom and 'id="level-history"' in dom
-    dom = await _shoot(tmp_path, base_url, officer, page + "?lang=en", "console-enterprise-file-en.png", 3400)
+    dom = await _shoot(browser, base_url, officer, page + "?lang=en", "console-enterprise-file-en.png", 3400)
     assert "Enterprise file" in dom and "Level history" in dom
     stats = "/console/stats?period=2026-11&group_by=rule"
-    dom = await _shoot(tmp_path, base_url, officer, stats, "console-stats.png", 2600)
+    dom = await _shoot(browser, base_url, officer, stats, "console-stats.png", 2600)
     assert "统计分析" in dom and dom.count("<svg") == 5 and "<rect" in dom and "答复率" in dom
-    dom = await _shoot(tmp_path, base_url, officer, stats + "&lang=en", "console-stats-en.png", 2600)
+    dom = await _shoot(browser, base_url, officer, stats + "&lang=en", "console-stats-en.png", 2600)
     assert "Answer rate" in dom and dom.count("<svg") == 5
-    dom = await _shoot(tmp_path, base_url, officer, "/console/stats?period=2026-11&group_by=enterprise",
+    dom = await _shoot(browser, base_url, officer, "/console/stats?period=2026-11&group_by=enterprise",
                        "console-stats-enterprise.png", 2600)
     assert "Example Cement Co." in dom
 
