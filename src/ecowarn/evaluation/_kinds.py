@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ecowarn.config.registry import Device, Registry
+from ecowarn.evaluation._edits import WATER_DIGITS, SeriesEdit, WaterFreeze, WaterJitter
 from ecowarn.evaluation._labels import Declaration, EvalLabel, Order
 from ecowarn.simulator import (
     AirHotspot,
@@ -50,7 +51,6 @@ from ecowarn.simulator.scenario import SEQUENCE_RUN_MIN, WATER_POLLUTANTS
 __all__ = ["Build", "Kind", "Plan", "kinds", "label_new", "water_outlets"]
 
 
-
 @dataclass
 class Plan:
     """What the planner has laid down so far."""
@@ -58,6 +58,7 @@ class Plan:
     start: datetime
     rng: np.random.Generator
     injections: list[Injection] = field(default_factory=list)
+    edits: list[SeriesEdit] = field(default_factory=list)
     labels: list[EvalLabel] = field(default_factory=list)
     maintenance: list[Declaration] = field(default_factory=list)
     orders: list[Order] = field(default_factory=list)
@@ -105,6 +106,8 @@ class Kind:
     silent, so it also needs the enterprise's water outlets free (their timelines hold
     day-long events that a gap would break). ``share``: the fraction of the scenario's
     count per kind to place (rounded up), for events too long to place as many of.
+    ``site``: a water outlet's event that also needs its enterprise's timeline free
+    (production must run through it undisturbed).
     """
 
     name: str
@@ -118,6 +121,7 @@ class Kind:
     align: int = 0
     silences: bool = False
     share: float = 1.0
+    site: bool = False
 
 
 # --- what an enterprise has -------------------------------------------------------------
@@ -335,6 +339,55 @@ def _water_spike(p: Plan, reg: Registry, key: str, s: int, e: int) -> bool:
     return True
 
 
+def _water_hourly(p: Plan, reg: Registry, key: str, s: int, e: int) -> bool:
+    """A metric with an hourly limit at 1.2-1.5 times it (the day's mean stays under the
+    daily limit: an hour or two of it is no daily exceedance)."""
+    devs = _water(reg, key)
+    metrics = sorted(m for m in devs[0].limits_hourly if m in devs[0].limits) if devs else []
+    if not metrics:
+        return False
+    dev = devs[0]
+    metric = str(p.pick(metrics))
+    factor = p.uniform(1.2, 1.5) * dev.limits_hourly[metric] / dev.limits[metric]
+    p.injections.append(WaterExceedance((dev.id,), p.at(s), p.at(e), metric=metric, factor=factor))
+    return True
+
+
+def _water_edit(edit: type[WaterFreeze] | type[WaterJitter]) -> Build:
+    """A builder editing one analyser's series (COD, NH3-N, TP or TN) of a water outlet."""
+
+    def build(p: Plan, reg: Registry, key: str, s: int, e: int) -> bool:
+        devs = _water(reg, key)
+        if not devs:
+            return False
+        p.edits.append(edit(devs[0].id, str(p.pick(sorted(WATER_DIGITS))), p.at(s), p.at(e)))
+        return True
+
+    return build
+
+
+def _stage_load(positive: bool) -> Build:
+    """A stage of alternatives (duty/standby) of one producer: one member at 10-20% of its
+    typical load with the others idle (the stage underloaded), or every member at 22-25% of
+    its own (each alone would be underloaded; the stage, at about half its load, is not)."""
+
+    def build(p: Plan, reg: Registry, eid: str, s: int, e: int) -> bool:
+        stages = [st for d in _treated(reg, eid) for st in _stages(d) if len(st) > 1]
+        if not stages:
+            return False
+        stage = p.pick(stages)
+        if positive:
+            duty = str(p.pick(stage))
+            p.injections.append(TreatmentUnderload((duty,), p.at(s), p.at(e), fraction=p.uniform(0.1, 0.2)))
+            p.injections.append(StandbyOff(tuple(m for m in stage if m != duty), p.at(s), p.at(e)))
+        else:
+            p.injections.append(TreatmentUnderload(tuple(stage), p.at(s), p.at(e),
+                                                   fraction=p.uniform(0.22, 0.25)))
+        return True
+
+    return build
+
+
 def _ph_level(p: Plan, dev: Device) -> float:
     low, high = dev.ph_range
     return round(low - 0.8, 2) if p.integer(0, 1) else round(high + 0.8, 2)
@@ -358,6 +411,8 @@ def kinds() -> list[Kind]:
              _build_sequence(False, (4, 8)), "a stage stops 4-8 min before production"),
         Kind("treatment_underload", "treatment_underload", True, (45, 120), "enterprise",
              _one(TreatmentUnderload, treatments, fraction=lambda p, d: p.uniform(0.1, 0.25))),
+        Kind("stage_underload", "treatment_underload", True, (45, 120), "enterprise", _stage_load(True),
+             "one alternative of a stage at 10-20% of its load, the others idle", share=0.5),
         Kind("emergency_production", "emergency_noncompliance", True, (90, 240), "enterprise",
              _build_emergency(True)),
         Kind("exceedance", "emission_exceedance", True, (120, 300), "enterprise",
@@ -366,8 +421,12 @@ def kinds() -> list[Kind]:
              _water_exceedance, "a whole local day above the daily limit", align=1440, share=0.5),
         Kind("ph_out_of_range", "emission_exceedance", True, (90, 150), "water",
              _one(PhOutOfRange, _water, level=_ph_level)),
+        Kind("water_hourly", "emission_exceedance", True, (60, 120), "water", _water_hourly,
+             "a metric with an hourly limit at 1.2-1.5x it from a clock hour on", align=60, share=0.5),
         Kind("flatline", "flatline", True, (150, 300), "enterprise",
              _one(Flatline, cems, metric=lambda p, d: str(p.pick(pins)))),
+        Kind("water_flatline", "flatline", True, (780, 960), "water", _water_edit(WaterFreeze),
+             "a water analyser repeating one value over the 12-h minimum", share=0.5, site=True),
         Kind("o2_dilution", "o2_dilution", True, (80, 180), "enterprise", _one(O2Dilution, cems)),
         Kind("bypass", "bypass_suspected", True, (80, 180), "enterprise", _one(Bypass, cems)),
         Kind("marking", "undeclared_marking", True, (80, 180), "enterprise",
@@ -405,6 +464,8 @@ def kinds() -> list[Kind]:
              "a device silent during maintenance declared in advance", silences=True),
         Kind("short_underload", "treatment_underload", False, (10, 20), "enterprise",
              _one(TreatmentUnderload, treatments), "under the 30-min minimum"),
+        Kind("stage_shared_load", "treatment_underload", False, (45, 120), "enterprise", _stage_load(False),
+             "every alternative of a stage at 22-25% of its own load: the stage at about half"),
         Kind("short_exceedance", "emission_exceedance", False, (10, 15), "enterprise",
              _one(Exceedance, cems, metric=_limit_metric, factor=1.2),
              "1.2x the limit for 10-15 min inside one clock hour", within_hour=True),
@@ -415,6 +476,9 @@ def kinds() -> list[Kind]:
              _one(PhOutOfRange, _water, level=_ph_level), "pH out of range under the 1-h minimum"),
         Kind("short_flatline", "flatline", False, (60, 100), "enterprise",
              _one(Flatline, cems, metric=lambda p, d: str(p.pick(pins))), "under the 2-h minimum"),
+        Kind("water_jitter", "flatline", False, (780, 960), "water", _water_edit(WaterJitter),
+             "a stable water analyser: each cycle within 0.5% of the last, never repeating",
+             share=0.5),
         Kind("short_o2_dilution", "o2_dilution", False, (25, 45), "enterprise",
              _one(O2Dilution, cems), "under the 1-h minimum"),
         Kind("short_bypass", "bypass_suspected", False, (25, 45), "enterprise",
@@ -438,6 +502,15 @@ def label_new(p: Plan, reg: Registry, kind: Kind, first_inj: int, s: int, e: int
     """Labels for the injections the builder just added: one per injection and device,
     except where one event involves several devices (a stage and its producer, a site)."""
     new = p.injections[first_inj:]
+    if kind.name in ("stage_underload", "stage_shared_load"):  # one stage, one label
+        members = [d for inj in new for d in inj.device_ids]
+        p.label(kind.name, kind.rule, kind.positive, members, s, e, kind.note)
+        return
+    if kind.name in ("water_flatline", "water_jitter"):  # an edit, no injection
+        edit = p.edits[-1]
+        p.label(kind.name, kind.rule, kind.positive, (edit.device_id,), s, e,
+                f"{edit.metric}; {kind.note}")
+        return
     if kind.name == "order_complied":
         devs = [d for inj in new for d in inj.device_ids]
         p.label(kind.name, kind.rule, False, devs, s + 30, e - 30, kind.note)

@@ -1,7 +1,7 @@
 """The evaluation's publisher: a separate process, like a fleet of devices.
 
 :func:`publisher_main` runs in a child process (``spawn``): it simulates the
-scenario (same seed, same data as the labels describe), holds back and shuffles
+scenario (same seed, same data as the labels describe; the scenario's edits applied), holds back and shuffles
 the late deliveries, and publishes every reading with QoS 1 through one paho
 client, driving paho's network loop itself. At most ``MAX_UNACKED`` messages are
 unacknowledged at any time, so the wall-clock time recorded for each simulated
@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ecowarn.core.mqtturl import parse_mqtt_url
+from ecowarn.evaluation._edits import apply_edits
 from ecowarn.evaluation._scenario import Scenario
 from ecowarn.simulator import Minute, Reading, iter_minutes, simulate
 
@@ -133,8 +134,8 @@ def _encode(obj: Reading | list[Reading]) -> bytes:
 
 def _publish(conn: Connection, scenario: Scenario, mqtt_url: str, prefix: str, batch: int,
              speed: float | None, client_id: str) -> PublishResult:
-    sim = simulate(scenario.registry, scenario.start, scenario.minutes, scenario.seed,
-                   scenario.injections)
+    sim = apply_edits(simulate(scenario.registry, scenario.start, scenario.minutes, scenario.seed,
+                               scenario.injections), scenario.edits)
     sender = _Sender(mqtt_url, client_id)
     minute_wall = [math.nan] * scenario.minutes
     release_wall = [math.nan] * len(scenario.late)

@@ -10,15 +10,19 @@ hard negatives around them (:mod:`ecowarn.evaluation._kinds`), each with an
 :class:`EvalLabel` saying which rule it probes and whether that rule should fire:
 
 - violations of every rule (positives), among them the 1.1 ones: one treatment stage
-  off, a stage starting late or stopping early, a water outlet's day above its daily
-  limit, pH out of range, a whole site silent (one ``data_gap`` alert expected);
+  off, a stage starting late or stopping early, one alternative of a duty/standby stage
+  underloaded while the others idle, a water outlet's day above its daily limit, an hour
+  above its hourly limit, pH out of range, a water analyser repeating one value for
+  longer than the 12-h minimum, a whole site silent (one ``data_gap`` alert expected);
 - hard negatives: production idling just under its running threshold with the
   treatment off, treatment blips under the minimum duration, planned shutdowns of
-  production and treatment, a standby unit off while its partner runs, a stage a
+  production and treatment, a standby unit off while its partner runs, both
+  alternatives of a stage at a quarter of their load (the stage at half), a stage a
   minute or two late, an emergency order that is complied with, CEMS values at exactly
   zero while production is stopped, M/C/D marking and a silent device covered by
   maintenance declared in advance, an hour's spike of a water metric that leaves the day
-  compliant, and every duration rule's condition held for less than its minimum;
+  compliant, a stable water analyser that never repeats a value, and every duration
+  rule's condition held for less than its minimum;
 - late, shuffled delivery of an enterprise's data (labelled as a ``data_gap``
   negative: a device replaying a backlog is not silent).
 
@@ -26,8 +30,10 @@ Events on one timeline are at least ``margin_min`` apart and start after the war
 days (the baselines of ``bypass_suspected`` and ``treatment_underload`` learn from a day
 of history), so each label has one cause. A water outlet's events (a whole day for a
 daily-mean exceedance) have a timeline of their own, which events silencing the
-enterprise's devices must also find free. Violations are placed before hard negatives,
-the longest first: they are the hardest to fit.
+enterprise's devices must also find free; a frozen water analyser needs its enterprise's
+timeline free as well (production must run through it). Events the simulator has no
+injection for are edits of the simulated series (:mod:`ecowarn.evaluation._edits`).
+Violations are placed before hard negatives, the longest first: they are the hardest to fit.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ import numpy as np
 import yaml
 
 from ecowarn.config.registry import Device, Registry, parse_registry, uscc_check_char
+from ecowarn.evaluation._edits import SeriesEdit
 from ecowarn.evaluation._kinds import Kind, Plan, kinds, label_new, water_outlets
 from ecowarn.evaluation._labels import Declaration, EvalLabel, LateDelivery, Order
 from ecowarn.simulator import CST, Injection
@@ -73,6 +80,7 @@ class Scenario:
     minutes: int
     seed: int
     injections: tuple[Injection, ...] = ()
+    edits: tuple[SeriesEdit, ...] = ()
     labels: tuple[EvalLabel, ...] = ()
     maintenance: tuple[Declaration, ...] = ()
     orders: tuple[Order, ...] = ()
@@ -92,7 +100,7 @@ class Scenario:
 class ScenarioSize:
     """How big a labelled scenario is: violations per rule, hard negatives per kind."""
 
-    days: int = 4
+    days: int = 5
     warmup_days: int = 1
     per_rule: int = 12
     negatives_per_kind: int = 6
@@ -249,7 +257,7 @@ def plan_scenario(registry: Registry, start: datetime, size: ScenarioSize, seed:
                    "shuffled")
     labels = sorted(plan.labels, key=lambda lb: (lb.start, lb.id))
     return Scenario(registry=registry, start=start, minutes=minutes, seed=seed,
-                    injections=tuple(plan.injections),
+                    injections=tuple(plan.injections), edits=tuple(plan.edits),
                     labels=tuple(replace(lb, id=i + 1) for i, lb in enumerate(labels)),
                     maintenance=tuple(plan.maintenance), orders=tuple(plan.orders),
                     late=tuple(late), shortfalls=tuple(shortfalls))
@@ -285,6 +293,9 @@ def _place(plan: Plan, kind: Kind, registry: Registry, timelines: dict[str, _Tim
         lines = [timelines[key]]
         if kind.silences and key in registry.enterprises:
             lines += [timelines[w] for w in water_outlets(registry, key)]
+        owner = registry.devices[key].enterprise_id if key in registry.devices else None
+        if kind.site and owner is not None:
+            lines.append(timelines[owner])
         for _ in range(60):
             if last - dur <= first:
                 return False

@@ -64,7 +64,7 @@ def add_evaluate_parser(subparsers: Any) -> None:
     e.add_argument("--enterprises", type=int, default=20,
                    help="simulated enterprises, cloned from the template's patterns (default 20)")
     e.add_argument("--stations", type=int, default=9, help="air stations on a 2 km grid (default 9)")
-    e.add_argument("--days", type=int, default=4, help="days of the labelled run (default 4)")
+    e.add_argument("--days", type=int, default=5, help="days of the labelled run (default 5)")
     e.add_argument("--warmup-days", type=int, default=1,
                    help="leading days without events, for baselines to learn (default 1)")
     e.add_argument("--per-rule", type=int, default=12,
