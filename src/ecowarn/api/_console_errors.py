@@ -154,4 +154,8 @@ def _input_message(path: str, detail: str, lang: Lang, form: str) -> str:
         return w["err_references"].format(max=MAX_ATTACHMENTS, length=MAX_ATTACHMENT_LEN)
     if name == "action":
         return w["err_action"]
+    if name == "note":
+        return w["err_note"].format(max=MAX_TEXT)
+    if name in ("method", "result"):
+        return w[f"err_{name}"]
     return w["err_input"].format(field=path, detail=detail)

@@ -2,7 +2,8 @@
 
 - ``GET /console/queue`` (officer, admin): the enforcement queue with filters and a
   claim button per unassigned item, and the maintenance declarations awaiting approval.
-- ``POST /console/alerts/{id}/transition | claim | comment`` (officer, admin),
+- ``POST /console/alerts/{id}/transition | claim | comment | remote-verification`` (officer,
+  admin),
   ``POST /console/alerts/{id}/answer`` (enterprise, its own alert) and
   ``POST /console/maintenance/{id}/decide`` (officer): server-rendered forms carrying the
   session's form token (``api/_console_forms.py``); they call the same domain functions
@@ -15,7 +16,9 @@ enterprise has been heard, the answers read or not, the answer deadline; the con
 button is disabled while it has not, with why and from when it will be possible. The
 confirmation offers 首违不罚 (``first_offence_no_penalty``) with its conditions checked
 (:func:`alerts.first_offence.check_first_offence`); closing offers the dispositions the
-status and the confirmation allow. Rectifications are ``api/console_rectifications.py``.
+status and the confirmation allow. Rectifications are ``api/console_rectifications.py``;
+off-site handling first of positive-listed firms (the remote verification form, the dispatch
+button disabled until one is recorded) is ``api/_console_offsite.py``.
 
 A region-limited officer (CONTRACT section 9) finds only its region's alerts and
 declarations in the queue, and another region's alert or declaration answers 404 like a
@@ -58,9 +61,12 @@ from ecowarn.alerts.first_offence import FirstOffenceCheck, check_first_offence
 from ecowarn.alerts.hearing import Hearing, explain
 from ecowarn.alerts.maintenance import decide, pending_declarations
 from ecowarn.alerts.model import WorkflowParams, dispositions_after
+from ecowarn.alerts.remote_verification import record_verification
 from ecowarn.api._console_errors import INLINE_ERRORS, FormFailure, form_failure
 from ecowarn.api._console_forms import FORM_FIELD, FormGuard, local_datetime, read_form
 from ecowarn.api._console_lang import lang_of, local_minute, with_lang
+from ecowarn.api._console_offsite import FORM as OFFSITE_FORM
+from ecowarn.api._console_offsite import off_site_section
 from ecowarn.api._db import connect
 from ecowarn.api._paths import CONSOLE_PREFIX
 from ecowarn.api.auth import Auth, Visibility, enterprise_scope, visibility
@@ -209,6 +215,7 @@ async def alert_workflow_context(
                                       for d in dispositions_after(state.status, state.disposition)]
                      if a == "close" else [],
                      "blocked": a == "confirm" and not hearing["satisfied"],
+                     "offsite_blocked": state.off_site.blocks(a),
                      "first_offence": first_offence if a == "confirm" else None}
                     for a in (state.allowed_actions if officer else ())],
         "answer_kinds": [(k, label(k, lang)) for k in ANSWER_KINDS],
@@ -235,6 +242,7 @@ async def alert_workflow_context(
             "disposition": label(e["disposition"], lang),
         } for e in events],
         **await rectification_section(conn, principal, state, lang, failed),
+        **await off_site_section(conn, state, lang, failed, officer=officer),
     }
 
 
@@ -358,6 +366,21 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer, guard:
                                  scope=visibility(ctx, principal).enterprises)
         except INLINE_ERRORS as exc:
             failure = form_failure(exc, lang_of(request), f"transition:{action}", form)
+            return await alert_page(request, principal, alert_id, failure)
+        return back_to(request, alert_id)
+
+    @router.post("/alerts/{alert_id}/remote-verification")
+    async def remote_verification_form(request: Request, principal: Annotated[Principal, Depends(officers)],
+                                       alert_id: AlertId) -> Response:
+        """Record a remote verification (远程核查) from the alert page."""
+        form = await checked_form(request)
+        try:
+            async with connect(ctx) as conn:
+                await record_verification(conn, alert_id, await actor_of(conn, principal),
+                                          method=form.get("method", ""), result=form.get("result", ""),
+                                          note=form.get("note", ""), scope=visibility(ctx, principal).enterprises)
+        except INLINE_ERRORS as exc:
+            failure = form_failure(exc, lang_of(request), OFFSITE_FORM, form)
             return await alert_page(request, principal, alert_id, failure)
         return back_to(request, alert_id)
 
