@@ -51,7 +51,7 @@ from ecowarn.store.identity import DatabaseIdentity, pool_identity
 from ecowarn.store.model import Rejection, Row
 from ecowarn.store.readings import WriteHooks, WriteResult, write_batch
 
-__all__ = ["GC_GEN0_THRESHOLD", "IngestMetrics", "IngestPipeline", "tune_gc"]
+__all__ = ["GC_GEN0_THRESHOLD", "IngestMetrics", "IngestPipeline", "item_cost", "tune_gc"]
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +124,24 @@ class IngestMetrics:
         self.arrivals = ArrivalWatch(registry, {}, late_after_s=late_after_s)
 
 
+# What one rejection weighs in the budget besides its own unit: one unit per KiB of payload
+# (a dead-letter keeps the raw input, which may be far larger than a row).
+_REJECTION_UNIT_BYTES = 1024
+
+
+def item_cost(rows: Sequence[Row], rejections: Sequence[Rejection]) -> int:
+    """Budget units an input holds while it waits: one per row, one per rejection plus one
+    per KiB of its payload, and at least one (an input without rows still holds memory)."""
+    cost = len(rows)
+    for rej in rejections:
+        cost += 1 + len(rej.payload) // _REJECTION_UNIT_BYTES
+    return max(1, cost)
+
+
 class _RowBudget:
-    """Bounds the rows waiting in the queue; an item larger than the bound waits for an empty queue."""
+    """Bounds what waits in the queue or is being written, in :func:`item_cost` units (one per
+    row); every input costs at least one unit. An item larger than the bound waits for an
+    empty queue."""
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
@@ -138,7 +154,7 @@ class _RowBudget:
         return self._used
 
     def try_acquire(self, n: int) -> bool:
-        if self._waiting == 0 and (self._used == 0 or self._used + n <= self._capacity):
+        if self._waiting == 0 and self._fits(n):
             self._used += n
             return True
         return False
@@ -170,6 +186,7 @@ class _Item:
     rejections: Sequence[Rejection]
     arrived: float  # epoch seconds
     queued: float  # monotonic seconds (flush_ms counts from here)
+    cost: int  # budget units held until the item's batch is resolved (item_cost)
     done: asyncio.Future[None] | None = None
     on_done: OnDone | None = None
 
@@ -215,7 +232,8 @@ class IngestPipeline:
         self._batch_size = batch_size
         self._flush_s = flush_ms / 1000.0
         self._queue: deque[_Item] = deque()
-        self._queued_rows = 0
+        self._queued_rows = 0  # rows in the queue, not yet cut into a batch
+        self._held_rows = 0  # rows queued or being written
         self._budget = _RowBudget(queue_rows)
         self._nonempty = asyncio.Event()
         self._batch_ready = asyncio.Event()
@@ -259,6 +277,7 @@ class IngestPipeline:
     def _enqueue(self, item: _Item) -> None:
         self._queue.append(item)
         self._queued_rows += len(item.rows)
+        self._held_rows += len(item.rows)
         self._unresolved += 1
         self._arrivals.observe(item.rows, item.arrived)
         self._nonempty.set()
@@ -275,9 +294,10 @@ class IngestPipeline:
         """
         if not rows and not rejections and on_done is None:
             return True
-        if not self._budget.try_acquire(len(rows)):
+        cost = item_cost(rows, rejections)
+        if not self._budget.try_acquire(cost):
             return False
-        self._enqueue(_Item(rows, rejections, time.time(), time.monotonic(), None, on_done))
+        self._enqueue(_Item(rows, rejections, time.time(), time.monotonic(), cost, None, on_done))
         return True
 
     async def submit(self, rows: Sequence[Row], rejections: Sequence[Rejection] = (),
@@ -289,11 +309,12 @@ class IngestPipeline:
         """
         if not rows and not rejections and on_done is None:
             return
-        await self._budget.acquire(len(rows))
+        cost = item_cost(rows, rejections)
+        await self._budget.acquire(cost)
         fut: asyncio.Future[None] | None = None
         if wait:
             fut = asyncio.get_running_loop().create_future()
-        self._enqueue(_Item(rows, rejections, time.time(), time.monotonic(), fut, on_done))
+        self._enqueue(_Item(rows, rejections, time.time(), time.monotonic(), cost, fut, on_done))
         if fut is not None:
             await fut
 
@@ -315,7 +336,8 @@ class IngestPipeline:
 
     @property
     def queued_rows(self) -> int:
-        return self._budget.used
+        """Rows queued or being written."""
+        return self._held_rows
 
     # -- batching ----------------------------------------------------------------------
 
@@ -363,7 +385,7 @@ class IngestPipeline:
                 for it in items:
                     batch.rows.extend(it.rows)
                     batch.rejections.extend(it.rejections)
-                self._metrics.queue_depth.set(self._budget.used)
+                self._metrics.queue_depth.set(self._held_rows)
                 self._in_flight += 1
                 tg.create_task(self._write(batch), name=f"ingest-batch-{batch.seq}")
                 prev = batch
@@ -410,8 +432,9 @@ class IngestPipeline:
             b.prev = None
             self._in_flight -= 1
             self._slots.release()
-            await self._budget.release(len(b.rows))
-            self._metrics.queue_depth.set(self._budget.used)
+            self._held_rows -= len(b.rows)
+            await self._budget.release(sum(it.cost for it in b.items))
+            self._metrics.queue_depth.set(self._held_rows)
             self._progress.set()
 
     async def _write_inner(self, b: _Batch) -> None:
