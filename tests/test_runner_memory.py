@@ -23,6 +23,7 @@ from conftest import ADMIN_DSN, _dsn_for
 from prometheus_client import CollectorRegistry
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
+from test_eval_support import EvalEnv
 
 from ecowarn.alerts.store import lock_subject
 from ecowarn.config.registry import Registry
@@ -32,6 +33,8 @@ from ecowarn.detectors.runtime.runner import DetectorRunner, RunnerMetrics
 from ecowarn.ingest.pipeline import IngestMetrics, IngestPipeline
 from ecowarn.store import migrate
 from ecowarn.store.model import Row
+
+pytest_plugins = ("test_eval_support",)
 
 DAY = datetime(2026, 11, 22, 16, 0, tzinfo=UTC)  # 2026-11-23 00:00 in UTC+8
 
@@ -189,3 +192,48 @@ async def test_one_transaction_locks_thousands_of_subjects(database: str) -> Non
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
         row = await cur.fetchone()
         assert row is not None and row[0] <= 64
+
+
+def kiln_minutes(start: int, end: int, scr_off_from: int) -> list[tuple[str, str, datetime, float, str]]:
+    """The sample kiln and its stages, one reading a minute over ``[start, end)``: every stage
+    running, the SCR at 0.3 kW from ``scr_off_from`` on."""
+    rows = []
+    for m in range(start, end):
+        ts = DAY + timedelta(minutes=m)
+        for dev, kw in (("PWR-KILN-1", 560.0), ("PWR-BAG-1", 110.0), ("PWR-DS-1", 150.0),
+                        ("PWR-DS-2", 0.5), ("PWR-SCR-1", 0.3 if m >= scr_off_from else 85.0)):
+            rows.append((dev, "p", ts, kw, "N"))
+    return rows
+
+
+@pytest.mark.parametrize("cache", [True, False], ids=["cache", "no_cache"])
+async def test_rows_committed_but_not_claimed_are_read_fresh(eval_env: EvalEnv, cache: bool) -> None:
+    """The SCR stops at 10:30 (the last half hour of the data). A late kiln reading (10:28:30)
+    is claimed alone while the half hour of every meter is already committed but its pending
+    rows are not visible to the claim (committed between the claim and the cache's refresh).
+    The claimed kiln's refresh brings its readings to 10:59; the other meters must not be
+    judged from what the cache held before (their newest at 10:29): that evaluation would
+    see no stage off, and the next batch, all of it newer than anything claimed before, would
+    be skipped as a quiet tail. One treatment_off alert from 10:30, ongoing, with or without
+    the cache."""
+    runner = DetectorRunner(eval_env.pool, eval_env.registry,
+                            build_evaluators(eval_env.registry, default_params(),
+                                             rules=frozenset({"treatment_off"})),
+                            RunnerMetrics(CollectorRegistry()), cache=cache)
+    await eval_env.write_rows(kiln_minutes(0, 150, scr_off_from=150))  # 08:00-10:29
+    await runner.drain()
+    late_half_hour = kiln_minutes(150, 180, scr_off_from=150)
+    async with eval_env.pool.connection() as conn, conn.cursor() as cur:
+        await cur.executemany("INSERT INTO readings (device_id, metric, ts, value, flag)"
+                              " VALUES (%s, %s, %s, %s, %s)", late_half_hour)
+    await eval_env.write_rows([("PWR-KILN-1", "p", DAY + timedelta(minutes=148, seconds=30), 555.0, "N")])
+    assert await runner.run_once() == 1
+    devices = sorted({r[0] for r in late_half_hour})
+    await eval_env.execute(
+        "INSERT INTO pending_eval (device_id, t_min, t_max) SELECT d, %s, %s FROM unnest(%s::text[]) d",
+        (DAY + timedelta(minutes=150), DAY + timedelta(minutes=179), devices))
+    await runner.drain()
+    alerts = await eval_env.alerts()
+    assert [(a.rule, a.start, a.end) for a in alerts] == [
+        ("treatment_off", DAY + timedelta(minutes=150), None)]
+    assert alerts[0].evidence["facts"]["stages_off_devices"] == [["PWR-SCR-1"]]
