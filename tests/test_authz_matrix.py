@@ -129,6 +129,10 @@ EXPECTED: dict[tuple[str, str], Rule] = {
         "kind": "explanation", "text": "we were calibrating"}),
     ("GET", "/api/v1/alerts/{alert_id}/answers"): bearer(OFFICER, ENTERPRISE, scoped=True),
     ("GET", "/api/v1/labels"): bearer(OFFICER),
+    # off-site handling first (api/routes_offsite.py)
+    ("POST", "/api/v1/alerts/{alert_id}/remote-verification"): bearer(OFFICER, ok=201, scoped=True, body={
+        "method": "video_call", "result": "confirmed", "note": "视频连线核查"}),
+    ("GET", "/api/v1/alerts/{alert_id}/remote-verifications"): bearer(OFFICER, scoped=True),
     # credit, evidence, warnings (api/routes_credit.py)
     ("GET", "/api/v1/credit/events"): bearer(CREDIT, OFFICER),
     ("GET", "/api/v1/credit/scores"): bearer(CREDIT, OFFICER),
@@ -238,6 +242,12 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/supervision/draws"): bearer(OFFICER),
     ("GET", "/api/v1/supervision/draws/{draw_id}"): bearer(OFFICER, ok=404),
     ("POST", "/api/v1/supervision/draws/{draw_id}/verify"): bearer(OFFICER, ok=404),
+    # complaints (api/routes_complaints.py)
+    ("POST", "/api/v1/complaints"): bearer(OFFICER, ok=201, other_region=422, body={
+        "enterprise_id": CEMENT, "received_at": "2026-11-20T08:00:00+08:00", "source": "12369",
+        "summary": "night-time odour"}),
+    ("GET", "/api/v1/complaints"): bearer(OFFICER),
+    ("GET", "/api/v1/complaints/{complaint_id}"): bearer(OFFICER, ok=404),
     # console
     ("GET", "/console/login"): public(),
     ("POST", "/console/login"): Rule("login"),
@@ -250,6 +260,8 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/console/alerts/{alert_id}/claim"): cookie(OFFICER, ok=303, scoped=True, form={}),
     ("POST", "/console/alerts/{alert_id}/comment"): cookie(OFFICER, ok=303, scoped=True,
                                                            form={"text": "n"}),
+    ("POST", "/console/alerts/{alert_id}/remote-verification"): cookie(OFFICER, ok=303, scoped=True, form={
+        "method": "documents", "result": "inconclusive", "note": "n"}),
     ("POST", "/console/maintenance/{maintenance_id}/decide"): cookie(
         OFFICER, ok=404, form={"action": "approve", "reason": "log checked"}),
     ("POST", "/console/alerts/{alert_id}/answer"): cookie(ENTERPRISE, ok=303, scoped=True, form={
@@ -365,7 +377,7 @@ async def _call(world: World, key: tuple[str, str], rule: Rule, caller: str,
               "entry_id": str(ABSENT), "evidence_id": str(ABSENT), "maintenance_id": str(ABSENT),
               "rectification_id": str(ABSENT), "attachment_id": str(ABSENT),
               "application_id": str(ABSENT), "draw_id": str(ABSENT),
-              "evaluation_id": str(ABSENT)}
+              "evaluation_id": str(ABSENT), "complaint_id": str(ABSENT)}
     if "{alert_id}" in template:
         alert_id = resource if resource is not None else await world.alert()
         values["alert_id"] = str(alert_id)

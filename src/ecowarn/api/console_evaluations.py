@@ -297,7 +297,8 @@ def build_evaluations_console(ctx: ApiContext, auth: Auth, guard: FormGuard) -> 
                 rows.append({
                     "id": it.id, "name": getattr(it.name, lang), "kind": it.kind,
                     "kind_name": texts(lang)[f"kind_{it.kind}"], "max": it.max_points,
-                    "evidence_expected": "；".join(it.evidence) if lang == "zh" else "; ".join(it.evidence),
+                    "evidence_expected": ("；".join(e.zh for e in it.evidence) if lang == "zh"
+                                          else "; ".join(e.en for e in it.evidence)),
                     "placeholder": it.source == "placeholder",
                     "points": refused.value("evaluation", f"points.{it.id}"),
                     "note": refused.value("evaluation", f"note.{it.id}"),

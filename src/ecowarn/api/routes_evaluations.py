@@ -102,7 +102,8 @@ def catalog_json(cat: Catalog) -> dict[str, Any]:
         "categories": [{"id": c.id, "name": c.name.zh, "name_en": c.name.en, "items": list(c.items)}
                        for c in cat.categories],
         "items": [{"id": it.id, "category": it.category, "name": it.name.zh, "name_en": it.name.en,
-                   "kind": it.kind, "max_points": it.max_points, "evidence": list(it.evidence),
+                   "kind": it.kind, "max_points": it.max_points,
+                   "evidence": [e.zh for e in it.evidence], "evidence_en": [e.en for e in it.evidence],
                    "source": it.source, "basis": it.basis} for it in cat.ordered_items()],
     }
 

@@ -93,8 +93,9 @@ class CatalogItem:
     name: Name
     kind: Literal["deduction", "bonus"]
     max_points: int
-    # What supports a finding (documents, records, site checks), in the bureau's words.
-    evidence: tuple[str, ...] = ()
+    # What supports a finding (documents, records, site checks), in the bureau's words, in
+    # Chinese and English.
+    evidence: tuple[Name, ...] = ()
     source: Literal["published", "placeholder"] = "placeholder"
     basis: str = ""
 
@@ -200,7 +201,9 @@ class _Item(BaseModel):
     name: _Name
     kind: Literal["deduction", "bonus"]
     max_points: StrictInt = Field(ge=1, le=100)
-    evidence: list[str] = []
+    # Each entry {zh, en}, checked by _evidence so that a bare (Chinese only) string or a
+    # missing language is one problem naming the entry's line.
+    evidence: list[Any] = []
     source: Literal["published", "placeholder"]
     basis: str = ""
 
@@ -352,6 +355,26 @@ def parse_level_schemes(text: str, source: str = "<memory>") -> tuple[dict[str, 
     return schemes, f.active, lines.problems
 
 
+def _evidence(lines: _Lines, path: _Path, entries: Sequence[Any]) -> tuple[Name, ...]:
+    """An item's expected evidence, each entry ``{zh, en}`` (Chinese and English, neither
+    empty); every other entry is reported as a problem at its line."""
+    out = []
+    for k, e in enumerate(entries):
+        if isinstance(e, str):
+            lines.problem((*path, k), f"evidence {e!r} needs its Chinese and English: {{zh: ..., en: ...}}")
+            continue
+        if not isinstance(e, dict) or set(e) != {"zh", "en"}:
+            lines.problem((*path, k), "an evidence entry is {zh: ..., en: ...}: Chinese and English, nothing else")
+            continue
+        zh, en = e["zh"], e["en"]
+        missing = [lang for lang, text in (("zh", zh), ("en", en)) if not isinstance(text, str) or not text.strip()]
+        if missing:
+            lines.problem((*path, k), f"evidence entries must not be empty: {' and '.join(missing)}")
+            continue
+        out.append(Name(zh.strip(), en.strip()))
+    return tuple(out)
+
+
 def parse_catalog(text: str, source: str, schemes: Mapping[str, LevelScheme]) -> tuple[Catalog | None, list[str]]:
     """(the catalog, problems) of one catalog file; ``schemes`` are the known level schemes."""
     f, lines = _read(text, source, _Catalog)
@@ -383,11 +406,10 @@ def parse_catalog(text: str, source: str, schemes: Mapping[str, LevelScheme]) ->
                 continue
             if it.source == "published" and not it.basis.strip():
                 lines.problem((*ipath, "basis"), "a published item names its publication in basis")
-            if any(not e.strip() for e in it.evidence):
-                lines.problem((*ipath, "evidence"), "evidence entries must not be empty")
+            evidence = _evidence(lines, (*ipath, "evidence"), it.evidence)
             item_paths[it.id] = ipath
             items[it.id] = CatalogItem(it.id, c.id, Name(it.name.zh, it.name.en), it.kind, it.max_points,
-                                       tuple(e.strip() for e in it.evidence), it.source, it.basis.strip())
+                                       evidence, it.source, it.basis.strip())
             ids.append(it.id)
         categories.append(Category(c.id, Name(c.name.zh, c.name.en), tuple(ids)))
     if lines.problems:

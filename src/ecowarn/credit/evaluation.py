@@ -217,7 +217,8 @@ class Scored:
         return [{"item": it.id, "category": it.category,
                  "category_name": self.catalog.category(it.category).name.as_json(),
                  "name": it.name.as_json(), "kind": it.kind, "max_points": it.max_points,
-                 "evidence_expected": list(it.evidence), "source": it.source}
+                 "evidence_expected": [e.zh for e in it.evidence],
+                 "evidence_expected_en": [e.en for e in it.evidence], "source": it.source}
                 for it in self.catalog.ordered_items()]
 
 
