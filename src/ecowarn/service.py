@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from fastapi import FastAPI
@@ -47,8 +47,9 @@ from ecowarn.ingest.parse import TelemetryParser
 from ecowarn.ingest.pipeline import IngestMetrics, IngestPipeline, tune_gc
 from ecowarn.ingest.replay import DeadLetterReplayer
 from ecowarn.ingest.spool import Spool, SpoolMetrics
-from ecowarn.store import StorageMode, migrate
-from ecowarn.store.identity import pool_identity
+from ecowarn.store import StorageMode
+from ecowarn.store.gate import DatabaseGate
+from ecowarn.store.identity import dsn_target, pool_identity
 
 __all__ = ["Service", "open_service"]
 
@@ -63,7 +64,7 @@ class Service:
     registry: Registry
     database_url: str
     mqtt_url: str | None
-    storage_mode: StorageMode
+    storage_mode: StorageMode | Literal["unknown"]
     pool: AsyncConnectionPool[Any]
     metrics_registry: CollectorRegistry
     parser: TelemetryParser
@@ -73,6 +74,7 @@ class Service:
     collector: MqttCollector | None
     app: FastAPI
     gateway: Hj212Gateway | None = None
+    gate: DatabaseGate | None = None
     http_port: int | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _http: uvicorn.Server | None = None
@@ -85,6 +87,7 @@ class Service:
                                   if self.gateway is not None else None),
             "committed_rows": self.pipeline.stats.committed_rows,
             "spool": self.spool.health(),
+            "startup": self.gate.health() if self.gate is not None else {"status": "ready"},
             "detector_last_run": self.runner.last_run_wall,
         }
 
@@ -127,8 +130,12 @@ async def open_service(settings: Settings, registry: Registry, *,
     async with contextlib.AsyncExitStack() as stack:
         dsn = await stack.enter_async_context(resolve_database(settings))
         mqtt_url = await stack.enter_async_context(_resolve_broker(settings, mqtt))
-        mode, applied = await migrate(dsn)
-        log.info("storage mode: %s (migrations applied: %s)", mode, applied or "none")
+        # The service starts whether or not the database answers: one attempt now; if it
+        # fails, ingest is spooled and what needs the schema waits for the background retry.
+        gate = DatabaseGate(dsn)
+        if not await gate.attempt():
+            log.warning("database not available at start (%s); ingest goes to the spool,"
+                        " the detectors and workflows start once it answers", gate.last_error)
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             dsn, min_size=2, max_size=settings.db_pool_max, open=False, timeout=10.0,
             name="ecowarn",
@@ -136,7 +143,10 @@ async def open_service(settings: Settings, registry: Registry, *,
             # fresh one: psycopg_pool's backoff doubles without a cap, so after a long outage
             # its next attempt could come as late again as the outage lasted.
             reconnect_timeout=30.0)
-        await pool.open(wait=True, timeout=30.0)
+        if gate.ready:
+            await pool.open(wait=True, timeout=30.0)
+        else:
+            await pool.open(wait=False)
         stack.push_async_callback(pool.close)
 
         parser = TelemetryParser(registry)
@@ -191,15 +201,17 @@ async def open_service(settings: Settings, registry: Registry, *,
         log.info("officer notifications: %d channel(s)%s", len(officer_channels.channels),
                  f" from {settings.officer_channels}" if settings.officer_channels else "")
         tune_gc()  # ingest allocates heavily; see ingest.pipeline.tune_gc
-        # The spool belongs to this database: one left for another is set aside, not replayed.
+        # The spool belongs to this database: one left for another is set aside, not replayed
+        # (checked again against the cluster that answers when the database was away at start).
         spool = await stack.enter_async_context(Spool(
             settings.resolved_spool_dir(), max_bytes=settings.spool_max_bytes,
-            metrics=SpoolMetrics(metrics_registry), database=await pool_identity(pool)))
+            metrics=SpoolMetrics(metrics_registry),
+            database=await pool_identity(pool) if gate.ready else dsn_target(dsn)))
         pipeline = IngestPipeline(
             pool, registry, IngestMetrics(metrics_registry),
             batch_size=settings.ingest_batch_size, flush_ms=settings.ingest_flush_ms,
             queue_rows=settings.ingest_queue_size, on_commit=lambda _res: runner.wake(),
-            spool=spool, writers=settings.ingest_writers)
+            spool=spool, writers=settings.ingest_writers, gate=gate)
         await stack.enter_async_context(pipeline)
         collector = None
         if mqtt_url is not None:
@@ -219,7 +231,8 @@ async def open_service(settings: Settings, registry: Registry, *,
         svc_ref: list[Service] = []
         ctx = ApiContext(
             pool=pool, registry=registry, metrics_registry=metrics_registry,
-            storage_mode=mode, parser=parser, submit=partial(pipeline.submit, wait=True),
+            storage_mode=gate.mode or "unknown", parser=parser,
+            submit=partial(pipeline.submit, wait=True),
             health=lambda: svc_ref[0].health(), replay_dead_letter=replayer.replay,
             on_confirmed=credit.on_alert_confirmed,
             workflow=WorkflowParams(answer_deadline_days=settings.answer_deadline_days(),
@@ -230,6 +243,7 @@ async def open_service(settings: Settings, registry: Registry, *,
                                     first_offence_rules=settings.first_offence_rules),
             supervision=supervision,
             credit_model=credit_model,
+            gate=gate,
         )
         app = create_app(ctx)
         gateway = None
@@ -245,13 +259,17 @@ async def open_service(settings: Settings, registry: Registry, *,
             await stack.enter_async_context(gateway)
             log.info("HJ 212 gateway listening on port %d", gateway.port)
         svc = Service(settings=settings, registry=registry, database_url=dsn, mqtt_url=mqtt_url,
-                      storage_mode=mode, pool=pool, metrics_registry=metrics_registry,
+                      storage_mode=gate.mode or "unknown", pool=pool,
+                      metrics_registry=metrics_registry, gate=gate,
                       parser=parser, pipeline=pipeline, spool=spool, runner=runner,
                       collector=collector,
                       app=app, gateway=gateway)
         svc_ref.append(svc)
 
-        async with asyncio.TaskGroup() as tg:
+        async def start_database_work() -> None:
+            """The parts that need the schema: at once, or when the database first answers."""
+            await gate.bring_up()
+            svc.storage_mode = gate.mode or svc.storage_mode
             if not isinstance(runner, ElsewhereRunner):
                 svc._tasks.append(tg.create_task(runner.run(), name="detector-runner"))
             if isinstance(runner, RunnerProcess):
@@ -260,6 +278,12 @@ async def open_service(settings: Settings, registry: Registry, *,
             svc._tasks.append(tg.create_task(dispatcher.run(), name="warning-dispatcher"))
             svc._tasks.append(tg.create_task(notifier.run(), name="officer-notifier"))
             svc._tasks.append(tg.create_task(credit.run_repairs(pool), name="credit-repair"))
+
+        async with asyncio.TaskGroup() as tg:
+            if gate.ready:
+                await start_database_work()
+            else:
+                svc._tasks.append(tg.create_task(start_database_work(), name="database-bring-up"))
             if collector is not None:
                 svc._tasks.append(tg.create_task(collector.run(), name="mqtt-collector"))
             if http:

@@ -29,6 +29,8 @@ CONNECT_TIMEOUT_S = 5.0
 async def connect(ctx: ApiContext, *, timeout_s: float = CONNECT_TIMEOUT_S,
                   ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
     """A pooled connection, committed on success and rolled back on error."""
+    if ctx.gate is not None and not ctx.gate.ready:
+        raise StoreUnavailable("the database has not answered since the service started")
     try:
         async with ctx.pool.connection(timeout=timeout_s) as conn:
             yield conn

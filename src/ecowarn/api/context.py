@@ -14,6 +14,7 @@ from ecowarn.config.registry import Registry
 from ecowarn.credit.evaluation import CreditModel, default_credit_model
 from ecowarn.credit.supervision.config import SupervisionConfig, default_supervision_config
 from ecowarn.ingest.parse import TelemetryParser
+from ecowarn.store.gate import DatabaseGate
 from ecowarn.store.model import Rejection, Row
 
 __all__ = ["ApiContext"]
@@ -44,3 +45,6 @@ class ApiContext:
     # Inspection frequency and draw weights by credit level and positive list
     # (config/supervision.yaml, loaded at start).
     supervision: SupervisionConfig = field(default_factory=default_supervision_config)
+    # Closed while the service waits for its database at start: database-backed requests
+    # answer 503 with Retry-After at once instead of waiting for a pooled connection.
+    gate: DatabaseGate | None = None

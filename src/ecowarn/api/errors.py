@@ -133,6 +133,7 @@ HtmlErrorRenderer = Callable[[Request, ErrorInfo], Response]
 
 # The API's own error details: English, as clients and logs have always read them.
 _TEXTS = catalog("en", "ERRORS")
+_TEXTS_ZH = catalog("zh", "ERRORS")
 
 _STARLETTE_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -159,7 +160,9 @@ def classify(exc: Exception) -> ErrorInfo:
         return ErrorInfo(422, "validation_error", _TEXTS["validation_error"].format(fields=listed, more=more),
                          fields)
     if isinstance(exc, StoreUnavailable):
-        return ErrorInfo(503, "database_unavailable", _TEXTS["database_unavailable"], (), {"Retry-After": "5"})
+        return ErrorInfo(503, "database_unavailable", _TEXTS["database_unavailable"], (),
+                         {"Retry-After": "5"},
+                         extra={"detail_zh": _TEXTS_ZH["database_unavailable"]})
     if isinstance(exc, EntryNotFound):
         return ErrorInfo(404, "not_found", str(exc))
     if isinstance(exc, NotEligible):
@@ -168,7 +171,8 @@ def classify(exc: Exception) -> ErrorInfo:
         code = _STARLETTE_CODES.get(exc.status_code, f"http_{exc.status_code}")
         headers = dict(exc.headers) if exc.headers else None
         return ErrorInfo(exc.status_code, code, str(exc.detail), (), headers)
-    return ErrorInfo(500, "internal_error", _TEXTS["internal_error"])
+    return ErrorInfo(500, "internal_error", _TEXTS["internal_error"],
+                     extra={"detail_zh": _TEXTS_ZH["internal_error"]})
 
 
 def _workflow_info(exc: WorkflowError) -> ErrorInfo:

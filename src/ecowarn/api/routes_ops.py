@@ -31,11 +31,13 @@ log = logging.getLogger(__name__)
 DB_PROBE_TIMEOUT_S: Final = 2.0
 FAILING_STATES: Final = frozenset({
     "error", "failed", "down", "unavailable", "disconnected", "reconnecting", "stopped",
-    "degraded", "stalled", "foreign_spool",
+    "degraded", "stalled", "foreign_spool", "waiting_for_database",
 })
 
 
 async def _database_answers(ctx: ApiContext) -> bool:
+    if ctx.gate is not None and not ctx.gate.ready:
+        return False  # the service is still waiting for it (see "startup")
     try:
         async with asyncio.timeout(DB_PROBE_TIMEOUT_S):
             async with ctx.pool.connection(timeout=DB_PROBE_TIMEOUT_S) as conn:
@@ -67,7 +69,8 @@ def build_ops_router(ctx: ApiContext) -> APIRouter:
         db_ok = await _database_answers(ctx)
         components["database"] = "ok" if db_ok else "unavailable"
         degraded = not db_ok or any(_failing(v) for v in components.values())
-        body = {"status": "degraded" if degraded else "ok", "storage_mode": ctx.storage_mode,
+        mode = ctx.gate.mode if ctx.gate is not None and ctx.gate.mode else ctx.storage_mode
+        body = {"status": "degraded" if degraded else "ok", "storage_mode": mode,
                 **components}
         return JSONResponse(body, status_code=200 if db_ok else 503)
 

@@ -47,6 +47,7 @@ from ecowarn.core.aio import Backoff
 from ecowarn.ingest._timing import ArrivalWatch
 from ecowarn.ingest.spool import Spool, SpoolBatch, SpoolError
 from ecowarn.store import StoreError, StoreUnavailable
+from ecowarn.store.gate import DatabaseGate
 from ecowarn.store.identity import DatabaseIdentity, pool_identity
 from ecowarn.store.model import Rejection, Row
 from ecowarn.store.readings import WriteHooks, WriteResult, write_batch
@@ -223,7 +224,7 @@ class IngestPipeline:
                  queue_rows: int = 200_000,
                  on_commit: Callable[[WriteResult], Awaitable[None] | None] | None = None,
                  spool: Spool | None = None, writers: int = 2,
-                 close_timeout_s: float = 10.0) -> None:
+                 close_timeout_s: float = 10.0, gate: DatabaseGate | None = None) -> None:
         if writers < 1:
             raise ValueError("writers must be at least 1")
         self._pool = pool
@@ -240,6 +241,8 @@ class IngestPipeline:
         self._on_commit = on_commit
         self._spool = spool
         self._spool_broken = False
+        # Closed until the database answered and was migrated: batches are spooled (or kept).
+        self._gate = gate
         # Each in-flight batch holds a pool connection; leave one for everything else.
         self._writers = max(1, min(writers, pool.max_size - 1)) if pool.max_size > 1 else 1
         self._slots = asyncio.Semaphore(self._writers)
@@ -453,7 +456,7 @@ class IngestPipeline:
         while True:
             t0 = time.perf_counter()
             try:
-                result = await write_batch(self._pool, b.rows, b.rejections, hooks)
+                result = await self._store(b.rows, b.rejections, hooks)
             except _Divert:
                 if await self._to_spool(b):
                     return
@@ -582,11 +585,20 @@ class IngestPipeline:
                 self._unavailable(exc)
                 await backoff.sleep()
 
+    async def _store(self, rows: Sequence[Row], rejections: Sequence[Rejection],
+                     hooks: WriteHooks | None = None) -> WriteResult:
+        """One batch into the database; unavailable while the gate is closed (not yet migrated)."""
+        if self._gate is not None and not self._gate.ready:
+            raise StoreUnavailable("the database has not answered since the service started")
+        if hooks is None:
+            return await write_batch(self._pool, rows, rejections)
+        return await write_batch(self._pool, rows, rejections, hooks)
+
     async def _write_splitting(self, rows: Sequence[Row],
                                rejections: Sequence[Rejection]) -> WriteResult:
         """Write; on a non-transient refusal, bisect to isolate and dead-letter bad rows."""
         try:
-            return await write_batch(self._pool, rows, rejections)
+            return await self._store(rows, rejections)
         except StoreUnavailable:
             raise
         except StoreError as exc:
