@@ -38,19 +38,22 @@ async def test_readings_key_makes_duplicates_impossible(database: str) -> None:
     assert sorted(c[0] for c in cols) == ["device_id", "metric", "ts"]
 
 
-def test_timescale_layer_installs_hypertable_compression_retention_and_aggregate() -> None:
-    """The TimescaleDB layer of 0001 splits into the statements the docs prescribe, in order."""
-    from ecowarn.store._migrate import _statements
+def test_timescale_layer_installs_hypertable_columnstore_retention_and_aggregate() -> None:
+    """The TimescaleDB layer of 0001 on 2.28 splits into the statements the docs prescribe, in
+    order (the version choice itself: tests/test_timescale_layer.py)."""
+    from ecowarn.store._migrate import select_statements
 
     first = next(m for m in list_migrations() if m.version == 1)
     assert first.timescale_sql is not None
-    heads = [" ".join(s.split())[:60] for s in _statements(first.timescale_sql)]
+    stmts = select_statements(first.timescale_sql, (2, 28, 3))
+    heads = [" ".join(s.split())[:60] for s in stmts]
     assert heads[0] == "DROP VIEW IF EXISTS readings_hourly"
     assert heads[1].startswith("SELECT create_hypertable('readings', by_range('ts', INTERVAL")
-    assert heads[2].startswith("ALTER TABLE readings SET ( timescaledb.compress,")
-    assert "compress_segmentby = 'device_id'" in " ".join(_statements(first.timescale_sql)[2].split())
-    assert heads[3].startswith("SELECT add_compression_policy('readings'")
+    assert heads[2].startswith("ALTER TABLE readings SET ( timescaledb.enable_columnstore,")
+    assert "timescaledb.segmentby = 'device_id'" in " ".join(stmts[2].split())
+    assert heads[3].startswith("CALL add_columnstore_policy('readings'")
     assert heads[4].startswith("SELECT add_retention_policy('readings'")
     assert heads[5].startswith("CREATE MATERIALIZED VIEW IF NOT EXISTS readings_hourly WITH")
     assert heads[6].startswith("SELECT add_continuous_aggregate_policy('readings_hourly'")
-    assert len(heads) == 7
+    assert heads[7].startswith("CALL refresh_continuous_aggregate('readings_hourly', NULL,")
+    assert len(heads) == 8

@@ -7,7 +7,7 @@ its own devices only; another device answers 404.
 # No "from __future__ import annotations": FastAPI resolves the Depends() in the
 # route signatures at definition time, and they name closure variables.
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -42,6 +42,26 @@ def _window(column: str, since: datetime | None, until: datetime | None,
     if until is not None:
         where.append(sql.SQL("{} < %s").format(sql.Identifier(column)))
         params.append(until)
+
+
+# Hourly values aggregated from the raw rows of a window (the readings_hourly columns); the
+# window bounds the rows read, before grouping. Hours are UTC hours like time_bucket's.
+_HOURLY_RAW = (
+    "SELECT date_bin('1 hour', ts, TIMESTAMPTZ '2000-01-01 00:00+00') AS bucket, metric,"
+    " count(*) AS n, count(value) FILTER (WHERE flag = 'N') AS n_valid,"
+    " avg(value) FILTER (WHERE flag = 'N') AS avg_valid,"
+    " min(value) AS min_value, max(value) AS max_value"
+    " FROM readings WHERE {} GROUP BY 1, 2 ORDER BY 1, 2 LIMIT %s")
+_HOURLY_VIEW = (
+    "SELECT bucket, metric, n, n_valid, avg_valid, min_value, max_value"
+    " FROM readings_hourly WHERE {} ORDER BY bucket, metric LIMIT %s")
+
+
+def hour_ceil(t: datetime) -> datetime:
+    """The first UTC hour boundary at or after ``t``: bucket >= t exactly when ts >= hour_ceil(t)."""
+    u = t.astimezone(UTC)
+    floor = u.replace(minute=0, second=0, microsecond=0)
+    return floor if floor == u else floor + timedelta(hours=1)
 
 
 def build_readings_router(ctx: ApiContext, auth: Auth) -> APIRouter:
@@ -100,21 +120,26 @@ def build_readings_router(ctx: ApiContext, auth: Auth) -> APIRouter:
         until: Annotated[AwareDatetime | None, Query(
             description="exclusive upper bound on the hour bucket")] = None,
     ) -> dict[str, Any]:
-        """Hourly aggregates of one device (the ``readings_hourly`` view), ascending by
-        (bucket, metric), at most 10,000 rows. ``n_valid``/``avg_valid`` count only
-        values flagged N."""
+        """Hourly aggregates of one device, ascending by (bucket, metric), at most 10,000
+        rows. ``n_valid``/``avg_valid`` count only values flagged N. With a window
+        (``since`` and/or ``until``) they are aggregated from the raw rows of the window,
+        exact whatever the refresh state of the continuous aggregate; without one, the
+        ``readings_hourly`` view answers (its whole history, materialised under TimescaleDB)."""
         visible(principal, device_id)
         where: list[sql.Composable] = [sql.SQL("device_id = %s")]
         params: list[Any] = [device_id]
         if metric is not None:
             where.append(sql.SQL("metric = %s"))
             params.append(metric)
-        _window("bucket", since, until, where, params)
+        if since is not None or until is not None:
+            # bucket >= since  <=>  ts >= hour_ceil(since); the same for until (exclusive).
+            _window("ts", None if since is None else hour_ceil(since),
+                    None if until is None else hour_ceil(until), where, params)
+            template = _HOURLY_RAW
+        else:
+            template = _HOURLY_VIEW
         params.append(HOURLY_CAP + 1)
-        query = sql.SQL(
-            "SELECT bucket, metric, n, n_valid, avg_valid, min_value, max_value"
-            " FROM readings_hourly WHERE {} ORDER BY bucket, metric LIMIT %s",
-        ).format(sql.SQL(" AND ").join(where))
+        query = sql.SQL(template).format(sql.SQL(" AND ").join(where))
         async with connect(ctx) as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(query, params)
             rows = await cur.fetchall()

@@ -3,10 +3,10 @@
 A package is everything an officer relied on, as it stood at confirmation time:
 the alert (rule, subject, span, severity, summaries, the findings that made it fire),
 the rule parameters, the detector version, the raw readings of its devices with
-their HJ 212 flags over the alert window widened by a margin, the hourly values of
-``readings_hourly`` over that window, the registry entries of the enterprise and the
-devices (passwords left out) and who confirmed it. It is stored as canonical JSON
-with its SHA-256 and linked into the hash chain (:mod:`credit.chain`).
+their HJ 212 flags over the alert window widened by a margin, the hourly values over
+that window (the columns of ``readings_hourly``, aggregated from the raw rows), the
+registry entries of the enterprise and the devices (passwords left out) and who
+confirmed it. It is stored as canonical JSON with its SHA-256 and linked into the hash chain (:mod:`credit.chain`).
 """
 
 from __future__ import annotations
@@ -39,22 +39,22 @@ DOCUMENT_KINDS = ("rectification_submission", "repair_application")
 # ~16k rows); the package says when rows were left out.
 READINGS_CAP = 200_000
 
+# The hourly values of the window, aggregated from the raw rows like the readings_hourly
+# view (migration 0001), with the window applied before grouping. Never read from
+# readings_hourly itself: under TimescaleDB it is a continuous aggregate whose hours
+# older than its refresh window hold whatever the last refresh saw, and a package frozen
+# weeks after the fact must hold exactly the rows it also lists. Hours are UTC hours, as
+# TimescaleDB's time_bucket aligns them (date_bin does not depend on the session time zone).
 _HOURLY_SQL = (
-    "SELECT device_id, metric, bucket, n, n_valid, avg_valid, min_value, max_value"
-    " FROM readings_hourly WHERE device_id = ANY(%(devices)s)"
-    " AND bucket >= date_trunc('hour', %(t0)s::timestamptz) AND bucket <= %(t1)s"
-    " ORDER BY device_id, metric, bucket")
-# The definition of the plain readings_hourly view (migration 0001) restricted to the
-# window before grouping: on plain PostgreSQL a filter on the view's bucket cannot use
-# the readings index and would aggregate each device's whole history.
-_HOURLY_INLINE_SQL = (
-    "SELECT device_id, metric, date_trunc('hour', ts) AS bucket, count(*) AS n,"
+    "SELECT device_id, metric, date_bin('1 hour', ts, TIMESTAMPTZ '2000-01-01 00:00+00') AS bucket,"
+    " count(*) AS n,"
     " count(value) FILTER (WHERE flag = 'N') AS n_valid,"
     " avg(value) FILTER (WHERE flag = 'N') AS avg_valid,"
     " min(value) AS min_value, max(value) AS max_value"
     " FROM readings WHERE device_id = ANY(%(devices)s)"
-    " AND ts >= date_trunc('hour', %(t0)s::timestamptz)"
-    " AND ts < date_trunc('hour', %(t1)s::timestamptz) + INTERVAL '1 hour'"
+    " AND ts >= date_bin('1 hour', %(t0)s::timestamptz, TIMESTAMPTZ '2000-01-01 00:00+00')"
+    " AND ts < date_bin('1 hour', %(t1)s::timestamptz, TIMESTAMPTZ '2000-01-01 00:00+00')"
+    " + INTERVAL '1 hour'"
     " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
 
 
@@ -104,12 +104,6 @@ def _registry_entries(registry: Registry | None, enterprise_id: str | None,
     }
 
 
-async def _is_timescale(conn: psycopg.AsyncConnection[Any]) -> bool:
-    cur = await conn.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')")
-    row = await cur.fetchone()
-    return bool(row and row[0])
-
-
 async def _window_data(conn: psycopg.AsyncConnection[Any], device_ids: list[str], t0: datetime,
                        t1: datetime) -> tuple[list[list[Any]], bool, list[list[Any]]]:
     cur = await conn.execute(
@@ -119,8 +113,7 @@ async def _window_data(conn: psycopg.AsyncConnection[Any], device_ids: list[str]
         (device_ids, t0, t1, READINGS_CAP + 1))
     raw = [list(r) for r in await cur.fetchall()]
     truncated = len(raw) > READINGS_CAP
-    query = _HOURLY_SQL if await _is_timescale(conn) else _HOURLY_INLINE_SQL
-    cur = await conn.execute(query, {"devices": device_ids, "t0": t0, "t1": t1})
+    cur = await conn.execute(_HOURLY_SQL, {"devices": device_ids, "t0": t0, "t1": t1})
     hourly = [list(r) for r in await cur.fetchall()]
     return raw[:READINGS_CAP], truncated, hourly
 
