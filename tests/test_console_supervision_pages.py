@@ -460,3 +460,41 @@ async def test_header_links_to_the_new_pages_by_role(api: ApiEnv) -> None:
     await _login(api, "enterprise", CEMENT)
     page = await api.client.get("/console/credit/evaluations")
     assert 'href="/console/positive-list">正面清单<' in page.text and 'href="/console/supervision"' not in page.text
+
+
+async def test_a_complaint_brings_a_listed_firm_back_on_the_onsite_plan_and_draws(api: ApiEnv) -> None:
+    """With a complaint about the listed glass works received this month, the plan page gives
+    it an on-site inspection on the complaint (Chinese and English) and counts it; an on-site
+    draw's page marks it as drawn on the complaint, while a listed firm without one is shown
+    as left out of on-site draws."""
+    officer = await api.headers("officer")
+    today = today_cst()
+    for enterprise in (GLASS, COKING):
+        r = await api.client.post("/api/v1/positive-list", headers=officer, json={
+            "enterprise_id": enterprise, "start": (today - timedelta(days=30)).isoformat(), "reason": "守法"})
+        assert r.status_code == 201, r.text
+    received = today.isoformat() + "T00:00:00+08:00"
+    r = await api.client.post("/api/v1/complaints", headers=officer, json={
+        "enterprise_id": GLASS, "received_at": received, "source": "12369", "summary": "夜间异味"})
+    assert r.status_code == 201, r.text
+
+    await _login(api, "officer")
+    page = await api.client.get("/console/supervision", params={"period": PERIOD, "region": "13"})
+    assert page.status_code == 200
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"<tr>\s*<td>[^<]*<small class=\"note\">(\w+)</small>.*?</tr>",
+                                                        page.text, re.S)}
+    assert "本期收到信访投诉 1 件" in rows[GLASS] and "<strong>1</strong>" in rows[GLASS]
+    assert "信访投诉" not in rows[COKING] and "<strong>0</strong>" in rows[COKING]
+    assert re.search(r'id="on-complaint">因信访投诉恢复现场检查: <strong>1</strong>', page.text)
+    en = await api.client.get("/console/supervision", params={"period": PERIOD, "region": "13", "lang": "en"})
+    assert "1 complaint(s) about it were received in the period" in en.text
+
+    token = _form_token(page)
+    r = await api.client.post("/console/supervision/draws", data={
+        "csrf": token, "region": "13", "period": PERIOD, "kind": "onsite", "count": "3", "seed": "9"})
+    assert r.status_code == 303, r.text
+    draw = await api.client.get(r.headers["location"])
+    cells = {m.group(1): m.group(0) for m in re.finditer(
+        r"<tr[^>]*>\s*<td>.*?</td>\s*<td>[^<]*<small class=\"note\">(\w+)</small>.*?</tr>", draw.text, re.S)}
+    assert "本期有信访投诉：参加现场抽查" in cells[GLASS] and 'class="selected-row"' in cells[GLASS]
+    assert "正面清单：不参加现场抽查" in cells[COKING] and "selected-row" not in cells[COKING]

@@ -1023,6 +1023,9 @@ SUPERVISION_CONSOLE: Final[dict[str, str]] = {
     "weight": "Weight",
     "share": "Odds of the first pick",
     "share_note": "The odds of the first pick are the enterprise's weight over the sum of all candidates' weights.",
+    "t_on_complaint": "Back on site on a complaint",
+    "b_complaint": "complaint in the period: in on-site draws",
+    "b_left_out": "positive list: not in on-site draws",
 }
 
 # the enterprise file (一企一档, console page /console/enterprises/{id}/file)

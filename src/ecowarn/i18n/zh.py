@@ -990,6 +990,9 @@ SUPERVISION_CONSOLE: Final[dict[str, str]] = {
     "weight": "权重",
     "share": "首抽概率",
     "share_note": "首抽概率为该企业权重占全部候选企业权重之和的比例，即第一次抽取时抽中它的概率。",
+    "t_on_complaint": "因信访投诉恢复现场检查",
+    "b_complaint": "本期有信访投诉：参加现场抽查",
+    "b_left_out": "正面清单：不参加现场抽查",
 }
 
 # the enterprise file (一企一档, console page /console/enterprises/{id}/file)
