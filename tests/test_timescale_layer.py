@@ -3,6 +3,8 @@ order, late spans queued and refreshed, and hourly values read exactly from raw 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -234,6 +236,51 @@ async def test_a_backlog_is_spread_over_runs(database: str, pool: AsyncConnectio
     assert await refresher.run_once() == 2
     assert await refresher.run_once() == 1
     assert calls == [(day0, day0 + 24 * H), (day0 + 24 * H, day0 + 48 * H), (day0 + 48 * H, day0 + 72 * H)]
+
+
+async def test_a_failed_refresh_leaves_the_queue_and_run_retries(
+        database: str, pool: AsyncConnectionPool[Any]) -> None:
+    """A refresh that fails keeps every queued span (nothing is lost); run() logs it, waits its
+    interval and refreshes them on the next round."""
+    day0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=9)
+    async with pool.connection() as conn:
+        await conn.execute("INSERT INTO hourly_refresh_queue (t_min, t_max) VALUES (%s, %s)",
+                           (day0, day0 + timedelta(minutes=30)))
+    calls: list[tuple[datetime, datetime]] = []
+    done = asyncio.Event()
+
+    async def refresh(conn: psycopg.AsyncConnection[Any], start: datetime, end: datetime) -> None:
+        calls.append((start, end))
+        if len(calls) == 1:
+            raise psycopg.errors.LockNotAvailable("simulated")
+
+    refresher = HourlyRefresher(pool, "timescaledb", refresh=refresh, interval_s=0.01)
+    run_once = refresher.run_once
+
+    async def run_once_then_signal() -> int:
+        n = await run_once()
+        if n:
+            done.set()
+        return n
+
+    refresher.run_once = run_once_then_signal  # type: ignore[method-assign]
+    with pytest.raises(psycopg.Error):
+        await run_once()
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT count(*) FROM hourly_refresh_queue")
+        assert await cur.fetchone() == (1,)
+    task = asyncio.create_task(refresher.run())
+    try:
+        async with asyncio.timeout(10):
+            await done.wait()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert calls == [(day0, day0 + H)] * 2
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT count(*) FROM hourly_refresh_queue")
+        assert await cur.fetchone() == (0,)
 
 
 async def test_refresher_does_nothing_on_plain_postgresql(pool: AsyncConnectionPool[Any]) -> None:
