@@ -50,6 +50,7 @@ from ecowarn.ingest.spool import Spool, SpoolMetrics
 from ecowarn.store import StorageMode
 from ecowarn.store.gate import DatabaseGate
 from ecowarn.store.identity import dsn_target, pool_identity
+from ecowarn.store.timescale import HourlyRefresher
 
 __all__ = ["Service", "open_service"]
 
@@ -278,6 +279,10 @@ async def open_service(settings: Settings, registry: Registry, *,
             svc._tasks.append(tg.create_task(dispatcher.run(), name="warning-dispatcher"))
             svc._tasks.append(tg.create_task(notifier.run(), name="officer-notifier"))
             svc._tasks.append(tg.create_task(credit.run_repairs(pool), name="credit-repair"))
+            if gate.mode == "timescaledb":
+                # Hourly buckets of data that came later than the aggregate policy's window.
+                svc._tasks.append(tg.create_task(HourlyRefresher(pool, gate.mode).run(),
+                                                 name="hourly-refresh"))
 
         async with asyncio.TaskGroup() as tg:
             if gate.ready:
