@@ -216,6 +216,9 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/console/supervision/draws/{draw_id}"): cookie(OFFICER, ok=404),
     ("GET", "/console/supervision/draws/{draw_id}.csv"): cookie(OFFICER, ok=404),
     ("POST", "/console/supervision/draws/{draw_id}/verify"): cookie(OFFICER, ok=404, form={}),
+    ("GET", "/console/complaints"): cookie(OFFICER),
+    ("POST", "/console/complaints"): cookie(OFFICER, ok=303, form={
+        "enterprise_id": GLASS, "received_at": "2026-11-20T08:00", "source": "12369", "summary": "odour"}),
     # credit evaluations (api/routes_evaluations.py)
     ("GET", "/api/v1/credit/catalogs"): bearer(CREDIT, OFFICER, ENTERPRISE),
     ("GET", "/api/v1/credit/level-schemes"): bearer(CREDIT, OFFICER, ENTERPRISE),

@@ -498,3 +498,44 @@ async def test_a_complaint_brings_a_listed_firm_back_on_the_onsite_plan_and_draw
         r"<tr[^>]*>\s*<td>.*?</td>\s*<td>[^<]*<small class=\"note\">(\w+)</small>.*?</tr>", draw.text, re.S)}
     assert "本期有信访投诉：参加现场抽查" in cells[GLASS] and 'class="selected-row"' in cells[GLASS]
     assert "正面清单：不参加现场抽查" in cells[COKING] and "selected-row" not in cells[COKING]
+
+
+async def test_complaints_page_records_lists_and_refuses_beside_the_form(api: ApiEnv) -> None:
+    """An officer records a complaint from the page (303) and finds it listed with its
+    source, summary and who recorded it, in Chinese and English; a future time or an
+    enterprise outside a limited officer's jurisdiction is refused beside its field (422)
+    with the typed values kept; enterprise sessions have no such page."""
+    await _login(api, "officer", label="王芳")
+    page = await api.client.get("/console/complaints")
+    assert page.status_code == 200 and "登记信访投诉" in page.text and 'id="no-complaints"' in page.text
+    token = _form_token(page)
+    received = (today_cst() - timedelta(days=1)).isoformat() + "T09:30"
+    r = await api.client.post("/console/complaints", data={
+        "csrf": token, "enterprise_id": COKING, "received_at": received, "source": "12369 热线",
+        "summary": "夜间焦化异味明显"})
+    assert r.status_code == 303, r.text
+    listed = await api.client.get("/console/complaints", params={"region": "1301"})
+    row = re.search(r'<tr id="complaint-\d+">.*?</tr>', listed.text, re.S)
+    assert row and "12369 热线" in row.group(0) and "夜间焦化异味明显" in row.group(0) and "王芳" in row.group(0)
+    assert received.replace("T", " ") in row.group(0)
+    assert (await api.execute("SELECT enterprise_id, source FROM complaints")) == [(COKING, "12369 热线")]
+    en = await api.client.get("/console/complaints", params={"lang": "en"})
+    assert "Record a complaint" in en.text and "夜间焦化异味明显" in en.text
+
+    future = (today_cst() + timedelta(days=2)).isoformat() + "T09:30"
+    refused = await api.client.post("/console/complaints", data={
+        "csrf": token, "enterprise_id": CEMENT, "received_at": future, "source": "来信", "summary": "废水"})
+    assert refused.status_code == 422 and 'id="add-refused"' in refused.text
+    assert "不能晚于当前时间" in refused.text and 'value="来信"' in refused.text
+    bad = await api.client.post("/console/complaints?lang=en", data={
+        "csrf": token, "enterprise_id": CEMENT, "received_at": "yesterday", "source": "s", "summary": "s"})
+    assert bad.status_code == 422 and "not &#34;yesterday&#34;" in bad.text
+
+    await _login(api, "officer", region="1306")
+    token = _form_token(await api.client.get("/console/complaints"))
+    foreign = await api.client.post("/console/complaints", data={
+        "csrf": token, "enterprise_id": COKING, "received_at": received, "source": "s", "summary": "s"})
+    assert foreign.status_code == 422 and "夜间焦化异味明显" not in foreign.text
+    assert (await _count(api, "complaints")) == 1
+    await _login(api, "enterprise", COKING)
+    assert (await api.client.get("/console/complaints")).status_code == 403

@@ -41,6 +41,7 @@ from ecowarn.api._paths import CONSOLE_LOGIN, CONSOLE_PREFIX
 from ecowarn.api._svg import Line, line_chart
 from ecowarn.api._templates import templates
 from ecowarn.api.auth import COOKIE_NAME, Auth, visibility
+from ecowarn.api.console_complaints import build_complaints_console
 from ecowarn.api.console_credit import build_credit_console
 from ecowarn.api.console_draws import build_draws_console
 from ecowarn.api.console_evaluations import build_evaluations_console
@@ -231,7 +232,8 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
     router.include_router(build_workflow_console(ctx, auth, render, guard, show_alert))
     router.include_router(build_rectifications_console(ctx, auth, render, guard, show_alert, nav_links))
     router.include_router(build_credit_console(ctx, viewers, render, nav_links, guard=guard))
-    for build_credit_page in (build_evaluations_console, build_positive_list_console, build_draws_console):
+    for build_credit_page in (build_evaluations_console, build_positive_list_console, build_draws_console,
+                              build_complaints_console):
         router.include_router(build_credit_page(ctx, auth, guard))
     return router, error_page
 

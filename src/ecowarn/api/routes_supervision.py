@@ -47,6 +47,7 @@ list of draws holds only draws of regions inside it.
 import csv
 import io
 import json
+import logging
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -95,6 +96,8 @@ from ecowarn.store.tokens import Principal
 
 __all__ = ["DRAW_CSV_COLUMNS", "PLAN_CSV_COLUMNS", "DrawIn", "ListingIn", "build_supervision_router",
            "draw_csv", "draw_out", "entry_out", "plan_csv", "plan_out"]
+
+log = logging.getLogger(__name__)
 
 EntityId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 Region = Annotated[str | None, Query(pattern=r"^\d{2,6}$", description=(
@@ -306,6 +309,11 @@ def build_supervision_router(ctx: ApiContext, auth: Auth) -> APIRouter:
     officers = auth.require("officer")
     readers = auth.require("officer", "credit", "enterprise")
     config = ctx.supervision
+    unruled = [lv.id for lv in ctx.credit_model.scheme.levels if lv.id not in config.levels]
+    if unruled:
+        log.warning("supervision file %s has no rule for level(s) %s of the active level scheme %s: they are "
+                    "supervised like %s", config.source, ", ".join(unruled), ctx.credit_model.active,
+                    config.unknown_level)
     draws_made = Counter("ecowarn_supervision_draws_total", "Random supervision draws made, by kind",
                          ["kind"], registry=ctx.metrics_registry)
 

@@ -1026,6 +1026,20 @@ SUPERVISION_CONSOLE: Final[dict[str, str]] = {
     "t_on_complaint": "Back on site on a complaint",
     "b_complaint": "complaint in the period: in on-site draws",
     "b_left_out": "positive list: not in on-site draws",
+    "complaints": "Complaints",
+    "complaints_intro": ("Complaints from the public about enterprises. A firm on a positive list is back on "
+                         "the on-site plan, and in the on-site random checks, of a period in which a complaint "
+                         "about it was received."),
+    "received_at": "Received",
+    "received_note": "China time (UTC+8)",
+    "complaint_source": "Source",
+    "source_hint": "e.g. 12369 hotline, letter, visit",
+    "complaint_summary": "Complaint",
+    "recorded_by": "Recorded",
+    "no_complaints": "No complaint recorded",
+    "add_complaint": "Record a complaint",
+    "not_recorded": "Not recorded",
+    "bad_received_at": "enter a date and time as year-month-day hour:minute, not \"{value}\"",
 }
 
 # the enterprise file (一企一档, console page /console/enterprises/{id}/file)

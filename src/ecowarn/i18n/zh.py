@@ -993,6 +993,19 @@ SUPERVISION_CONSOLE: Final[dict[str, str]] = {
     "t_on_complaint": "因信访投诉恢复现场检查",
     "b_complaint": "本期有信访投诉：参加现场抽查",
     "b_left_out": "正面清单：不参加现场抽查",
+    "complaints": "信访投诉",
+    "complaints_intro": ("记录群众对企业的信访投诉。列入正面清单的企业在收到投诉的期间恢复现场检查，"
+                         "并参加该期间的现场随机抽查。"),
+    "received_at": "受理时间",
+    "received_note": "北京时间",
+    "complaint_source": "来源",
+    "source_hint": "如 12369 热线、来信、来访",
+    "complaint_summary": "投诉内容",
+    "recorded_by": "登记",
+    "no_complaints": "暂无信访投诉记录",
+    "add_complaint": "登记信访投诉",
+    "not_recorded": "未能登记",
+    "bad_received_at": "请按“年-月-日 时:分”填写时间，而不是“{value}”",
 }
 
 # the enterprise file (一企一档, console page /console/enterprises/{id}/file)
