@@ -116,7 +116,11 @@ def _build(cls: type, rule: str, rule_line: int, body: yaml.Node, source: str) -
         if field is None:
             known = ", ".join(fields)
             raise RuleConfigError(f"{where}: unknown parameter (known: {known})")
-        value = yaml.safe_load(yaml.serialize(value_node))
+        try:
+            value = yaml.safe_load(yaml.serialize(value_node))
+        except yaml.YAMLError as exc:  # an alias, anchor or tag that is not a plain value
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise RuleConfigError(f"{where}: not a plain value ({problem})") from exc
         kwargs[key] = _coerce(value, str(field.type), where)
     try:
         return cls(**kwargs)
