@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import psycopg
+from conftest import CONFIG_DIR
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -96,3 +98,33 @@ def test_bad_officer_channel_file_stops_serve_with_one_line(database: str, tmp_p
     assert res.returncode == 2, res.stderr
     assert "Traceback" not in res.stderr
     assert "channels.yaml" in res.stderr and "url_env" in res.stderr, res.stderr
+
+
+def _held_port() -> tuple[socket.socket, int]:
+    held = socket.create_server(("127.0.0.1", 0))
+    return held, int(held.getsockname()[1])
+
+
+def test_serve_on_a_busy_port_says_which_setting_in_one_line(tmp_path: Path, database: str,
+                                                             mqtt_url: str) -> None:
+    """A port taken by another program stops `serve` with exit status 2 and one line naming the
+    setting to change (HTTP, then HJ 212), instead of tracebacks or a service without its port."""
+    held, port = _held_port()
+    env = {"ECOWARN_DATABASE_URL": database, "ECOWARN_MQTT_URL": mqtt_url,
+           "ECOWARN_REGISTRY": str(CONFIG_DIR / "registry.example.yaml"),
+           "ECOWARN_DATA_DIR": str(tmp_path / "data"), "ECOWARN_RUNNER": "off",
+           "ECOWARN_HTTP_HOST": "127.0.0.1"}
+    with held:
+        res = run("serve", env={**env, "ECOWARN_HTTP_PORT": str(port), "ECOWARN_HJ212_PORT": "0"})
+        assert res.returncode == 2, res.stderr[-2000:]
+        assert res.stderr.strip().splitlines()[-1] == (
+            f"ecowarn: cannot listen for HTTP on 127.0.0.1:{port}: the port is in use by another"
+            " program; set ECOWARN_HTTP_PORT to a free port")
+        assert "Traceback" not in res.stderr
+        res = run("serve", env={**env, "ECOWARN_HTTP_PORT": "0", "ECOWARN_HJ212_PORT": str(port),
+                                "ECOWARN_HJ212_HOST": "127.0.0.1"})
+        assert res.returncode == 2, res.stderr[-2000:]
+        assert res.stderr.strip().splitlines()[-1] == (
+            f"ecowarn: cannot listen for HJ 212 on 127.0.0.1:{port}: the port is in use by another"
+            " program; set ECOWARN_HJ212_PORT to a free port")
+        assert "Traceback" not in res.stderr

@@ -21,6 +21,7 @@ from ecowarn.credit.errors import CreditConfigError
 from ecowarn.detectors.catalog import RuleConfigError, load_rule_params
 from ecowarn.embedded import EmbeddedUnavailable
 from ecowarn.evaluation.command import add_evaluate_parser, cmd_evaluate
+from ecowarn.service import ServiceStartError
 
 __all__ = ["main"]
 
@@ -340,6 +341,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ecowarn: {exc}", file=sys.stderr)
         return 2
     except CliError as exc:
+        print(f"ecowarn: {exc}", file=sys.stderr)
+        return 2
+    except ServiceStartError as exc:
         print(f"ecowarn: {exc}", file=sys.stderr)
         return 2
     except EmbeddedUnavailable as exc:

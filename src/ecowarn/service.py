@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -52,11 +54,28 @@ from ecowarn.store.gate import DatabaseGate
 from ecowarn.store.identity import dsn_target, pool_identity
 from ecowarn.store.timescale import HourlyRefresher
 
-__all__ = ["Service", "open_service"]
+__all__ = ["Service", "ServiceStartError", "open_service"]
 
 AnyRunner = DetectorRunner | RunnerProcess | ElsewhereRunner
 
 log = logging.getLogger(__name__)
+
+
+class ServiceStartError(Exception):
+    """The service cannot start for a reason the operator fixes (a port in use); one line."""
+
+
+def _listen(host: str, port: int, setting: str, what: str) -> socket.socket:
+    """A listening socket for ``what``, or :class:`ServiceStartError` naming the setting."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=1024)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            reason = "the port is in use by another program"
+        raise ServiceStartError(f"cannot listen for {what} on {host}:{port}: {reason}; set"
+                                f" {setting} to a free port") from exc
 
 
 @dataclass
@@ -257,7 +276,15 @@ async def open_service(settings: Settings, registry: Registry, *,
                                    max_split_bytes=settings.hj212_max_split_bytes,
                                    max_split_bytes_total=settings.hj212_max_split_bytes_total,
                                    metrics=Hj212Metrics(metrics_registry))
-            await stack.enter_async_context(gateway)
+            try:
+                await stack.enter_async_context(gateway)
+            except OSError as exc:
+                raise ServiceStartError(
+                    f"cannot listen for HJ 212 on {settings.hj212_host or settings.http_host}:"
+                    f"{settings.hj212_port}: "
+                    + ("the port is in use by another program" if exc.errno == errno.EADDRINUSE
+                       else exc.strerror or str(exc))
+                    + "; set ECOWARN_HJ212_PORT to a free port") from exc
             log.info("HJ 212 gateway listening on port %d", gateway.port)
         svc = Service(settings=settings, registry=registry, database_url=dsn, mqtt_url=mqtt_url,
                       storage_mode=gate.mode or "unknown", pool=pool,
@@ -284,6 +311,12 @@ async def open_service(settings: Settings, registry: Registry, *,
                 svc._tasks.append(tg.create_task(HourlyRefresher(pool, gate.mode).run(),
                                                  name="hourly-refresh"))
 
+        # Bound before anything runs, so a port in use is one clear line (ServiceStartError).
+        http_socket = (_listen(settings.http_host, settings.http_port, "ECOWARN_HTTP_PORT", "HTTP")
+                       if http else None)
+        if http_socket is not None:
+            stack.callback(http_socket.close)
+
         async with asyncio.TaskGroup() as tg:
             if gate.ready:
                 await start_database_work()
@@ -297,7 +330,9 @@ async def open_service(settings: Settings, registry: Registry, *,
                                         timeout_graceful_shutdown=5)
                 server = uvicorn.Server(config)
                 svc._http = server
-                svc._tasks.append(tg.create_task(server.serve(), name="http-server"))
+                assert http_socket is not None
+                svc._tasks.append(tg.create_task(server.serve(sockets=[http_socket]),
+                                                 name="http-server"))
                 while not server.started:
                     await asyncio.sleep(0.02)
                     if svc._tasks[-1].done():
