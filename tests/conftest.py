@@ -25,14 +25,13 @@ from pathlib import Path
 import psycopg
 import pytest
 from fix_browser import CHROMIUM, NO_CHROMIUM, Browser, Chromium
+from fix_db import DatabasePool, create, dsn_for, new_name
 from fix_hj212 import Collector
 from fix_proxy import TcpProxy
 from prometheus_client import CollectorRegistry
-from psycopg import sql
 
 from ecowarn.config import packaged_file
 from ecowarn.config.registry import Registry, load_registry
-from ecowarn.store import migrate
 
 ADMIN_DSN = os.environ.get("ECOWARN_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 MQTT_URL = os.environ.get("ECOWARN_TEST_MQTT_URL")
@@ -40,53 +39,39 @@ CONFIG_DIR = packaged_file("registry.example.yaml").parent
 
 
 def _dsn_for(dbname: str) -> str:
-    return psycopg.conninfo.make_conninfo(ADMIN_DSN, dbname=dbname)
-
-
-@pytest.fixture
-def empty_database() -> Iterator[str]:
-    """A new, empty database for this test; dropped afterwards. Yields its DSN."""
-    name = f"ecowarn_t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield _dsn_for(name)
-    finally:
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    return dsn_for(ADMIN_DSN, dbname)
 
 
 @pytest.fixture(scope="session")
-def migrated_template() -> Iterator[str]:
-    """A database with every migration applied, made once per session; ``database`` copies it.
-
-    ``CREATE DATABASE ... TEMPLATE`` copies a migrated schema in a fraction of the time that
-    applying the migrations again takes; the migrations themselves are still run here, once,
-    and by ``tests/test_migrations.py`` on empty databases."""
-    name = f"ecowarn_tpl_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+def database_pool() -> Iterator[DatabasePool]:
+    """Migrated databases made ahead of need and dropped behind it (tests/fix_db.py)."""
+    pool = DatabasePool(ADMIN_DSN)
     try:
-        asyncio.run(migrate(_dsn_for(name)))
-        yield name
+        yield pool
     finally:
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        pool.close()
 
 
 @pytest.fixture
-def database(migrated_template: str) -> Iterator[str]:
-    """A new database with every migration applied (a copy of the session's migrated
-    template); dropped afterwards. Yields its DSN."""
-    name = f"ecowarn_t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(migrated_template)))
+def empty_database(database_pool: DatabasePool) -> Iterator[str]:
+    """A new, empty database for this test; dropped afterwards. Yields its DSN."""
+    name = new_name()
+    create(ADMIN_DSN, name)
     try:
         yield _dsn_for(name)
     finally:
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        database_pool.give_back(name)
+
+
+@pytest.fixture
+def database(database_pool: DatabasePool) -> Iterator[str]:
+    """A new database of this test's own with every migration applied (a copy of the
+    session's migrated template); dropped afterwards. Yields its DSN."""
+    name = database_pool.take()
+    try:
+        yield _dsn_for(name)
+    finally:
+        database_pool.give_back(name)
 
 
 class MosquittoProcess:

@@ -321,6 +321,19 @@ class Browser:
         finally:
             await self.close_tab(tab)
 
+    async def dom_and_screenshot(self, url: str, path: Path, window: str = "1280,900") -> str:
+        """``url`` loaded once in a fresh context of ``window`` size: its viewport saved as a PNG
+        at ``path``, and its DOM (the page's HTML does not depend on the window's size)."""
+        width, height = (int(n) for n in window.split(","))
+        tab = await self.tab(width, height)
+        try:
+            await tab.goto(url)
+            dom = await tab.dom()
+            _save_png(await tab.send("Page.captureScreenshot", {"format": "png"}), path)
+            return dom
+        finally:
+            await self.close_tab(tab)
+
     def close(self) -> None:
         """Dispose of the contexts still open (the test's cookies and pages)."""
         cdp = self._chromium.cdp

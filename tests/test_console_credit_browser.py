@@ -6,7 +6,8 @@ Each party's browser is a browser context of its own (its own cookies). The ente
 browser types its commitment, chooses a file and files the form (Chromium encodes the multipart
 body, sends the session cookie and the form token); the officer's browser approves with a
 reason; the enterprise's page then shows the points restored. Screenshots of each step, in
-Chinese and in English, are kept under test-artifacts/ (git-ignored) for a human to look at. Without a ``chromium`` binary the test is skipped (``./dev test`` installs it).
+Chinese and in English, are kept under test-artifacts/ (git-ignored) for a human to look at.
+Without a ``chromium`` binary the test is skipped (``./dev test`` installs it).
 """
 
 from __future__ import annotations

@@ -195,10 +195,9 @@ async def base_url(api: ApiEnv) -> AsyncIterator[str]:
 
 async def _shoot(browser: Browser, base: str, token: str, page: str, name: str, height: int) -> str:
     """The page's DOM as the browser built it; a full-page screenshot kept as ``name``."""
-    dom = await browser.dump_dom(login_url(base, token, page))
     shot = ARTIFACTS / name
     shot.unlink(missing_ok=True)
-    await browser.screenshot(login_url(base, token, page), shot, window=f"1280,{height}")
+    dom = await browser.dom_and_screenshot(login_url(base, token, page), shot, window=f"1280,{height}")
     assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     return dom
 

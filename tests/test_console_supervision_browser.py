@@ -37,10 +37,10 @@ def _form_token(html: str) -> str:
 
 async def _shots(browser: Browser, base: str, token: str, page: str, name: str, *, tall: bool = False) -> str:
     """The page's DOM in Chromium, and a screenshot of it in ``test-artifacts/<name>.png``."""
-    dom = await browser.dump_dom(login_url(base, token, page))
     shot = ARTIFACTS / f"{name}.png"
     shot.unlink(missing_ok=True)
-    await browser.screenshot(login_url(base, token, page), shot, window="1280,2400" if tall else "1280,1000")
+    dom = await browser.dom_and_screenshot(login_url(base, token, page), shot,
+                                           window="1280,2400" if tall else "1280,1000")
     assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     return dom
 
