@@ -22,7 +22,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(240)
 def test_demo_shows_treatment_off_alert_within_a_minute(tmp_path: Path) -> None:
     """With no database or broker configured, the demo serves a treatment_off alert in < 60 s."""
     port = _free_port()
@@ -65,3 +65,48 @@ def test_demo_shows_treatment_off_alert_within_a_minute(tmp_path: Path) -> None:
             raise
         out.close()
     assert rc == 0, Path(out.name).read_text()
+    first = Path(out.name).read_text()
+    assert f"HJ 212 (TCP):       127.0.0.1:{env['ECOWARN_HJ212_PORT']}" in first
+    assert re.search(r"Replaying the last 3 h at 120x; injected: treatment_outage on PWR-KILN-1"
+                     r" \d\d:\d\d-\d\d:\d\d UTC\+8", first), first
+
+    # A restart on the same data: the earlier token is revoked, the backlog is not published
+    # again (it would be dropped as duplicates), and the banner says so.
+    second_out = tmp_path / "demo2.out"
+    with second_out.open("w") as out2:
+        proc = subprocess.Popen([sys.executable, "-m", "ecowarn", "demo"], stdout=out2,
+                                stderr=subprocess.STDOUT, env=env)
+        try:
+            deadline = time.monotonic() + 60
+            while "Press Ctrl+C" not in second_out.read_text():
+                assert proc.poll() is None, second_out.read_text()
+                assert time.monotonic() < deadline, second_out.read_text()
+                time.sleep(0.5)
+            banner = second_out.read_text()
+            assert "earlier demo token revoked" in banner
+            assert "Continuing after the last stored minute" in banner
+            m = re.search(r"login\?token=(\S+)", banner)
+            assert m is not None and m.group(1) != token
+            old = httpx.get(f"http://127.0.0.1:{port}/api/v1/alerts",
+                            headers={"Authorization": f"Bearer {token}"}, timeout=5)
+            assert old.status_code == 401
+            new = httpx.get(f"http://127.0.0.1:{port}/api/v1/alerts",
+                            headers={"Authorization": f"Bearer {m.group(1)}"}, timeout=5)
+            assert new.status_code == 200
+            # The banner's command for more tokens works against the running demo's database.
+            dsn = re.search(r"ECOWARN_DATABASE_URL='([^']+)' ecowarn token create", banner)
+            assert dsn is not None, banner
+            made = subprocess.run([sys.executable, "-m", "ecowarn", "token", "create", "--role",
+                                   "officer"], env={**env, "ECOWARN_DATABASE_URL": dsn.group(1)},
+                                  capture_output=True, text=True, timeout=60)
+            assert made.returncode == 0, made.stderr
+            extra = httpx.get(f"http://127.0.0.1:{port}/api/v1/alerts",
+                              headers={"Authorization": f"Bearer {made.stdout.strip()}"}, timeout=5)
+            assert extra.status_code == 200
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                assert proc.wait(30) == 0, second_out.read_text()
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise

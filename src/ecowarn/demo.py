@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
@@ -21,7 +21,10 @@ from ecowarn.core.aio import cancel_and_wait
 from ecowarn.service import open_service
 from ecowarn.store.tokens import create_token
 
-__all__ = ["demo_injections", "run_demo"]
+__all__ = ["DEMO_TOKEN_LABEL", "demo_injections", "run_demo"]
+
+DEMO_TOKEN_LABEL = "demo"
+CST = timezone(timedelta(hours=8))  # the banner's times: the sample plants are in Hebei
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +52,40 @@ async def run_demo(settings: Settings, registry: Registry, *, rule_params: dict[
     port: int | None = settings.http_port
     async with open_service(settings, registry, rule_params=rule_params, on_alerts=announce) as svc:
         port = svc.http_port
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
         async with await psycopg.AsyncConnection.connect(svc.database_url, autocommit=True) as conn:
-            token = await create_token(conn, role="officer", label="demo")
+            # One live demo token at a time: the previous runs' are revoked.
+            cur = await conn.execute(
+                "UPDATE api_tokens SET revoked_at = now() WHERE label = %s AND revoked_at IS NULL",
+                (DEMO_TOKEN_LABEL,))
+            revoked = cur.rowcount
+            token = await create_token(conn, role="officer", label=DEMO_TOKEN_LABEL)
+            cur = await conn.execute("SELECT max(ts) FROM readings")
+            row = await cur.fetchone()
+        last_stored: datetime | None = row[0] if row is not None else None
+        start = now - timedelta(hours=backlog_hours)
+        resumed = False
+        if last_stored is not None and last_stored >= start:
+            resumed = True
+            # Minutes already stored by an earlier run are not published again (they would be
+            # dropped as duplicates, injections included): continue after the last one.
+            start = min(now, last_stored.astimezone(UTC).replace(second=0, microsecond=0)
+                        + timedelta(minutes=1))
+        backlog_min = int((now - start).total_seconds() // 60)
+        injections = [inj for inj in (parse_injection(s, registry, start)
+                                      for s in demo_injections(registry))
+                      if inj.end <= now]
         assert svc.mqtt_url is not None
+        gateway_port = svc.gateway.port if svc.gateway is not None else None
+        replay = (f"Continuing after the last stored minute ({start.astimezone(CST):%H:%M} UTC+8):"
+                  f" {backlog_min} min"
+                  f" at {speed:g}x" if resumed else
+                  f"Replaying the last {backlog_hours:g} h at {speed:g}x")
+        injected = ("; injected: " + ", ".join(
+            f"{inj.kind} on {', '.join(inj.device_ids)} {inj.start.astimezone(CST):%H:%M}-"
+            f"{inj.end.astimezone(CST):%H:%M} UTC+8"
+            for inj in injections)
+            if injections else "; no injected outages (none fits the minutes still to replay)")
         print(
             "\necowarn demo is running.\n"
             f"  console (officer):  http://{host}:{port}/console/login?token={token}\n"
@@ -59,13 +93,12 @@ async def run_demo(settings: Settings, registry: Registry, *, rule_params: dict[
             f"http://{host}:{port}/api/v1/alerts\n"
             f"  metrics:            http://{host}:{port}/metrics\n"
             f"  MQTT broker:        {svc.mqtt_url} (telemetry/{{kind}}/{{device_id}})\n"
+            f"  HJ 212 (TCP):       {host}:{gateway_port}\n"
             f"  storage:            {svc.storage_mode}\n"
-            f"Replaying the last {backlog_hours:g} h at {speed:g}x with injected treatment outages,\n"
-            "then publishing live. Press Ctrl+C to stop.\n", flush=True)
-        now = datetime.now(UTC).replace(second=0, microsecond=0)
-        start = now - timedelta(hours=backlog_hours)
-        backlog_min = int(backlog_hours * 60)
-        injections = [parse_injection(s, registry, start) for s in demo_injections(registry)]
+            f"  tokens:             {'earlier demo token revoked; ' if revoked else ''}more while"
+            f" the demo runs: ECOWARN_DATABASE_URL='{svc.database_url}' ecowarn token create"
+            " --role officer (or --role enterprise --enterprise ID)\n"
+            f"{replay}{injected};\nthen publishing live. Press Ctrl+C to stop.\n", flush=True)
 
         async def simulate() -> None:
             stats = await run_simulation(svc.mqtt_url or "", registry, start=start, minutes=backlog_min,

