@@ -157,8 +157,12 @@ def classify(exc: Exception) -> ErrorInfo:
                        for e in exc.errors())
         listed = "; ".join(f"{f.path}: {f.message}" for f in fields[:5])
         more = _TEXTS["validation_more"].format(n=len(fields) - 5) if len(fields) > 5 else ""
+        more_zh = (_TEXTS_ZH["validation_more"].format(n=len(fields) - 5)
+                   if len(fields) > 5 else "")
+        paths = "、".join(f.path for f in fields[:5])
         return ErrorInfo(422, "validation_error", _TEXTS["validation_error"].format(fields=listed, more=more),
-                         fields)
+                         fields, extra={"detail_zh": _TEXTS_ZH["validation_error"].format(
+                             fields=f"请检查这些字段：{paths}", more=more_zh)})
     if isinstance(exc, StoreUnavailable):
         return ErrorInfo(503, "database_unavailable", _TEXTS["database_unavailable"], (),
                          {"Retry-After": "5"},
@@ -221,6 +225,8 @@ def _json(info: ErrorInfo) -> JSONResponse:
         body["fields"] = [{"path": f.path, "message": f.message} for f in info.fields]
     if info.extra:
         body.update(info.extra)
+    if "detail_zh" not in body and f"code_{info.code}" in _TEXTS_ZH:
+        body["detail_zh"] = _TEXTS_ZH[f"code_{info.code}"]
     return JSONResponse(body, status_code=info.status, headers=info.headers)
 
 

@@ -425,6 +425,18 @@ ERRORS: Final[dict[str, str]] = {
     "validation_more": " (and {n} more)",
     "database_unavailable": "the database is not answering; retry later",
     "internal_error": "internal error; the server log has the details",
+    # Fallback wording per error code, for answers that carry no message of their own in this
+    # language (the code's specific English detail stays in "detail").
+    "code_bad_request": "the request is malformed",
+    "code_unauthorized": "sign-in required: the token is missing, invalid, expired or revoked",
+    "code_forbidden": "this account may not do that",
+    "code_not_found": "not found (or not visible to this account)",
+    "code_method_not_allowed": "this method is not allowed here",
+    "code_payload_too_large": "the request body is larger than allowed",
+    "code_unsupported_media_type": "this content type is not accepted",
+    "code_invalid_request": "the request is not valid",
+    "code_conflict": "the request conflicts with the current state",
+    "code_illegal_transition": "this action is not allowed in the alert's current state",
 }
 
 # uploaded files (ecowarn.store.attachments): why a file is refused

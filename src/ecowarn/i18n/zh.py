@@ -409,6 +409,17 @@ ERRORS: Final[dict[str, str]] = {
     "validation_more": "（另有 {n} 项）",
     "database_unavailable": "数据库未响应，请稍后重试",
     "internal_error": "服务器内部错误，详情见服务器日志",
+    # 错误代码的通用说明：用于本身没有中文说明的应答（具体的英文说明仍在 detail 中）。
+    "code_bad_request": "请求格式错误",
+    "code_unauthorized": "需要登录：令牌缺失、无效、已过期或已吊销",
+    "code_forbidden": "当前账号无权执行此操作",
+    "code_not_found": "未找到（或当前账号无权查看）",
+    "code_method_not_allowed": "此处不允许该请求方法",
+    "code_payload_too_large": "请求内容超过允许的大小",
+    "code_unsupported_media_type": "不接受该内容类型",
+    "code_invalid_request": "请求无效",
+    "code_conflict": "请求与当前状态冲突",
+    "code_illegal_transition": "预警当前状态下不允许此操作",
 }
 
 # uploaded files (ecowarn.store.attachments): why a file is refused
