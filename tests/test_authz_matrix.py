@@ -187,6 +187,12 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/console/enterprises/{enterprise_id}/file"): cookie(OFFICER, ENTERPRISE, scoped=True),
     ("GET", "/console/stats"): cookie(OFFICER),
     ("GET", "/console/stats.csv"): cookie(OFFICER),
+    # the bureau's overview, map and search (api/console_overview.py, console_map.py,
+    # console_search.py): officers only, each within its jurisdiction
+    ("GET", "/console/overview"): cookie(OFFICER),
+    ("GET", "/console/overview/completeness"): cookie(OFFICER),
+    ("GET", "/console/map"): cookie(OFFICER),
+    ("GET", "/console/search"): cookie(OFFICER),
     # credit repair and the officer notification log (api/console_repair.py,
     # api/console_notifications.py)
     ("POST", "/console/enterprises/{enterprise_id}"): cookie(ENTERPRISE, ok=404, scoped=True, form={

@@ -383,8 +383,9 @@ async def test_the_ledger_lists_filters_pages_and_exports(api: ApiEnv) -> None:
     export = await c.get("/console/rectifications", overdue="false", format="csv")
     assert export.headers["content-type"].startswith("text/csv")
     assert export.headers["content-disposition"].startswith('attachment; filename="rectifications-')
-    rows = list(csv.DictReader(io.StringIO(export.text)))
-    assert [int(r["id"]) for r in rows] == [first] and rows[0]["enterprise_id"] == CEMENT
+    assert export.content.startswith(b"\xef\xbb\xbf")  # a BOM: Excel reads it as UTF-8
+    rows = list(csv.DictReader(io.StringIO(export.content.decode("utf-8-sig"))))
+    assert [int(r["编号"]) for r in rows] == [first] and rows[0]["统一社会信用代码"] == CEMENT
     await c.be("enterprise", "enterprise", enterprise_id=CEMENT)
     page = await c.get("/console/rectifications", lang="en")
     assert "Our rectification ledger" in page.text and 'href="/console/rectifications?lang=en">Our' in page.text

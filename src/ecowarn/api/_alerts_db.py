@@ -16,6 +16,7 @@ from ecowarn.alerts.lifecycle import in_scope
 from ecowarn.api._time import iso, iso_or_none
 
 __all__ = [
+    "OVERDUE_ANSWER_SQL",
     "READINGS_CAP",
     "READINGS_MARGIN",
     "AlertFilter",
@@ -37,6 +38,11 @@ _COLUMNS = sql.SQL(
     " summary, summary_zh"
 )
 _DETAIL_COLUMNS = sql.SQL(", params, evidence, created_at, updated_at")
+# An alert the enterprise was told of (dispatched) whose answer deadline (the parameter) has
+# passed and that it has not answered: the console's "overdue answers".
+OVERDUE_ANSWER_SQL = (
+    "status = 'dispatched' AND due_at IS NOT NULL AND due_at < %s"
+    " AND NOT EXISTS (SELECT 1 FROM alert_answers x WHERE x.alert_id = alerts.id)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +56,10 @@ class AlertFilter:
     status: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    # Console filters: a severity, any of several statuses, answers overdue at this time.
+    severity: str | None = None
+    statuses: tuple[str, ...] | None = None
+    answer_overdue_at: datetime | None = None
 
 
 def _conditions(f: AlertFilter, scope: str | Collection[str] | None,
@@ -57,7 +67,7 @@ def _conditions(f: AlertFilter, scope: str | Collection[str] | None,
     where: list[sql.Composable] = []
     params: list[Any] = []
     for column, value in (("rule", f.rule), ("enterprise_id", f.enterprise_id),
-                          ("status", f.status)):
+                          ("status", f.status), ("severity", f.severity)):
         if value is not None:
             where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
             params.append(value)
@@ -68,6 +78,12 @@ def _conditions(f: AlertFilter, scope: str | Collection[str] | None,
     if f.device_id is not None:
         where.append(sql.SQL("device_ids @> ARRAY[%s]::text[]"))
         params.append(f.device_id)
+    if f.statuses is not None:
+        where.append(sql.SQL("status = ANY(%s)"))
+        params.append(list(f.statuses))
+    if f.answer_overdue_at is not None:
+        where.append(sql.SQL(OVERDUE_ANSWER_SQL))
+        params.append(f.answer_overdue_at)
     if f.since is not None:
         where.append(sql.SQL("(end_ts IS NULL OR end_ts >= %s)"))
         params.append(f.since)

@@ -28,11 +28,11 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ecowarn.api._alerts_db import (
     READINGS_MARGIN,
-    AlertFilter,
     binned_series,
     fetch_alert,
     list_alerts,
 )
+from ecowarn.api._console_alert_list import alert_filter_choices, alert_list_filter, alerts_csv
 from ecowarn.api._console_errors import FormFailure
 from ecowarn.api._console_forms import FormGuard
 from ecowarn.api._console_lang import lang_of, local_minute, url_for
@@ -45,8 +45,11 @@ from ecowarn.api.console_complaints import build_complaints_console
 from ecowarn.api.console_credit import build_credit_console
 from ecowarn.api.console_draws import build_draws_console
 from ecowarn.api.console_evaluations import build_evaluations_console
+from ecowarn.api.console_map import build_map_console
+from ecowarn.api.console_overview import build_overview_console
 from ecowarn.api.console_positive_list import build_positive_list_console
 from ecowarn.api.console_rectifications import build_rectifications_console
+from ecowarn.api.console_search import build_search_console
 from ecowarn.api.console_workflow import alert_workflow_context, build_workflow_console, nav_links
 from ecowarn.api.context import ApiContext
 from ecowarn.api.errors import ErrorInfo, HtmlErrorRenderer, NotFound, PayloadTooLarge
@@ -54,7 +57,7 @@ from ecowarn.api.pagination import BIGINT_MAX
 from ecowarn.api.routes_alerts import ALERT_CURSOR
 from ecowarn.config.metrics import UNITS
 from ecowarn.config.registry import Registry
-from ecowarn.i18n import TEXTS, Lang, rule_name
+from ecowarn.i18n import TEXTS, Lang, catalog, rule_name
 from ecowarn.i18n import label as status_label
 from ecowarn.store.tokens import Principal
 
@@ -154,13 +157,19 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
     @router.get("")
     async def alerts_page(
         request: Request, principal: Annotated[Principal, Depends(viewers)],
-        rule: str | None = None, status: str | None = None, cursor: str | None = None,
+        rule: str | None = None, status: str | None = None, severity: str | None = None,
+        answer: str | None = None, device_id: str | None = None, cursor: str | None = None,
+        format: str | None = None,
     ) -> Response:
         lang = lang_of(request)
+        f, selected = alert_list_filter(rule=rule, status=status, severity=severity, answer=answer,
+                                        device_id=device_id, now=datetime.now(UTC))
+        scope = visibility(ctx, principal).enterprises
+        if format == "csv":
+            async with connect(ctx) as conn:
+                return await alerts_csv(conn, f, scope, reg, lang)
         async with connect(ctx) as conn:
-            rows, last = await list_alerts(conn, AlertFilter(rule=rule, status=status),
-                                           scope=visibility(ctx, principal).enterprises,
-                                           limit=PAGE_SIZE,
+            rows, last = await list_alerts(conn, f, scope=scope, limit=PAGE_SIZE,
                                            after=ALERT_CURSOR.decode(cursor))
         items = [{
             "url": url_for(f"/console/alerts/{r['id']}", lang),
@@ -170,11 +179,15 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
             "start": local_minute(r["start_ts"]),
             "end": local_minute(r["end_ts"]) if r["end_ts"] else None,
             "severity": status_label(r["severity"], lang), "status": r["status"],
+            "status_text": status_label(r["status"], lang),
             "summary": r["summary_zh"] if lang == "zh" else r["summary"],
         } for r in rows]
-        older = None if last is None else url_for("/console", lang, rule=rule, status=status,
+        older = None if last is None else url_for("/console", lang, **selected,
                                                   cursor=ALERT_CURSOR.encode(*last))
         return render(request, "alerts.html", items=items, older=older,
+                      b=catalog(lang, "BUREAU"), selected=selected,
+                      csv=url_for("/console", lang, **selected, format="csv"),
+                      choices=alert_filter_choices(lang),
                       nav=nav_links(principal, lang), logout=url_for("/console/logout", lang))
 
     async def show_alert(request: Request, principal: Principal, alert_id: int,
@@ -230,6 +243,8 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
         return await show_alert(request, principal, alert_id)
 
     router.include_router(build_workflow_console(ctx, auth, render, guard, show_alert))
+    for build_bureau_page in (build_overview_console, build_map_console, build_search_console):
+        router.include_router(build_bureau_page(ctx, auth, render))
     router.include_router(build_rectifications_console(ctx, auth, render, guard, show_alert, nav_links))
     router.include_router(build_credit_console(ctx, viewers, render, nav_links, guard=guard))
     for build_credit_page in (build_evaluations_console, build_positive_list_console, build_draws_console,

@@ -1,7 +1,8 @@
 """Console pages of enterprise credit: warnings, answers, credit standing, repair, evidence.
 
 - ``GET /console/enterprises``: officers see every registered enterprise with its score
-  and level; an enterprise session goes to its own page.
+  and level in the active level scheme (``?level=`` keeps one level's, ``?format=csv``
+  downloads the list, ``api/_console_csv.py``); an enterprise session goes to its own page.
 - ``GET /console/enterprises/{id}``: the enterprise's score and level; its deductions that
   can still be repaired, each with the end of its minimum publication period, its latest
   repair application and (enterprise sessions) the form to apply (``api/console_repair.py``);
@@ -31,11 +32,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from ecowarn.api._console_bureau_db import enterprise_levels
 from ecowarn.api._console_credit_db import applications_of, live_deductions
+from ecowarn.api._console_csv import csv_response
 from ecowarn.api._console_forms import FORM_FIELD, FormGuard
 from ecowarn.api._console_inline import Refusal
 from ecowarn.api._console_lang import lang_of, local_minute, url_for, with_lang
-from ecowarn.api._credit_db import fetch_answers, fetch_scores, list_deliveries
+from ecowarn.api._credit_db import fetch_answers, list_deliveries
 from ecowarn.api._db import connect
 from ecowarn.api._evidence_html import render_evidence
 from ecowarn.api._templates import templates
@@ -51,13 +54,15 @@ from ecowarn.credit.applications import MAX_COMMITMENT
 from ecowarn.credit.evidence import DOCUMENT_FORMAT, fetch_evidence
 from ecowarn.credit.hooks import installed
 from ecowarn.credit.params import CreditParams
-from ecowarn.i18n import CREDIT_TEXTS, ENTRY_TYPES, Lang, label, rule_name
+from ecowarn.i18n import CREDIT_TEXTS, ENTRY_TYPES, Lang, catalog, label, rule_name
 from ecowarn.store.attachments import MAX_BYTES, MAX_FILES
 from ecowarn.store.tokens import Principal
 
 __all__ = ["build_credit_console"]
 
 Renderer = Callable[..., HTMLResponse]
+ENTERPRISE_CSV_COLUMNS = ("col_enterprise", "col_credit_code", "col_region", "col_industry", "col_credit_score",
+                          "col_level")
 Viewers = Callable[[Request], Awaitable[Principal]]
 # Rows shown per section; the JSON API pages through all of them.
 SECTION_ROWS = 200
@@ -216,25 +221,33 @@ def build_credit_console(ctx: ApiContext, viewers: Viewers, render: Renderer,
             back=with_lang("/console/enterprises", lang) if principal.enterprise_id is None else None)
 
     @router.get("/enterprises")
-    async def enterprises_page(request: Request,
-                               principal: Annotated[Principal, Depends(viewers)]) -> Response:
+    async def enterprises_page(request: Request, principal: Annotated[Principal, Depends(viewers)],
+                               level: str | None = None, format: str | None = None) -> Response:
+        """Every visible enterprise with its score and level in the active scheme; ``level``
+        keeps one level's (the overview's links), ``format=csv`` downloads the list."""
         lang = lang_of(request)
         if principal.enterprise_id is not None:
             return RedirectResponse(with_lang(f"/console/enterprises/{principal.enterprise_id}", lang),
                                     status_code=303)
-        seen = visibility(ctx, principal)
+        scheme = ctx.credit_model.scheme
+        level = level if scheme.level(level or "") is not None else None
         async with connect(ctx) as conn:
-            scores = await fetch_scores(conn)
+            standing = await enterprise_levels(conn, reg, visibility(ctx, principal), ctx.credit_model.level_for)
         items = []
-        for enterprise_id in sorted(set(reg.enterprises) | set(scores)):
-            if not seen.sees(enterprise_id):
+        for enterprise_id, (score, lv) in standing.items():
+            if level is not None and lv != level:
                 continue
             ent = reg.enterprises.get(enterprise_id)
-            score, level = scores.get(enterprise_id, (ledger.FULL_SCORE, ledger.level_for(ledger.FULL_SCORE)))
             items.append({"id": enterprise_id, "name": ent.name if ent else enterprise_id,
-                          "industry": ent.industry if ent else "", "score": score, "level": level,
+                          "industry": ent.industry if ent else "", "region": ent.region if ent else "",
+                          "score": score, "level": lv,
                           "url": with_lang(f"/console/enterprises/{enterprise_id}", lang)})
-        return page(request, principal, "enterprises.html", items=items)
+        if format == "csv":
+            return csv_response(ENTERPRISE_CSV_COLUMNS, ([e["name"], e["id"], e["region"], e["industry"], e["score"],
+                                                          e["level"]] for e in items), lang, "enterprises")
+        return page(request, principal, "enterprises.html", items=items, b=catalog(lang, "BUREAU"),
+                    levels=[(lv.id, lv.name.zh if lang == "zh" else lv.name.en) for lv in scheme.levels],
+                    selected=level, csv=url_for("/console/enterprises", lang, level=level, format="csv"))
 
     @router.get("/enterprises/{enterprise_id}")
     async def enterprise_page(request: Request, principal: Annotated[Principal, Depends(viewers)],

@@ -29,7 +29,7 @@ Another enterprise's or region's rectification, alert or file is 404 like a miss
 
 import dataclasses
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from typing import Annotated, Any
 
 import psycopg
@@ -55,6 +55,7 @@ from ecowarn.alerts.rectification import (
     submit,
     verify,
 )
+from ecowarn.api._console_csv import CSV_MAX_ROWS, csv_response, yes_no
 from ecowarn.api._console_errors import INLINE_ERRORS, FormFailure, form_failure
 from ecowarn.api._console_forms import (
     MAX_FORM_BYTES,
@@ -75,8 +76,6 @@ from ecowarn.api.routes_rectifications import (
     MAX_REQUEST_BYTES,
     attachment_response,
     keep_submission,
-    rectification_csv,
-    rectification_out,
 )
 from ecowarn.api.routes_workflow import actor_of, region_enterprises
 from ecowarn.i18n import WORKFLOW_TEXTS, Lang, catalog, label, rule_name
@@ -99,7 +98,10 @@ NavLinks = Callable[[Principal, Lang], list[tuple[str, str]]]
 EntityId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 LEDGER_PAGE_SIZE = 50
 # A CSV export stops here (the JSON API pages through everything).
-CSV_MAX_ROWS = 10_000
+# The ledger's CSV download (``api/_console_csv.py``: BOM, headers in the page's language).
+RECTIFICATION_CSV_COLUMNS = ("col_id", "col_alert", "col_rule", "col_enterprise", "col_credit_code", "col_region",
+                             "col_status", "col_overdue", "col_rect_due", "col_requirements", "col_ordered",
+                             "col_submissions", "col_decided", "col_decision_reason")
 # Rectifications shown on one alert's page (one at a time is in progress; the rest ended).
 SECTION_ROWS = 50
 _CURSOR = CursorCodec("console_rectifications", int)
@@ -416,7 +418,7 @@ def build_rectifications_console(ctx: ApiContext, auth: Auth, render: Renderer, 
         f = RectificationFilter(enterprise_ids=seen.narrow(wanted),
                                 statuses=None if status is None else (status,), overdue=late)
         if format == "csv":
-            return await _csv(f, principal)
+            return await _csv(f, lang)
         async with connect(ctx) as conn:
             rows, last = await list_rectifications(conn, f, limit=LEDGER_PAGE_SIZE,
                                                    after_id=_CURSOR.decode_one(cursor or None))
@@ -445,20 +447,28 @@ def build_rectifications_console(ctx: ApiContext, auth: Auth, render: Renderer, 
                                                if seen.sees(e.id)), key=lambda e: e[1]),
             nav=nav(principal, lang), logout=with_lang(f"{CONSOLE_PREFIX}/logout", lang))
 
-    async def _csv(f: RectificationFilter, principal: Principal) -> Response:
-        items: list[dict[str, Any]] = []
+    async def _csv(f: RectificationFilter, lang: Lang) -> Response:
+        """The ledger's rows (``f``) as the page shows them, for a spreadsheet."""
+        rows: list[dict[str, Any]] = []
         after: int | None = None
         async with connect(ctx) as conn:
-            while len(items) < CSV_MAX_ROWS:
-                rows, after = await list_rectifications(conn, f, limit=500, after_id=after)
-                items += [rectification_out(r, reg, for_enterprise=principal.role == "enterprise")
-                          for r in rows]
+            while len(rows) < CSV_MAX_ROWS:
+                page, after = await list_rectifications(conn, f, limit=500, after_id=after)
+                rows += page
                 if after is None:
                     break
-        stamp = datetime.now(UTC).astimezone(CST).strftime("%Y%m%d-%H%M")
-        return Response(rectification_csv(items[:CSV_MAX_ROWS]), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="rectifications-{stamp}.csv"',
-                                 "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+        texts = catalog(lang, "RECTIFICATION")
+
+        def line(r: dict[str, Any]) -> list[Any]:
+            ent = reg.enterprises.get(r["enterprise_id"])
+            return [r["id"], r["alert_id"], rule_name(r["rule"], lang), ent.name if ent else "",
+                    r["enterprise_id"], ent.region if ent else "", texts.get(f"st_{r['status']}", r["status"]),
+                    yes_no(bool(r["overdue"]), lang), local_minute(r["due_at"]), r["requirements"],
+                    local_minute(r["created_at"]), int(r["submission_count"]), local_minute(r["decided_at"]),
+                    r["decision_reason"] or ""]
+
+        return csv_response(RECTIFICATION_CSV_COLUMNS, (line(r) for r in rows[:CSV_MAX_ROWS]), lang,
+                            "rectifications")
 
     @router.get("/attachments/{attachment_id}")
     async def attachment(principal: Annotated[Principal, Depends(readers)],

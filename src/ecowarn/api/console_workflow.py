@@ -62,11 +62,14 @@ from ecowarn.alerts.hearing import Hearing, explain
 from ecowarn.alerts.maintenance import decide, pending_declarations
 from ecowarn.alerts.model import WorkflowParams, dispositions_after
 from ecowarn.alerts.remote_verification import record_verification
+from ecowarn.api._console_csv import CSV_MAX_ROWS
 from ecowarn.api._console_errors import INLINE_ERRORS, FormFailure, form_failure
 from ecowarn.api._console_forms import FORM_FIELD, FormGuard, local_datetime, read_form
-from ecowarn.api._console_lang import lang_of, local_minute, with_lang
+from ecowarn.api._console_lang import lang_of, local_minute, url_for, with_lang
+from ecowarn.api._console_nav import nav_links
 from ecowarn.api._console_offsite import FORM as OFFSITE_FORM
 from ecowarn.api._console_offsite import off_site_section
+from ecowarn.api._console_queue_csv import queue_csv
 from ecowarn.api._db import connect
 from ecowarn.api._paths import CONSOLE_PREFIX
 from ecowarn.api.auth import Auth, Visibility, enterprise_scope, visibility
@@ -76,7 +79,7 @@ from ecowarn.api.errors import FieldError, InvalidRequest
 from ecowarn.api.pagination import BIGINT_MAX, CursorCodec
 from ecowarn.api.routes_workflow import actor_of, region_enterprises
 from ecowarn.config.registry import Registry
-from ecowarn.i18n import CREDIT_TEXTS, RULE_NAMES, WORKFLOW_TEXTS, Join, Lang, catalog, label, rule_name
+from ecowarn.i18n import RULE_NAMES, WORKFLOW_TEXTS, Join, Lang, catalog, label, rule_name
 from ecowarn.i18n import render as in_lang
 from ecowarn.store.tokens import Principal
 
@@ -100,20 +103,6 @@ def _who(role: str, token_id: int | None, who_label: str, lang: Lang) -> str:
     if token_id is None:
         return name if role != "system" else label("system", lang)
     return f"{name} #{token_id}" + (f" {who_label}" if who_label else "")
-
-
-def nav_links(principal: Principal, lang: Lang) -> list[tuple[str, str]]:
-    """Header links: the alert list, the officers' queue, the rectification ledger (an
-    enterprise's own "问题台账") and enterprise credit."""
-    w = WORKFLOW_TEXTS[lang]
-    r = catalog(lang, "RECTIFICATION")
-    links = [(with_lang(CONSOLE_PREFIX, lang), w["alerts"])]
-    if principal.role in ("officer", "admin"):
-        links.append((with_lang(f"{CONSOLE_PREFIX}/queue", lang), w["queue"]))
-    links.append((with_lang(f"{CONSOLE_PREFIX}/rectifications", lang),
-                  r["c_own_ledger"] if principal.role == "enterprise" else r["c_ledger"]))
-    links.append((with_lang(f"{CONSOLE_PREFIX}/enterprises", lang), CREDIT_TEXTS[lang]["enterprises"]))
-    return links
 
 
 def _state_view(s: AlertState, lang: Lang, *, for_enterprise: bool) -> dict[str, Any]:
@@ -266,7 +255,7 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer, guard:
     async def queue_response(request: Request, principal: Principal, *, region: str | None = None,
                              rule: str | None = None, status: str | None = None,
                              assignee: str | None = None, cursor: str | None = None,
-                             failed: FormFailure | None = None) -> Response:
+                             failed: FormFailure | None = None, csv: bool = False) -> Response:
         lang = lang_of(request)
         region = region or None
         rule = rule or None
@@ -278,6 +267,10 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer, guard:
         f = QueueFilter(enterprise_ids=seen.narrow(region_enterprises(reg, region)), rule=rule,
                         statuses=(status,) if status else QueueFilter().statuses,
                         assignee=assignee_id)
+        if csv:
+            async with connect(ctx) as conn:
+                rows, _ = await queue_page(conn, f, as_of=as_of, limit=CSV_MAX_ROWS)
+            return queue_csv(rows, reg, lang)
         async with connect(ctx) as conn:
             rows, last = await queue_page(conn, f, as_of=as_of, limit=QUEUE_PAGE_SIZE,
                                           after=after)
@@ -315,7 +308,11 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer, guard:
                 query["lang"] = "en"
             more = f"{CONSOLE_PREFIX}/queue?{urlencode(query)}"
         regions = seen.regions(reg)
+        filters = {k: v for k, v in {"region": region, "rule": rule, "status": status,
+                                     "assignee": assignee}.items() if v}
         return render(request, "queue.html", status=failed.status if failed else 200,
+                      csv=url_for(f"{CONSOLE_PREFIX}/queue", lang, **filters, format="csv"),
+                      b=catalog(lang, "BUREAU"),
                       w=WORKFLOW_TEXTS[lang], items=items, more=more,
                       declarations=declarations, failed=failed or NO_FAILURE,
                       csrf_field=FORM_FIELD, csrf=guard.token_for(request),
@@ -330,10 +327,10 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer, guard:
     async def queue_view(
         request: Request, principal: Annotated[Principal, Depends(officers)],
         region: str | None = None, rule: str | None = None, status: str | None = None,
-        assignee: str | None = None, cursor: str | None = None,
+        assignee: str | None = None, cursor: str | None = None, format: str | None = None,
     ) -> Response:
         return await queue_response(request, principal, region=region, rule=rule, status=status,
-                                    assignee=assignee, cursor=cursor)
+                                    assignee=assignee, cursor=cursor, csv=format == "csv")
 
     @router.post("/maintenance/{maintenance_id}/decide")
     async def decide_form(request: Request, principal: Annotated[Principal, Depends(officers)],

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["ATTACHMENTS", "CONSOLE", "CREDIT", "DOSSIER", "ENTRY_TYPES", "ERRORS", "EVALUATION", "EVALUATION_REPORT",
-           "EVIDENCE", "LABELS", "NOTIFY", "PHRASES", "RECTIFICATION", "RULES", "STATS", "SUPERVISION",
-           "SUPERVISION_CONSOLE", "WORKFLOW"]
+__all__ = ["ATTACHMENTS", "BUREAU", "CONSOLE", "CREDIT", "DOSSIER", "ENTRY_TYPES", "ERRORS", "EVALUATION",
+           "EVALUATION_REPORT", "EVIDENCE", "LABELS", "NOTIFY", "PHRASES", "RECTIFICATION", "RULES", "STATS",
+           "SUPERVISION", "SUPERVISION_CONSOLE", "WORKFLOW"]
 
 # console pages (login, alerts, readings)
 CONSOLE: Final[dict[str, str]] = {
@@ -1233,4 +1233,123 @@ STATS: Final[dict[str, str]] = {
                   "false alarm / decided."),
     "def_overdue": "Overdue rectifications: due time passed and not verified (as of now).",
     "invalid": "Invalid filter: {detail}",
+}
+
+
+# the bureau's overview, map, search and CSV exports (api/console_overview.py, console_map.py,
+# console_search.py, _console_csv.py)
+BUREAU: Final[dict[str, str]] = {
+    "nav_overview": "Overview",
+    "nav_map": "Map",
+    "search": "Search",
+    "search_placeholder": "Enterprise name, credit code, device id or MN",
+    "ov_title": "Jurisdiction overview",
+    "ov_scope_region": "Jurisdiction: enterprises whose division code starts with {region}.",
+    "ov_scope_all": "Jurisdiction: every enterprise and air station.",
+    "ov_as_of": "As of {at} (China time). Every number links to the list of what it counts.",
+    "ov_open": "Open alerts by rule and severity",
+    "ov_open_note": "Open: any status but closed or superseded.",
+    "ov_no_open": "No open alerts in the jurisdiction.",
+    "ov_total": "Total",
+    "ov_overdue": "Overdue",
+    "ov_overdue_answers": "Answers overdue",
+    "ov_overdue_answers_note": (
+        "Alerts the enterprise was told of, past the answer deadline, with no answer from it yet."
+    ),
+    "ov_overdue_rect": "Rectifications overdue",
+    "ov_overdue_rect_note": "Rectifications past their due time and not verified.",
+    "ov_levels": "Enterprises by credit level ({scheme})",
+    "ov_levels_note": "In the active level scheme; an enterprise without credit records stands at 100 points.",
+    "ov_enterprises": "Enterprises",
+    "ov_completeness": "Today's data completeness",
+    "ov_completeness_note": (
+        "{minutes} minutes since midnight (China time); a device's minute counts as received when at least on"
+        "e reading arrived for it. Completeness = device-minutes received ÷ device-minutes expected (devices "
+        "× minutes)."
+    ),
+    "ov_kind": "Device kind",
+    "ov_devices": "Devices",
+    "ov_expected": "Device-minutes expected",
+    "ov_received": "Device-minutes received",
+    "ov_share": "Completeness",
+    "ov_no_devices": "No monitoring devices registered in the jurisdiction.",
+    "kind_cems": "Stack outlets (CEMS)",
+    "kind_water": "Wastewater outlets",
+    "kind_power": "Power sub-meters",
+    "kind_air": "Air micro-stations",
+    "cmp_title": "Today's data completeness: {kind}",
+    "cmp_back": "Back to the overview",
+    "cmp_device": "Device",
+    "cmp_minutes": "Minutes received today",
+    "map_title": "Map of enterprises and monitoring points",
+    "map_note": (
+        "Drawn from the registered coordinates (equirectangular projection scaled to the points' extent), wit"
+        "h no external map service. No administrative boundaries are drawn: the system holds no boundary data"
+        "."
+    ),
+    "map_legend": "Legend",
+    "map_enterprise": "Enterprise (square, coloured by credit level)",
+    "map_outlet": "Outlet (triangle)",
+    "map_station": "Air station (dot)",
+    "map_ring": "Ring colour: worst severity of the open alerts",
+    "map_no_alert": "No open alert",
+    "map_north": "N",
+    "map_km": "{km} km",
+    "map_unplaced": "No coordinates registered, not on the map: {names}",
+    "map_empty": "No enterprise, outlet or air station with registered coordinates in the jurisdiction.",
+    "map_level": "credit level {level}",
+    "map_worst": "worst open alert: {severity}",
+    "search_title": "Search",
+    "search_hint": (
+        "Find an enterprise by name or unified social credit code, or a device by id or HJ 212 MN, within you"
+        "r jurisdiction."
+    ),
+    "search_results": "Results for “{q}”: {n}",
+    "search_none": "No enterprise or device in the jurisdiction matches “{q}”.",
+    "search_short": "Type at least 2 characters.",
+    "search_more": "Only the first {n} are shown; type more of the name or code.",
+    "found_kind": "Kind",
+    "found_match": "Matched",
+    "found_enterprise": "Enterprise",
+    "found_device": "Device",
+    "match_name": "enterprise name",
+    "match_credit_code": "credit code",
+    "match_device_id": "device id",
+    "match_mn": "HJ 212 MN",
+    "match_equipment": "equipment name",
+    "export_csv": "Export CSV",
+    "filter": "Filter",
+    "all": "All",
+    "active": "Open",
+    "answer_overdue": "Answer overdue",
+    "level": "Credit level",
+    "device": "Device",
+    "yes": "yes",
+    "no": "no",
+    "col_id": "ID",
+    "col_rule": "Rule",
+    "col_enterprise": "Enterprise",
+    "col_credit_code": "Credit code",
+    "col_region": "Division code",
+    "col_devices": "Devices",
+    "col_start": "Start (China time)",
+    "col_end": "End (China time)",
+    "col_severity": "Severity",
+    "col_status": "Status",
+    "col_summary": "Summary",
+    "col_score": "Risk score",
+    "col_assignee": "Assignee",
+    "col_due": "Answer due (China time)",
+    "col_overdue": "Overdue",
+    "col_answers": "Answers",
+    "col_industry": "Industry",
+    "col_credit_score": "Credit score",
+    "col_level": "Credit level",
+    "col_alert": "Alert",
+    "col_requirements": "Requirements",
+    "col_ordered": "Ordered (China time)",
+    "col_rect_due": "Due (China time)",
+    "col_submissions": "Submissions",
+    "col_decided": "Verified or rejected (China time)",
+    "col_decision_reason": "Decision reason",
 }
