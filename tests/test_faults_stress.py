@@ -43,7 +43,7 @@ ROUNDS = int(os.environ.get("ECOWARN_STRESS_ROUNDS", "3"))
 SEED = int(os.environ.get("ECOWARN_STRESS_SEED", "20261120"))
 METERS = 20
 PER_MESSAGE = 20
-MINUTES_PER_ROUND = int(os.environ.get("ECOWARN_STRESS_MINUTES", "100"))
+MINUTES_PER_ROUND = int(os.environ.get("ECOWARN_STRESS_MINUTES", "60"))
 FAULTS = ("broker", "db", "kill")
 
 pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="needs mosquitto")

@@ -100,3 +100,36 @@ async def test_receive_raises_when_the_connection_is_lost(mqtt_url: str, topic_p
             with pytest.raises(aiomqtt.MqttError):
                 await asyncio.wait_for(waiting, 10)
         assert not client.connected
+
+
+async def test_messages_of_a_lost_connection_are_never_acknowledged_on_the_next(
+        mqtt_url: str, topic_prefix: str) -> None:
+    """A PUBACK for a message of a dropped connection is not written (the broker may have given
+    its packet id to another message on the new one); the message comes back and is acked there."""
+    cid = f"ack-{uuid.uuid4().hex[:8]}"
+    topic = f"{topic_prefix}telemetry/power/Z"
+    first = client_for(mqtt_url, cid)
+    async with first:
+        await first.subscribe(f"{topic_prefix}telemetry/+/+", qos=1)
+        await publish(mqtt_url, topic, [b"a1", b"a2", b"a3"])
+        old = []
+        async with asyncio.timeout(10):
+            while len(old) < 3:
+                old += await first.receive()
+        # The session is taken over (as after a broker restart): the first connection drops.
+        second = client_for(mqtt_url, cid)
+        async with second:
+            await eventually(lambda: not first.connected, 10, "the first connection to drop")
+            assert first.ack_many(old) == 0
+            again = await second.receive()
+            async with asyncio.timeout(10):
+                while len(again) < 3:
+                    again += await second.receive()
+            assert [m.payload for m in again] == [b"a1", b"a2", b"a3"]
+            assert all(m.dup for m in again)
+            assert second.ack_many(again) == 3
+        with pytest.raises(aiomqtt.MqttError):
+            await first.receive()
+    ep = parse_mqtt_url(mqtt_url)
+    async with aiomqtt.Client(ep.host, ep.port, identifier=cid, clean_session=True):
+        pass
