@@ -325,9 +325,17 @@ async def test_map_draws_every_visible_point_with_links_and_no_external_asset(ap
     assert "https://" not in page.text and "<script" not in page.text
     # the cement works: level A (green) with a high open alert (red ring)
     cement = re.search(rf'href="/console/enterprises/{CEMENT}/file" class="marker marker-square">'
-                       r'<title>([^<]*)</title><rect [^>]*fill="([^"]+)" stroke="([^"]+)"', body)
-    assert cement and cement.group(2) == "#1b5e20" and cement.group(3) == "#c62828"
-    assert "信用等级 A" in cement.group(1)
+                       r'<title>([^<]*)</title><rect [^>]*stroke="([^"]+)"[^>]*class="ring"/>'
+                       r'<rect [^>]*fill="([^"]+)"', body)
+    assert cement and cement.group(2) == "#c62828" and cement.group(3) == "#1b5e20"
+    assert "信用等级 A" in cement.group(1) and "未办结预警最高级别：高" in cement.group(1)
+    # every firm has an open alert (a ring); outlets and stations are filled by their worst one
+    assert body.count('class="ring"') == 3
+    outlets = dict(re.findall(r'<title>[^<]*\((\d{14})\)[^<]*</title><path [^>]*fill="([^"]+)"', body))
+    assert outlets == {"13010500000001": "#ef6c00", "13018200000001": "#ffffff", "13018200000002": "#ffffff",
+                       "13062700000001": "#f9a825"}
+    stations = dict(re.findall(r'<title>[^<]*\((AQ-\d{4})\)[^<]*</title><circle [^>]*fill="([^"]+)"', body))
+    assert stations["AQ-0001"] == "#ef6c00" and stations["AQ-0002"] == "#64b5f6"
 
     await _as(api, region="130105")
     county = await api.client.get("/console/map", params={"lang": "en"})

@@ -90,20 +90,25 @@ def _fmt_km(km: float) -> str:
 
 
 def _marker(p: MapPoint, x: float, y: float) -> str:
-    ring = p.ring or "#37474f"
-    wide = 3 if p.ring else 1
+    """The marker's shape (thin dark outline) and, when ``ring`` is set, a thick halo of that
+    colour around it, apart from the fill so both colours read."""
+    edge = 'stroke="#263238" stroke-width="1"'
     if p.shape == "square":
-        body = (f'<rect x="{x - 7:.1f}" y="{y - 7:.1f}" width="14" height="14" fill="{p.fill}" '
-                f'stroke="{ring}" stroke-width="{wide}"/>')
+        halo = f'<rect x="{x - 11:.1f}" y="{y - 11:.1f}" width="22" height="22"'
+        body = f'<rect x="{x - 7:.1f}" y="{y - 7:.1f}" width="14" height="14" fill="{p.fill}" {edge}/>'
     elif p.shape == "triangle":
-        body = (f'<path d="M{x:.1f},{y - 8:.1f} L{x + 7:.1f},{y + 5:.1f} L{x - 7:.1f},{y + 5:.1f} Z" '
-                f'fill="{p.fill}" stroke="{ring}" stroke-width="{wide}"/>')
+        halo = f'<path d="M{x:.1f},{y - 13:.1f} L{x + 11:.1f},{y + 8:.1f} L{x - 11:.1f},{y + 8:.1f} Z"'
+        body = (f'<path d="M{x:.1f},{y - 7:.1f} L{x + 6:.1f},{y + 4:.1f} L{x - 6:.1f},{y + 4:.1f} Z" '
+                f'fill="{p.fill}" {edge}/>')
     else:
-        body = f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6" fill="{p.fill}" stroke="{ring}" stroke-width="{wide}"/>'
-    label = (f'<text x="{x + 11:.1f}" y="{y + 4:.1f}" class="map-label">{escape(p.label)}</text>'
+        halo = f'<circle cx="{x:.1f}" cy="{y:.1f}" r="10"'
+        body = f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6" fill="{p.fill}" {edge}/>'
+    ring = (f'{halo} fill="#ffffff" fill-opacity="0.6" stroke="{p.ring}" stroke-width="3" class="ring"/>'
+            if p.ring else "")
+    label = (f'<text x="{x + 14:.1f}" y="{y + 4:.1f}" class="map-label">{escape(p.label)}</text>'
              if p.label else "")
     return (f'<a href="{escape(p.url)}" class="marker marker-{p.shape}"><title>{escape(p.title)}</title>'
-            f'{body}{label}</a>')
+            f'{ring}{body}{label}</a>')
 
 
 def map_svg(points: Sequence[MapPoint], *, title: str, north: str, km_label: str, width: int = 960,
@@ -118,8 +123,9 @@ def map_svg(points: Sequence[MapPoint], *, title: str, north: str, km_label: str
     for frac in (0.25, 0.5, 0.75):
         parts.append(f'<line x1="{width * frac:.0f}" y1="0" x2="{width * frac:.0f}" y2="{h}" class="grid"/>')
         parts.append(f'<line x1="0" y1="{h * frac:.0f}" x2="{width}" y2="{h * frac:.0f}" class="grid"/>')
-    # markers: stations under outlets under enterprises, so the firms stay clickable
-    order = {"circle": 0, "triangle": 1, "square": 2}
+    # markers: stations, then enterprises, then their outlets on top (an outlet a few hundred
+    # metres from its works would otherwise hide under the works' square)
+    order = {"circle": 0, "square": 1, "triangle": 2}
     for p in sorted(points, key=lambda p: order[p.shape]):
         x, y = proj.xy(p.lat, p.lon)
         parts.append(_marker(p, x, y))

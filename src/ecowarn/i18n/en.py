@@ -1292,6 +1292,10 @@ BUREAU: Final[dict[str, str]] = {
     "map_outlet": "Outlet (triangle)",
     "map_station": "Air station (dot)",
     "map_ring": "Ring colour: worst severity of the open alerts",
+    "map_fill": (
+        "Outlets and air stations are filled with the colour of their worst open alert (as above); "
+        "without one, white (outlets) or blue (stations)."
+    ),
     "map_no_alert": "No open alert",
     "map_north": "N",
     "map_km": "{km} km",

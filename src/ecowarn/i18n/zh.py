@@ -1249,6 +1249,10 @@ BUREAU: Final[dict[str, str]] = {
     "map_outlet": "排放口（三角）",
     "map_station": "空气站（圆点）",
     "map_ring": "外圈颜色：未办结预警的最高级别",
+    "map_fill": (
+        "排放口和空气站的填充色：其未办结预警的最高级别（同上），"
+        "无未办结预警时为白色（排放口）或蓝色（空气站）。"
+    ),
     "map_no_alert": "无未办结预警",
     "map_north": "北",
     "map_km": "{km} 千米",
