@@ -89,9 +89,20 @@ async def test_upwind_enterprise_is_named_from_the_station_wind(eval_env: EvalEn
 
 
 def test_enterprise_position_is_declared_or_the_mean_of_its_devices(sample_registry: Registry) -> None:
-    """Enterprises without lat/lon have no position unless a device of theirs has one."""
-    assert enterprise_positions(sample_registry) == {}
-    assert enterprise_positions(with_positions(sample_registry))[CEMENT] == (38.0428, 114.5377)
+    """Enterprises without lat/lon have no position unless a device of theirs has one; the
+    sample registry's declared positions are theirs."""
+    bare = without_positions(sample_registry)
+    assert enterprise_positions(bare) == {}
+    assert enterprise_positions(with_positions(bare))[CEMENT] == (38.0428, 114.5377)
+    assert enterprise_positions(sample_registry)[COKING] == (37.93, 114.625)
+
+
+def without_positions(registry: Registry) -> Registry:
+    """The sample registry with no coordinates on its enterprises and their devices."""
+    ents = {k: dataclasses.replace(e, lat=None, lon=None) for k, e in registry.enterprises.items()}
+    devices = {k: d if d.enterprise_id is None else dataclasses.replace(d, lat=None, lon=None)
+               for k, d in registry.devices.items()}
+    return dataclasses.replace(registry, enterprises=ents, devices=devices)
 
 
 def test_registry_accepts_enterprise_coordinates_in_pairs() -> None:
