@@ -225,7 +225,7 @@ async def test_todays_completeness_counts_distinct_minutes_per_device_kind(api: 
 async def test_search_finds_by_name_code_device_and_mn_within_scope(api: ApiEnv) -> None:
     """The header's search finds an enterprise by name and by credit code, a device by id and
     a CEMS by its MN; a county officer of 130105 does not find the coking plant or its
-    devices, nor the air stations; enterprises cannot search."""
+    devices, nor the air stations; what was typed is shown escaped; enterprises cannot search."""
     await _as(api)
     page = await api.client.get("/console/overview")
     assert 'action="/console/search"' in page.text
@@ -249,6 +249,8 @@ async def test_search_finds_by_name_code_device_and_mn_within_scope(api: ApiEnv)
     assert "Example Cement Co." in mine.text and "Results for" in mine.text
     short = await api.client.get("/console/search", params={"q": "c"})
     assert "至少 2 个字符" in short.text
+    markup = await api.client.get("/console/search", params={"q": "<b>cement"})
+    assert "&lt;b&gt;cement" in markup.text and "<b>cement" not in markup.text
 
     await _as(api, "enterprise", enterprise_id=CEMENT)
     assert (await api.client.get("/console/search", params={"q": "cement"})).status_code == 403
@@ -265,7 +267,7 @@ def _csv(r: httpx.Response) -> list[list[str]]:
 async def test_csv_exports_honour_the_filters_and_the_language(api: ApiEnv) -> None:
     """The alert list, the queue, the enterprise list and the rectification ledger download as
     CSV with a BOM, Chinese headers and values in zh and English in en, with exactly the rows
-    of the filtered list."""
+    of the filtered list; text that would run as a formula is kept as text."""
     w = await _world(api)
     await _as(api)
     listing = await api.client.get("/console", params={"rule": "treatment_off", "status": "active"})
@@ -296,6 +298,11 @@ async def test_csv_exports_honour_the_filters_and_the_language(api: ApiEnv) -> N
     assert rects[0][:3] == ["编号", "预警编号", "规则"]
     assert {int(r[0]) for r in rects[1:]} == {w.ids["rect_cement_late"], w.ids["rect_coking_late"]}
     assert {r[rects[0].index("是否逾期")] for r in rects[1:]} == {"是"}
+
+    await api.execute("UPDATE rectifications SET requirements = '=HYPERLINK(\"http://x\")' WHERE id = %s",
+                      (w.ids["rect_glass"],))
+    glass = _csv(await api.client.get("/console/rectifications", params={"enterprise_id": GLASS, "format": "csv"}))
+    assert glass[1][glass[0].index("整改要求")] == "'=HYPERLINK(\"http://x\")"  # text, not a formula
 
     await _as(api, region="130105")
     scoped = _csv(await api.client.get("/console", params={"status": "active", "format": "csv"}))

@@ -4,6 +4,9 @@ UTF-8 with a byte order mark (Excel reads UTF-8 without one as the local code pa
 Chinese into mojibake), RFC 4180 quoting, CRLF line ends, headers in the page's language
 (``BUREAU`` catalog ``col_*`` keys) and values as the page shows them (names, local times,
 worded statuses), with the ids next to them for machines. At most :data:`CSV_MAX_ROWS` rows.
+Text that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, a
+tab or a carriage return: an officer's reason or a registry name typed that way) is kept as
+text with a leading apostrophe (OWASP's advice against CSV injection).
 """
 
 from __future__ import annotations
@@ -25,6 +28,17 @@ CSV_BOM: Final = "\ufeff"
 CSV_MAX_ROWS: Final = 10_000
 
 
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def yes_no(value: bool, lang: Lang) -> str:
     return catalog(lang, "BUREAU")["yes" if value else "no"]
 
@@ -37,7 +51,7 @@ def csv_text(columns: Sequence[str], rows: Iterable[Sequence[Any]], lang: Lang) 
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow([b[c] for c in columns])
     for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow([_cell(v) for v in row])
     return buf.getvalue()
 
 
