@@ -126,9 +126,9 @@ async def minutes_today(conn: psycopg.AsyncConnection[Any], device_ids: Sequence
     if not device_ids:
         return []
     cur = await conn.execute(
-        "SELECT device_id, count(DISTINCT date_trunc('minute', ts)) FROM readings"
-        " WHERE device_id = ANY(%s) AND ts >= %s AND ts < %s GROUP BY device_id",
-        (list(device_ids), start, start + timedelta(minutes=expected)))
+        "SELECT device_id, count(*) FROM (SELECT DISTINCT device_id, date_bin('1 minute', ts, %s) FROM readings"
+        " WHERE device_id = ANY(%s) AND ts >= %s AND ts < %s) m GROUP BY device_id",
+        (start, list(device_ids), start, start + timedelta(minutes=expected)))
     found = {str(r[0]): int(r[1]) for r in await cur.fetchall()}
     return [Completeness(d, min(found.get(d, 0), expected), expected) for d in device_ids]
 
