@@ -284,6 +284,8 @@ async def test_csv_exports_honour_the_filters_and_the_language(api: ApiEnv) -> N
     assert english[0][:3] == ["ID", "Rule", "Enterprise"]
     assert [int(r[0]) for r in english[1:]] == [w.ids["coking_late"]]
 
+    page = await api.client.get("/console/queue", params={"region": "130182"})
+    assert 'href="/console/queue?region=130182&amp;format=csv"' in page.text
     queue = _csv(await api.client.get("/console/queue", params={"region": "130182", "format": "csv"}))
     assert queue[0][:3] == ["编号", "风险分", "规则"]
     assert {int(r[0]) for r in queue[1:]} == {w.ids["coking_late"], w.ids["coking_answered"]}
@@ -314,7 +316,7 @@ async def test_map_draws_every_visible_point_with_links_and_no_external_asset(ap
     level, ringed by its worst open alert), a triangle per outlet with coordinates, a dot per
     air station linking to its alerts, a scale bar and a north arrow; nothing is loaded from
     elsewhere; a county officer's map has its county's firm only, no stations."""
-    await _world(api)
+    w = await _world(api)
     await _as(api)
     page = await api.client.get("/console/map")
     assert page.status_code == 200 and page.text.count("<svg") >= 1
@@ -328,6 +330,8 @@ async def test_map_draws_every_visible_point_with_links_and_no_external_asset(ap
     assert 'href="/console?device_id=AQ-0001"' in body
     assert 'class="scale"' in body and 'class="north"' in body and "千米" in body
     assert "行政区划边界" in page.text  # says that boundaries are not drawn
+    station = await api.client.get("/console?device_id=AQ-0001")  # where the station's dot leads
+    assert _alert_ids(station.text) == {w.ids["station"]}
     assert "http://" not in page.text.replace("http://www.w3.org/2000/svg", "")
     assert "https://" not in page.text and "<script" not in page.text
     # the cement works: level A (green) with a high open alert (red ring)
