@@ -82,7 +82,8 @@ async def test_other_enterprise_cannot_tell_an_alert_exists(api: ApiEnv) -> None
     for alert_id in (theirs, 987654):
         r = await api.client.post(f"/api/v1/alerts/{alert_id}/answers", headers=ent, json=body)
         assert (r.status_code, r.json()) == (404, {"error": "not_found",
-                                                    "detail": f"no alert {alert_id}"})
+                                                    "detail": f"no alert {alert_id}",
+                                                    "detail_zh": "未找到（或当前账号无权查看）"})
         for suffix in ("/audit", "/answers", ""):
             r = await api.client.get(f"/api/v1/alerts/{alert_id}{suffix}", headers=ent)
             assert r.status_code == 404, suffix
