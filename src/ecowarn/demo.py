@@ -19,7 +19,7 @@ from ecowarn.config.registry import Registry
 from ecowarn.config.settings import Settings
 from ecowarn.core.aio import cancel_and_wait
 from ecowarn.service import open_service
-from ecowarn.store.tokens import create_token
+from ecowarn.store.tokens import create_token, revoke_labelled
 
 __all__ = ["DEMO_TOKEN_LABEL", "demo_injections", "run_demo"]
 
@@ -55,10 +55,7 @@ async def run_demo(settings: Settings, registry: Registry, *, rule_params: dict[
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         async with await psycopg.AsyncConnection.connect(svc.database_url, autocommit=True) as conn:
             # One live demo token at a time: the previous runs' are revoked.
-            cur = await conn.execute(
-                "UPDATE api_tokens SET revoked_at = now() WHERE label = %s AND revoked_at IS NULL",
-                (DEMO_TOKEN_LABEL,))
-            revoked = cur.rowcount
+            revoked = await revoke_labelled(conn, DEMO_TOKEN_LABEL)
             token = await create_token(conn, role="officer", label=DEMO_TOKEN_LABEL)
             cur = await conn.execute("SELECT max(ts) FROM readings")
             row = await cur.fetchone()

@@ -78,7 +78,7 @@ from ecowarn.store.identity import DatabaseIdentity
 from ecowarn.store.model import Rejection, Row
 
 __all__ = ["Spool", "SpoolBatch", "SpoolChunk", "SpoolError", "SpoolForeign", "SpoolLocked",
-           "SpoolMetrics", "SpoolSummary", "iter_spool", "summarize_spool"]
+           "SpoolMetrics", "SpoolSummary", "iter_spool", "lock_spool_dir", "summarize_spool"]
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,20 @@ class _Segment:
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(SpoolBatch)
+
+
+def lock_spool_dir(directory: Path) -> IO[bytes]:
+    """Take the directory's ``LOCK`` (flock, exclusive); :class:`SpoolLocked` if another process
+    holds it. Closing the returned file releases it."""
+    lock_fh = open(directory / "LOCK", "ab")
+    try:
+        fcntl.flock(lock_fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock_fh.close()
+        raise SpoolLocked(f"spool directory {directory} is in use by another process; "
+                          "give each process its own ECOWARN_SPOOL_DIR (or ECOWARN_DATA_DIR)"
+                          ) from None
+    return lock_fh
 
 
 def summarize_spool(directory: Path) -> SpoolSummary:
@@ -242,7 +256,6 @@ class Spool:
         self._full_logged = False
         self.database = database
         self._on_foreign = on_foreign
-        self._bound: DatabaseIdentity | None = None  # as recorded in the directory
         self.set_aside: list[SpoolSummary] = []
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -280,15 +293,7 @@ class Spool:
 
     def _open_sync(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        lock_fh = open(self.directory / "LOCK", "ab")  # held until close
-        try:
-            fcntl.flock(lock_fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock_fh.close()
-            raise SpoolLocked(f"spool directory {self.directory} is in use by another process; "
-                              "give each process its own ECOWARN_SPOOL_DIR (or ECOWARN_DATA_DIR)"
-                              ) from None
-        self._lock_fh = lock_fh
+        self._lock_fh = lock_spool_dir(self.directory)  # held until close
         try:
             self._recover()
             if self.database is not None:
@@ -302,12 +307,11 @@ class Spool:
     def _check_binding_sync(self, database: DatabaseIdentity) -> bool:
         """Keep the spool if it belongs to ``database`` (recording it if empty); else set it aside."""
         bound = read_binding(self.directory)
-        if self.pending_records == 0 or (bound is not None and bound.same_database(database)):
-            if bound != database and (bound is None or self.pending_records == 0
-                                      or bound.system_identifier is None):
+        empty = self.pending_records == 0
+        if empty or (bound is not None and bound.same_database(database)):
+            # An empty spool takes this database; a kept one learns its cluster id once known.
+            if bound != database and (empty or bound is None or bound.system_identifier is None):
                 write_binding(self.directory, database)
-                bound = database
-            self._bound = bound
             return True
         where = bound.describe() if bound is not None else "a database it did not record"
         if self._on_foreign == "refuse":
@@ -325,7 +329,6 @@ class Spool:
         self._segments, self._next_id = [], 1
         self._cursor_seg, self._cursor_off = 1, 0
         self.pending_records = self.pending_rows = self.pending_bytes = 0
-        self._bound = None
         return False
 
     async def confirm(self, database: DatabaseIdentity) -> bool:

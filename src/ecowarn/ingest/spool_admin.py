@@ -18,7 +18,6 @@ A spool in use by a running service is locked: every function refuses it.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
 import shutil
 from collections.abc import Callable
@@ -40,9 +39,9 @@ from ecowarn.ingest.spool import (
     Spool,
     SpoolError,
     SpoolForeign,
-    SpoolLocked,
     SpoolSummary,
     iter_spool,
+    lock_spool_dir,
     summarize_spool,
 )
 from ecowarn.store.identity import pool_identity
@@ -61,18 +60,11 @@ def spools_at(directory: Path) -> list[Path]:
 
 
 def _check_free(directory: Path) -> None:
+    """Refuse a missing spool, or one that a running process holds (its LOCK)."""
     if not directory.is_dir():
         raise SpoolError(f"no spool at {directory}")
-    lock = directory / "LOCK"
-    if not lock.exists():
-        return
-    with open(lock, "ab") as fh:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SpoolLocked(f"spool {directory} is in use by a running ecowarn process;"
-                              " stop it first") from None
-        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    if (directory / "LOCK").exists():
+        lock_spool_dir(directory).close()
 
 
 def inspect(directory: Path) -> list[SpoolSummary]:

@@ -30,6 +30,7 @@ __all__ = [
     "create_token",
     "hash_token",
     "lookup_token",
+    "revoke_labelled",
     "revoke_token",
 ]
 
@@ -120,6 +121,17 @@ async def revoke_token(conn: psycopg.AsyncConnection[Any], token_id: int) -> boo
     if revoked:
         log.info("revoked api token id=%s", token_id)
     return revoked
+
+
+async def revoke_labelled(conn: psycopg.AsyncConnection[Any], label: str) -> int:
+    """Revoke every live token carrying ``label``; how many were revoked."""
+    cur = await conn.execute(
+        "UPDATE api_tokens SET revoked_at = now() WHERE label = %s AND revoked_at IS NULL",
+        (label,),
+    )
+    if cur.rowcount:
+        log.info("revoked %d api token(s) labelled %r", cur.rowcount, label)
+    return cur.rowcount
 
 
 async def lookup_token(conn: psycopg.AsyncConnection[Any], token: str) -> Principal | None:
