@@ -21,6 +21,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ecowarn.config._files import packaged_file
+from ecowarn.config.credit_code import check_char as uscc_check_char
+from ecowarn.config.credit_code import is_valid as uscc_is_valid
 from ecowarn.config.metrics import KIND_METRICS, Kind
 
 __all__ = [
@@ -37,31 +39,6 @@ __all__ = [
     "uscc_check_char",
     "uscc_is_valid",
 ]
-
-# --- unified social credit code (GB 32100-2015) -------------------------------------
-
-_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-
-
-def uscc_check_char(first17: str) -> str:
-    """The check character (18th) of a unified social credit code."""
-    if len(first17) != 17:
-        raise ValueError("need the first 17 characters")
-    total = 0
-    for ch, w in zip(first17, _USCC_WEIGHTS, strict=True):
-        idx = _USCC_ALPHABET.find(ch)
-        if idx < 0:
-            raise ValueError(f"character {ch!r} is not allowed in a credit code")
-        total += idx * w
-    return _USCC_ALPHABET[(31 - total % 31) % 31]
-
-
-def uscc_is_valid(code: str) -> bool:
-    if len(code) != 18 or any(c not in _USCC_ALPHABET for c in code):
-        return False
-    return uscc_check_char(code[:17]) == code[17]
-
 
 # --- core model ---------------------------------------------------------------------
 
