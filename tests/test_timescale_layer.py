@@ -65,7 +65,8 @@ def test_first_layer_uses_columnstore_names_from_2_18_and_compression_names_befo
     assert "add_compression_policy('readings'" in joined_old and "columnstore" not in joined_old
     for stmts in (new, old):
         h = heads(stmts)
-        assert h[0] == "DROP VIEW IF EXISTS readings_hourly"
+        assert h[0].startswith("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM timescal")
+        assert "DROP VIEW IF EXISTS readings_hourly" in stmts[0]
         assert h[1].startswith("SELECT create_hypertable('readings', by_range(")
         assert h[4].startswith("SELECT add_retention_policy('readings'")
         assert h[5].startswith("CREATE MATERIALIZED VIEW IF NOT EXISTS readings_")
@@ -158,6 +159,95 @@ async def test_a_plain_database_gains_the_layers_later(empty_database: str) -> N
         assert await _steps(conn) == ["plain 1", "plain 2", "plain 3"]
         assert await apply_migrations(conn, "timescaledb", V2_17, FAKE) == [1, 2, 3]
         assert await _steps(conn) == ["plain 1", "plain 2", "plain 3", "layer 1", "layer 1 old", "layer 3"]
+
+
+async def test_layer_statements_run_one_at_a_time_outside_a_transaction(empty_database: str) -> None:
+    """A layer statement that refuses a transaction block (VACUUM, like CALL
+    refresh_continuous_aggregate) runs between two others: the runner sends each statement on
+    its own in autocommit. The same statements sent as one string fail, so the check bites."""
+    layered = [Migration(1, "one", "CREATE TABLE steps (n serial, what text);",
+                         "INSERT INTO steps (what) VALUES ('before');\nVACUUM steps;\n"
+                         "INSERT INTO steps (what) VALUES ('after');")]
+    async with await psycopg.AsyncConnection.connect(empty_database, autocommit=True) as conn:
+        assert await apply_migrations(conn, "timescaledb", V2_28, layered) == [1]
+        assert await _steps(conn) == ["before", "after"]
+        with pytest.raises(psycopg.errors.ActiveSqlTransaction):
+            await conn.execute(b"INSERT INTO steps (what) VALUES ('x'); VACUUM steps")
+
+
+# Stand-in for TimescaleDB's refresh_continuous_aggregate on plain PostgreSQL: a procedure of
+# the same name and argument order that records its window and COMMITs, so that, like the
+# real one ("cannot run inside a transaction block"), it fails when called inside a
+# transaction block or among several statements of one query string.
+STAND_IN_REFRESH = """
+CREATE TABLE refresh_calls (n serial, cagg regclass, window_start timestamptz, window_end timestamptz);
+CREATE PROCEDURE refresh_continuous_aggregate(cagg regclass, window_start timestamptz,
+                                              window_end timestamptz)
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO refresh_calls (cagg, window_start, window_end) VALUES (cagg, window_start, window_end);
+    COMMIT;
+END
+$$;
+"""
+
+
+async def _refresh_calls(conn: psycopg.AsyncConnection[Any]) -> list[tuple[Any, ...]]:
+    cur = await conn.execute("SELECT cagg::text, window_start, window_end FROM refresh_calls ORDER BY n")
+    return list(await cur.fetchall())
+
+
+async def test_stand_in_refresh_refuses_a_transaction_block(database: str) -> None:
+    """The stand-in fails inside a transaction block and in a multi-statement string (what the
+    tests below rely on to show the real calls are made outside one)."""
+    async with await psycopg.AsyncConnection.connect(database, autocommit=True) as conn:
+        await conn.execute(STAND_IN_REFRESH.encode())
+        with pytest.raises(psycopg.errors.InvalidTransactionTermination):
+            async with conn.transaction():
+                await conn.execute("CALL refresh_continuous_aggregate('readings_hourly', NULL, now())")
+        with pytest.raises(psycopg.errors.InvalidTransactionTermination):
+            await conn.execute(b"SELECT 1; CALL refresh_continuous_aggregate('readings_hourly', NULL, now())")
+        assert await _refresh_calls(conn) == []
+
+
+async def test_upgrade_layer_materialises_history_outside_a_transaction(database: str) -> None:
+    """0016's layer for 2.17 through the runner, against the stand-in procedure: the trigger is
+    installed and the history refresh is called once, outside a transaction, over the whole
+    range up to the policy's end_offset (NULL start, now() - 1 hour); the layer is recorded."""
+    mig = next(m for m in list_migrations() if m.version == 16)
+    async with await psycopg.AsyncConnection.connect(database, autocommit=True) as conn:
+        await conn.execute(STAND_IN_REFRESH.encode())
+        before = datetime.now(UTC)
+        assert await apply_migrations(conn, "timescaledb", V2_17, [mig]) == [16]
+        calls = await _refresh_calls(conn)
+        assert len(calls) == 1 and calls[0][0] == "readings_hourly" and calls[0][1] is None
+        assert before - H - timedelta(seconds=1) <= calls[0][2] <= datetime.now(UTC) - H
+        cur = await conn.execute("SELECT tgname FROM pg_trigger WHERE tgrelid = 'pending_eval'::regclass"
+                                 " AND NOT tgisinternal")
+        assert await cur.fetchall() == [("queue_hourly_refresh",)]
+        cur = await conn.execute("SELECT mode FROM schema_migrations WHERE version = 16")
+        assert await cur.fetchone() == ("timescaledb",)
+
+
+async def test_first_layer_drops_the_plain_view_but_never_the_aggregate(database: str) -> None:
+    """0001's first statement drops readings_hourly only while it is the plain view: with the
+    continuous aggregate listed in timescaledb_information.continuous_aggregates (a stand-in
+    table here) it leaves it alone, so a layer stopped part-way can run again; without, the
+    plain view goes."""
+    first = select_statements(layer(1), V2_28)[0]
+    async with await psycopg.AsyncConnection.connect(database, autocommit=True) as conn:
+        await conn.execute("CREATE SCHEMA timescaledb_information")
+        await conn.execute("CREATE TABLE timescaledb_information.continuous_aggregates"
+                           " (view_schema name, view_name name)")
+        await conn.execute("INSERT INTO timescaledb_information.continuous_aggregates"
+                           " VALUES (current_schema(), 'readings_hourly')")
+        await conn.execute(first.encode())
+        cur = await conn.execute("SELECT to_regclass('readings_hourly') IS NOT NULL")
+        assert await cur.fetchone() == (True,)
+        await conn.execute("DELETE FROM timescaledb_information.continuous_aggregates")
+        await conn.execute(first.encode())
+        cur = await conn.execute("SELECT to_regclass('readings_hourly') IS NOT NULL")
+        assert await cur.fetchone() == (False,)
 
 
 # -- late spans: the queue and the refresher ----------------------------------------------
@@ -279,6 +369,27 @@ async def test_a_failed_refresh_leaves_the_queue_and_run_retries(
             await task
     assert calls == [(day0, day0 + H)] * 2
     async with pool.connection() as conn:
+        cur = await conn.execute("SELECT count(*) FROM hourly_refresh_queue")
+        assert await cur.fetchone() == (0,)
+
+
+async def test_refresher_calls_the_procedure_outside_a_transaction(
+        database: str, pool: AsyncConnectionPool[Any]) -> None:
+    """The real refresh call (refresh_hourly) against the stand-in procedure: a late span's
+    hours are refreshed with CALL refresh_continuous_aggregate('readings_hourly', start, end)
+    on a connection outside any transaction block (the stand-in's COMMIT succeeds), the queue
+    empties, and the pooled connection goes back out of autocommit."""
+    day0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=12)
+    async with pool.connection() as conn:
+        await conn.set_autocommit(True)
+        await conn.execute(STAND_IN_REFRESH.encode())
+        await conn.set_autocommit(False)
+        await conn.execute("INSERT INTO hourly_refresh_queue (t_min, t_max) VALUES (%s, %s)",
+                           (day0 + timedelta(minutes=10), day0 + timedelta(minutes=70)))
+    assert await HourlyRefresher(pool, "timescaledb").run_once() == 1
+    async with pool.connection() as conn:
+        assert not conn.autocommit
+        assert await _refresh_calls(conn) == [("readings_hourly", day0, day0 + 2 * H)]
         cur = await conn.execute("SELECT count(*) FROM hourly_refresh_queue")
         assert await cur.fetchone() == (0,)
 

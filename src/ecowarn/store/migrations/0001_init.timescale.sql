@@ -7,7 +7,19 @@
 -- index on a compressed hypertable. TimescaleDB 2.18 renamed the compression API to the
 -- columnstore API: the block below picks the names of the installed version.
 -- The plain view over readings goes first; the continuous aggregate replaces it below.
-DROP VIEW IF EXISTS readings_hourly;
+-- Every statement of this layer can run again: when a run stopped part-way (the history
+-- refresh at the end is long on a large database), the next start repeats the layer. The
+-- view is dropped only while it is not yet the continuous aggregate, since TimescaleDB
+-- refuses DROP VIEW on a continuous aggregate ("cannot drop continuous aggregate using
+-- DROP VIEW"), which would stop every later start here.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM timescaledb_information.continuous_aggregates
+                   WHERE view_schema = current_schema() AND view_name = 'readings_hourly') THEN
+        DROP VIEW IF EXISTS readings_hourly;
+    END IF;
+END
+$$;
 
 SELECT create_hypertable('readings', by_range('ts', INTERVAL '1 day'), migrate_data => true, if_not_exists => true);
 
