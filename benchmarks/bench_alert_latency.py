@@ -57,7 +57,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._infra import Broker, Database  # noqa: E402
-from ecowarn.config.registry import Device, Enterprise, Registry, uscc_check_char  # noqa: E402
+from ecowarn.config.credit_code import make_code  # noqa: E402
+from ecowarn.config.registry import Device, Enterprise, Registry  # noqa: E402
 from ecowarn.config.settings import load_settings  # noqa: E402
 from ecowarn.detectors.catalog import default_params  # noqa: E402
 from ecowarn.detectors.runtime.runner import DetectorRunner  # noqa: E402
@@ -75,26 +76,21 @@ POLL_S = 0.02
 # --- registry ------------------------------------------------------------------------------
 
 
-def _uscc(i: int) -> str:
-    first17 = f"91130105BL{i:07d}"
-    return first17 + uscc_check_char(first17)
-
-
 def _pair(eid: str, prefix: str, k: int) -> list[Device]:
     prod, treat = f"{prefix}-P{k:05d}", f"{prefix}-T{k:05d}"
-    return [Device(prod, "power", eid, role="production", equipment=f"line {k}", rated_kw=500.0,
+    return [Device(prod, "power", eid, role="production", equipment=f"{k}号生产线", rated_kw=500.0,
                    treated_by=(treat,)),
-            Device(treat, "power", eid, role="treatment", equipment=f"filter {k}", rated_kw=100.0)]
+            Device(treat, "power", eid, role="treatment", equipment=f"{k}号除尘器", rated_kw=100.0)]
 
 
 def bench_registry(background_pairs: int, probe_pairs: int) -> Registry:
     devices: dict[str, Device] = {}
     enterprises: dict[str, Enterprise] = {}
     for e, (prefix, n) in enumerate((("BG", background_pairs), ("PR", probe_pairs))):
-        eid = _uscc(e)
+        eid = make_code("130105", e)
         devs = [d for k in range(n) for d in _pair(eid, prefix, k)]
         devices.update({d.id: d for d in devs})
-        enterprises[eid] = Enterprise(eid, f"bench {prefix}", "130105", "cement", None,
+        enterprises[eid] = Enterprise(eid, f"压测企业{prefix}", "130105", "cement", None,
                                       tuple(d.id for d in devs))
     return Registry(enterprises=enterprises, devices=devices, stations={}, source="<bench>")
 

@@ -67,7 +67,7 @@ BATCH_SIZE, FLUSH_MS = 5000, 100  # service defaults
 
 
 def bench_registry() -> Registry:
-    lines = ["enterprises:", '  - id: "91130105MA0CXXXX1X"', '    name: "Bench"', '    region: "130105"',
+    lines = ["enterprises:", '  - id: "91130105MA0CXXXX1X"', '    name: "压测企业"', '    region: "130105"',
              "    devices:"]
     for i in range(N_DEVICES):
         lines += [f'      - id: "PWR-{i:05d}"', "        kind: power", "        role: treatment",

@@ -48,8 +48,8 @@ async def test_alert_list_and_page_render_with_chart(api: ApiEnv) -> None:
     listing = await api.client.get("/console")
     assert listing.status_code == 200
     assert "1号窑运行期间治污设施未运行" in listing.text
-    assert "Example Cement Co." in listing.text
-    assert "Kiln 1、Bag filter" in listing.text
+    assert "石家庄某某水泥有限公司" in listing.text
+    assert "1号回转窑、袋式除尘器" in listing.text
     assert "进行中" in listing.text and "治污设施未运行" in listing.text
     assert "2026-11-20 08:00" in listing.text
 

@@ -229,24 +229,24 @@ async def test_search_finds_by_name_code_device_and_mn_within_scope(api: ApiEnv)
     await _as(api)
     page = await api.client.get("/console/overview")
     assert 'action="/console/search"' in page.text
-    by_name = await api.client.get("/console/search", params={"q": "coking"})
-    assert "Demo Coking Co." in by_name.text and f"/console/enterprises/{COKING}/file" in by_name.text
+    by_name = await api.client.get("/console/search", params={"q": "焦化"})
+    assert "石家庄某某焦化有限公司" in by_name.text and f"/console/enterprises/{COKING}/file" in by_name.text
     by_code = await api.client.get("/console/search", params={"q": CEMENT[:10].lower()})
-    assert "Example Cement Co." in by_code.text and "统一社会信用代码" in by_code.text
+    assert "石家庄某某水泥有限公司" in by_code.text and "统一社会信用代码" in by_code.text
     by_device = await api.client.get("/console/search", params={"q": "PWR-DESOX"})
-    assert "Desulfurisation tower" in by_device.text and "Demo Coking Co." in by_device.text
+    assert "脱硫塔" in by_device.text and "石家庄某某焦化有限公司" in by_device.text
     by_mn = await api.client.get("/console/search", params={"q": "13018200000002"})
     assert "DW001" in by_mn.text
     station = await api.client.get("/console/search", params={"q": "AQ-000"})
     assert "AQ-0001" in station.text
 
     await _as(api, region="130105")
-    for q in ("coking", COKING, "PWR-DESOX", "13018200000002", "AQ-000"):
+    for q in ("焦化", COKING, "PWR-DESOX", "13018200000002", "AQ-000"):
         r = await api.client.get("/console/search", params={"q": q})
-        assert r.status_code == 200 and "Demo Coking Co." not in r.text and "AQ-0001" not in r.text
+        assert r.status_code == 200 and "石家庄某某焦化有限公司" not in r.text and "AQ-0001" not in r.text
         assert "没有与" in r.text, q
-    mine = await api.client.get("/console/search", params={"q": "cement", "lang": "en"})
-    assert "Example Cement Co." in mine.text and "Results for" in mine.text
+    mine = await api.client.get("/console/search", params={"q": "水泥", "lang": "en"})
+    assert "石家庄某某水泥有限公司" in mine.text and "Results for" in mine.text
     short = await api.client.get("/console/search", params={"q": "c"})
     assert "至少 2 个字符" in short.text
     markup = await api.client.get("/console/search", params={"q": "<b>cement"})
@@ -279,7 +279,7 @@ async def test_csv_exports_honour_the_filters_and_the_language(api: ApiEnv) -> N
     assert {int(r[0]) for r in rows[1:]} == {w.ids[k] for k in ("cement_open_1", "cement_open_2", "coking_late",
                                                                "coking_answered")}
     first = next(r for r in rows[1:] if int(r[0]) == w.ids["coking_late"])
-    assert first[1:5] == ["治污设施未运行", "Demo Coking Co.", COKING, "130182"] and first[8] == "高"
+    assert first[1:5] == ["治污设施未运行", "石家庄某某焦化有限公司", COKING, "130182"] and first[8] == "高"
     english = _csv(await api.client.get("/console", params={"answer": "overdue", "format": "csv", "lang": "en"}))
     assert english[0][:3] == ["ID", "Rule", "Enterprise"]
     assert [int(r[0]) for r in english[1:]] == [w.ids["coking_late"]]
@@ -294,7 +294,7 @@ async def test_csv_exports_honour_the_filters_and_the_language(api: ApiEnv) -> N
 
     ents = _csv(await api.client.get("/console/enterprises", params={"level": "D", "format": "csv", "lang": "en"}))
     assert ents == [["Enterprise", "Credit code", "Division code", "Industry", "Credit score", "Credit level"],
-                    ["Sample Glass Works", GLASS, "130627", "glass", "45", "D"]]
+                    ["唐县某某玻璃制品有限公司", GLASS, "130627", "glass", "45", "D"]]
 
     rects = _csv(await api.client.get("/console/rectifications", params={"overdue": "true", "format": "csv"}))
     assert rects[0][:3] == ["编号", "预警编号", "规则"]
@@ -351,5 +351,5 @@ async def test_map_draws_every_visible_point_with_links_and_no_external_asset(ap
     await _as(api, region="130105")
     county = await api.client.get("/console/map", params={"lang": "en"})
     assert county.text.count('class="marker marker-square"') == 1
-    assert 'marker-circle' not in county.text and "Demo Coking Co." not in county.text
+    assert 'marker-circle' not in county.text and "石家庄某某焦化有限公司" not in county.text
     assert "No administrative boundaries" in county.text

@@ -209,7 +209,7 @@ async def test_too_early_is_refused_beside_the_form_with_the_date_and_the_text_k
 
     r = await apply(api, deduction, commitment=typed, csrf=csrf)
     assert r.status_code == 409 and r.headers["content-type"].startswith("text/html")
-    assert "出错了" not in r.text and "<h1>Example Cement Co." in r.text
+    assert "出错了" not in r.text and "<h1>石家庄某某水泥有限公司" in r.text
     # the page's own address: its language switch leads to the same page in English
     assert f'<a href="/console/enterprises/{CEMENT}?lang=en">English</a>' in r.text
     error = section(r.text, f"repair-error-{deduction}")
@@ -469,7 +469,7 @@ async def test_region_limited_officer_sees_its_region_only(api: ApiEnv, instant:
     await login(api, "officer", region="1306")
     listing = await api.client.get(APPLY)
     assert re.findall(r'id="application-(\d+)"', listing.text) == [str(apps[GLASS])]
-    assert "Example Cement" not in listing.text
+    assert "石家庄某某水泥有限公司" not in listing.text
     csrf = csrf_of(listing)
     assert (await api.client.get(f"/console/enterprises/{CEMENT}")).status_code == 404
     assert (await api.client.get(f"/console/enterprises/{GLASS}")).status_code == 200

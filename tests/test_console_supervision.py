@@ -97,7 +97,7 @@ async def test_file_page_in_chinese_and_english(api: ApiEnv) -> None:
     r = await _page(api, officer, f"/console/enterprises/{CEMENT}/file")
     assert r.status_code == 200, r.text
     text = _text(r)
-    for expected in ("企业环境监管档案（一企一档）", "Example Cement Co.", "统一社会信用代码", CEMENT,
+    for expected in ("企业环境监管档案（一企一档）", "石家庄某某水泥有限公司", "统一社会信用代码", CEMENT,
                      "第 2 段：PWR-DS-1 或 PWR-DS-2", "pm 10, so2 35, nox 50 mg/m3", "典型运行负荷",
                      "已学习，1800 个运行分钟，3 天", "限产 30%", "已列入：正面清单", "初次评价", "治污设施未运行",
                      "未登记排污许可证", "信用等级"):
@@ -120,7 +120,7 @@ async def test_file_page_is_scoped_like_the_api(api: ApiEnv) -> None:
     session goes to the login page."""
     own = await api.token("enterprise", COKING)
     r = await _page(api, own, f"/console/enterprises/{COKING}/file")
-    assert r.status_code == 200 and "91130182MA0DEM001G001P" in r.text and "Wang Lei" in r.text
+    assert r.status_code == 200 and "91130182MA0DEM001G001P" in r.text and "王磊" in r.text
     foreign = await _page(api, own, f"/console/enterprises/{CEMENT}/file")
     absent = await _page(api, own, "/console/enterprises/91000000000000000X/file")
     assert foreign.status_code == absent.status_code == 404
@@ -178,7 +178,7 @@ async def test_stats_page_filters_and_scope(api: ApiEnv) -> None:
         county = await create_token(conn, role="officer", region="130627")
     r = await _page(api, county, "/console/stats", period="2026-11", group_by="enterprise")
     assert r.status_code == 200
-    assert "Sample Glass Works" in r.text and "Example Cement Co." not in r.text
+    assert "唐县某某玻璃制品有限公司" in r.text and "石家庄某某水泥有限公司" not in r.text
     assert (await _page(api, await api.token("enterprise", CEMENT), "/console/stats")).status_code == 403
     days = await _page(api, officer, "/console/stats", since="2026-11-01", until="2026-11-30", period="")
     assert days.status_code == 200 and "2026-11-01 00:00" in days.text and "2026-12-01 00:00" in days.text
@@ -222,7 +222,7 @@ async def test_file_and_stats_pages_in_headless_chromium(api: ApiEnv, base_url: 
     assert "Answer rate" in dom and dom.count("<svg") == 5
     dom = await _shoot(browser, base_url, officer, "/console/stats?period=2026-11&group_by=enterprise",
                        "console-stats-enterprise.png", 2600)
-    assert "Example Cement Co." in dom
+    assert "石家庄某某水泥有限公司" in dom
 
 
 def test_bar_chart_scales_bars_and_marks_missing_values() -> None:

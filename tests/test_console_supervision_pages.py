@@ -74,7 +74,7 @@ async def test_evaluation_list_and_form_in_chinese_and_english(api: ApiEnv) -> N
     page = await api.client.get("/console/credit/evaluations")
     assert page.status_code == 200, page.text
     assert "信用评价" in page.text and "辖区企业评价情况" in page.text and "尚未进行初次评价" in page.text
-    for name in ("Example Cement Co.", "Demo Coking Co.", "Sample Glass Works"):
+    for name in ("石家庄某某水泥有限公司", "石家庄某某焦化有限公司", "唐县某某玻璃制品有限公司"):
         assert name in page.text
     assert f"/console/credit/evaluations/new?enterprise_id={CEMENT}&amp;kind=initial" in page.text
     page = await api.client.get("/console/credit/evaluations", params={"lang": "en"})
@@ -130,7 +130,7 @@ async def test_recording_an_initial_evaluation_links_its_report_and_level_histor
 
     listing = await api.client.get("/console/credit/evaluations", params={"enterprise_id": CEMENT})
     assert f'href="/console/credit/evaluations/{evaluation_id}">#{evaluation_id}</a>' in listing.text
-    assert "信用等级变化 · Example Cement Co." in listing.text and "王芳" in listing.text
+    assert "信用等级变化 · 石家庄某某水泥有限公司" in listing.text and "王芳" in listing.text
     assert f"/console/credit/evaluations/new?enterprise_id={CEMENT}&amp;kind=periodic" in listing.text
 
 
@@ -183,7 +183,7 @@ async def test_evaluation_pages_are_scoped(api: ApiEnv) -> None:
 
     await _login(api, "officer", region="1306")
     page = await api.client.get("/console/credit/evaluations")
-    assert "Sample Glass Works" in page.text and "Example Cement Co." not in page.text
+    assert "唐县某某玻璃制品有限公司" in page.text and "石家庄某某水泥有限公司" not in page.text
     assert f"#{glass_eval}</a>" in page.text and f"#{cement_eval}</a>" not in page.text
     assert (await api.client.get(f"/console/credit/evaluations/{cement_eval}")).status_code == 404
     assert (await api.client.get(f"/console/credit/evaluations/{cement_eval}/report")).status_code == 404

@@ -233,7 +233,7 @@ async def test_console_enterprise_page_shows_warnings_answers_and_credit(api: Ap
     page = await api.client.get(f"/console/enterprises/{CEMENT}")
     assert page.status_code == 200, page.text
     text = page.text
-    assert "Example Cement Co." in text and "风险预警" in text and "已送达" in text
+    assert "石家庄某某水泥有限公司" in text and "风险预警" in text and "已送达" in text
     assert "<strong>90</strong>" in text and "<strong>A</strong>" in text and "扣分" in text
     assert f"/console/evidence/{evidence_id}" in text
     assert ("企业陈述与申辩" in text and "布袋除尘器检修，已报备" in text) == bool(has_answers)

@@ -100,9 +100,9 @@ def test_registry_exports_the_same_functions() -> None:
 
 
 def test_make_code_is_valid_deterministic_and_distinct() -> None:
-    """Generated codes pass both checks, carry their region and differ per serial."""
+    """Generated codes pass both checks, carry their region, differ per serial and sort like it."""
     codes = [make_code("130105", n) for n in range(2000)]
-    assert len(set(codes)) == len(codes)
+    assert len(set(codes)) == len(codes) and sorted(codes) == codes  # ordered like the serials
     for code in codes:
         assert is_valid(code), code
         assert code.startswith("91") and region_of(code) == "130105"

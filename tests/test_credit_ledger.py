@@ -104,7 +104,7 @@ async def test_confirmation_freezes_evidence_then_deducts_from_the_table(
     devices = {d["id"]: d for d in package["registry"]["devices"]}
     assert {"PWR-KILN-1", "PWR-BAG-1", "PWR-SCR-1"} <= set(devices)
     assert "password" not in json.dumps(package["registry"])
-    assert package["registry"]["enterprise"]["name"] == "Example Cement Co."
+    assert package["registry"]["enterprise"]["name"] == "石家庄某某水泥有限公司"
 
     (entry,) = await ledger_rows(conn)
     assert entry[1:5] == ("deduction", -10, 90, "A")

@@ -115,7 +115,7 @@ async def test_the_file_gathers_every_section(api: ApiEnv) -> None:
     made = await _populate(api)
     body = await _file(api, CEMENT, await api.headers("officer"))
     assert SECTIONS <= body.keys() and body["enterprise_id"] == CEMENT
-    assert body["enterprise"]["name"] == "Example Cement Co." and body["enterprise"]["region"] == "130105"
+    assert body["enterprise"]["name"] == "石家庄某某水泥有限公司" and body["enterprise"]["region"] == "130105"
     assert body["enterprise"]["webhook_configured"] is True and body["permit"] is None
     devices = {d["id"]: d for d in body["devices"]}
     assert list(devices) == ["PWR-KILN-1", "PWR-BAG-1", "PWR-DS-1", "PWR-DS-2", "PWR-SCR-1", "13010500000001"]
@@ -177,8 +177,8 @@ async def test_permit_contacts_and_water_outlet(api: ApiEnv) -> None:
     assert body["permit"]["number"] == "91130182MA0DEM001G001P"
     assert body["permit"]["valid_until"] == "2029-06-30" and body["permit"]["expired"] is False
     assert body["permit"]["days_left"] > 0
-    assert [c["name"] for c in body["contacts"]] == ["Wang Lei", "Zhao Min"]
-    assert body["enterprise"]["address"] == "Luancheng District, Shijiazhuang, Hebei"
+    assert [c["name"] for c in body["contacts"]] == ["王磊", "赵敏"]
+    assert body["enterprise"]["address"] == "河北省石家庄市栾城区"
     water = next(d for d in body["devices"] if d["kind"] == "water")
     assert water["limits"] == {"cod": 50, "nh3n": 5, "tp": 0.5, "tn": 15} and water["limits_unit"] == "mg/L"
     assert water["limits_hourly"] == {"cod": 100} and water["ph_range"] == [6, 9]
@@ -242,7 +242,7 @@ async def test_list_of_enterprises_with_filters(api: ApiEnv) -> None:
         return [i["enterprise_id"] for i in r.json()["items"]]
 
     assert await ids() == sorted([CEMENT, COKING, GLASS])
-    assert await ids(q="COKING") == [COKING] and await ids(q="0CXXXX") == [CEMENT]
+    assert await ids(q="焦化") == [COKING] and await ids(q="0cxxxx") == [CEMENT]
     assert await ids(region="1301") == [CEMENT, COKING]
     assert await ids(level="B") == [CEMENT] and await ids(level="A") == [COKING, GLASS]
     assert await ids(listed="true") == [CEMENT] and await ids(listed="false") == [COKING, GLASS]

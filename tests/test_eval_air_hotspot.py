@@ -84,8 +84,8 @@ async def test_upwind_enterprise_is_named_from_the_station_wind(eval_env: EvalEn
     [alert] = await eval_env.alerts()
     assert [u["enterprise_id"] for u in alert.evidence["facts"]["upwind"]] == [CEMENT]
     assert alert.evidence["facts"]["upwind"][0]["distance_km"] == pytest.approx(2.0, abs=0.05)
-    assert "upwind: Example Cement Co. (2 km)" in alert.summary
-    assert "上风向：Example Cement Co.（2 km）" in alert.summary_zh
+    assert "upwind: 石家庄某某水泥有限公司 (2 km)" in alert.summary
+    assert "上风向：石家庄某某水泥有限公司（2 km）" in alert.summary_zh
 
 
 def test_enterprise_position_is_declared_or_the_mean_of_its_devices(sample_registry: Registry) -> None:

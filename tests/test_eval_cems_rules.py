@@ -106,7 +106,7 @@ async def test_flatline_while_production_runs_fires_over_the_frozen_span(eval_en
     assert alert.device_ids == [KILN_CEMS, KILN]
     assert alert.evidence["facts"]["points"] == 150
     assert alert.evidence["facts"]["production_mean_kw"][KILN] > 400
-    assert "stuck at" in alert.summary and "Kiln 1" in alert.summary
+    assert "stuck at" in alert.summary and "1号回转窑" in alert.summary
 
 
 async def test_zeros_while_production_is_stopped_are_no_flatline(eval_env: EvalEnv) -> None:

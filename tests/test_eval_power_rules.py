@@ -46,7 +46,7 @@ async def test_underload_fires_with_learned_typical_load(eval_env: EvalEnv) -> N
     assert 0.6 * 160 < base["value"] < 0.8 * 160, "typical load of the simulated bag filter"
     assert alert.evidence["facts"]["threshold_kw"] == round(0.3 * base["value"], 2)
     assert "learned from 2880 running minutes" in alert.summary
-    assert "Bag filter" in alert.summary and "60 min" in alert.summary
+    assert "袋式除尘器" in alert.summary and "60 min" in alert.summary
     assert "典型负荷" in alert.summary_zh
     assert alert.params["load_ratio"] == 0.3
 

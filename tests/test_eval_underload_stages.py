@@ -77,7 +77,7 @@ async def test_duty_at_a_fifth_with_standby_idle_is_one_stage_alert(eval_env: Ev
     assert abs(facts["member_mean_kw"][0] - 30) < 2 and facts["member_mean_kw"][1] == IDLE_KW
     assert alert.params["treatment_on_kw"] == {DS_A: 22.0, DS_B: 22.0}
     for text in (alert.summary, alert.summary_zh):
-        assert "Desulfurisation tower A" in text and "Desulfurisation tower B" in text
+        assert "脱硫塔A" in text and "脱硫塔B" in text
     assert "alternatives" in alert.summary and "learned from 2880 running minutes" in alert.summary
     assert "互为备用" in alert.summary_zh and "合计运行功率" in alert.summary_zh
 

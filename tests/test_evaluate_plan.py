@@ -7,6 +7,7 @@ from datetime import datetime
 
 import numpy as np
 
+from ecowarn.config.credit_code import is_valid, region_of
 from ecowarn.config.registry import load_registry
 from ecowarn.detectors.catalog import RULES
 from ecowarn.evaluation._scenario import ScenarioSize, plan_scenario, synthetic_registry
@@ -26,6 +27,24 @@ def test_synthetic_registry_clones_stages_and_water_outlets() -> None:
     assert len(water.id) == 14 and water.id.isdigit()
     assert water.limits_hourly == {"cod": 100.0} and water.ph_range == (6.0, 9.0)
     assert water.serves == ("E001-PWR-COKE-1",)
+
+
+def test_synthetic_registry_names_in_chinese_with_valid_codes_of_their_region() -> None:
+    """Clones get valid credit codes registered in their template's region, each its own
+    Chinese name (a trade name in place of the sample's 某某), and stations Chinese grid names;
+    the same counts give the same registry."""
+    template = load_registry(TEMPLATE)
+    reg = synthetic_registry(template, 40, 4)
+    names = [e.name for e in reg.enterprises.values()]
+    assert len(set(names)) == 40 and not any("某某" in n or n.isascii() for n in names)
+    by_region = {e.region: e.name for e in template.enterprises.values()}
+    for eid, ent in reg.enterprises.items():
+        assert is_valid(eid) and region_of(eid) == ent.region, eid
+        prefix, _, suffix = by_region[ent.region].partition("某某")
+        assert ent.name.startswith(prefix) and ent.name.endswith(suffix), ent.name
+    assert [s.name for s in reg.stations.values()] == ["网格1-1", "网格1-2", "网格2-1", "网格2-2"]
+    again = synthetic_registry(template, 40, 4)
+    assert list(again.enterprises) == list(reg.enterprises) and [e.name for e in again.enterprises.values()] == names
 
 
 def test_every_rule_gets_violations_and_labels_fit_their_events() -> None:

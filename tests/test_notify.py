@@ -204,9 +204,9 @@ async def test_high_alert_reaches_the_receiver_signed(
         "event": "high_alert", "subject_id": alert, "alert_id": alert, "enterprise_id": CEMENT,
         "region": "130105", "severity": "high", "rule": "treatment_off", "link": f"/console/alerts/{alert}",
         "url": f"https://ecowarn.example.gov.cn/console/alerts/{alert}", "channel": "all", "version": 1}
-    assert body["title_zh"] == "【高级别预警】Example Cement Co."
+    assert body["title_zh"] == "【高级别预警】石家庄某某水泥有限公司"
     assert body["text_zh"].startswith("治污设施未运行：1号窑运行期间治污设施未运行（预警 #")
-    assert body["title_en"] == "High-severity alert: Example Cement Co."
+    assert body["title_en"] == "High-severity alert: 石家庄某某水泥有限公司"
     assert list(body).index("title_zh") < list(body).index("title_en")
     assert await outbox(pool) == [("high_alert", alert, "all", CEMENT, "delivered", 1)]
 
@@ -224,7 +224,7 @@ async def test_wecom_template_puts_chinese_first(
     message = json.loads(req.body)
     assert message["msgtype"] == "markdown"
     content = message["markdown"]["content"]
-    assert content.startswith("**【高级别预警】Example Cement Co.**\n治污设施未运行：")
+    assert content.startswith("**【高级别预警】石家庄某某水泥有限公司**\n治污设施未运行：")
     assert content.index("High-severity alert") > content.index("治污设施未运行")
     assert content.endswith(f"[查看详情 / Open](https://ecowarn.example.gov.cn/console/alerts/{alert})")
 
@@ -363,7 +363,7 @@ async def test_escalation_notifies_once_per_level(
     messages = receiver.messages()
     assert [(m["event"], m["alert_id"], m["level"]) for m in messages] == [
         ("escalated", alert, 1), ("escalated", alert, 2)]
-    assert messages[0]["title_zh"] == "【预警升级至第 1 级】Example Cement Co."
+    assert messages[0]["title_zh"] == "【预警升级至第 1 级】石家庄某某水泥有限公司"
     assert len({m["subject_id"] for m in messages}) == 2
 
 
@@ -380,7 +380,7 @@ async def test_overdue_rectification_notifies_once_and_is_recorded(
         assert (await n.sweep(now + timedelta(hours=4))).enqueued == 0
     (message,) = receiver.messages()
     assert (message["event"], message["subject_id"], message["alert_id"]) == ("rectification_overdue", rect, alert)
-    assert message["title_zh"] == "【整改逾期】Example Cement Co."
+    assert message["title_zh"] == "【整改逾期】石家庄某某水泥有限公司"
     assert "整改要求：更换除尘布袋并提交检测报告" in message["text_zh"]
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT overdue_at IS NOT NULL FROM rectifications WHERE id = %s", (rect,))

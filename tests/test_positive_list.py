@@ -57,7 +57,7 @@ async def test_an_officer_lists_an_enterprise_and_those_entitled_read_the_entry(
         "enterprise_id": CEMENT, "list": "positive", "start": (today - timedelta(days=1)).isoformat(),
         "end": (today + timedelta(days=364)).isoformat(), "reason": "连续三年无环境违法记录"}
     assert entry["active"] is True and entry["list_name"] == "正面清单" and entry["deleted"] is False
-    assert entry["enterprise_name"] == "Example Cement Co." and entry["region"] == "130105"
+    assert entry["enterprise_name"] == "石家庄某某水泥有限公司" and entry["region"] == "130105"
     assert entry["created_by"]["role"] == "officer" and entry["created_by"]["token_id"] is not None
 
     for headers in (officer, await api.headers("credit"), await _bearer(api, "enterprise", enterprise_id=CEMENT)):

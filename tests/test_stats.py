@@ -218,7 +218,7 @@ async def test_period_is_the_same_as_since_and_until(api: ApiEnv, fixture: Fixtu
     assert by_period["period"] == "2026-11" and by_period["since"] == NOVEMBER["since"]
     g = _by(by_period)
     assert {k: v["alerts"] for k, v in g.items()} == {CEMENT: 3, COKING: 2, GLASS: 1, None: 1}
-    assert g[CEMENT]["name"] == "Example Cement Co." and g[CEMENT]["enterprise_id"] == CEMENT
+    assert g[CEMENT]["name"] == "石家庄某某水泥有限公司" and g[CEMENT]["enterprise_id"] == CEMENT
     assert g[None]["name_en"] == "no enterprise"
     assert _pick(g[COKING], *COUNTS) == (2, 2, 1, 0, 0, 0, 0, 0, 3, 1)
 

@@ -90,7 +90,7 @@ async def test_day_with_25_minute_outage_yields_exactly_one_alert(env: Env) -> N
     assert devices == ["PWR-KILN-1", "PWR-BAG-1", "PWR-DS-1", "PWR-DS-2", "PWR-SCR-1"]
     assert start == DAY + timedelta(minutes=600)
     assert end == DAY + timedelta(minutes=625)
-    assert "Kiln 1" in summary and "25 min" in summary
+    assert "1号回转窑" in summary and "25 min" in summary
     assert env.metrics.get_sample_value("ecowarn_alerts_opened_total",
                                         {"rule": "treatment_off"}) == 1
 

@@ -38,7 +38,7 @@ async def test_queue_page_lists_items_with_claim_buttons(api: ApiEnv) -> None:
     await _login(api, "officer", label="张伟")
     page = await api.client.get("/console/queue")
     assert page.status_code == 200, page.text
-    assert "执法队列" in page.text and "Example Cement Co." in page.text
+    assert "执法队列" in page.text and "石家庄某某水泥有限公司" in page.text
     assert f'action="/console/alerts/{alert}/claim"' in page.text
     token = _form_token(page)
     r = await api.client.post(f"/console/alerts/{alert}/claim",

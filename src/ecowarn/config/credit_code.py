@@ -30,7 +30,6 @@ WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 _BODY_SPACE = 31**6  # six free characters of a generated organisation code
-_BODY_STEP = 0x9E3779B1  # not a multiple of 31: serial -> body is one-to-one
 
 
 def check_char(first17: str) -> str:
@@ -83,20 +82,21 @@ def region_of(code: str) -> str:
 def make_code(region: str, serial: int) -> str:
     """A deterministic, valid code of an enterprise (``91``) registered in ``region``.
 
-    The organisation code is ``MA`` followed by six characters scrambled from
-    ``serial`` (different serials below 31**6 give different codes) and its GB 11714
-    check; the last character is the GB 32100 check. For sample and synthetic data only:
-    a code made here is well formed, not registered.
+    The organisation code is ``MA``, ``serial`` in six base-31 characters of the alphabet
+    and its GB 11714 check; the last character is the GB 32100 check. Codes of one region
+    sort as their serials do (the alphabet is in ASCII order), so anything seeded over
+    sorted ids keeps its order. For sample and synthetic data only: a code made here is
+    well formed, not registered.
     """
     if len(region) != 6 or not region.isdigit():
         raise ValueError(f"region {region!r} is not a 6-digit division code")
     if not 0 <= serial < _BODY_SPACE:
         raise ValueError(f"serial {serial} is outside 0..{_BODY_SPACE - 1}")
-    n = (serial * _BODY_STEP + 0x5EED) % _BODY_SPACE
     body = ""
+    n = serial
     for _ in range(6):
         n, digit = divmod(n, 31)
-        body += ALPHABET[digit]
+        body = ALPHABET[digit] + body
     org8 = "MA" + body
     first17 = "91" + region + org8 + org_check_char(org8)
     return first17 + check_char(first17)

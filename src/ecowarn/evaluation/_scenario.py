@@ -47,7 +47,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ecowarn.config.registry import Device, Registry, parse_registry, uscc_check_char
+from ecowarn.config.credit_code import make_code
+from ecowarn.config.registry import Device, Registry, parse_registry
 from ecowarn.evaluation._edits import SeriesEdit
 from ecowarn.evaluation._kinds import Kind, Plan, kinds, label_new, water_outlets
 from ecowarn.evaluation._labels import Declaration, EvalLabel, LateDelivery, Order
@@ -117,9 +118,26 @@ class ScenarioSize:
 # --- the synthetic registry ----------------------------------------------------------------
 
 
-def _uscc(region: str, index: int) -> str:
-    first17 = f"91{region}EW{index:07d}"
-    return first17 + uscc_check_char(first17)
+# Fictional trade names (字号) of the clones: one character of each row per digit of the
+# clone's number in base 16, so every clone has its own name.
+_TRADE_ROWS = ("恒瑞泰丰润兴盛宏源隆昌达鑫华泽安", "川岳峰林泉晟祥宇诚信和远越嘉锦辰")
+_PLACEHOLDER = "某某"  # the sample registry's stand-in for a trade name
+
+
+def _trade_name(index: int) -> str:
+    digits: list[int] = []
+    n = index
+    while n or len(digits) < 2:
+        n, d = divmod(n, 16)
+        digits.append(d)
+    return "".join(_TRADE_ROWS[k % 2][d] for k, d in enumerate(reversed(digits)))
+
+
+def _clone_name(name: str, index: int) -> str:
+    """The template's name with a trade name of the clone's own in place of 某某."""
+    if _PLACEHOLDER in name:
+        return name.replace(_PLACEHOLDER, _trade_name(index), 1)
+    return f"{name} #{index:03d}"
 
 
 def _device_yaml(dev: Device, rename: Callable[[str], str]) -> dict[str, Any]:
@@ -152,7 +170,9 @@ def _device_yaml(dev: Device, rename: Callable[[str], str]) -> dict[str, Any]:
 def synthetic_registry(template: Registry, enterprises: int, stations: int) -> Registry:
     """``enterprises`` clones of the template's enterprises (round robin) and a station grid.
 
-    Enterprise ids are valid unified social credit codes; device ids carry the
+    Enterprise ids are valid unified social credit codes of the template's region
+    (:func:`~ecowarn.config.credit_code.make_code`), names put a trade name of the clone's
+    own in place of the template's 某某 (others get `` #007``); device ids carry the
     clone's number (``E007-PWR-KILN-1``; CEMS and water MNs stay 14 digits). Treatment
     stages, water limits and HJ 212 terminals are cloned too. Stations sit on a square grid
     ``STATION_SPACING_KM`` apart, so each has neighbours within 5 km.
@@ -176,8 +196,8 @@ def synthetic_registry(template: Registry, enterprises: int, stations: int) -> R
             if dev.kind == "power" and dev.mn is not None:
                 mapping.setdefault(dev.mn, f"{dev.mn}-{i:03d}")
         ents.append({
-            "id": _uscc(pat.region, i),
-            "name": f"{pat.name} #{i:03d}",
+            "id": make_code(pat.region, i),
+            "name": _clone_name(pat.name, i),
             "region": pat.region,
             "industry": pat.industry,
             "devices": [_device_yaml(d, mapping.__getitem__) for d in devs],
@@ -186,7 +206,7 @@ def synthetic_registry(template: Registry, enterprises: int, stations: int) -> R
     lat0, lon0 = _GRID_ORIGIN
     dlat = STATION_SPACING_KM / 111.32
     dlon = STATION_SPACING_KM / (111.32 * math.cos(math.radians(lat0)))
-    grid = [{"id": f"AQ-{k:04d}", "name": f"grid {k // cols}-{k % cols}",
+    grid = [{"id": f"AQ-{k:04d}", "name": f"网格{k // cols + 1}-{k % cols + 1}",
              "lat": round(lat0 + (k // cols) * dlat, 6), "lon": round(lon0 + (k % cols) * dlon, 6)}
             for k in range(stations)]
     text = yaml.safe_dump({"enterprises": ents, "stations": grid}, sort_keys=False, allow_unicode=True)
