@@ -332,7 +332,8 @@ async def test_a_draw_exports_as_csv_with_the_weights_drawn_with(api: ApiEnv) ->
     assert rows[0][:7] == ["enterprise_id", "name", "region", "level", "listed", "weight", "selected"]
     body = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
     assert [(b["enterprise_id"], b["name"], b["region"], b["level"], b["listed"]) for b in body] == [
-        (CEMENT, "石家庄某某水泥有限公司", "130105", "D", "false"), (COKING, "石家庄某某焦化有限公司", "130182", "A", "true"),
+        (CEMENT, "石家庄某某水泥有限公司", "130105", "D", "false"),
+        (COKING, "石家庄某某焦化有限公司", "130182", "A", "true"),
         (GLASS, "唐县某某玻璃制品有限公司", "130627", "A", "false")]
     assert {b["enterprise_id"]: b["weight"] for b in body} == {k: str(v) for k, v in draw["weights"].items()}
     assert [b["enterprise_id"] for b in body if b["selected"] == "true"] == draw["selected"]
