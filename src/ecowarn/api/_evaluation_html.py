@@ -1,4 +1,5 @@
-"""The printable evaluation report: one credit evaluation, Chinese first with English.
+"""The printable evaluation report: one credit evaluation, Chinese first with English, or in
+one language (the console's page in the page's language).
 
 Rendered from the evaluation's stored document (the catalog's wording as it was when the
 evaluation was recorded, not today's configuration): every problem found, grouped by
@@ -18,7 +19,7 @@ from jinja2 import Environment
 from ecowarn.api._time import CST
 from ecowarn.config.registry import Enterprise
 from ecowarn.credit.evaluation import CreditModel
-from ecowarn.i18n import catalog
+from ecowarn.i18n import Lang, catalog
 
 __all__ = ["render_evaluation_report"]
 
@@ -39,9 +40,10 @@ def _both(key: str, **values: Any) -> dict[str, str]:
 
 
 def render_evaluation_report(env: Environment, row: dict[str, Any], model: CreditModel,
-                             enterprise: Enterprise | None, today: tuple[int, str]) -> str:
+                             enterprise: Enterprise | None, today: tuple[int, str], *,
+                             lang: Lang | None = None) -> str:
     """HTML of the evaluation in ``row`` (an ``evaluations`` row); ``today``: the enterprise's
-    score and level now."""
+    score and level now. In ``lang`` alone (the console's pages), or Chinese with English."""
     doc = json.loads(row["document"])
     results = {i["item"]: i for i in doc["items"]}
     categories: list[dict[str, Any]] = []
@@ -57,7 +59,7 @@ def render_evaluation_report(env: Environment, row: dict[str, Any], model: Credi
     level = scheme.level(doc["level"]) if scheme else None
     actor = doc.get("actor") or {}
     return env.get_template("evaluation_report.html").render(
-        L=LABELS, doc=doc, row=row, enterprise=enterprise,
+        L=LABELS, only=lang, doc=doc, row=row, enterprise=enterprise,
         title=LABELS[f"title_{doc['kind']}"], kind=LABELS[f"kind_{doc['kind']}"],
         evaluated_at=_local(doc["evaluated_at"]), recorded_at=_local(doc["recorded_at"]),
         officer=actor.get("label") or "",

@@ -17,7 +17,6 @@ another's page is the same 404 as a missing one.
 
 # No "from __future__ import annotations": FastAPI resolves the Depends() in the
 # route signatures at definition time, and they name closure variables.
-import json
 import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -34,6 +33,7 @@ from ecowarn.api._alerts_db import (
 )
 from ecowarn.api._console_alert_list import alert_filter_choices, alert_list_filter, alerts_csv
 from ecowarn.api._console_errors import FormFailure
+from ecowarn.api._console_fields import evidence_rows, metric_label, metric_name, unit_symbol
 from ecowarn.api._console_forms import FormGuard
 from ecowarn.api._console_lang import lang_of, local_minute, url_for
 from ecowarn.api._db import connect
@@ -56,7 +56,7 @@ from ecowarn.api.errors import ErrorInfo, HtmlErrorRenderer, NotFound, PayloadTo
 from ecowarn.api.pagination import BIGINT_MAX
 from ecowarn.api.routes_alerts import ALERT_CURSOR
 from ecowarn.config.metrics import UNITS
-from ecowarn.config.registry import Registry
+from ecowarn.config.registry import Device, Registry
 from ecowarn.i18n import TEXTS, Lang, catalog, rule_name
 from ecowarn.i18n import label as status_label
 from ecowarn.store.tokens import Principal
@@ -120,6 +120,7 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
         if info.status == 401:
             return render(request, "login.html", status=401, failed=True)
         return render(request, "error.html", status=info.status, info=info,
+                      detail=_error_detail(info, lang_of(request)),
                       back=url_for("/console", lang_of(request)))
 
     async def login(request: Request, token: str | None, next_path: str | None = None) -> Response:
@@ -211,14 +212,18 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
         charts = []
         for device_id, metrics in specs:
             device = reg.devices[device_id]
-            unit = UNITS[device.kind][metrics[0]]
+            unit = unit_symbol(UNITS[device.kind][metrics[0]], lang)
             label = _device_label(reg, device_id)
             label = label if device_id in label else f"{label} ({device_id})"
-            lines = [Line(m, series.get((device_id, m), [])) for m in metrics]
+            lines = [Line(metric_label(device.kind, m, lang), series.get((device_id, m), [])) for m in metrics]
             charts.append(line_chart(
                 lines, t0=t0, t1=t1, shade=(start, end),
-                title=f"{label} · {unit}",
+                title=f"{label} · {unit}", limits=_chart_limits(device, metrics, lang),
                 shade_label=t["alert_window"], empty_label=t["no_readings"]))
+        subject = reg.devices.get(row["subject"])
+        kind = subject.kind if subject is not None else ""
+        evidence = row["evidence"] if isinstance(row["evidence"], dict) else {"value": row["evidence"]}
+        metric = str(evidence.get("metric") or next(iter(evidence.get("metrics") or []), ""))
         alert = {
             "id": row["id"], "rule": rule_name(row["rule"], lang), "rule_id": row["rule"],
             "enterprise": _enterprise_name(reg, row["enterprise_id"]),
@@ -230,8 +235,8 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
         }
         return render(
             request, "alert.html", status=failed.status if failed else 200, alert=alert, charts=charts,
-            evidence=json.dumps(row["evidence"], ensure_ascii=False, indent=2),
-            params=json.dumps(row["params"], ensure_ascii=False, indent=2),
+            evidence=evidence_rows(evidence, reg, lang, kind=kind, metric=metric),
+            params=evidence_rows(row["params"] or {}, reg, lang, kind=kind, metric=metric),
             back=url_for("/console", lang), logout=url_for("/console/logout", lang),
             nav=nav_links(principal, lang), **workflow)
 
@@ -260,6 +265,29 @@ def _safe_next(path: str | None) -> str | None:
     if "//" in path or "\\" in path or any(ord(ch) < 0x20 for ch in path):
         return None
     return path
+
+
+def _chart_limits(device: Device, metrics: list[str], lang: Lang) -> list[tuple[str, float]]:
+    """The lines a chart of ``device`` draws across: the outlet's emission limits of the plotted
+    metrics, a production unit's running threshold."""
+    t = TEXTS[lang]
+    out = [(t["chart_limit"].format(metric=metric_name(m, lang)), float(device.limits[m]))
+           for m in metrics if m in device.limits]
+    if device.kind == "power" and device.role == "production" and "p" in metrics:
+        out.append((t["chart_running"], device.running_threshold_kw))
+    return out
+
+
+def _error_detail(info: ErrorInfo, lang: Lang) -> str:
+    """What an error page says: the error's own Chinese when it has one, else its code's
+    Chinese wording; in English the detail as the API gives it."""
+    if lang == "en":
+        return info.detail
+    own = (info.extra or {}).get("detail_zh")
+    if isinstance(own, str):
+        return own
+    errors = catalog("zh", "ERRORS")
+    return errors.get(f"code_{info.code}", errors["code_bad_request" if info.status < 500 else "internal_error"])
 
 
 def _enterprise_name(registry: Registry, enterprise_id: str | None) -> str:

@@ -35,9 +35,11 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from ecowarn.api._console_bureau_db import enterprise_levels
 from ecowarn.api._console_credit_db import applications_of, live_deductions
 from ecowarn.api._console_csv import csv_response
+from ecowarn.api._console_fields import document_rows
 from ecowarn.api._console_forms import FORM_FIELD, FormGuard
 from ecowarn.api._console_inline import Refusal
 from ecowarn.api._console_lang import lang_of, local_minute, url_for, with_lang
+from ecowarn.api._console_ledger import entry_text
 from ecowarn.api._credit_db import fetch_answers, list_deliveries
 from ecowarn.api._db import connect
 from ecowarn.api._evidence_html import render_evidence
@@ -70,7 +72,6 @@ SECTION_ROWS = 200
 
 def _answer_view(answer: dict[str, Any], lang: Lang) -> dict[str, Any]:
     """An answer row (any columns) for display: the well-known ones, then the rest."""
-    known = ("id", "alert_id", "kind", "body", "created_at", "author_label")
     at = answer.get("created_at")
     return {
         "alert_id": answer.get("alert_id"),
@@ -78,13 +79,27 @@ def _answer_view(answer: dict[str, Any], lang: Lang) -> dict[str, Any]:
         "text": answer.get("body", ""),
         "at": local_minute(datetime.fromisoformat(at)) if isinstance(at, str) else "",
         "by": answer.get("author_label") or "",
-        "more": {k: v for k, v in answer.items()
-                 if k not in known and k not in ("enterprise_id", "author_token", "author_role")
-                 and v not in (None, [], "")},
+        "more": _answer_more(answer, lang),
     }
 
 
-def _describe(e: dict[str, Any], apps: dict[int, dict[str, Any]], c: dict[str, str]) -> str:
+def _answer_more(answer: dict[str, Any], lang: Lang) -> list[str]:
+    """What else an answer row says, worded: when the bureau first read it, its attachments,
+    the maintenance declaration it filed."""
+    c = catalog(lang, "CREDIT")
+    out = []
+    read = answer.get("first_read_at")
+    if isinstance(read, str):
+        out.append(c["answer_read_at"].format(at=local_minute(datetime.fromisoformat(read))))
+    refs = [str(r) for r in answer.get("attachments") or []]
+    if refs:
+        out.append(c["answer_attachments"].format(refs=("、" if lang == "zh" else ", ").join(refs)))
+    if answer.get("maintenance_id") is not None:
+        out.append(c["answer_maintenance"].format(id=answer["maintenance_id"]))
+    return out
+
+
+def _describe(e: dict[str, Any], apps: dict[int, dict[str, Any]], c: dict[str, str], lang: Lang) -> str:
     """What a ledger entry records, in the page's language; the recorded reason (machine
     text, or what an officer typed) where there is nothing better to say."""
     kind = e["entry_type"]
@@ -103,7 +118,7 @@ def _describe(e: dict[str, Any], apps: dict[int, dict[str, Any]], c: dict[str, s
         return c["desc_approved"].format(id=app["id"], points=e["points"], reason=app["decision_reason"])
     if kind == "repair" and (e.get("actor") or {}).get("role") == "system":
         return c["desc_auto_repair"].format(points=e["points"])
-    return str(e["reason"])
+    return entry_text(e, lang)
 
 
 def _repair_item(d: dict[str, Any], params: CreditParams, latest: dict[str, Any] | None, *,
@@ -191,7 +206,7 @@ def build_credit_console(ctx: ApiContext, viewers: Viewers, render: Renderer,
             "points": e["points"], "score_after": e["score_after"], "level_after": e["level_after"],
             "rule": rule_name(e["rule"], lang) if e["rule"] else "",
             "alert_url": with_lang(f"/console/alerts/{e['alert_id']}", lang) if e["alert_id"] else None,
-            "alert_id": e["alert_id"], "reason": _describe(e, by_entry, c),
+            "alert_id": e["alert_id"], "reason": _describe(e, by_entry, c, lang),
             "evidence_url": with_lang(f"/console/evidence/{e['evidence_id']}", lang)
             if e["evidence_id"] else None,
             "evidence_sha256": e["evidence_sha256"],
@@ -284,7 +299,7 @@ def build_credit_console(ctx: ApiContext, viewers: Viewers, render: Renderer,
                  "text_title": c["commitment"] if row["kind"] == "repair_application" else c["reason"],
                  "files": [{**f, "size": human_size(int(f.get("size") or 0))}
                            for f in body.get("attachments") or [] if isinstance(f, dict) and "sha256" in f],
-                 "body": json.dumps(body, ensure_ascii=False, indent=2, sort_keys=True)},
+                 "fields": document_rows(body, reg, lang, shown=frozenset({"attachments", "text", "commitment"}))},
             sha_note=c["doc_sha_note"].format(id=row["id"]))
 
     auth = Auth(ctx)

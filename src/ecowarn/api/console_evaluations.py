@@ -13,8 +13,8 @@
   maximum; a deduction item's are recorded negative, as the ledger signs them.
 - ``GET /console/credit/evaluations/{id}`` (officer, enterprise own): the evaluation, the
   problems and merits it recorded, the enterprise's level history, and
-  ``/console/credit/evaluations/{id}/report``: the printable report (as
-  ``/api/v1/credit/evaluations/{id}.html``, for the console's session).
+  ``/console/credit/evaluations/{id}/report``: the printable report in the page's language
+  (``/api/v1/credit/evaluations/{id}.html`` prints it in Chinese with English).
 
 A refused evaluation (422: an unknown enterprise or one outside the jurisdiction, points
 over an item's maximum, a time in the future; 409: a second initial evaluation) renders the
@@ -417,14 +417,14 @@ def build_evaluations_console(ctx: ApiContext, auth: Auth, guard: FormGuard) -> 
                                  catalog=row["catalog"]) if officer else None)
 
     @router.get("/credit/evaluations/{evaluation_id}/report")
-    async def report_page(principal: Annotated[Principal, Depends(viewers)],
+    async def report_page(request: Request, principal: Annotated[Principal, Depends(viewers)],
                           evaluation_id: EvaluationId) -> Response:
-        """The printable report, Chinese with English (as the API's ``.html``)."""
+        """The printable report in the page's language (the API's ``.html`` has both)."""
         async with connect(ctx) as conn:
             row = await load(conn, principal, evaluation_id)
             score, _, _ = await enterprise_standing(conn, row["enterprise_id"])
         html = render_evaluation_report(env, row, model, reg.enterprises.get(row["enterprise_id"]),
-                                        (score, model.level_for(score)))
+                                        (score, model.level_for(score)), lang=lang_of(request))
         return HTMLResponse(html, headers=PAGE_HEADERS)
 
     return router

@@ -57,6 +57,7 @@ from ecowarn.alerts.rectification import (
 )
 from ecowarn.api._console_csv import CSV_MAX_ROWS, csv_response, yes_no
 from ecowarn.api._console_errors import INLINE_ERRORS, FormFailure, form_failure
+from ecowarn.api._console_fields import file_kind
 from ecowarn.api._console_forms import (
     MAX_FORM_BYTES,
     FormGuard,
@@ -199,7 +200,7 @@ async def data_check_view(conn: psycopg.AsyncConnection[Any], check: dict[str, A
 
 def _file_view(item: dict[str, Any], lang: Lang) -> dict[str, Any]:
     return {"name": item["filename"], "size": _size(int(item["size"])), "bytes": int(item["size"]),
-            "sha256": item["sha256"], "type": item["content_type"],
+            "sha256": item["sha256"], "type": file_kind(item["content_type"], lang),
             "url": with_lang(f"{CONSOLE_PREFIX}/attachments/{item['id']}", lang)}
 
 

@@ -40,6 +40,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from ecowarn.alerts.audit import load_actor
 from ecowarn.alerts.errors import InvalidWorkflowInput
 from ecowarn.api._console_credit_db import application_page
+from ecowarn.api._console_fields import file_kind
 from ecowarn.api._console_forms import FormGuard, read_form
 from ecowarn.api._console_inline import Refusal, refusal_of
 from ecowarn.api._console_lang import lang_of, local_minute, url_for, with_lang
@@ -107,7 +108,8 @@ def application_view(a: dict[str, Any], lang: Lang, registry: Registry, *,
         "status_id": a["status"], "status": label(a["status"], lang),
         "filed": local_minute(a["created_at"]), "applicant": a["applicant_label"],
         "commitment": a["commitment"],
-        "files": [{"name": f["filename"], "size": human_size(int(f["size"])), "type": f["content_type"],
+        "files": [{"name": f["filename"], "size": human_size(int(f["size"])),
+                   "type": file_kind(f["content_type"], lang),
                    "sha256": f["sha256"], "url": f"/console/attachments/{f['id']}"}
                   for f in a["attachments"] if "id" in f],
         "refs": [f["reference"] for f in a["attachments"] if "reference" in f],

@@ -25,7 +25,9 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import HTMLResponse, Response
 
 from ecowarn.alerts.stats import GROUP_BY, MEASURES, RATE_MEASURES, REGION_DIGITS, GroupBy, StatsQuery
+from ecowarn.api._console_fields import metric_name, unit_symbol
 from ecowarn.api._console_lang import lang_of, local_minute, url_for
+from ecowarn.api._console_ledger import entry_text
 from ecowarn.api._db import connect
 from ecowarn.api._paths import CONSOLE_PREFIX
 from ecowarn.api._svg_bars import Series, bar_chart, percent, plain
@@ -98,7 +100,12 @@ def _file_view(body: dict[str, Any], lang: Lang, catalogs: dict[str, str]) -> di
     rect = _texts(lang, "RECTIFICATION")
     pick = 0 if lang == "zh" else 1
     devices = body["devices"]
-    limits_of = {dev["id"]: ", ".join(f"{k} {plain(v)}" for k, v in dev.get("limits", {}).items()) for dev in devices}
+    sep = "、" if lang == "zh" else ", "
+
+    def limits(values: dict[str, float]) -> str:
+        return sep.join(f"{metric_name(k, lang)} {plain(v)}" for k, v in values.items())
+
+    limits_of = {dev["id"]: limits(dev.get("limits", {})) for dev in devices}
     production = [{**dev, "stage_text": _stages(dev, d), "baseline_text": _baselines(dev, d),
                    "rated_text": _kw(dev["rated_kw"]), "running_text": _kw(dev["running_threshold_kw"])}
                   for dev in devices if dev["kind"] == "power" and dev["role"] == "production"]
@@ -106,7 +113,8 @@ def _file_view(body: dict[str, Any], lang: Lang, catalogs: dict[str, str]) -> di
                   "running_text": _kw(dev["running_threshold_kw"])}
                  for dev in devices if dev["kind"] == "power" and dev["role"] == "treatment"]
     outlets = [{**dev, "kind_text": d[f"kind_{dev['kind']}"], "limits_text": limits_of[dev["id"]],
-                "hourly_text": ", ".join(f"{k} {plain(v)}" for k, v in dev.get("limits_hourly", {}).items()),
+                "hourly_text": limits(dev.get("limits_hourly", {})),
+                "limits_unit_text": unit_symbol(dev.get("limits_unit", ""), lang),
                 "baseline_text": _baselines(dev, d)}
                for dev in devices if dev["kind"] in ("cems", "water")]
     stations = [dev for dev in devices if dev["kind"] == "air"]
@@ -145,7 +153,8 @@ def _file_view(body: dict[str, Any], lang: Lang, catalogs: dict[str, str]) -> di
                            for r in body["rectifications"]["items"]],
         "ledger": [{**e, "at_text": _local(e["recorded_at"]),
                     "type_text": ENTRY_TYPES.get(e["type"], (e["type"],) * 2)[pick],
-                    "rule_text": rule_name(e["rule"], lang) if e["rule"] else ""} for e in body["ledger"]["items"]],
+                    "rule_text": rule_name(e["rule"], lang) if e["rule"] else "",
+                    "reason_text": entry_text(e, lang)} for e in body["ledger"]["items"]],
         "generated_text": _local(body["generated_at"]),
         "credit_url": url_for(f"{CONSOLE_PREFIX}/enterprises/{body['enterprise_id']}", lang),
     }

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from typing import Final
 
+from ecowarn.i18n.en_fields import EVIDENCE_FIELDS, FILE_KINDS, METRICS
+from ecowarn.i18n.en_fields import UNIT_SYMBOLS as UNIT_SYMBOLS  # no area: symbols, some empty
+
 __all__ = ["ATTACHMENTS", "BUREAU", "CONSOLE", "CREDIT", "DOSSIER", "ENTRY_TYPES", "ERRORS", "EVALUATION",
-           "EVALUATION_REPORT", "EVIDENCE", "LABELS", "NOTIFY", "PHRASES", "RECTIFICATION", "RULES", "STATS",
-           "SUPERVISION", "SUPERVISION_CONSOLE", "WORKFLOW"]
+           "EVALUATION_REPORT", "EVIDENCE", "EVIDENCE_FIELDS", "FILE_KINDS", "LABELS", "METRICS", "NOTIFY", "PHRASES",
+           "RECTIFICATION", "RULES", "STATS", "SUPERVISION", "SUPERVISION_CONSOLE", "WORKFLOW"]
 
 # console pages (login, alerts, readings)
 CONSOLE: Final[dict[str, str]] = {
@@ -32,6 +35,11 @@ CONSOLE: Final[dict[str, str]] = {
     "evidence": "Evidence",
     "params": "Parameters",
     "readings": "Readings",
+    "chart_limit": "{metric} limit",
+    "chart_running": "running threshold",
+    "evidence_item": "item",
+    "evidence_value": "value",
+    "no_evidence": "none",
     "alert_window": "alert window",
     "no_readings": "no readings in this window",
     "no_alerts": "No alerts",
@@ -161,6 +169,12 @@ CREDIT: Final[dict[str, str]] = {
     "desc_application": "credit repair application #{id} filed (deduction #{entry})",
     "desc_approved": "credit repair application #{id} approved, {points} points restored: {reason}",
     "desc_rejected": "credit repair application #{id} rejected: {reason}",
+    "answer_read_at": "read by the bureau at {at}",
+    "answer_attachments": "attachments: {refs}",
+    "answer_maintenance": "maintenance declaration #{id}",
+    "id_column": "unified social credit code",
+    "desc_evaluation": "{kind} #{id}: score {score}, level {level}",
+    "desc_application_of": "credit repair application #{id} filed (deduction #{entry})",
     "desc_auto_repair": ("automatic credit repair: waiting period passed, condition ended, no repeat since; "
                          "{points} points restored"),
     "doc_kind_repair_application": "Credit repair application",
@@ -996,7 +1010,7 @@ SUPERVISION_CONSOLE: Final[dict[str, str]] = {
     "weights_title": "remote spot checks / on-site checks",
     "weights_note": ("Weights: remote spot checks / on-site checks. A listed enterprise's remote weight is "
                      "multiplied by {remote}, its on-site weight by {onsite}."),
-    "new_draw": "Random draw (双随机)",
+    "new_draw": "Random draw (double random)",
     "draw_intro": ("Picks enterprises of the region at random, weighted; the candidates, weights and seed are "
                    "stored, so anyone re-running it with the same inputs and seed gets the same enterprises."),
     "kind_draw": "Kind of check",

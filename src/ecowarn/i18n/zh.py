@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from typing import Final
 
+from ecowarn.i18n.zh_fields import EVIDENCE_FIELDS, FILE_KINDS, METRICS
+from ecowarn.i18n.zh_fields import UNIT_SYMBOLS as UNIT_SYMBOLS  # no area: symbols, some empty
+
 __all__ = ["ATTACHMENTS", "BUREAU", "CONSOLE", "CREDIT", "DOSSIER", "ENTRY_TYPES", "ERRORS", "EVALUATION",
-           "EVALUATION_REPORT", "EVIDENCE", "LABELS", "NOTIFY", "PHRASES", "RECTIFICATION", "RULES", "STATS",
-           "SUPERVISION", "SUPERVISION_CONSOLE", "WORKFLOW"]
+           "EVALUATION_REPORT", "EVIDENCE", "EVIDENCE_FIELDS", "FILE_KINDS", "LABELS", "METRICS", "NOTIFY", "PHRASES",
+           "RECTIFICATION", "RULES", "STATS", "SUPERVISION", "SUPERVISION_CONSOLE", "WORKFLOW"]
 
 # console pages (login, alerts, readings)
 CONSOLE: Final[dict[str, str]] = {
@@ -32,6 +35,11 @@ CONSOLE: Final[dict[str, str]] = {
     "evidence": "证据",
     "params": "参数",
     "readings": "监测数据",
+    "chart_limit": "{metric}限值",
+    "chart_running": "运行判定功率",
+    "evidence_item": "项目",
+    "evidence_value": "数值",
+    "no_evidence": "无",
     "alert_window": "预警时段",
     "no_readings": "该时段无监测数据",
     "no_alerts": "暂无预警",
@@ -43,7 +51,7 @@ CONSOLE: Final[dict[str, str]] = {
     "login_intro": "请输入访问令牌。令牌由管理员在服务器上创建，只显示一次：",
     "login_token": "访问令牌",
     "login_bad": "令牌无效、已过期或已撤销。",
-    "login_roles": "执法人员使用 officer 令牌；企业使用 enterprise 令牌（加 --enterprise 统一社会信用代码）。",
+    "login_roles": "执法人员使用执法人员角色的令牌；企业使用企业角色的令牌，该令牌绑定本企业的统一社会信用代码。",
     "error": "出错了",
     "timezone": "时间均为北京时间（UTC+8）。",
     "nav_evaluations": "信用评价",
@@ -153,6 +161,12 @@ CREDIT: Final[dict[str, str]] = {
     "desc_application": "提交信用修复申请 #{id}（扣分记录 #{entry}）",
     "desc_approved": "信用修复申请 #{id} 获批准，恢复 {points} 分：{reason}",
     "desc_rejected": "信用修复申请 #{id} 被驳回：{reason}",
+    "answer_read_at": "执法人员已于 {at} 阅读",
+    "answer_attachments": "附件：{refs}",
+    "answer_maintenance": "运维申报 #{id}",
+    "id_column": "统一社会信用代码",
+    "desc_evaluation": "{kind} #{id}：得分 {score}，信用等级 {level}",
+    "desc_application_of": "提交信用修复申请 #{id}（扣分记录 #{entry}）",
     "desc_auto_repair": "自动信用修复：等待期已满，违法情形已结束且未再发生，恢复 {points} 分",
     "doc_kind_repair_application": "信用修复申请材料",
     "doc_kind_rectification_submission": "整改材料",

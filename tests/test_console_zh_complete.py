@@ -1,0 +1,506 @@
+"""Every console page in Chinese without a word of English, and in English without Chinese.
+
+One database is seeded so that every page has content (alerts of several rules and
+severities with evidence and readings, an answered alert, a hearing, rectifications, credit
+entries with their evidence packages, a repair application, the positive list, a complaint,
+a supervision draw, an evaluation, officer notifications), then every console ``GET`` route
+of the app is fetched as an officer, an enterprise user and an admin, in ``zh`` and in
+``en``, together with the login page, the error pages and pages of refused forms. The route
+list comes from the app itself: a new console page fails here until it is visited or
+excluded below with a reason.
+
+What a reader meets is checked: the text outside scripts and styles, the ``title``,
+``placeholder``, ``aria-label`` and ``alt`` attributes, the labels of buttons and options,
+and the SVG charts' texts and titles. A run of Latin letters on a Chinese page must be on
+:data:`ALLOWED_LATIN` (units, pollutant symbols, standard and file-format names); Chinese on
+an English page must be data: the registry's own values (enterprise, equipment, outlet,
+station and contact names, read from the registry the test seeds, not written here) and the
+texts this test typed in as users do. Every offending snippet is printed with its page.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from html.parser import HTMLParser
+from types import MappingProxyType
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import yaml
+from test_api_support import CEMENT, COKING, CST, GLASS, ApiEnv
+
+from ecowarn.config import packaged_file
+from ecowarn.credit import CreditService, install, load_credit_params
+from ecowarn.credit.evaluation import default_credit_model
+from ecowarn.credit.supervision import today_cst
+from ecowarn.store.tokens import create_token
+
+pytest_plugins = ("test_api_support",)
+
+# Latin letters a Chinese page may show, each for a reason:
+ALLOWED_LATIN = frozenset({
+    # units (SI symbols are written in Latin letters in Chinese too)
+    "kW", "kWh", "MW", "A", "mg", "μg", "m", "L", "km", "kPa", "s", "h", "pH",
+    # pollutant and parameter symbols as GB/HJ standards print them
+    "COD", "NH", "N", "NOx", "SO", "O", "NO", "CO", "PM", "TVOC", "TP", "TN",
+    # standards and formats: HJ 212 (the data protocol), MN (its device number), CSV, PDF, JSON,
+    # SHA (SHA-256, the hash that binds evidence), SCR (the denitration process name), HTTP
+    "HJ", "MN", "CSV", "PDF", "JSON", "SHA", "SCR", "HTTP",
+    # credit levels are letters in the provincial schemes (A-E); a quarter is written 2026-Q4
+    "B", "C", "D", "E", "Q",
+    # CEMS (烟气排放连续监测系统) as the standards abbreviate it; UTC in 北京时间（UTC+8）
+    "CEMS", "UTC",
+    # file kinds and sizes: PDF 文档, JPEG 图片, Word 文档（DOCX）, 2 MB
+    "JPEG", "PNG", "WebP", "TXT", "Word", "Excel", "DOCX", "XLSX", "KB", "MB",
+    # the product's name, and the link to the English pages (a language is named in itself)
+    "ecowarn", "English",
+})
+ALLOWED_CJK = frozenset({"中文"})  # the link to the Chinese pages, named in Chinese
+# Hex digests (SHA-256 of evidence and files, shortened to 12 digits) are codes, not words; so
+# are addresses of the API that a page names for the complete data.
+_CODES = re.compile(r"\b[0-9a-f]{12,}\b|/api/v1/[\w/{}.-]*")
+_LATIN = re.compile(r"[A-Za-zμ]+")  # μ of μg/m³ belongs to its unit
+_CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]+")
+# Registry fields whose values are data a page shows as they are (names, ids, numbers).
+_DATA_KEYS = frozenset({"id", "name", "equipment", "outlet", "mn", "phone", "role", "address", "number",
+                        "industry", "legal_representative", "contact", "label"})
+_DEVICE_ROLES = frozenset({"production", "treatment"})  # the registry's own codes: not data
+
+# Console GET routes not fetched as pages, with the reason.
+EXCLUDED = {
+    "/console/logout": "a redirect to the login page (fetched: /console/login)",
+    "/console/attachments/{attachment_id}": "a file download (the file as uploaded), not a page",
+    "/console/supervision/plan.csv": "a CSV file; its headers' language is pinned by test_console_supervision_pages",
+    "/console/supervision/draws/{draw_id}.csv": "a CSV file of enterprise ids and numbers",
+    "/console/stats.csv": "a CSV file; its headers' language is pinned by test_console_supervision",
+}
+
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+HEBEI = default_credit_model().catalogs["hebei_initial"]
+
+
+def registry_values() -> set[str]:
+    """The sample registry's data values (names, ids, numbers), read from its file."""
+    doc = yaml.safe_load(packaged_file("registry.example.yaml").read_text(encoding="utf-8"))
+    out: set[str] = set()
+
+    def walk(node: Any, key: str = "") -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, str(k))
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, key)
+        elif isinstance(node, str) and key in _DATA_KEYS and node not in _DEVICE_ROLES:
+            out.add(node)
+
+    walk(doc)
+    return out
+
+
+_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+                   "wbr"})
+
+
+class _Visible(HTMLParser):
+    """What a reader meets on a page: text outside scripts and styles, and the attributes that
+    a browser shows (tooltips, placeholders, labels read aloud, alternative texts, button labels).
+    Elements marked ``translate="no"`` (HTML's own mark for text that must stay as written: a
+    command to type, a rule's id) are left out."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0  # inside a script, a style or an element marked translate="no"
+        self._stack: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag in ("script", "style") or a.get("translate") == "no":
+            self._stack.append(tag)
+            self._skip += 1
+            return
+        if self._skip:
+            if tag not in _VOID:
+                self._stack.append(tag)
+                self._skip += 1
+            return
+        for name in ("title", "placeholder", "aria-label", "alt"):
+            if a.get(name):
+                self.parts.append(str(a[name]))
+        if tag == "input" and a.get("type") in ("submit", "button", "reset") and a.get("value"):
+            self.parts.append(str(a["value"]))
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._skip and self._stack and self._stack[-1] == tag:
+            self._stack.pop()
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip and data.strip():
+            self.parts.append(data)
+
+
+def visible_text(page: str) -> str:
+    parser = _Visible()
+    parser.feed(page)
+    return "\n".join(parser.parts)
+
+
+def _without(text: str, data: list[str]) -> str:
+    for value in data:  # longest first: a name containing another goes whole
+        text = text.replace(value, " ")
+    return text
+
+
+def _snippet(text: str, m: re.Match[str]) -> str:
+    return " ".join(text[max(0, m.start() - 25):m.end() + 25].split())
+
+
+def english_in(text: str, data: list[str]) -> list[str]:
+    """Runs of Latin letters in ``text`` not allowed on a Chinese page, with their context."""
+    text = _CODES.sub(" ", _without(text, data))
+    return [f"{m.group(0)!r} in …{_snippet(text, m)}…" for m in _LATIN.finditer(text)
+            if m.group(0) not in ALLOWED_LATIN]
+
+
+def chinese_in(text: str, data: list[str]) -> list[str]:
+    """Runs of Chinese in ``text`` (an English page), with their context."""
+    text = _without(text, data)
+    return [f"{m.group(0)!r} in …{_snippet(text, m)}…" for m in _CJK.finditer(text)
+            if m.group(0) not in ALLOWED_CJK]
+
+
+# --- the seeded world ------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    api: ApiEnv
+    tokens: dict[str, str] = field(default_factory=dict)
+    csrf: dict[str, str] = field(default_factory=dict)
+    typed: set[str] = field(default_factory=set)  # texts typed in as users do (data on any page)
+    ids: dict[str, int] = field(default_factory=dict)
+    who: str = ""
+
+    async def be(self, who: str) -> None:
+        if who not in self.tokens:
+            role, enterprise = {"officer": ("officer", None), "admin": ("admin", None),
+                                "enterprise": ("enterprise", CEMENT)}[who]
+            async with await psycopg.AsyncConnection.connect(self.api.dsn, autocommit=True) as conn:
+                self.tokens[who] = await create_token(conn, role=role, enterprise_id=enterprise,
+                                                      label={"officer": "张伟", "admin": "李娜",
+                                                             "enterprise": "刘洋"}[who])
+            self.typed.add({"officer": "张伟", "admin": "李娜", "enterprise": "刘洋"}[who])
+        self.api.client.cookies.clear()
+        r = await self.api.client.get("/console/login", params={"token": self.tokens[who]})
+        assert r.status_code == 303
+        self.who = who
+
+    async def get(self, url: str, **params: str) -> httpx.Response:
+        r = await self.api.client.get(url, params=params or None)
+        m = re.search(r'name="csrf" value="([0-9a-f]{64})"', r.text)
+        if m:
+            self.csrf[self.who] = m.group(1)
+        return r
+
+    async def post(self, url: str, data: dict[str, str], files: Any = None, *, ok: int = 303) -> httpx.Response:
+        self.typed.update(v for v in data.values() if _CJK.search(v))
+        self.typed.update(name for _, (name, *_) in files or [] if name)
+        r = await self.api.client.post(url, data={**data, "csrf": self.csrf[self.who]}, files=files)
+        assert r.status_code == ok, (url, r.status_code, r.text[:2000])
+        return r
+
+
+def _minutes(n: int, value: float, *, then: float | None = None, after: int = 0) -> list[float | None]:
+    return [value] * n + ([then] * after if then is not None else [])
+
+
+async def _alert(w: World, *, rule: str, enterprise: str | None, devices: tuple[str, ...], severity: str,
+                 start: datetime, end: datetime | None, summary: tuple[str, str], evidence: dict[str, Any],
+                 params: dict[str, Any]) -> int:
+    rows = await w.api.execute(
+        "INSERT INTO alerts (rule, subject, enterprise_id, device_ids, start_ts, end_ts, severity, summary,"
+        " summary_zh, params, evidence) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        (rule, devices[0], enterprise, list(devices), start, end, severity, summary[0], summary[1],
+         psycopg.types.json.Jsonb(params), psycopg.types.json.Jsonb(evidence)))
+    return int(rows[0][0])
+
+
+async def seed(w: World) -> None:
+    api = w.api
+    now = datetime.now(CST).replace(second=0, microsecond=0)
+    t0 = now - timedelta(hours=6)
+    # Readings around the alerts: a kiln running while its bag filter is off, an SO2 outlet over its limit.
+    await api.insert_readings("PWR-KILN-1", "p", t0 - timedelta(minutes=30),
+                              _minutes(150, 520.0))
+    await api.insert_readings("PWR-BAG-1", "p", t0 - timedelta(minutes=30),
+                              _minutes(30, 120.0, then=0.0, after=60) + _minutes(60, 118.0))
+    await api.insert_readings("13010500000001", "so2", t0 - timedelta(minutes=60),
+                              _minutes(60, 20.0) + _minutes(120, 48.5), )
+    await api.insert_readings("13010500000001", "o2", t0 - timedelta(minutes=60), _minutes(180, 11.2))
+    await api.insert_readings("AQ-0001", "pm25", t0 - timedelta(minutes=60), _minutes(180, 96.0))
+
+    w.ids["treatment_off"] = await _alert(
+        w, rule="treatment_off", enterprise=CEMENT, devices=("PWR-KILN-1", "PWR-BAG-1"), severity="high",
+        start=t0, end=t0 + timedelta(minutes=60),
+        summary=("Kiln 1 ran for 60 min (mean 520 kW) while its treatment was off",
+                 "1号窑运行 60 分钟（平均 520 kW）期间治污设施未运行"),
+        evidence={"facts": {"duration_min": 60.0, "production_mean_kw": 520.0, "production_on_kw": 80.0,
+                            "treatment_max_kw": [0.0], "treatment_off_below_kw": [16.0], "severity": "high",
+                            "stages_off": [0], "stages_off_devices": [["PWR-BAG-1"]]},
+                  "metric": "p", "devices": {"PWR-KILN-1": "Kiln 1", "PWR-BAG-1": "Bag filter"}},
+        params={"min_duration_min": 10, "off_ratio": 0.1, "high_severity_min": 30,
+                "production_on_kw": 80.0, "suppressed_by_maintenance": True})
+    w.ids["exceedance"] = await _alert(
+        w, rule="emission_exceedance", enterprise=CEMENT, devices=("13010500000001",), severity="medium",
+        start=t0, end=None,
+        summary=("SO2 at DA001 above its limit 35 mg/m3 for 2 valid hours",
+                 "DA001 二氧化硫连续 2 个有效小时超过限值 35 mg/m³"),
+        evidence={"facts": {"limit": 35.0, "hours": 2, "max_hourly_converted": 48.5, "max_ratio_to_limit": 1.39,
+                            "mean_hourly_converted": 48.5, "ref_o2_pct": 10.0, "severity": "medium"},
+                  "metric": "so2", "metrics": ["so2"]},
+        params={"min_hours": 2, "limit_tolerance": 0.0})
+    w.ids["air"] = await _alert(
+        w, rule="air_hotspot", enterprise=None, devices=("AQ-0001",), severity="low",
+        start=t0, end=t0 + timedelta(minutes=90),
+        summary=("Station Chang'an grid 1: PM2.5 above its neighbours", "长安网格1号站 PM2.5 高于周边站点"),
+        evidence={"facts": {"neighbour_median_mean": 48.0, "mean_excess": 48.0, "min_excess_ugm3": 25.0,
+                            "radius_km": 5.0, "severity": "low"}, "metrics": ["pm25"]},
+        params={"radius_km": 5.0, "min_neighbours": 2})
+    w.ids["coking"] = await _alert(
+        w, rule="treatment_off", enterprise=COKING, devices=("PWR-COKE-1", "PWR-DESOX-1"), severity="high",
+        start=t0, end=t0 + timedelta(minutes=40),
+        summary=("Coke oven ran while its desulfurisation was off", "焦炉运行期间脱硫设施未运行"),
+        evidence={"facts": {"duration_min": 40.0, "production_mean_kw": 300.0, "severity": "high"}, "metric": "p"},
+        params={"min_duration_min": 10})
+
+    # The enterprise answers the exceedance; the officer works the treatment_off alert up to a
+    # rectification (the hearing shows while the answer is unread), then the enterprise submits it.
+    await w.be("enterprise")
+    await w.get(f"/console/alerts/{w.ids['exceedance']}")
+    await w.post(f"/console/alerts/{w.ids['exceedance']}/answer",
+                 {"kind": "explanation", "text": "脱硫塔循环泵检修，已恢复运行", "attachments": ""})
+    await w.be("officer")
+    alert = w.ids["treatment_off"]
+    await w.get(f"/console/alerts/{alert}")
+    for action in ("acknowledge", "dispatch"):
+        await w.post(f"/console/alerts/{alert}/transition", {"action": action, "reason": "现场核实"})
+    await w.post(f"/console/alerts/{alert}/comment", {"text": "已电话联系企业环保负责人"})
+    due = (now + timedelta(days=7)).date().isoformat()
+    await w.post(f"/console/alerts/{alert}/rectification", {"due": due, "requirements": "更换布袋除尘器滤袋"})
+    (rid,), = await api.execute("SELECT id FROM rectifications WHERE alert_id = %s", (alert,))
+    w.ids["rectification"] = int(rid)
+    await w.be("enterprise")
+    await w.get(f"/console/alerts/{alert}")
+    await w.post(f"/console/rectifications/{rid}/submit", {"text": "已更换全部滤袋", "references": ""},
+                 files=[("files", ("验收报告.pdf", PDF, "application/pdf"))])
+    await w.get(f"/console/alerts/{alert}")
+    await w.post(f"/console/alerts/{alert}/answer",
+                 {"kind": "explanation", "text": "滤袋破损导致停运，已更换", "attachments": ""})
+
+    # Credit: a confirmed alert of the cement works (ledger entry and evidence package), then a
+    # repair application against it.
+    await w.be("officer")
+    coking = w.ids["coking"]
+    await w.get(f"/console/alerts/{coking}")
+    for action in ("acknowledge",):
+        await w.post(f"/console/alerts/{coking}/transition", {"action": action, "reason": "核实"})
+    confirmed = await _alert(
+        w, rule="treatment_off", enterprise=CEMENT, devices=("PWR-KILN-1", "PWR-BAG-1"), severity="high",
+        start=t0 - timedelta(days=2), end=t0 - timedelta(days=2) + timedelta(minutes=45),
+        summary=("Kiln 1 ran while its treatment was off", "1号窑运行期间治污设施未运行"),
+        evidence={"facts": {"duration_min": 45.0, "production_mean_kw": 500.0, "severity": "high"}, "metric": "p"},
+        params={"min_duration_min": 10})
+    w.ids["confirmed"] = confirmed
+    async with await psycopg.AsyncConnection.connect(api.dsn, autocommit=True) as conn:
+
+        class Officer:
+            token_id = None
+            role = "officer"
+            label = "张伟"
+
+        await CreditService(api.ctx.registry, load_credit_params()).on_alert_confirmed(conn, confirmed, Officer())
+    (entry,), = await api.execute("SELECT id FROM credit_ledger WHERE alert_id = %s ORDER BY id DESC LIMIT 1",
+                                  (confirmed,))
+    (evidence_id,), = await api.execute("SELECT id FROM evidence_packages ORDER BY id LIMIT 1")
+    w.ids["evidence"] = int(evidence_id)
+    await w.be("enterprise")
+    await w.get(f"/console/enterprises/{CEMENT}")
+    await w.post(f"/console/enterprises/{CEMENT}",
+                 {"entry_id": str(entry), "commitment": "本企业承诺治污设施与生产设施同步运行，严格遵守环保法律法规。"},
+                 files=[("files", ("", b"", "application/octet-stream"))])
+
+    # The officers' registers: positive list, complaint, evaluation, a draw, notifications.
+    await w.be("officer")
+    today = today_cst()
+    await w.get("/console/positive-list")
+    await w.post("/console/positive-list", {"enterprise_id": GLASS, "list": "positive", "start": today.isoformat(),
+                                            "end": (today + timedelta(days=364)).isoformat(),
+                                            "reason": "连续三年无违法记录"})
+    await w.get("/console/complaints")
+    await w.post("/console/complaints", {"enterprise_id": COKING, "source": "12369 热线", "summary": "夜间焦化异味明显",
+                                         "received_at": (today - timedelta(days=1)).isoformat() + "T09:30"})
+    await w.get("/console/credit/evaluations/new")
+    r = await w.post("/console/credit/evaluations/new", {
+        "enterprise_id": COKING, "catalog": HEBEI.id, "kind": "initial", "points.eia_approval": "4",
+        "note.eia_approval": "2号线未办环评"})
+    w.ids["evaluation"] = int(r.headers["location"].split("?")[0].rsplit("/", 1)[1])
+    await w.get("/console/supervision")
+    r = await w.post("/console/supervision/draws", {"region": "13", "period": today.strftime("%Y-%m"),
+                                                    "kind": "remote", "count": "2", "seed": "20261201"})
+    w.ids["draw"] = int(r.headers["location"].rsplit("/", 1)[1])
+    for event, enterprise, alert_id, status in (("high_alert", CEMENT, w.ids["treatment_off"], "delivered"),
+                                                ("rectification_overdue", COKING, coking, "failed")):
+        await api.execute(
+            "INSERT INTO officer_notifications (delivery_id, event, subject_id, channel, alert_id, enterprise_id,"
+            " region, body, status, attempts, next_attempt_at, last_status_code, delivered_at)"
+            " VALUES (%s, %s, %s, '县局值班群', %s, %s, %s, '{}', %s, 1, now() + interval '5 minutes', %s,"
+            " CASE WHEN %s = 'delivered' THEN now() END)",
+            (uuid.uuid4(), event, alert_id, alert_id, enterprise, api.ctx.registry.enterprises[enterprise].region,
+             status, None if status == "delivered" else 502, status))
+    w.typed.add("县局值班群")
+
+
+# --- the pages ---------------------------------------------------------------------------------
+
+
+def console_routes(api: ApiEnv) -> set[str]:
+    """The path templates of the app's console GET routes (included routers resolved)."""
+    app = api.client._transport.app  # type: ignore[attr-defined]  # httpx.ASGITransport keeps its app
+    out: set[str] = set()
+    for route in app.routes:
+        if hasattr(route, "effective_route_contexts"):  # FastAPI's lazily included routers
+            entries = [(c.methods, c.path) for c in route.effective_route_contexts()]
+        elif hasattr(route, "routes") and not hasattr(route, "methods"):
+            entries = [(getattr(r, "methods", None), r.path) for r in route.routes]
+        else:
+            entries = [(getattr(route, "methods", None), route.path)]
+        out.update(path for methods, path in entries if "GET" in (methods or ()) and path.startswith("/console"))
+    return out
+
+
+def pages(w: World) -> dict[str, list[str]]:
+    """The URLs fetched for each console GET route (its path template)."""
+    ids = w.ids
+    return {
+        "/console/login": [],  # fetched without a session, below
+        "/console": ["/console", "/console?severity=high&status=active"],
+        "/console/alerts/{alert_id}": [f"/console/alerts/{ids[k]}" for k in
+                                       ("treatment_off", "exceedance", "air", "coking", "confirmed")]
+        + ["/console/alerts/987654"],
+        "/console/queue": ["/console/queue"],
+        "/console/overview": ["/console/overview"],
+        "/console/overview/completeness": ["/console/overview/completeness"],
+        "/console/map": ["/console/map"],
+        "/console/search": ["/console/search?q=PWR", "/console/search?q=1301", "/console/search?q=无此企业"],
+        "/console/rectifications": ["/console/rectifications"],
+        "/console/enterprises": ["/console/enterprises"],
+        "/console/enterprises/{enterprise_id}": [f"/console/enterprises/{CEMENT}", f"/console/enterprises/{COKING}"],
+        "/console/enterprises/{enterprise_id}/file": [f"/console/enterprises/{CEMENT}/file",
+                                                       f"/console/enterprises/{COKING}/file"],
+        "/console/evidence/{evidence_id}": [f"/console/evidence/{ids['evidence']}"],
+        "/console/credit/evaluations": ["/console/credit/evaluations",
+                                        f"/console/credit/evaluations?enterprise_id={COKING}"],
+        "/console/credit/evaluations/new": ["/console/credit/evaluations/new"],
+        "/console/credit/evaluations/{evaluation_id}": [f"/console/credit/evaluations/{ids['evaluation']}"],
+        "/console/credit/evaluations/{evaluation_id}/report": [
+            f"/console/credit/evaluations/{ids['evaluation']}/report"],
+        "/console/credit/repair-applications": ["/console/credit/repair-applications"],
+        "/console/positive-list": ["/console/positive-list"],
+        "/console/complaints": ["/console/complaints"],
+        "/console/supervision": ["/console/supervision"],
+        "/console/supervision/draws/{draw_id}": [f"/console/supervision/draws/{ids['draw']}"],
+        "/console/stats": ["/console/stats"],
+        "/console/notifications": ["/console/notifications"],
+    }
+
+
+async def refused_forms(w: World, lang: str) -> list[tuple[str, str]]:
+    """Pages of refused form posts, in ``lang``: (what, page)."""
+    q = "?lang=en" if lang == "en" else ""
+    out: list[tuple[str, str]] = []
+    await w.be("officer")
+    await w.get("/console/positive-list")
+    r = await w.post(f"/console/positive-list{q}", {"enterprise_id": GLASS, "list": "positive", "start": "2026-12-01",
+                                                    "end": "2026-11-01", "reason": "连续三年无违法记录"}, ok=422)
+    out.append(("refused positive list", r.text))
+    r = await w.post(f"/console/complaints{q}", {"enterprise_id": COKING, "source": "来信", "summary": "废水",
+                                                 "received_at": "昨天"}, ok=422)
+    out.append(("refused complaint", r.text))
+    alert = w.ids["exceedance"]
+    await w.get(f"/console/alerts/{alert}")
+    r = await w.post(f"/console/alerts/{alert}/transition{q}", {"action": "confirm", "reason": ""}, ok=409)
+    out.append(("refused transition", r.text))
+    r = await w.post(f"/console/supervision/draws{q}", {"region": "13", "period": "2026-13", "kind": "remote",
+                                                        "count": "1"}, ok=422)
+    out.append(("refused draw", r.text))
+    await w.be("enterprise")
+    await w.get(f"/console/alerts/{alert}")
+    r = await w.post(f"/console/alerts/{alert}/answer{q}", {"kind": "maintenance_declared", "text": "检修",
+                                                            "device_id": "13010500000001", "start": "明天",
+                                                            "end": ""}, ok=422)
+    out.append(("refused answer", r.text))
+    return out
+
+
+@pytest.fixture
+def instant_repair() -> Iterator[None]:
+    """Credit without a minimum publication period, so the seeded entry can be applied for now."""
+    params = dataclasses.replace(load_credit_params(),
+                                 publication_months=MappingProxyType({"ordinary": 0, "serious": 0}))
+    install(CreditService(None, params))
+    try:
+        yield
+    finally:
+        install(None)
+
+
+async def test_every_console_page_is_chinese_in_zh_and_english_in_en(api: ApiEnv, instant_repair: None) -> None:
+    """Every console page (all GET routes of the app, as officer, enterprise and admin; the login,
+    error and refused-form pages) shows no English but units and codes in zh, and no Chinese but
+    data in en."""
+    w = World(api)
+    await seed(w)
+    routes = console_routes(api)
+    planned = pages(w)
+    unknown = routes - set(planned) - set(EXCLUDED)
+    assert not unknown, f"console pages neither visited nor excluded with a reason: {sorted(unknown)}"
+    gone = set(planned) - routes
+    assert not gone, f"pages planned for routes the app no longer has: {sorted(gone)}"
+
+    fetched: list[tuple[str, str, str]] = []  # (lang, what, html)
+    for lang in ("zh", "en"):
+        api.client.cookies.clear()
+        login = await api.client.get("/console/login", params={"lang": lang} if lang == "en" else None)
+        fetched.append((lang, "login", login.text))
+        bad = await api.client.get("/console/login", params={"token": "ew_wrong", **({"lang": "en"} if lang == "en"
+                                                                                       else {})})
+        fetched.append((lang, "login refused", bad.text))
+        for who in ("officer", "enterprise", "admin"):
+            await w.be(who)
+            for urls in planned.values():
+                for url in urls:
+                    full = url if lang == "zh" else url + ("&" if "?" in url else "?") + "lang=en"
+                    r = await api.client.get(full, follow_redirects=True)
+                    assert r.headers.get("content-type", "").startswith("text/html"), (who, full, r.status_code,
+                                                                                     r.headers)
+                    fetched.append((lang, f"{who} {full} ({r.status_code})", r.text))
+        fetched.extend((lang, what, page) for what, page in await refused_forms(w, lang))
+
+    # Data on any page: the registry's values, what the test typed, the searches (echoed).
+    w.typed.update(("PWR", "1301", "无此企业"))
+    data = sorted(registry_values() | w.typed, key=len, reverse=True)
+    problems: list[str] = []
+    for lang, what, page in fetched:
+        text = visible_text(page)
+        found = english_in(text, data) if lang == "zh" else chinese_in(text, data)
+        problems.extend(f"[{lang}] {what}: {p}" for p in dict.fromkeys(found))
+    assert not problems, f"{len(problems)} untranslated snippets:\n" + "\n".join(problems)
