@@ -12,11 +12,8 @@ Failing that, they use the broker at ``127.0.0.1:1883``.
 from __future__ import annotations
 
 import asyncio
-import getpass
 import os
 import shutil
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,6 +21,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from fix_broker import MosquittoProcess
 from fix_browser import CHROMIUM, NO_CHROMIUM, Browser, Chromium
 from fix_db import DatabasePool, create, dsn_for, new_name
 from fix_hj212 import Collector
@@ -72,48 +70,6 @@ def database(database_pool: DatabasePool) -> Iterator[str]:
         yield _dsn_for(name)
     finally:
         database_pool.give_back(name)
-
-
-class MosquittoProcess:
-    """A Mosquitto broker of our own, on a free loopback port; can be stopped and restarted."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.conf = workdir / "mosquitto.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "max_queued_messages 1000000\n"
-            "max_inflight_messages 1000\n"
-            "persistence true\n"
-            f"persistence_location {workdir}/\n"
-            "autosave_interval 1\n"
-        )
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
 
 
 @pytest.fixture(scope="session")
@@ -185,10 +141,6 @@ def private_mosquitto(tmp_path: Path) -> Iterator[MosquittoProcess]:
     if shutil.which("mosquitto") is None:
         pytest.skip("needs the mosquitto binary")
     broker = MosquittoProcess(tmp_path)
-    # Started as root, Mosquitto switches to the "mosquitto" user and then cannot write its
-    # persistence file into our temporary directory: it would silently lose every session
-    # on restart. Stay the current user (no effect when not root).
-    broker.conf.write_text(broker.conf.read_text() + f"user {getpass.getuser()}\n")
     broker.start()
     try:
         yield broker

@@ -16,12 +16,9 @@ then a new one). Used by ``tests/test_faults_stress.py``.
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -34,65 +31,18 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 import psycopg
+from fix_broker import MosquittoProcess, shipped_settings
 from paho.mqtt.enums import CallbackAPIVersion
 
-__all__ = ["BrokerProcess", "BusyCores", "Message", "Publisher", "ServeProcess", "meter_messages",
-           "registry_yaml"]
+__all__ = ["BusyCores", "Message", "Publisher", "ServeProcess", "meter_messages",
+           "registry_yaml", "shipped_broker"]
 
-REPO = Path(__file__).resolve().parent.parent
-SHIPPED_BROKER_CONF = REPO / "deploy" / "mosquitto" / "mosquitto.conf"
 T0 = datetime(2026, 11, 20, tzinfo=UTC)
-# Settings of the shipped file the rig replaces: its own listener, no authentication
-# (the rig is on loopback), its own persistence directory, log to a file.
-_REPLACED = re.compile(r"^(listener|protocol|allow_anonymous|password_file|acl_file|"
-                       r"persistence_location|log_dest|per_listener_settings)\b")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class BrokerProcess:
-    """Mosquitto with the shipped settings on a free loopback port; SIGTERM and restart it."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.port = _free_port()
-        kept = [line for line in SHIPPED_BROKER_CONF.read_text().splitlines()
-                if not _REPLACED.match(line.strip())]
-        self.conf = workdir / "mosquitto.conf"
-        self.conf.write_text("\n".join([
-            f"listener {self.port} 127.0.0.1", "allow_anonymous true",
-            f"persistence_location {workdir}/", f"log_dest file {workdir}/mosquitto.log",
-            # Started as root, Mosquitto would switch to the "mosquitto" user and could not
-            # write its persistence file here (losing every session on restart).
-            f"user {getpass.getuser()}", *kept, ""]))
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, (self.workdir / "mosquitto.log").read_text()
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.02)
-        raise RuntimeError("mosquitto did not start")
-
-    def stop(self) -> None:
-        """SIGTERM (Mosquitto writes its persistence file on the way out) and wait."""
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(30)
-            self.proc = None
+def shipped_broker(workdir: Path) -> MosquittoProcess:
+    """Mosquitto with the shipped settings (``deploy/mosquitto/mosquitto.conf``) in ``workdir``."""
+    return MosquittoProcess(workdir, shipped_settings())
 
 
 class ServeProcess:

@@ -19,8 +19,9 @@ from pathlib import Path
 import psycopg
 import pytest
 from conftest import eventually, via_proxy
+from fix_broker import MosquittoProcess
 from fix_proxy import TcpProxy
-from fix_stress import T0, BrokerProcess, Message, Publisher, ServeProcess, stored_keys
+from fix_stress import T0, Message, Publisher, ServeProcess, shipped_broker, stored_keys
 
 pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="needs mosquitto")
 
@@ -70,7 +71,7 @@ def pending(dsn: str) -> int:
         return int(row[0])
 
 
-def env_for(dsn: str, broker: BrokerProcess, registry: Path, data: Path, prefix: str) -> dict[str, str]:
+def env_for(dsn: str, broker: MosquittoProcess, registry: Path, data: Path, prefix: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ECOWARN_")}
     env.update(ECOWARN_DATABASE_URL=dsn, ECOWARN_MQTT_URL=broker.url, ECOWARN_REGISTRY=str(registry),
                ECOWARN_HTTP_PORT="0", ECOWARN_HJ212_PORT="0", ECOWARN_DATA_DIR=str(data),
@@ -102,7 +103,7 @@ async def test_broker_restart_db_cut_and_kill_during_the_cut_lose_nothing_and_ch
 
     await migrate(empty_database)
     (tmp_path / "broker").mkdir()
-    broker = BrokerProcess(tmp_path / "broker")
+    broker = shipped_broker(tmp_path / "broker")
     broker.start()
     registry = tmp_path / "registry.yaml"
     registry.write_text(registry_yaml(), "utf-8")

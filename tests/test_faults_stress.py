@@ -26,14 +26,15 @@ from pathlib import Path
 import aiomqtt
 import pytest
 from conftest import eventually, via_proxy
+from fix_broker import MosquittoProcess
 from fix_proxy import TcpProxy
 from fix_stress import (
-    BrokerProcess,
     BusyCores,
     Publisher,
     ServeProcess,
     meter_messages,
     registry_yaml,
+    shipped_broker,
     stored_keys,
 )
 
@@ -52,7 +53,7 @@ pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="needs
 class Rig:
     """The parts of one stress run and the faults it can inject."""
 
-    def __init__(self, broker: BrokerProcess, proxy: TcpProxy, serve: ServeProcess,
+    def __init__(self, broker: MosquittoProcess, proxy: TcpProxy, serve: ServeProcess,
                  rng: random.Random) -> None:
         self.broker = broker
         self.proxy = proxy
@@ -100,7 +101,7 @@ async def test_every_reading_stored_once_through_broker_restarts_db_cuts_and_kil
     rng = random.Random(SEED)
     prefix = f"s{uuid.uuid4().hex[:8]}/"
     (tmp_path / "broker").mkdir()
-    broker = BrokerProcess(tmp_path / "broker")
+    broker = shipped_broker(tmp_path / "broker")
     broker.start()
     registry = tmp_path / "registry.yaml"
     registry.write_text(registry_yaml(METERS))
@@ -135,6 +136,9 @@ async def test_every_reading_stored_once_through_broker_restarts_db_cuts_and_kil
                 keys = stored_keys(database)
                 assert len(keys) == len(expected), f"duplicates after {what}"
                 assert set(keys) == expected, f"readings lost after {what}"
+                # Loss through the broker shows here first: a session it did not keep.
+                assert "no longer holds session" not in serve.log.read_text(errors="replace"), what
+                assert "Error saving" not in broker.log.read_text(errors="replace"), what
     except BaseException:
         print(serve.tail(), "\nfaults:", rig.history)
         raise

@@ -36,7 +36,7 @@ async def receive_n(client: AckingClient, n: int) -> list[bytes]:
 def test_relies_on_aiomqtt_internals_that_still_exist() -> None:
     """The private aiomqtt and paho members AckingClient overrides or uses are still there."""
     import paho.mqtt.client as paho
-    for name in ("_on_message", "_on_socket_open", "_on_socket_close", "_misc_loop"):
+    for name in ("_on_connect", "_on_message", "_on_socket_open", "_on_socket_close", "_misc_loop"):
         assert callable(getattr(aiomqtt.Client, name)), name
     assert callable(paho.Client._packet_queue)
     assert callable(paho.Client.manual_ack_set) and callable(paho.Client.ack)
@@ -44,15 +44,19 @@ def test_relies_on_aiomqtt_internals_that_still_exist() -> None:
 
 async def test_unacknowledged_messages_come_back_and_acknowledged_ones_do_not(
         mqtt_url: str, topic_prefix: str) -> None:
-    """Of four messages, the two not acked are redelivered to the next connection of the session."""
+    """Of four messages, the two not acked are redelivered to the next connection of the session
+    (whose CONNACK says the session is present; the first one's did not)."""
     cid = f"ack-{uuid.uuid4().hex[:8]}"
     topic = f"{topic_prefix}telemetry/power/X"
     client = client_for(mqtt_url, cid)
+    assert client.session_present is None
     async with client:
+        assert client.session_present is False
         await client.subscribe(f"{topic_prefix}telemetry/+/+", qos=1)
     await publish(mqtt_url, topic, [b"m1", b"m2", b"m3", b"m4"])
     client = client_for(mqtt_url, cid)
     async with client:
+        assert client.session_present is True
         messages = []
         async with asyncio.timeout(10):
             while len(messages) < 4:

@@ -22,11 +22,14 @@ acknowledgement, which is what bounds the messages held in memory here.
   than letting a read fail);
 - stops reading the socket while ``max_buffered`` messages wait to be taken
   (QoS 0 messages are not bounded by the broker's in-flight window), and
-  starts again once they are taken.
+  starts again once they are taken;
+- records the CONNACK's "session present" flag (:attr:`AckingClient.session_present`):
+  a persistent session the broker no longer holds means the messages it had
+  accepted for it are gone (see ``docs/operations.md``).
 
 It relies on these aiomqtt 2.5 internals, each exercised by
 ``tests/test_mqtt_ack.py``: the paho client in ``_client``, the callbacks
-``_on_message``, ``_on_socket_open`` and ``_on_socket_close`` that aiomqtt's
+``_on_connect``, ``_on_message``, ``_on_socket_open`` and ``_on_socket_close`` that aiomqtt's
 constructor registers with paho, and the ``_loop``, ``_connected``,
 ``_disconnected``, ``_misc_loop`` and ``_misc_task`` members they use; and on
 paho's ``Client._packet_queue`` to write a batch of PUBACKs at once.
@@ -76,8 +79,16 @@ class AckingClient(aiomqtt.Client):
         self._reading = False
         self._avail = array.array("i", [0])
         self._tls_pending: Any = None
+        # The CONNACK's "session present" flag; None until connected.
+        self.session_present: bool | None = None
 
     # -- paho callbacks (replacing aiomqtt's) -----------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags,
+                    reason_code: Any, properties: Any = None) -> None:
+        if not self._connected.done():
+            self.session_present = bool(flags.session_present)
+        super()._on_connect(client, userdata, flags, reason_code, properties)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         self._buffer.append(message)

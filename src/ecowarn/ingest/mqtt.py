@@ -24,7 +24,13 @@ when messages stop coming while many wait for their ack, and also answered
 with an early batch.
 
 The collector owns its broker connection and reconnects with jittered
-exponential backoff when the broker goes away.
+exponential backoff when the broker goes away. A reconnection on which the
+broker no longer holds the session this process had (the CONNACK's "session
+present" flag is off: a broker restarted without its persistence file, or
+killed before writing it) is logged as an error and counted in
+``ecowarn_mqtt_sessions_lost_total``: the messages the broker had accepted for
+the collector and not yet seen acknowledged are gone, and nothing here can get
+them back (docs/operations.md, "Broker restarts").
 """
 
 from __future__ import annotations
@@ -103,6 +109,11 @@ class _Metrics:
         # Counted per message on the hot path: a plain integer exported by a collector.
         self.acked = _Total("ecowarn_mqtt_acked",
                             "QoS 1 messages acknowledged after their commit", registry)
+        self.sessions_lost = Counter(
+            "ecowarn_mqtt_sessions_lost",
+            "Reconnections on which the broker no longer held the collector's persistent session"
+            " (messages it had accepted for the collector and not yet delivered are lost)",
+            registry=registry)
         self.paused = Gauge("ecowarn_mqtt_reading_paused",
                             "1 while the collector has stopped reading from the broker because"
                             " ingest is blocked (backpressure)", registry=registry)
@@ -177,6 +188,9 @@ class MqttCollector:
             and not self._conn.client.reading else 0)
         self.state = "disconnected"
         self.subscribed = asyncio.Event()
+        # True once this process has subscribed in a persistent session: from then on the
+        # broker must present it on every reconnection.
+        self._had_session = False
         # Wall-clock time of the last message per device (for silence detection).
         self.last_arrival: dict[str, float] = last_arrival if last_arrival is not None else {}
 
@@ -189,7 +203,9 @@ class MqttCollector:
                     keepalive=30, timeout=10, max_buffered=self._max_buffered,
                 )
                 async with client:
+                    self._check_session(client)
                     await client.subscribe(self._filter, qos=1)
+                    self._had_session = not self._clean_session
                     self._conn = _Connection(client, self._sink, self._flush_at, self._metrics)
                     self.state = "connected"
                     self._metrics.connected.set(1)
@@ -209,6 +225,15 @@ class MqttCollector:
                 await asyncio.sleep(wait)
             finally:
                 self._metrics.connected.set(0)
+
+    def _check_session(self, client: AckingClient) -> None:
+        if self._had_session and not client.session_present:
+            self._metrics.sessions_lost.inc()
+            log.error("the broker at %s:%d no longer holds session %r: the messages it had"
+                      " accepted for this collector and not yet delivered or acknowledged are"
+                      " lost (was it restarted without its persistence file, or killed before"
+                      " writing it? see docs/operations.md, \"Broker restarts\")",
+                      self._endpoint.host, self._endpoint.port, self._client_id)
 
     async def _consume(self, client: AckingClient, conn: _Connection) -> None:
         sink = self._sink
