@@ -3,9 +3,20 @@
 Chromium is driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``: commands
 on its fd 3, answers on its fd 4, each a JSON message ended by NUL; no driver package). It is
 started once, on first use, on an event loop of its own in a background thread, so that tests
-running on their own loops share the one process; each page a test opens lives in a browser
+running on their own loops share the process; each page a test opens lives in a browser
 context of its own (its own cookies, as a fresh profile had) that is disposed of when the test
 ends. Starting Chromium costs seconds on two cores; a browser context costs milliseconds.
+
+Each page is drawn in its user's language, so that screenshots show what the user sees. A
+browser's language is its process's (on Linux Chromium reads it from the environment, and its
+own widgets, the date-time pickers and form validation bubbles, speak it), so there is one
+Chromium per language: ``zh-CN`` started at once, ``en-US`` when a test first asks for it. A tab
+lives in the browser of the language it was opened for (``Browser.tab(lang=...)``; the one-shot
+``dump_dom``/``screenshot``/``dom_and_screenshot`` take the language of the page,
+:func:`browser_lang`: ``en-US`` for a ``lang=en`` page). A tab that goes to a page of the other
+language keeps its cookies and its browser; it switches its locale and ``Accept-Language``
+(``navigator.language``, ``Intl``), but its pickers stay drawn in its browser's language: open a
+context of that language to see them as that user does.
 
 ``conftest.py`` provides the ``browser`` fixture (a :class:`Browser`); ``serve`` runs an app
 under uvicorn for the browser to reach. Screenshots go to ``test-artifacts/`` (git-ignored)
@@ -18,13 +29,14 @@ import asyncio
 import base64
 import json
 import os
+import re
 import shutil
 import threading
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import uvicorn
 from fastapi import FastAPI
@@ -33,9 +45,16 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 BROWSER_TIMEOUT_S = 60.0
 NO_CHROMIUM = "no chromium binary; install it with 'apt-get install chromium' (./dev test does)"
+DEFAULT_LANG = "zh-CN"  # the users' language: a Chinese officer's or enterprise's browser
 PNG = b"\x89PNG\r\n\x1a\n"
 
 T = TypeVar("T")
+
+
+def browser_lang(url: str) -> str:
+    """The language of the browser of a user who opens ``url``: English pages (``lang=en``)
+    for an English-speaking user, every other console page for a Chinese one."""
+    return "en-US" if re.search(r"[?&]lang=en(&|$)", unquote(url)) else "zh-CN"
 
 
 def login_url(base: str, token: str, page: str) -> str:
@@ -72,8 +91,9 @@ def _save_png(shot: dict[str, Any], path: Path) -> Path:
 class _Cdp:
     """The DevTools connection; lives on the browser thread's loop."""
 
-    def __init__(self, profile: Path) -> None:
+    def __init__(self, profile: Path, lang: str) -> None:
         self.profile = profile
+        self.lang = lang
         self._ids = 0
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._events: dict[str, asyncio.Queue[tuple[str, dict[str, Any]]]] = {}
@@ -89,13 +109,18 @@ class _Cdp:
         to_browser_r, self._out = os.pipe()
         from_browser_r, from_browser_w = os.pipe()
         log = (self.profile.parent / f"{self.profile.name}.log").open("wb")
+        # On Linux Chromium takes its language (the one its date-time pickers are drawn in) from
+        # the environment; --lang alone leaves them in English.
+        posix = self.lang.replace("-", "_")
+        env = {**os.environ, "LANGUAGE": f"{posix}:{self.lang.split('-')[0]}", "LANG": f"{posix}.UTF-8"}
+        env.pop("LC_ALL", None)
         self._proc = await asyncio.create_subprocess_exec(
             "bash", "-c", f'exec "$@" 3<&{to_browser_r} 4>&{from_browser_w}', "chromium", CHROMIUM,
             "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
             "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage",
-            "--disable-quic", "--remote-debugging-pipe", "--lang=zh-CN", f"--user-data-dir={self.profile}",
+            "--disable-quic", "--remote-debugging-pipe", f"--lang={self.lang}", f"--user-data-dir={self.profile}",
             "about:blank", pass_fds=(to_browser_r, from_browser_w), stdin=asyncio.subprocess.DEVNULL,
-            stdout=log, stderr=log)
+            stdout=log, stderr=log, env=env)
         log.close()
         os.close(to_browser_r)
         os.close(from_browser_w)
@@ -155,14 +180,34 @@ class _Cdp:
 
 
 class Chromium:
-    """The session's one Chromium, on a loop of its own in a background thread."""
+    """The session's Chromium, on a loop of its own in a background thread: one process per
+    user language, the Chinese one started at once, the English one when a test first opens an
+    English page (a browser's language is its process's)."""
 
     def __init__(self, profile: Path) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="chromium-loop", daemon=True)
         self._thread.start()
-        self.cdp = _Cdp(profile)
-        self.call_sync(self.cdp.start())
+        self._profile = profile
+        self._by_lang: dict[str, _Cdp] = {}
+        self._starting: dict[str, asyncio.Task[_Cdp]] = {}  # on the browser's loop: one start per language
+        self.cdp = self.call_sync(self._start(DEFAULT_LANG))
+
+    async def _launch(self, lang: str) -> _Cdp:
+        profile = self._profile if lang == DEFAULT_LANG else self._profile.with_name(f"{self._profile.name}-{lang}")
+        cdp = _Cdp(profile, lang)
+        await cdp.start()
+        self._by_lang[lang] = cdp
+        return cdp
+
+    async def _start(self, lang: str) -> _Cdp:
+        if lang not in self._starting:
+            self._starting[lang] = asyncio.create_task(self._launch(lang), name=f"chromium-start-{lang}")
+        return await asyncio.shield(self._starting[lang])
+
+    async def cdp_for(self, lang: str) -> _Cdp:
+        """The DevTools connection of the browser whose language is ``lang`` (started on first use)."""
+        return self._by_lang.get(lang) or await self.call(self._start(lang))
 
     def call_sync(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the browser's loop from synchronous code (fixtures)."""
@@ -180,7 +225,8 @@ class Chromium:
 
     def close(self) -> None:
         try:
-            self.call_sync(self.cdp.close())
+            for cdp in self._by_lang.values():
+                self.call_sync(cdp.close())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(30)
@@ -190,17 +236,31 @@ class Chromium:
 class Tab:
     """One page in a browser context of its own (its own cookies)."""
 
-    def __init__(self, chromium: Chromium, context: str, session: str, width: int) -> None:
+    def __init__(self, chromium: Chromium, cdp: _Cdp, context: str, session: str, width: int, agent: str) -> None:
         self._chromium = chromium
+        self.cdp = cdp
         self.context = context
         self.session = session
         self.width = width
+        self._agent = agent
+        self.lang = ""  # the locale in effect (set by speak())
+
+    async def speak(self, lang: str) -> None:
+        """Be the browser of a user whose language is ``lang`` (``zh-CN``, ``en-US``): its
+        locale (date-time pickers, number formats) and ``Accept-Language``."""
+        if lang == self.lang:
+            return
+        if self.lang:
+            await self.send("Emulation.setLocaleOverride", {})  # one override at a time
+        await self.send("Emulation.setLocaleOverride", {"locale": lang})
+        await self.send("Emulation.setUserAgentOverride", {"userAgent": self._agent, "acceptLanguage": lang})
+        self.lang = lang
 
     async def send(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        return await self._chromium.call(self._chromium.cdp.send(method, params, session=self.session))
+        return await self._chromium.call(self.cdp.send(method, params, session=self.session))
 
     async def _load_on_loop(self, method: str, params: dict[str, Any]) -> None:
-        cdp = self._chromium.cdp
+        cdp = self.cdp
         events = cdp.events(self.session)
         while not events.empty():
             events.get_nowait()
@@ -216,6 +276,8 @@ class Tab:
         await self._chromium.call(self._load_on_loop(method, params))
 
     async def goto(self, url: str) -> None:
+        """Open ``url`` as its user would: in the page's language (:func:`browser_lang`)."""
+        await self.speak(browser_lang(url))
         await self._load("Page.navigate", {"url": url})
 
     async def js(self, expression: str) -> Any:
@@ -269,41 +331,45 @@ class Browser:
 
     def __init__(self, chromium: Chromium) -> None:
         self._chromium = chromium
-        self._contexts: list[str] = []
+        self._contexts: list[tuple[_Cdp, str]] = []
 
-    async def tab(self, width: int = 1280, height: int = 900) -> Tab:
-        """A new page, ``width`` x ``height`` CSS pixels, in a browser context of its own."""
-        cdp = self._chromium.cdp
+    async def tab(self, width: int = 1280, height: int = 900, lang: str = "zh-CN") -> Tab:
+        """A new page, ``width`` x ``height`` CSS pixels, in a browser context of its own, its
+        locale and ``Accept-Language`` ``lang`` until :meth:`Tab.goto` opens a page of the other
+        language (a Chinese user's browser unless told)."""
+        cdp = await self._chromium.cdp_for(lang)
         context = (await self._chromium.call(cdp.send("Target.createBrowserContext")))["browserContextId"]
-        self._contexts.append(context)
+        self._contexts.append((cdp, context))
         target = (await self._chromium.call(cdp.send(
             "Target.createTarget", {"url": "about:blank", "browserContextId": context})))["targetId"]
         session = (await self._chromium.call(cdp.send(
             "Target.attachToTarget", {"targetId": target, "flatten": True})))["sessionId"]
-        tab = Tab(self._chromium, context, session, width)
+        agent = (await self._chromium.call(cdp.send("Browser.getVersion")))["userAgent"]
+        tab = Tab(self._chromium, cdp, context, session, width, agent)
         await tab.send("Page.enable")
         await tab.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height,
                                                                "deviceScaleFactor": 1, "mobile": False})
+        await tab.speak(lang)
         return tab
 
     async def close_tab(self, tab: Tab) -> None:
-        self._contexts.remove(tab.context)
-        await self._chromium.call(self._chromium.cdp.send("Target.disposeBrowserContext",
-                                                          {"browserContextId": tab.context}))
+        self._contexts.remove((tab.cdp, tab.context))
+        await self._chromium.call(tab.cdp.send("Target.disposeBrowserContext", {"browserContextId": tab.context}))
 
     @asynccontextmanager
-    async def context(self, width: int = 1280, height: int = 900) -> AsyncIterator[Tab]:
+    async def context(self, width: int = 1280, height: int = 900, lang: str = "zh-CN") -> AsyncIterator[Tab]:
         """A tab in a browser context of its own for the block (its own cookies, as a browser
-        with a profile of its own had), closed at the block's end."""
-        tab = await self.tab(width, height)
+        with a profile of its own had), in ``lang``; closed at the block's end."""
+        tab = await self.tab(width, height, lang)
         try:
             yield tab
         finally:
             await self.close_tab(tab)
 
     async def dump_dom(self, url: str) -> str:
-        """``url``'s DOM once loaded, from a fresh context (what ``chromium --dump-dom`` printed)."""
-        tab = await self.tab()
+        """``url``'s DOM once loaded, from a fresh context in the page's language (what
+        ``chromium --dump-dom`` printed)."""
+        tab = await self.tab(lang=browser_lang(url))
         try:
             await tab.goto(url)
             return await tab.dom()
@@ -312,9 +378,9 @@ class Browser:
 
     async def screenshot(self, url: str, path: Path, window: str = "1280,900") -> Path:
         """``url`` loaded in a fresh context of ``window`` ("width,height") size; its viewport
-        saved as a PNG at ``path`` (what ``chromium --screenshot`` saved)."""
+        saved as a PNG at ``path`` (what ``chromium --screenshot`` saved), in the page's language."""
         width, height = (int(n) for n in window.split(","))
-        tab = await self.tab(width, height)
+        tab = await self.tab(width, height, browser_lang(url))
         try:
             await tab.goto(url)
             return _save_png(await tab.send("Page.captureScreenshot", {"format": "png"}), path)
@@ -323,9 +389,10 @@ class Browser:
 
     async def dom_and_screenshot(self, url: str, path: Path, window: str = "1280,900") -> str:
         """``url`` loaded once in a fresh context of ``window`` size: its viewport saved as a PNG
-        at ``path``, and its DOM (the page's HTML does not depend on the window's size)."""
+        at ``path``, and its DOM (the page's HTML does not depend on the window's size); in the
+        page's language."""
         width, height = (int(n) for n in window.split(","))
-        tab = await self.tab(width, height)
+        tab = await self.tab(width, height, browser_lang(url))
         try:
             await tab.goto(url)
             dom = await tab.dom()
@@ -336,7 +403,6 @@ class Browser:
 
     def close(self) -> None:
         """Dispose of the contexts still open (the test's cookies and pages)."""
-        cdp = self._chromium.cdp
-        for context in self._contexts:
+        for cdp, context in self._contexts:
             self._chromium.call_sync(cdp.send("Target.disposeBrowserContext", {"browserContextId": context}))
         self._contexts.clear()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
@@ -34,8 +34,11 @@ import httpx
 import psycopg
 import pytest
 import yaml
+from fix_browser import ARTIFACTS, CHROMIUM, NO_CHROMIUM, Browser, Tab, login_url, serve
+from prometheus_client import CollectorRegistry
 from test_api_support import CEMENT, COKING, CST, GLASS, ApiEnv
 
+from ecowarn.api import create_app
 from ecowarn.config import packaged_file
 from ecowarn.credit import CreditService, install, load_credit_params
 from ecowarn.credit.evaluation import default_credit_model
@@ -330,8 +333,9 @@ async def seed(w: World) -> None:
         await CreditService(api.ctx.registry, load_credit_params()).on_alert_confirmed(conn, confirmed, Officer())
     (entry,), = await api.execute("SELECT id FROM credit_ledger WHERE alert_id = %s ORDER BY id DESC LIMIT 1",
                                   (confirmed,))
-    (evidence_id,), = await api.execute("SELECT id FROM evidence_packages ORDER BY id LIMIT 1")
-    w.ids["evidence"] = int(evidence_id)
+    for kind, (evidence_id,) in zip(("document", "evidence"),
+                                    await api.execute("SELECT id FROM evidence_packages ORDER BY id"), strict=True):
+        w.ids[kind] = int(evidence_id)  # the rectification submission's, then the confirmed alert's
     await w.be("enterprise")
     await w.get(f"/console/enterprises/{CEMENT}")
     await w.post(f"/console/enterprises/{CEMENT}",
@@ -406,7 +410,8 @@ def pages(w: World) -> dict[str, list[str]]:
         "/console/enterprises/{enterprise_id}": [f"/console/enterprises/{CEMENT}", f"/console/enterprises/{COKING}"],
         "/console/enterprises/{enterprise_id}/file": [f"/console/enterprises/{CEMENT}/file",
                                                        f"/console/enterprises/{COKING}/file"],
-        "/console/evidence/{evidence_id}": [f"/console/evidence/{ids['evidence']}"],
+        "/console/evidence/{evidence_id}": [f"/console/evidence/{ids['evidence']}",
+                                            f"/console/evidence/{ids['document']}"],
         "/console/credit/evaluations": ["/console/credit/evaluations",
                                         f"/console/credit/evaluations?enterprise_id={COKING}"],
         "/console/credit/evaluations/new": ["/console/credit/evaluations/new"],
@@ -504,3 +509,88 @@ async def test_every_console_page_is_chinese_in_zh_and_english_in_en(api: ApiEnv
         found = english_in(text, data) if lang == "zh" else chinese_in(text, data)
         problems.extend(f"[{lang}] {what}: {p}" for p in dict.fromkeys(found))
     assert not problems, f"{len(problems)} untranslated snippets:\n" + "\n".join(problems)
+
+
+# --- the browser's own widgets in the user's language ----------------------------------------
+
+
+def _shadow_text(node: dict[str, Any]) -> str:
+    """The text of a DOM node's subtree, its user-agent shadow trees included (what the browser
+    draws inside a date-time picker)."""
+    parts = [node.get("nodeValue", "")] if node.get("nodeType") == 3 else []
+    attrs = node.get("attributes") or []
+    parts += [attrs[i + 1] for i in range(0, len(attrs), 2) if attrs[i] in ("aria-placeholder", "aria-valuetext")]
+    for child in [*(node.get("shadowRoots") or []), *(node.get("children") or [])]:
+        parts.append(_shadow_text(child))
+    return " ".join(p for p in parts if p and p.strip())
+
+
+async def _picker_text(tab: Tab, selector: str) -> str:
+    root = (await tab.send("DOM.getDocument", {"depth": -1, "pierce": True}))["root"]
+    node = (await tab.send("DOM.querySelector", {"nodeId": root["nodeId"], "selector": selector}))["nodeId"]
+    assert node, selector
+    described = await tab.send("DOM.describeNode", {"nodeId": node, "depth": -1, "pierce": True})
+    return _shadow_text(described["node"])
+
+
+@pytest.fixture
+async def base_url(api: ApiEnv) -> AsyncIterator[str]:
+    ctx = dataclasses.replace(api.ctx, metrics_registry=CollectorRegistry())  # api's app has its own
+    async with serve(create_app(ctx), name="zh-complete-browser-http") as url:
+        yield url
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
+async def test_date_time_pickers_speak_the_page_language(api: ApiEnv, base_url: str, browser: Browser) -> None:
+    """A Chinese page is drawn by a Chinese user's browser: the answer form's date-time picker
+    shows 年/月/日 and the format note beside it says so in Chinese; the same page in English is
+    drawn by an English browser (mm/dd/yyyy) with an English note. Screenshots in test-artifacts/."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    alert = await api.insert_alert(enterprise_id=CEMENT)
+    token = await api.token("enterprise", CEMENT)
+    page = f"/console/alerts/{alert}"
+    async with browser.context() as tab:
+        await tab.goto(login_url(base_url, token, page))
+        assert await tab.js("navigator.language") == "zh-CN"
+        picker = await _picker_text(tab, "#form-answer input[name=start]")
+        note = await tab.text("#form-answer input[name=start] + small.picker-format")
+        await tab.shot("picker-zh.png", "#form-answer")
+        assert "年" in picker and "月" in picker and "日" in picker and "yyyy" not in picker, picker
+        assert note == "格式：年/月/日 时:分（北京时间）", note
+    async with browser.context(lang="en-US") as tab:
+        await tab.goto(login_url(base_url, token, f"{page}?lang=en"))
+        assert await tab.js("navigator.language") == "en-US"
+        picker = await _picker_text(tab, "#form-answer input[name=start]")
+        note = await tab.text("#form-answer input[name=start] + small.picker-format")
+        await tab.shot("picker-en.png", "#form-answer")
+        assert "yyyy" in picker and not _CJK.search(picker), picker
+        assert note.startswith("China Standard Time (UTC+8); the date in your browser's order"), note
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
+async def test_alert_and_evidence_pages_as_a_chinese_officer_sees_them(
+        api: ApiEnv, base_url: str, browser: Browser, instant_repair: None) -> None:
+    """In Chromium, as a Chinese officer: the alert page's evidence is a table of named facts with
+    units, its chart's legend names the metric with its unit and draws the running threshold, the
+    alert window is shaded; the evidence package page shows its rule parameters and findings as
+    tables and links back. Screenshots in test-artifacts/ (alert-zh.png, evidence-zh.png)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    w = World(api)
+    await seed(w)
+    token = await api.token("officer")
+    async with browser.context() as tab:
+        await tab.goto(login_url(base_url, token, f"/console/alerts/{w.ids['treatment_off']}"))
+        evidence = await tab.text("#evidence-table")
+        legend = await tab.js("[...document.querySelectorAll('svg.chart text.legend')].map(t => t.textContent)")
+        limits = await tab.js("[...document.querySelectorAll('svg.chart text.limit-label')].map(t => t.textContent)")
+        await tab.full_shot("alert-zh.png")
+        assert "生产设施平均功率\t520 kW" in evidence and "持续时长\t60 分钟" in evidence, evidence
+        bag = api.ctx.registry.devices["PWR-BAG-1"].label
+        assert f"未运行的治污设施 1\t{bag}" in evidence and "级别\t高" in evidence, evidence
+        assert "未运行的治理环节\t第 1 段" in evidence, evidence
+        assert set(legend) == {"功率（kW）"}, legend
+        assert "运行判定功率 80 kW" in limits, limits
+        await tab.goto(f"{base_url}/console/evidence/{w.ids['evidence']}")
+        params = await tab.text("table.fields")
+        await tab.full_shot("evidence-zh.png")
+        assert "最短持续时长\t10 分钟" in params, params

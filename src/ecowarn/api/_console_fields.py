@@ -18,7 +18,7 @@ from typing import Any
 
 from ecowarn.api._time import CST
 from ecowarn.config.metrics import UNITS
-from ecowarn.config.registry import Registry
+from ecowarn.config.registry import Device, Registry
 from ecowarn.i18n import CATALOGS, Lang, catalog, label, rule_name
 
 __all__ = ["FieldRow", "document_rows", "evidence_rows", "file_kind", "metric_label", "metric_name", "metric_unit",
@@ -33,6 +33,7 @@ _METRIC_VALUED = frozenset({
     "converted", "value", "max_value", "min_value", "mean_value", "max", "min", "mean", "means", "max_mean",
     "mean_excess", "max_excess", "neighbour_median_mean", "band_low", "band_high", "flow_threshold", "flow_mean",
     "flow_max", "raw"})
+_STAGE_INDEXES = frozenset({"stages_off", "stage"})  # 0-based in the facts; stage 1 is the first
 _HOURS = frozenset({"hours", "high_hours", "min_hours", "min_valid_hours"})
 _EPOCH_2000 = 946_684_800  # a ``*_s`` value past this is a time, not a duration
 _ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$")
@@ -84,8 +85,8 @@ def _number(x: float) -> str:
 
 
 class _Worder:
-    def __init__(self, registry: Registry, lang: Lang, metric_unit_code: str, prefix: str = "") -> None:
-        self.registry = registry
+    def __init__(self, registry: Registry | None, lang: Lang, metric_unit_code: str, prefix: str = "") -> None:
+        self.devices: Mapping[str, Device] = registry.devices if registry is not None else {}
         self.lang = lang
         self.metric_unit = metric_unit_code
         names = catalog(lang, "EVIDENCE_FIELDS")
@@ -103,7 +104,7 @@ class _Worder:
             return rule_name(key, self.lang)
         if key in catalog(self.lang, "METRICS"):
             return metric_name(key, self.lang)
-        device = self.registry.devices.get(key)
+        device = self.devices.get(key)
         if device is not None:
             return device.label
         return key
@@ -116,6 +117,8 @@ class _Worder:
         return next((u for suffix, u in _SUFFIX_UNITS.items() if key.endswith(suffix)), "")
 
     def scalar(self, key: str, value: Any) -> str:
+        if key in _STAGE_INDEXES and isinstance(value, int) and not isinstance(value, bool):
+            return catalog(self.lang, "DOSSIER")["stage_n"].format(n=value + 1, meters="").rstrip("：: ")
         if isinstance(value, bool):
             return self.bureau["yes" if value else "no"]
         if isinstance(value, int | float):
@@ -132,7 +135,7 @@ class _Worder:
             return datetime.fromisoformat(text).astimezone(CST).strftime("%Y-%m-%d %H:%M")
         if self.prefix and f"{key}_{text}" in self.names:
             return self.names[f"{key}_{text}"]
-        device = self.registry.devices.get(text)
+        device = self.devices.get(text)
         if device is not None:
             return device.label
         if key in ("metric", "metrics", "by_metric", "metrics_marked"):
@@ -147,8 +150,8 @@ class _Worder:
         if isinstance(data, Mapping):
             out: list[FieldRow] = []
             for k, v in data.items():
-                if isinstance(v, str) and str(k) in self.registry.devices:
-                    v = self.registry.devices[str(k)].label  # a device's name as the registry has it now
+                if isinstance(v, str) and str(k) in self.devices:
+                    v = self.devices[str(k)].label  # a device's name as the registry has it now
                 sub_key = str(k) if str(k) in self.names or not key else key
                 sub_path = f"{path}.{k}" if path else str(k)
                 if not path and k == "facts":  # the facts are the evidence: no heading of their own
@@ -167,14 +170,14 @@ class _Worder:
         return [FieldRow(path, name, self.scalar(key, data))]
 
 
-def evidence_rows(data: Mapping[str, Any], registry: Registry, lang: Lang, *, kind: str = "",
+def evidence_rows(data: Mapping[str, Any], registry: Registry | None, lang: Lang, *, kind: str = "",
                   metric: str = "") -> list[FieldRow]:
     """``data`` (an alert's evidence or its rule's parameters) as named rows in ``lang``;
     values in the unit of ``metric`` on a device of ``kind`` where the key says so."""
     return _Worder(registry, lang, metric_unit(kind, metric)).rows(dict(data), "", "", "")
 
 
-def document_rows(body: Mapping[str, Any], registry: Registry, lang: Lang, *,
+def document_rows(body: Mapping[str, Any], registry: Registry | None, lang: Lang, *,
                   shown: frozenset[str] = frozenset()) -> list[FieldRow]:
     """The fields of a filed document kept in the chain (a rectification submission, a repair
     application) as named rows in ``lang``, leaving out those the page shows apart (``shown``)."""

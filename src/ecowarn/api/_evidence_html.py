@@ -1,8 +1,11 @@
-"""The printable evidence page: one evidence package in Chinese with English.
+"""The printable evidence page: one evidence package in Chinese with English, or in one
+language (the console's page, in the page's language).
 
 Rendered from the stored canonical JSON only (what was frozen, not today's data),
 with its SHA-256 and chain position printed, inline SVG charts and no external
-assets, so a printout or a saved page stands on its own.
+assets, so a printout or a saved page stands on its own. The rule's parameters and the
+findings are tables of named facts with their units (``api/_console_fields.py``), metrics
+are named with their units.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from typing import Any
 from jinja2 import Environment
 from markupsafe import Markup
 
+from ecowarn.api._console_fields import evidence_rows, metric_label, metric_name, unit_symbol
 from ecowarn.api._svg import Line, line_chart
 from ecowarn.api._time import CST
 from ecowarn.config.metrics import UNITS
-from ecowarn.i18n import EVIDENCE_LABELS, rule_name
+from ecowarn.config.registry import Registry
+from ecowarn.i18n import EVIDENCE_LABELS, LANGS, Lang, catalog, label, rule_name
 
 __all__ = ["RAW_ROWS_SHOWN", "render_document", "render_evidence"]
 
@@ -29,6 +34,11 @@ def _local(value: str | None) -> str:
     if not value:
         return ""
     return datetime.fromisoformat(value).astimezone(CST).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _devices(package: dict[str, Any]) -> list[dict[str, Any]]:
+    """The devices as the package froze them."""
+    return list((package.get("registry") or {}).get("devices") or [])
 
 
 def _thin(points: list[tuple[datetime, float | None]]) -> list[tuple[datetime, float | None]]:
@@ -44,8 +54,13 @@ def _thin(points: list[tuple[datetime, float | None]]) -> list[tuple[datetime, f
     return out
 
 
-def _charts(package: dict[str, Any]) -> list[Markup]:
-    kinds = {d["id"]: d.get("kind") for d in ((package.get("registry") or {}).get("devices") or [])}
+def _both(word: Any) -> dict[str, str]:
+    """``word(lang)`` for each language."""
+    return {lang: word(lang) for lang in LANGS}
+
+
+def _charts(package: dict[str, Any], only: Lang | None) -> list[Markup]:
+    kinds = {d["id"]: d.get("kind") for d in _devices(package)}
     series: dict[tuple[str, str], list[tuple[datetime, float | None]]] = {}
     for device_id, metric, ts, value, _flag in package["readings"]["rows"]:
         v = value if isinstance(value, int | float) else None
@@ -60,9 +75,17 @@ def _charts(package: dict[str, Any]) -> list[Markup]:
     alert = package["alert"]
     start = datetime.fromisoformat(alert["start"])
     end = datetime.fromisoformat(alert["end"]) if alert.get("end") else t1
-    return [line_chart([Line(m, _thin(series[(device_id, m)])) for m in metrics], t0=t0, t1=t1,
-                       shade=(start, end), title=f"{device_id} · {unit}",
-                       shade_label="预警时段 alert window", empty_label="无数据 no data")
+    langs: tuple[Lang, ...] = (only,) if only else LANGS
+
+    def words(key: str) -> str:
+        return " ".join(catalog(lang, "CONSOLE")[key] for lang in langs)
+
+    def legend(device_id: str, metric: str) -> str:
+        return " ".join(metric_label(str(kinds.get(device_id) or ""), metric, lang) for lang in langs)
+
+    return [line_chart([Line(legend(device_id, m), _thin(series[(device_id, m)])) for m in metrics], t0=t0, t1=t1,
+                       shade=(start, end), title=f"{device_id} · {unit_symbol(unit, only or 'zh')}",
+                       shade_label=words("alert_window"), empty_label=words("no_readings"))
             for (device_id, unit), metrics in groups.items()]
 
 
@@ -108,14 +131,26 @@ def render_document(env: Environment, row: dict[str, Any]) -> str:
         text=body.get("commitment") or body.get("text"), files=files)
 
 
-def render_evidence(env: Environment, row: dict[str, Any]) -> str:
-    """HTML of the evidence package in ``row`` (an ``evidence_packages`` row); a filed
-    document (not an alert's evidence) gets :func:`render_document`."""
+def _device_view(d: dict[str, Any]) -> dict[str, Any]:
+    kind, role = str(d.get("kind") or ""), d.get("role")
+    return {**d, "kind_text": {lang: EVIDENCE_LABELS.get(f"kind_{kind}", (kind, kind))[i]
+                               for i, lang in enumerate(LANGS)},
+            "role_text": {lang: EVIDENCE_LABELS.get(f"role_{role}", (str(role), str(role)))[i]
+                          for i, lang in enumerate(LANGS)} if role else None,
+            "limits_text": _both(lambda lang: ("、" if lang == "zh" else ", ").join(
+                f"{metric_name(k, lang)} {v}" for k, v in (d.get("limits") or {}).items()))}
+
+
+def render_evidence(env: Environment, row: dict[str, Any], *, lang: Lang | None = None,
+                    registry: Registry | None = None) -> str:
+    """HTML of the evidence package in ``row`` (an ``evidence_packages`` row), in ``lang`` alone
+    or Chinese with English; ``registry`` names the devices in the facts. A filed document (not
+    an alert's evidence) gets :func:`render_document`."""
     package = json.loads(row["canonical"])
     if "alert" not in package:
         return render_document(env, row)
     alert = package["alert"]
-    registry = package.get("registry") or {}
+    frozen = package.get("registry") or {}
     raw = package["readings"]
     labels = {k: {"zh": zh, "en": en} for k, (zh, en) in EVIDENCE_LABELS.items()}
     shown = raw["rows"][:RAW_ROWS_SHOWN]
@@ -126,22 +161,35 @@ def render_evidence(env: Environment, row: dict[str, Any]) -> str:
     hourly = package["hourly"]
     confirmation = package.get("confirmation") or {}
     actor = confirmation.get("actor") or {}
+    kinds = {d["id"]: d.get("kind") for d in _devices(package)}
+    subject = next(iter(alert.get("device_ids") or []), "")
+    kind = str(kinds.get(subject) or "")
+    findings = package.get("findings") if isinstance(package.get("findings"), dict) else {}
+    metric = str(findings.get("metric") or next(iter(findings.get("metrics") or []), ""))
+
+    def facts(data: Any) -> dict[str, Any]:
+        return _both(lambda lg: evidence_rows(data if isinstance(data, dict) else {"value": data}, registry, lg,
+                                              kind=kind, metric=metric))
+
+    severity = str(alert.get("severity") or "")
     return env.get_template("evidence.html").render(
-        L=labels, id=row["id"], sha256=row["sha256"], chain_seq=row["chain_seq"],
+        L=labels, only=lang, id=row["id"], sha256=row["sha256"], chain_seq=row["chain_seq"],
         prev_hash=row["prev_hash"], chain_hash=row["hash"],
         sha_note={k: v.replace("{id}", str(row["id"])) for k, v in labels["sha256_note"].items()},
         alert={**alert, "start_local": _local(alert["start"]), "end_local": _local(alert.get("end"))},
-        rule_zh=rule_name(alert["rule"], "zh"), rule_en=rule_name(alert["rule"], "en"),
-        enterprise=registry.get("enterprise"), devices=registry.get("devices") or [],
-        params=json.dumps(package["rule"]["params"], ensure_ascii=False, indent=2, sort_keys=True),
-        findings=json.dumps(package.get("findings"), ensure_ascii=False, indent=2, sort_keys=True),
+        rule=_both(lambda lg: rule_name(alert["rule"], lg)), severity=_both(lambda lg: label(severity, lg)),
+        summary={"zh": alert.get("summary_zh") or "", "en": alert.get("summary_en") or ""},
+        enterprise=frozen.get("enterprise"), devices=[_device_view(d) for d in _devices(package)],
+        params=facts(package["rule"]["params"])[lang or "zh"], findings=facts(findings)[lang or "zh"],
         detector=package["detector"],
         window={"since": _local(package["window"]["since"]), "until": _local(package["window"]["until"])},
-        confirmed_by=" / ".join(str(x) for x in (actor.get("label"), actor.get("role"),
-                                                  f"token {actor.get('token_id')}") if x),
+        confirmed_by=_both(lambda lg: " / ".join(str(x) for x in (
+            actor.get("label"), label(actor.get("role"), lg),
+            catalog(lg, "EVIDENCE")["token"].format(id=actor["token_id"]) if actor.get("token_id") else "") if x)),
         confirmed_at=_local(confirmation.get("confirmed_at")),
-        charts=_charts(package),
-        hourly_rows=[[r[0], r[1], _local(r[2]), *r[3:]] for r in hourly["rows"]],
-        raw_rows=[[r[0], r[1], _local(r[2]), r[3], r[4]] for r in shown],
+        charts=_charts(package, lang),
+        hourly_rows=[[r[0], _both(lambda lg, m=r[1]: metric_name(m, lg)), _local(r[2]), *r[3:]]
+                     for r in hourly["rows"]],
+        raw_rows=[[r[0], _both(lambda lg, m=r[1]: metric_name(m, lg)), _local(r[2]), r[3], r[4]] for r in shown],
         raw_count=raw["count"], raw_cut=cut, truncated=raw.get("truncated", False),
     )

@@ -52,15 +52,15 @@ def _fmt(v: float) -> str:
 
 def line_chart(
     lines: Sequence[Line], *, t0: datetime, t1: datetime, shade: tuple[datetime, datetime],
-    title: str, shade_label: str, empty_label: str, limits: Sequence[tuple[str, float]] = (),
+    title: str, shade_label: str, empty_label: str, limits: Sequence[tuple[str, float, str]] = (),
     width: int = 880, height: int = 280,
 ) -> Markup:
     """An SVG chart of ``lines`` over ``[t0, t1]`` with ``shade`` as a band and each of
-    ``limits`` (label, value) as a dashed line across, labelled at its right end."""
+    ``limits`` (label, value, unit) as a dashed line across, labelled at its right end."""
     left, right, top, bottom = 64, 16, 40, 36
     pw, ph = width - left - right, height - top - bottom
     span_s = max((t1 - t0).total_seconds(), 1.0)
-    y0, y1 = _y_range([*lines, Line("", [(t0, v) for _, v in limits])])
+    y0, y1 = _y_range([*lines, Line("", [(t0, v) for _, v, _ in limits])])
 
     def x(t: datetime) -> float:
         return left + pw * min(max((t - t0).total_seconds() / span_s, 0.0), 1.0)
@@ -98,13 +98,13 @@ def line_chart(
                    f'class="tick">{escape(t.strftime(fmt))}</text>')
         t += tick
     out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>')
-    for text, value in limits:
+    for name, value, unit in limits:
+        text = escape(f"{name} {_fmt(value)} {unit}".rstrip())
         yy = y(value)
         out.append(f'<line x1="{left}" x2="{left + pw}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#b71c1c" '
-                   f'stroke-width="1.2" stroke-dasharray="6 4" class="limit"><title>{escape(text)} '
-                   f'{escape(_fmt(value))}</title></line>')
+                   f'stroke-width="1.2" stroke-dasharray="6 4" class="limit"><title>{text}</title></line>')
         out.append(f'<text x="{left + pw - 4}" y="{yy - 4:.1f}" text-anchor="end" class="limit-label" '
-                   f'fill="#b71c1c">{escape(text)} {escape(_fmt(value))}</text>')
+                   f'fill="#b71c1c">{text}</text>')
     if not any(v is not None for line in lines for _, v in line.points):
         out.append(f'<text x="{left + pw / 2}" y="{top + ph / 2}" text-anchor="middle" '
                    f'class="empty">{escape(empty_label)}</text>')

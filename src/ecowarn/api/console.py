@@ -267,14 +267,14 @@ def _safe_next(path: str | None) -> str | None:
     return path
 
 
-def _chart_limits(device: Device, metrics: list[str], lang: Lang) -> list[tuple[str, float]]:
-    """The lines a chart of ``device`` draws across: the outlet's emission limits of the plotted
-    metrics, a production unit's running threshold."""
+def _chart_limits(device: Device, metrics: list[str], lang: Lang) -> list[tuple[str, float, str]]:
+    """The lines a chart of ``device`` draws across, with their unit: the outlet's emission
+    limits of the plotted metrics, a production unit's running threshold."""
     t = TEXTS[lang]
-    out = [(t["chart_limit"].format(metric=metric_name(m, lang)), float(device.limits[m]))
-           for m in metrics if m in device.limits]
+    out = [(t["chart_limit"].format(metric=metric_name(m, lang)), float(device.limits[m]),
+            unit_symbol(UNITS[device.kind][m], lang)) for m in metrics if m in device.limits]
     if device.kind == "power" and device.role == "production" and "p" in metrics:
-        out.append((t["chart_running"], device.running_threshold_kw))
+        out.append((t["chart_running"], device.running_threshold_kw, "kW"))
     return out
 
 

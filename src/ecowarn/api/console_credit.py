@@ -278,7 +278,7 @@ def build_credit_console(ctx: ApiContext, viewers: Viewers, render: Renderer,
             raise NotFound(f"no evidence package {evidence_id}")
         package = json.loads(row["canonical"])
         if package.get("format") != DOCUMENT_FORMAT:
-            return HTMLResponse(render_evidence(env, row), headers=PAGE_HEADERS)
+            return HTMLResponse(render_evidence(env, row, lang=lang_of(request), registry=reg), headers=PAGE_HEADERS)
         lang = lang_of(request)
         c = CREDIT_TEXTS[lang]
         actor = package.get("actor") or {}
