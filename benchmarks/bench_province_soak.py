@@ -25,8 +25,11 @@ API in this process, the detector runner in a child process) on a fresh database
 Mosquitto of the benchmark's own with sized queues (``benchmarks/_infra.py``).
 
 Phases: warm-up (``--warmup`` s of load, at least one full minute so every device has
-reported), catch-up (until the runner's backlog is under two seconds of messages, at most
-``--catch-up`` s), then ``--minutes`` of measurement. During the measurement the probe
+reported), catch-up (until the runner's backlog is under two seconds of messages or its
+oldest row under 10 s old, at most ``--catch-up`` s, default 600), then ``--minutes`` of measurement. A
+run whose oldest pending row is over 180 s old at the end of catch-up, or at any sample of
+the window, is stopped there (not held; its figures are those up to the stop), so that
+``--find-max`` does not spend ten minutes on a fraction that is plainly too large. During the measurement the probe
 sends ``treatment_off`` episodes one after another (``bench_alert_latency.trial``: the
 reading that completes the condition is published, the clock stops when the alert is in
 ``GET /api/v1/alerts``).
@@ -46,7 +49,8 @@ Written to ``DIR/soak-<fraction>.csv``; the backlog over time to an SVG drawn he
    times the window's length, is under 10 s worth of offered messages, and the oldest
    pending row at the end is under 30 s old;
 3. alert latency p99 < 5 s over at least 5 trials, and no trial failed (a trial fails when
-   its readings are not evaluated within 60 s or its alert is not visible within 120 s).
+   its readings are not evaluated within 60 s or its alert is not visible within 120 s);
+4. the run was not stopped (above).
 
 ``--find-max``: start at ``--fraction``; while it is not held, halve it (down to 1 %); then
 bisect between the largest held and the smallest not held ``--steps`` times. Each step is a
@@ -59,6 +63,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import json
 import math
@@ -109,6 +114,9 @@ HELD_COMMITTED = 0.98
 HELD_GROWTH_S = 10.0
 HELD_OLDEST_S = 30.0
 MIN_TRIALS = 5
+CAUGHT_UP_OLDEST_S = 10.0
+# A run whose oldest pending row gets this old is stopped and counted as not held.
+ABORT_OLDEST_S = 180.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -380,6 +388,8 @@ class Sample:
     cpu: dict[str, float]
     rss: dict[str, int]
     machine_busy: float  # whole machine, CPU seconds since boot (all processes, everyone's)
+    active_s: float = 0.0  # the longest-running active statement on the database, seconds
+    active_query: str = ""  # and its text (shortened)
 
 
 def _machine_busy() -> float:
@@ -409,12 +419,18 @@ class Sampler:
         row = await cur.fetchone()
         cur = await conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
         backends = [int(r[0]) for r in await cur.fetchall()]
+        cur = await conn.execute(
+            "SELECT extract(epoch FROM now() - query_start), left(regexp_replace(query, '\\s+', ' ', 'g'), 160)"
+            " FROM pg_stat_activity WHERE datname = current_database() AND state = 'active'"
+            " AND pid <> pg_backend_pid() ORDER BY query_start LIMIT 1")
+        active = await cur.fetchone()
         self.pids["pg_backends"] = backends
         for name, comp in self.comps.items():
             comp.update(self.pids.get(name, []), anon=name.startswith("pg_"))
         s = Sample(time.monotonic() - self.t0, self.phase, self.committed(), int(row[0]) if row else 0,
                    float(row[1]) if row else 0.0, {n: c.cpu for n, c in self.comps.items()},
-                   {n: c.rss for n, c in self.comps.items()}, _machine_busy())
+                   {n: c.rss for n, c in self.comps.items()}, _machine_busy(),
+                   float(active[0] or 0.0) if active else 0.0, str(active[1]) if active else "")
         self.samples.append(s)
         return s
 
@@ -476,6 +492,7 @@ class Result:
     samples: list[Sample] = field(default_factory=list)
     alerts_opened: float = 0.0
     runner: dict[str, float] = field(default_factory=dict)  # runner counters over the window
+    aborted: str = ""  # why the run was stopped before its window ended
 
     def checks(self) -> dict[str, bool]:
         return {
@@ -487,6 +504,7 @@ class Result:
             f"alert p99 < {TARGET_P99_S:.0f} s (>= {MIN_TRIALS} trials, none failed)":
                 len(self.latencies) >= MIN_TRIALS and not self.failures
                 and quantile(self.latencies, 0.99) < TARGET_P99_S,
+            "measured to the end (not stopped)": not self.aborted,
         }
 
     @property
@@ -606,28 +624,65 @@ async def _phases(args: argparse.Namespace, svc: Any, broker: Broker, prefix: st
     sampler.phase = "catch-up"
     t_c = time.monotonic()
     limit = max(2.0 * res.offered_msgs_s, 100.0)
-    while True:
-        s = sampler.samples[-1]
-        if s.t > t_c - sampler.t0 and s.pending <= limit:
-            break
-        if time.monotonic() - t_c > args.catch_up:
-            print(f"runner still {s.pending:,} pending rows behind after {args.catch_up:.0f} s", flush=True)
-            break
-        await asyncio.sleep(1.0)
-    res.caught_up_s = time.monotonic() - t_c
-    print(f"caught up {res.caught_up_s:.0f} s after warm-up (backlog {sampler.samples[-1].pending:,} rows); "
-          f"measuring {args.minutes:g} min", flush=True)
-    sampler.phase = "measure"
     async with await psycopg.AsyncConnection.connect(sampler.dsn, autocommit=True) as conn:
+        first = await sampler.take(conn)
+        while True:
+            s = sampler.samples[-1]
+            # Caught up: little left, or nothing older than a pass or two (a batch being
+            # evaluated keeps its rows until it commits).
+            if s.t > first.t and (s.pending <= limit or s.oldest_s <= CAUGHT_UP_OLDEST_S):
+                break
+            if time.monotonic() - t_c > args.catch_up:
+                print(f"runner still {s.pending:,} pending rows behind (oldest {s.oldest_s:.0f} s) after "
+                      f"{args.catch_up:.0f} s", flush=True)
+                break
+            await asyncio.sleep(1.0)
+        res.caught_up_s = time.monotonic() - t_c
+        s = sampler.samples[-1]
+        if s.oldest_s > ABORT_OLDEST_S:
+            # Hopelessly behind: no measurement; the figures are those of the catch-up phase.
+            res.aborted = f"runner {s.pending:,} rows behind, oldest {s.oldest_s:.0f} s, at the end of catch-up"
+            print(f"not measured: {res.aborted}", flush=True)
+            _print_active(sampler)
+            last = await sampler.take(conn)
+            _window(res, sampler, first, last, {}, {})
+            return
+        print(f"caught up {res.caught_up_s:.0f} s after warm-up (backlog {s.pending:,} rows, oldest "
+              f"{s.oldest_s:.1f} s); measuring {args.minutes:g} min", flush=True)
+        sampler.phase = "measure"
         first = await sampler.take(conn)
         counters0 = runner_counters(sampler.metrics)
         until = time.monotonic() + args.minutes * 60.0
-        await _probe(svc, broker, prefix, token, args.probe_pairs, until, res)
-        remaining = until - time.monotonic()
-        if remaining > 0:
-            await asyncio.sleep(remaining)
+        probe = asyncio.create_task(_probe(svc, broker, prefix, token, args.probe_pairs, until, res),
+                                    name="soak-probe")
+        try:
+            while time.monotonic() < until or not probe.done():
+                await asyncio.sleep(1.0)
+                s = sampler.samples[-1]
+                if s.phase == "measure" and s.oldest_s > ABORT_OLDEST_S:
+                    res.aborted = (f"runner {s.pending:,} rows behind, oldest {s.oldest_s:.0f} s, "
+                                   f"{s.t - first.t:.0f} s into the window")
+                    print(f"measurement stopped: {res.aborted}", flush=True)
+                    _print_active(sampler)
+                    break
+        finally:
+            probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await probe
         last = await sampler.take(conn)
         counters1 = runner_counters(sampler.metrics)
+    _window(res, sampler, first, last, counters0, counters1)
+
+
+def _print_active(sampler: Sampler) -> None:
+    longest = max(sampler.samples, key=lambda s: s.active_s)
+    print(f"  longest-running statement seen: {longest.active_s:.0f} s at t={longest.t:.0f} s: "
+          f"{longest.active_query}", flush=True)
+
+
+def _window(res: Result, sampler: Sampler, first: Sample, last: Sample, counters0: dict[str, float],
+            counters1: dict[str, float]) -> None:
+    """The window's figures, from its first and last samples and those between."""
     res.runner = {k: v - counters0.get(k, 0.0) for k, v in counters1.items()}
     sampler.phase = "end"
     window = [s for s in sampler.samples if first.t <= s.t <= last.t]
@@ -651,7 +706,7 @@ def write_csv(res: Result, path: Path) -> None:
         w = csv.writer(f)
         w.writerow(["t_s", "phase", "values_committed", "values_per_s", "pending_rows", "oldest_pending_s",
                     *[f"cpu_{n}_s" for n in COMPONENTS], *[f"rss_{n}_mb" for n in COMPONENTS],
-                    "machine_busy_cores"])
+                    "machine_busy_cores", "longest_active_statement_s", "longest_active_statement"])
         prev: Sample | None = None
         for s in res.samples:
             dt = s.t - prev.t if prev else 0.0
@@ -659,7 +714,7 @@ def write_csv(res: Result, path: Path) -> None:
             busy = (s.machine_busy - prev.machine_busy) / dt if prev and dt > 0 else 0.0
             w.writerow([f"{s.t:.1f}", s.phase, f"{s.values:.0f}", f"{rate:.0f}", s.pending, f"{s.oldest_s:.1f}",
                         *[f"{s.cpu[n]:.2f}" for n in COMPONENTS], *[f"{s.rss[n] / 1e6:.0f}" for n in COMPONENTS],
-                        f"{busy:.2f}"])
+                        f"{busy:.2f}", f"{s.active_s:.1f}", s.active_query])
             prev = s
 
 
@@ -742,6 +797,8 @@ def summary(res: Result) -> None:
           f"{res.published_values_s:,.0f} values/s ({res.published_msgs_s:,.0f} msg/s, worst lag "
           f"{res.publish_lag_s:.1f} s); committed {res.committed_values_s:,.0f} values/s "
           f"({res.committed_values_s / max(res.offered_values_s, 1e-9):.1%} of offered)")
+    if res.aborted:
+        print(f"STOPPED: {res.aborted}")
     print(f"runner backlog: growth {res.growth_msgs_s:+.1f} s of messages over the window, at the end "
           f"{res.pending_end:,} rows, oldest {res.oldest_end_s:.1f} s; alerts opened {res.alerts_opened:.0f}")
     if res.latencies:
@@ -770,7 +827,8 @@ def summary(res: Result) -> None:
     print(f"whole machine busy {res.machine_cpu_s / res.window_s:.2f} cores of {os.cpu_count()} "
           "(everything running, other users included)")
     print(f"full province (x{1 / res.fraction:g}, linear): {full_cores(res):.1f} cores for service + runner + "
-          "mosquitto + PostgreSQL (publishers excluded)")
+          "mosquitto + PostgreSQL (publishers excluded)"
+          + (" -- a stopped run: its runner was saturated, no basis for this" if res.aborted else ""))
     for label, ok in res.checks().items():
         print(f"  {label}: {'MET' if ok else 'NOT MET'}")
     print(f"  => fraction {res.fraction:g} {'HELD' if res.held else 'NOT HELD'}", flush=True)
@@ -844,8 +902,9 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=10.0, help="measured minutes (default 10)")
     ap.add_argument("--warmup", type=float, default=120.0,
                     help="seconds of load before the catch-up wait (default 120; at least 65)")
-    ap.add_argument("--catch-up", type=float, default=300.0,
-                    help="longest wait for the runner to catch up after warm-up (default 300 s)")
+    ap.add_argument("--catch-up", type=float, default=600.0,
+                    help="longest wait for the runner to catch up after warm-up (default 600 s: a cold runner's "
+                         "first pass over 12,570 devices took 5 minutes on a loaded machine)")
     ap.add_argument("--find-max", action="store_true", help="find the largest fraction held (see above)")
     ap.add_argument("--steps", type=int, default=2, help="bisection steps of --find-max (default 2)")
     ap.add_argument("--publishers", type=int, default=0,
