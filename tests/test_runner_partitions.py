@@ -26,11 +26,13 @@ import pytest
 from conftest import _dsn_for, eventually
 from fix_db import DatabasePool
 from fix_runner_child import APP_NAME
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
 from psycopg_pool import AsyncConnectionPool
 from test_runner_memory import alert_state, delivery, plant_rows
 
 from ecowarn.config.registry import Registry
+from ecowarn.config.settings import load_settings
 from ecowarn.detectors.catalog import default_params
 from ecowarn.detectors.runtime.contract import RuleEvaluator
 from ecowarn.detectors.runtime.evaluators import build_evaluators
@@ -39,9 +41,12 @@ from ecowarn.detectors.runtime.partition import (
     PartitionError,
     build_partition_map,
     enterprise_partition,
+    publish_map,
     wait_no_pending,
 )
+from ecowarn.detectors.runtime.process import RunnerProcess, merge_metrics
 from ecowarn.detectors.runtime.runner import DetectorRunner, RunnerMetrics
+from ecowarn.service import open_service
 from ecowarn.store.model import Row
 from ecowarn.store.readings import write_batch
 
@@ -321,3 +326,89 @@ async def test_runner_killed_mid_pass_its_partitions_are_taken_and_no_alert_is_l
         assert want in rules, want
     ids = [r for r in final if r[5] == "open"]
     assert len({(r[0], r[1], r[2]) for r in ids}) == len(ids), "an alert twice"
+
+
+async def test_another_partition_count_waits_until_no_partition_is_held(
+        database: str, sample_registry: Registry) -> None:
+    """A runner configured with another partition count does not rewrite the map while a
+    partition is held by the recorded count; once none is, it does."""
+    evs = evaluators(sample_registry)
+    eight = build_partition_map(sample_registry, evs, PARTITIONS)
+    four = build_partition_map(sample_registry, evs, 4)
+    async with await psycopg.AsyncConnection.connect(database, autocommit=True) as holder, \
+            await psycopg.AsyncConnection.connect(database, autocommit=True) as other:
+        assert await publish_map(holder, eight)
+        await holder.execute("SELECT pg_advisory_lock(%s, 3)", (PARTITION_LOCK_CLASS,))
+        assert not await publish_map(other, four)
+        cur = await other.execute("SELECT partitions FROM runner_layout")
+        assert await cur.fetchall() == [(PARTITIONS,)]
+        cur = await other.execute("SELECT part FROM runner_partition_keys WHERE key = %s",
+                                  (CEMENT,))
+        assert await cur.fetchall() == [(6,)]
+        await holder.execute("SELECT pg_advisory_unlock(%s, 3)", (PARTITION_LOCK_CLASS,))
+        assert await publish_map(other, four)
+        cur = await other.execute("SELECT part FROM runner_partition_keys WHERE key = %s",
+                                  (CEMENT,))
+        assert await cur.fetchall() == [(four.of(CEMENT),)]
+        cur = await other.execute("SELECT count(*) FROM runner_partition_keys WHERE part = 4")
+        row = await cur.fetchone()
+        assert row is not None and row[0] == len(sample_registry.stations)
+
+
+def test_children_metrics_merge_counters_summed_gauges_per_runner() -> None:
+    """The parent's /metrics over two runner processes: counters and histograms summed,
+    gauges once per child with a ``runner`` label."""
+    texts = []
+    for i in range(2):
+        reg = CollectorRegistry()
+        m = RunnerMetrics(reg)
+        m.claimed.inc(3 + i)
+        m.opened.labels("treatment_off").inc(1 + i)
+        m.batch_seconds.observe(0.2)
+        m.partitions_owned.set(5 - i)
+        texts.append(generate_latest(reg).decode())
+
+    class Merged:
+        def collect(self) -> Iterator[Metric]:
+            return merge_metrics(texts)
+
+    parent = CollectorRegistry()
+    parent.register(Merged())
+    assert parent.get_sample_value("ecowarn_detector_pending_claimed_total") == 7
+    assert parent.get_sample_value("ecowarn_alerts_opened_total", {"rule": "treatment_off"}) == 3
+    assert parent.get_sample_value("ecowarn_detector_batch_seconds_count") == 2
+    assert parent.get_sample_value("ecowarn_detector_partitions_owned", {"runner": "0"}) == 5
+    assert parent.get_sample_value("ecowarn_detector_partitions_owned", {"runner": "1"}) == 4
+    assert parent.get_sample_value("ecowarn_detector_partitions_owned") is None
+    assert "ecowarn_detector_pending_claimed_total 7.0" in generate_latest(parent).decode()
+
+
+@pytest.mark.slow
+async def test_serve_starts_runner_processes_that_share_the_partitions(
+        database: str, sample_registry: Registry, tmp_path: Path) -> None:
+    """``ECOWARN_RUNNER=process`` with ``ECOWARN_RUNNERS=2``: two child processes own the
+    partitions between them, the data of an enterprise is evaluated, and the parent's metrics
+    show each child's partitions."""
+    settings = load_settings(database_url=database, runner="process", runners=2,
+                             runner_rebalance_s=0.5, spool_dir=str(tmp_path))
+    metrics = CollectorRegistry()
+    async with open_service(settings, sample_registry, mqtt=False, http=False, hj212=False,
+                            metrics_registry=metrics) as svc:
+        runner = svc.runner
+        assert isinstance(runner, RunnerProcess) and runner.count == 2
+        assert len({p for p in runner.pids if p is not None}) == 2
+
+        def shares() -> list[float | None]:
+            return [metrics.get_sample_value("ecowarn_detector_partitions_owned",
+                                             {"runner": str(i)}) for i in range(2)]
+
+        await eventually(lambda: all(shares()) and sum(s or 0 for s in shares()) == 9, 60.0,
+                         "two children sharing the 9 partitions")
+        assert sorted(s or 0 for s in shares()) == [4, 5]
+        rows = [Row(d, "p", DAY + timedelta(minutes=m), v, "N") for m in range(16)
+                for d, v in (("PWR-KILN-1", 560.0), ("PWR-BAG-1", 0.3), ("PWR-SCR-1", 0.3))]
+        await svc.pipeline.submit(rows, wait=True)
+        await svc.drain()
+        async with svc.pool.connection() as conn:
+            cur = await conn.execute("SELECT rule, subject FROM alerts")
+            assert ("treatment_off", "PWR-KILN-1") in await cur.fetchall()

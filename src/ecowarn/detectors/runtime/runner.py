@@ -265,23 +265,25 @@ class DetectorRunner:
         if self._owner is None or time.monotonic() < self._next_rebalance:
             return
         self._next_rebalance = time.monotonic() + self._rebalance_s
-        async with self._turn:
+        async with self._turn:  # no batch claims while the locks change
             gained, lost = await self._owner.rebalance()
+            self._apply_owned(frozenset(self._owner.owned))
         if gained:
             self._metrics.partitions_taken.inc(len(gained))
             log.info("detector runner took partition(s) %s", sorted(gained))
         if lost:
             log.info("detector runner gave back partition(s) %s", sorted(lost))
-        if gained or lost:
-            await self._set_owned(frozenset(self._owner.owned))
 
     async def _set_owned(self, owned: frozenset[int]) -> None:
+        async with self._turn:
+            self._apply_owned(owned)
+
+    def _apply_owned(self, owned: frozenset[int]) -> None:
         """Evaluate ``owned`` from the next batch on, with memories of nothing else."""
         if self._pmap is None or owned == self._owned:
             return
-        async with self._turn:
-            self._owned = owned
-            self._forget()  # a partition taken may have changed while another owned it
+        self._owned = owned
+        self._forget()  # a partition taken may have changed while another owned it
         self._metrics.partitions_owned.set(len(owned))
         for p in range(self._pmap.total):
             self._metrics.partition_owned.labels(str(p)).set(1 if p in owned else 0)
