@@ -39,6 +39,7 @@ from ecowarn.credit.params import load_credit_params
 from ecowarn.credit.supervision.config import load_supervision_config
 from ecowarn.detectors.runtime.contract import RuleEvaluator
 from ecowarn.detectors.runtime.evaluators import build_evaluators
+from ecowarn.detectors.runtime.partition import build_partition_map
 from ecowarn.detectors.runtime.process import ElsewhereRunner, RunnerProcess
 from ecowarn.detectors.runtime.runner import DetectorRunner, RunnerMetrics
 from ecowarn.embedded import EmbeddedBroker, resolve_database
@@ -183,14 +184,20 @@ async def open_service(settings: Settings, registry: Registry, *,
         if settings.runner == "inline":
             evaluators: list[RuleEvaluator] = build_evaluators(registry, params,
                                                                last_arrival=arrivals.get)
+            # Partitioned (the default): beside the runners of other processes and hosts.
+            partitions = (build_partition_map(registry, evaluators, settings.runner_partitions)
+                          if settings.runner_partitions else None)
             runner = DetectorRunner(pool, registry, evaluators, RunnerMetrics(metrics_registry),
-                                    poll_ms=settings.runner_poll_ms, on_alerts=alerts_opened)
+                                    poll_ms=settings.runner_poll_ms, on_alerts=alerts_opened,
+                                    partitions=partitions,
+                                    rebalance_s=settings.runner_rebalance_s)
         elif settings.runner == "process":
             runner = RunnerProcess(settings, registry, params, dsn, pool, metrics_registry,
                                    on_alerts=alerts_opened)
         else:
             runner = ElsewhereRunner(pool)
-        log.info("detector runner: %s", settings.runner)
+        log.info("detector runner: %s%s", settings.runner,
+                 f" ({runner.count} processes)" if isinstance(runner, RunnerProcess) else "")
         credit = CreditService(registry, load_credit_params(settings.credit_table),
                                metrics=CreditMetrics(metrics_registry),
                                evidence_margin=timedelta(minutes=settings.evidence_margin_min))

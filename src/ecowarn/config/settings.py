@@ -6,6 +6,7 @@ through constructors and never imports this module.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -67,8 +68,18 @@ class Settings(BaseSettings):
     runner_poll_ms: int = Field(default=1000, ge=10)
     # Where the detector runner runs: "process" (a child process of `ecowarn serve`, on a
     # core of its own; the default), "inline" (in the service's event loop) or "off" (not
-    # here: another instance's runner evaluates). See ecowarn/runner_proc.py.
+    # here: another instance's runner evaluates). See detectors/runtime/process.py.
     runner: Literal["process", "inline", "off"] = "process"
+    # Partitioned detector runners (docs/scaling.md): enterprises are split into this many
+    # partitions by a stable hash (the air stations have one more of their own); every runner
+    # of the database, on any host, owns a fair share and takes a stopped one's within
+    # RUNNER_REBALANCE_S. Every runner of a database must use the same count. 0: one runner
+    # per database (a leader lock, the others on standby), as before partitions.
+    runner_partitions: int = Field(default=8, ge=0, le=1024)
+    runner_rebalance_s: float = Field(default=2.0, gt=0, le=60)
+    # Runner child processes of `ecowarn serve` with ECOWARN_RUNNER=process (unset: one per
+    # core beyond the first, at least one). Inline there is one.
+    runners: int | None = Field(default=None, ge=1, le=64)
     # Batches written concurrently (each holds a pool connection); they still commit in order.
     ingest_writers: int = Field(default=2, ge=1, le=8)
     # On-disk spool used while the database is unreachable: at most this many bytes of
@@ -168,6 +179,12 @@ class Settings(BaseSettings):
         return {"high": self.answer_deadline_days_high,
                 "medium": self.answer_deadline_days_medium,
                 "low": self.answer_deadline_days_low}
+
+    def resolved_runners(self) -> int:
+        """``runners``, or one per core beyond the first (at least one)."""
+        if self.runners is not None:
+            return self.runners
+        return max(1, (os.cpu_count() or 1) - 1)
 
     def resolved_spool_dir(self) -> Path:
         """``spool_dir``, or ``data_dir/spool/<client id>`` (one spool per collector identity)."""

@@ -14,8 +14,15 @@ in turn. With ``process``, ``ecowarn serve`` starts the runner in a child proces
 - a child that dies is logged with its exit code and started again, with a backoff;
 - the child exits when the parent's end of the pipe closes (also when the parent is killed).
 
-The leader lock (:data:`detectors.runner.LEADER_LOCK_KEY`) still keeps one active runner
-per database, whatever the number of ``ecowarn serve`` processes.
+``ECOWARN_RUNNERS`` children (default: one per core beyond the first) run side by side,
+each a partitioned runner (``ECOWARN_RUNNER_PARTITIONS``, see ``detectors.runtime.partition``)
+taking its share of the enterprises' partitions, as do the runners of any other
+``ecowarn serve`` on the same database; each child is supervised as above. Their metrics are
+merged for the parent's ``/metrics``: counters and histograms summed over the children,
+gauges (such as ``ecowarn_detector_partitions_owned``) per child with a ``runner`` label.
+With ``ECOWARN_RUNNER_PARTITIONS=0`` the leader lock
+(:data:`detectors.runtime.runner.LEADER_LOCK_KEY`) keeps one active runner per database,
+whatever the number of processes (the other children stand by).
 
 ``inline`` runs the runner in the service's event loop (one process; what ``ecowarn
 evaluate`` and most tests use); ``off`` runs none here (another instance's runner works).
@@ -29,40 +36,27 @@ import logging
 import multiprocessing as mp
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from multiprocessing.connection import Connection
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 from psycopg_pool import AsyncConnectionPool
 
 from ecowarn.config.registry import Registry
 from ecowarn.config.settings import Settings
 from ecowarn.core.aio import Backoff, cancel_and_wait
+from ecowarn.detectors.runtime.partition import wait_no_pending
 
-__all__ = ["ElsewhereRunner", "RunnerProcess", "wait_no_pending"]
+__all__ = ["ElsewhereRunner", "RunnerProcess", "merge_metrics", "wait_no_pending"]
 
 log = logging.getLogger(__name__)
 
 _REPORT_S = 1.0
 _BACKOFF_MAX_S = 30.0
-
-
-async def wait_no_pending(pool: AsyncConnectionPool[Any], timeout_s: float | None = None) -> int:
-    """Wait until no committed reading waits for evaluation (``pending_eval`` empty: a batch
-    being evaluated holds its rows until it commits). Returns the rows seen at first."""
-    first: int | None = None
-    async with asyncio.timeout(timeout_s):
-        while True:
-            async with pool.connection() as conn:
-                cur = await conn.execute("SELECT count(*) FROM pending_eval")
-                row = await cur.fetchone()
-            n = int(row[0]) if row else 0
-            first = n if first is None else first
-            if n == 0:
-                return first
-            await asyncio.sleep(0.05)
 
 
 class ElsewhereRunner:
@@ -82,8 +76,8 @@ class ElsewhereRunner:
 
 
 class RunnerProcess:
-    """Starts, watches and restarts the runner's child process; a Prometheus collector of the
-    child's metrics for the parent's registry."""
+    """Starts, watches and restarts the runners' child processes; a Prometheus collector of
+    the children's metrics for the parent's registry."""
 
     def __init__(self, settings: Settings, registry: Registry, params: dict[str, object],
                  dsn: str, pool: AsyncConnectionPool[Any], metrics_registry: CollectorRegistry,
@@ -91,18 +85,29 @@ class RunnerProcess:
         self._args = (settings, registry, params, dsn)
         self._pool = pool
         self._on_alerts = on_alerts
-        self._text = ""
-        self.last_run_wall: float | None = None
-        self.pid: int | None = None
+        self.count = settings.resolved_runners()
+        self._texts: list[str] = [""] * self.count
+        self._walls: list[float | None] = [None] * self.count
+        self.pids: list[int | None] = [None] * self.count
         self.restarts = 0
-        self.started = asyncio.Event()  # set once the first child has been started
+        self.started = asyncio.Event()  # set once every child has been started once
         metrics_registry.register(self)
+
+    @property
+    def pid(self) -> int | None:
+        """The first child's process id."""
+        return self.pids[0]
+
+    @property
+    def last_run_wall(self) -> float | None:
+        """The oldest of the children's last passes (None until each has made one)."""
+        walls = self._walls
+        return None if any(w is None for w in walls) else min(w for w in walls if w is not None)
 
     # --- as a Prometheus collector -----------------------------------------------------
 
     def collect(self) -> Iterator[Metric]:
-        if self._text:
-            yield from text_string_to_metric_families(self._text)
+        yield from merge_metrics(self._texts)
 
     # --- as the service's runner -------------------------------------------------------
 
@@ -114,21 +119,28 @@ class RunnerProcess:
         return await wait_no_pending(self._pool, timeout_s)
 
     async def run(self) -> None:
-        """Keep a child running until cancelled (then stop it)."""
+        """Keep ``count`` children running until cancelled (then stop them)."""
+        async with asyncio.TaskGroup() as tg:
+            for i in range(self.count):
+                tg.create_task(self._keep(i), name=f"detector-runner-{i}")
+
+    async def _keep(self, index: int) -> None:
+        """Keep child ``index`` running until cancelled (then stop it)."""
         backoff = Backoff(1.0, _BACKOFF_MAX_S, jitter=False)
         while True:
             ctx = mp.get_context("spawn")
             parent_end, child_end = ctx.Pipe()
             proc = ctx.Process(target=_child_main, args=(*self._args, child_end),
-                               name="ecowarn-runner", daemon=True)
+                               name=f"ecowarn-runner-{index}", daemon=True)
             proc.start()
             child_end.close()
-            self.pid = proc.pid
-            self.started.set()
-            log.info("detector runner process started (pid %s)", proc.pid)
+            self.pids[index] = proc.pid
+            if all(p is not None for p in self.pids):
+                self.started.set()
+            log.info("detector runner process %d started (pid %s)", index, proc.pid)
             started = time.monotonic()
             try:
-                await self._pump(parent_end)
+                await _read_until_closed(parent_end, partial(self._take, index))
             finally:
                 parent_end.close()  # the child sees end-of-file and stops
                 await _reap(proc)
@@ -140,19 +152,44 @@ class RunnerProcess:
             self.restarts += 1
             await asyncio.sleep(delay)
 
-    async def _pump(self, conn: Connection) -> None:
-        """Take the child's messages until its end of the pipe closes."""
-        await _read_until_closed(conn, self._take)
-
-    def _take(self, msg: Any) -> None:
+    def _take(self, index: int, msg: Any) -> None:
         kind = msg[0]
         if kind == "metrics":
-            self._text, self.last_run_wall = msg[1], msg[2]
+            self._texts[index], self._walls[index] = msg[1], msg[2]
         elif kind == "alerts" and self._on_alerts is not None:
             try:
                 self._on_alerts(list(msg[1]))
             except Exception:  # an announcement must not stop the supervision
                 log.exception("handling opened alerts failed")
+
+
+def merge_metrics(texts: list[str]) -> Iterator[Metric]:
+    """The children's metrics (Prometheus text, one per child) as one set: counters and
+    histograms summed (``_created``: the earliest), gauges labelled ``runner`` by child."""
+    merged: dict[str, Metric] = {}
+    values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+    for index, text in enumerate(texts):
+        if not text:
+            continue
+        for fam in text_string_to_metric_families(text):
+            if fam.name not in merged:
+                merged[fam.name] = Metric(fam.name, fam.documentation, fam.type, fam.unit)
+                values[fam.name] = {}
+            acc = values[fam.name]
+            for sample in fam.samples:
+                labels = dict(sample.labels)
+                if fam.type == "gauge":
+                    labels["runner"] = str(index)
+                key = (sample.name, tuple(sorted(labels.items())))
+                if key not in acc:
+                    acc[key] = sample.value
+                elif sample.name.endswith("_created"):
+                    acc[key] = min(acc[key], sample.value)
+                else:
+                    acc[key] += sample.value
+    for name, fam in merged.items():
+        fam.samples = [Sample(n, dict(labels), v) for (n, labels), v in values[name].items()]
+        yield fam
 
 
 async def _read_until_closed(conn: Connection, take: Callable[[Any], None]) -> None:
@@ -205,6 +242,7 @@ def _child_main(settings: Settings, registry: Registry, params: dict[str, object
 async def _child(settings: Settings, registry: Registry, params: dict[str, object], dsn: str,
                  conn: Connection) -> None:
     from ecowarn.detectors.runtime.evaluators import build_evaluators
+    from ecowarn.detectors.runtime.partition import build_partition_map
     from ecowarn.detectors.runtime.runner import DetectorRunner, RunnerMetrics
 
     send_lock = asyncio.Lock()
@@ -224,9 +262,13 @@ async def _child(settings: Settings, registry: Registry, params: dict[str, objec
 
     async with AsyncConnectionPool(dsn, min_size=1, max_size=4, open=False, timeout=10.0,
                                    name="ecowarn-runner", reconnect_timeout=30.0) as pool:
-        runner = DetectorRunner(pool, registry, build_evaluators(registry, params),
+        evaluators = build_evaluators(registry, params)
+        partitions = (build_partition_map(registry, evaluators, settings.runner_partitions)
+                      if settings.runner_partitions else None)
+        runner = DetectorRunner(pool, registry, evaluators,
                                 RunnerMetrics(metrics), poll_ms=settings.runner_poll_ms,
-                                on_alerts=opened)
+                                on_alerts=opened, partitions=partitions,
+                                rebalance_s=settings.runner_rebalance_s)
 
         async def report() -> None:
             while True:

@@ -21,10 +21,21 @@ Two memories make a batch cheap (a subject evaluation used to cost several queri
   reconciling could change nothing and is skipped. Wall-clock sweeps and a rolled-back
   batch forget what they may have changed.
 
-Both are exact only while this runner sees every ``pending_eval`` row, so the service runs
-one runner per database: :meth:`DetectorRunner.run` first takes a session-level advisory
-lock (``LEADER_LOCK_KEY``) on a connection of its own, and another instance's runner
-waits as a hot standby until that lock is free (the leader stopped or lost its connection).
+Both are exact only while this runner sees every ``pending_eval`` row of the subjects it
+evaluates. :meth:`DetectorRunner.run` ensures it in one of two ways:
+
+- **partitioned** (``partitions`` given, the service's default): the enterprises are split
+  into partitions, the air stations having their own (see ``partition``); each runner, in
+  any process on any host, holds a session advisory lock per partition it owns on a
+  connection of its own, claims only those partitions' rows, takes a fair share and, every
+  ``rebalance_s``, unowned partitions up to it (a dead runner's within seconds). Whenever
+  the partitions it owns change, it forgets all its memories, so what it remembers covers
+  only what it saw while owning them; losing the lock connection drops every partition.
+  Wall-clock sweeps write only the owned partitions' alerts.
+- **single leader** (no ``partitions``): one runner per database holds ``LEADER_LOCK_KEY``
+  and evaluates everything; another waits as a hot standby until that lock is free (the
+  leader stopped or lost its connection). Partitioned runners hold the same key *shared*,
+  so the two modes never run side by side.
 
 Besides event-time work, the loop runs a periodic sweep (:meth:`DetectorRunner.sweep_silence`)
 for evaluators that watch the wall clock (``data_gap``: devices silent since their last
@@ -65,6 +76,13 @@ from ecowarn.detectors.runtime.contract import (
     SweepPlan,
     SweepResult,
     Window,
+)
+from ecowarn.detectors.runtime.partition import (
+    LayoutChanged,
+    PartitionMap,
+    PartitionOwner,
+    publish_map,
+    wait_no_pending,
 )
 from ecowarn.store.readings import PENDING_CHANNEL
 
@@ -110,6 +128,15 @@ class RunnerMetrics:
         self.leader = Gauge("ecowarn_detector_leader",
                             "1 while this process runs the detector runner, 0 on standby",
                             registry=registry)
+        self.partitions_owned = Gauge("ecowarn_detector_partitions_owned",
+                                      "Partitions this runner owns (partitioned runners)",
+                                      registry=registry)
+        self.partition_owned = Gauge("ecowarn_detector_partition_owned",
+                                     "1 for each partition this runner owns", ["partition"],
+                                     registry=registry)
+        self.partitions_taken = Counter("ecowarn_detector_partitions_taken_total",
+                                        "Partitions this runner took (at start or from a"
+                                        " runner that stopped)", registry=registry)
 
 
 class DetectorRunner:
@@ -119,7 +146,8 @@ class DetectorRunner:
                  evaluators: list[RuleEvaluator], metrics: RunnerMetrics, *,
                  poll_ms: int = 1000, claim_limit: int = 100_000, sweep_s: float = 60.0,
                  on_alerts: Callable[[list[int]], None] | None = None,
-                 cache: bool = True) -> None:
+                 cache: bool = True, partitions: PartitionMap | None = None,
+                 rebalance_s: float = 2.0) -> None:
         self._pool = pool
         self._registry = registry
         self._evaluators = evaluators
@@ -145,13 +173,27 @@ class DetectorRunner:
         self._sweep_s = sweep_s
         self._next_sweep = 0.0  # monotonic time of the next silence sweep
         self.last_run_wall: float | None = None
+        # Partitioned: the map, and the partitions owned (None: everything, as the single
+        # leader and ``drain`` without ``run`` do). Batches and ownership changes take turns.
+        self._pmap = partitions
+        self._owned: frozenset[int] | None = None if partitions is None else frozenset()
+        self._owner: PartitionOwner | None = None
+        self._rebalance_s = rebalance_s
+        self._next_rebalance = 0.0
+        self._turn = asyncio.Lock()
 
     def wake(self) -> None:
         """Tell the runner that new data was committed."""
         self._wake.set()
 
+    @property
+    def owned_partitions(self) -> frozenset[int] | None:
+        """The partitions this runner evaluates now (None: every one, unpartitioned)."""
+        return self._owned
+
     async def run(self) -> None:
-        """Run as the database's one detector runner; wait as standby while another is."""
+        """Run as a partitioned runner, or as the database's one runner (standby while
+        another is); see the module docstring."""
         while True:
             leader = await self._become_leader()
             self._forget()  # whatever happened while not leading is not in our memories
@@ -160,10 +202,15 @@ class DetectorRunner:
                 await self._lead(leader)
             finally:
                 self._metrics.leader.set(0)
+                await self._set_owned(frozenset())
+                self._owner = None
                 await leader.close()
 
     async def _become_leader(self) -> psycopg.AsyncConnection[Any]:
+        """The lock connection: holding ``LEADER_LOCK_KEY`` (exclusive for the single leader,
+        shared for a partitioned runner, which has also written its partition map)."""
         announced = False
+        lock = "pg_try_advisory_lock" if self._pmap is None else "pg_try_advisory_lock_shared"
         while True:
             try:
                 conn = await psycopg.AsyncConnection.connect(await _conninfo(self._pool),
@@ -172,19 +219,74 @@ class DetectorRunner:
                 log.warning("detector runner cannot connect (%s); retrying", exc)
                 await asyncio.sleep(5.0)
                 continue
+            why = "another detector runner is active"
             try:
-                cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK_KEY,))
+                cur = await conn.execute(f"SELECT {lock}(%s)", (LEADER_LOCK_KEY,))
                 row = await cur.fetchone()
                 if row is not None and row[0]:
-                    log.info("detector runner active (leader lock held)")
-                    return conn
-            except (psycopg.Error, OSError):
-                pass
+                    if self._pmap is None:
+                        log.info("detector runner active (leader lock held)")
+                        return conn
+                    if await publish_map(conn, self._pmap):
+                        log.info("detector runner active (%d partitions and the stations')",
+                                 self._pmap.count)
+                        self._owner = PartitionOwner(conn, self._pmap, LEADER_LOCK_KEY)
+                        self._next_rebalance = 0.0
+                        return conn
+                    why = (f"runners with another partition count than {self._pmap.count}"
+                           " are active")
+                elif self._pmap is not None:
+                    why = "a single-leader detector runner is active"
+            except (psycopg.Error, OSError) as exc:
+                why = f"cannot take the runner lock ({exc})"
             await conn.close()
             if not announced:
-                log.info("another detector runner is active; standing by")
+                log.info("%s; standing by", why)
                 announced = True
             await asyncio.sleep(5.0)
+
+    async def _keep_partitions(self) -> bool:
+        """Rebalance when due; False when this runner must stop leading (its lock connection
+        is lost, or the database's partition count changed)."""
+        try:
+            await self._rebalance()
+        except LayoutChanged as exc:
+            log.warning("detector runner stops evaluating: %s", exc)
+            return False
+        except (psycopg.Error, OSError) as exc:
+            log.warning("detector runner lost its lock connection (%s); its partitions are"
+                        " free for others", exc)
+            return False
+        return True
+
+    async def _rebalance(self) -> None:
+        """Partitioned: take and give back partitions (see ``partition``), at most every
+        ``rebalance_s``; a lost lock connection raises (the caller drops everything)."""
+        if self._owner is None or time.monotonic() < self._next_rebalance:
+            return
+        self._next_rebalance = time.monotonic() + self._rebalance_s
+        async with self._turn:  # no batch claims while the locks change
+            gained, lost = await self._owner.rebalance()
+            self._apply_owned(frozenset(self._owner.owned))
+        if gained:
+            self._metrics.partitions_taken.inc(len(gained))
+            log.info("detector runner took partition(s) %s", sorted(gained))
+        if lost:
+            log.info("detector runner gave back partition(s) %s", sorted(lost))
+
+    async def _set_owned(self, owned: frozenset[int]) -> None:
+        async with self._turn:
+            self._apply_owned(owned)
+
+    def _apply_owned(self, owned: frozenset[int]) -> None:
+        """Evaluate ``owned`` from the next batch on, with memories of nothing else."""
+        if self._pmap is None or owned == self._owned:
+            return
+        self._owned = owned
+        self._forget()  # a partition taken may have changed while another owned it
+        self._metrics.partitions_owned.set(len(owned))
+        for p in range(self._pmap.total):
+            self._metrics.partition_owned.labels(str(p)).set(1 if p in owned else 0)
 
     async def _listen(self) -> None:
         """Wake on every ingest commit's NOTIFY (any process, any host); reconnects."""
@@ -216,9 +318,13 @@ class DetectorRunner:
             if leader.closed or leader.broken:
                 log.warning("detector runner lost its leader connection; standing by")
                 return
+            if not await self._keep_partitions():
+                return
             try:
                 while await self.run_once():
-                    pass
+                    # Between batches of a backlog too: a partner may have died.
+                    if not await self._keep_partitions():
+                        return
                 backoff.reset()
             except (psycopg.Error, OSError) as exc:
                 self._metrics.failures.inc()
@@ -236,7 +342,9 @@ class DetectorRunner:
                     self._metrics.failures.inc()
                     log.warning("silence sweep failed (%s); retrying at the next sweep", exc)
             try:
-                timeout = max(0.0, min(self._poll_s, self._next_sweep - time.monotonic()))
+                due = self._next_sweep if self._owner is None else min(self._next_sweep,
+                                                                       self._next_rebalance)
+                timeout = max(0.0, min(self._poll_s, due - time.monotonic()))
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
                 # that arrives as the event is set, and shutdown would then hang.
                 async with asyncio.timeout(timeout):
@@ -254,12 +362,21 @@ class DetectorRunner:
             ev.forget()
 
     async def drain(self) -> int:
-        """Process pending work until none is left ("burst"); return pending rows handled."""
+        """Process pending work until none is left ("burst"); return pending rows handled.
+
+        Partitioned, this runner evaluates its own partitions' rows and then waits until the
+        owners of the others (this runner's ``run`` loop included) have evaluated theirs."""
         total = 0
         while True:
             n = await self.run_once()
             if n == 0:
-                return total
+                if self._owned is None:
+                    return total
+                try:
+                    await wait_no_pending(self._pool, 0.5)
+                    return total
+                except TimeoutError:
+                    continue  # rows of ours may have come meanwhile
             total += n
 
     async def run_once(self) -> int:
@@ -268,7 +385,8 @@ class DetectorRunner:
         Returns the number of pending rows claimed (0 when there was nothing to do).
         """
         try:
-            return await self._run_once()
+            async with self._turn:
+                return await self._run_once()
         except BaseException:
             self._forget()  # the batch rolled back: the cache may hold what it dropped
             self._counts.clear()
@@ -281,14 +399,7 @@ class DetectorRunner:
         async with self._pool.connection() as conn, conn.transaction():
             # Rows of one device coalesce into one span: a runner that fell behind
             # catches up in passes over the devices, not over every committed batch.
-            cur = await conn.execute(
-                "WITH claimed AS (DELETE FROM pending_eval WHERE id IN ("
-                " SELECT id FROM pending_eval ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
-                " RETURNING device_id, t_min, t_max)"
-                " SELECT device_id, min(t_min), max(t_max), count(*) FROM claimed"
-                " GROUP BY device_id",
-                (self._claim_limit,),
-            )
+            cur = await self._claim(conn)
             spans = await cur.fetchall()
             if not spans:
                 return 0
@@ -338,6 +449,13 @@ class DetectorRunner:
             if self._on_alerts is not None:
                 self._on_alerts(opened_all)
         return claimed
+
+    async def _claim(self, conn: psycopg.AsyncConnection[Any]) -> psycopg.AsyncCursor[Any]:
+        """Delete and return (device, span, rows) of up to ``claim_limit`` pending rows of the
+        owned partitions (every partition's when unpartitioned)."""
+        if self._owned is None:
+            return await conn.execute(_CLAIM_ALL, (self._claim_limit,))
+        return await conn.execute(_CLAIM_OWNED, (sorted(self._owned), self._claim_limit))
 
     def _flush_counts(self) -> None:
         counts, self._counts = self._counts, collections.Counter()
@@ -451,11 +569,15 @@ class DetectorRunner:
         now = time.time() if now_s is None else now_s
         opened: list[int] = []
         closed: list[int] = []
+        owned = self._owned
         for ev in self._evaluators:
-            if not isinstance(ev, SilenceSweeper):
+            if not isinstance(ev, SilenceSweeper) or owned == frozenset():
                 continue
             async with self._pool.connection() as conn, conn.transaction():
-                res = await _apply_sweep(conn, ev.rule, await ev.sweep(conn, now))
+                plan = await ev.sweep(conn, now)
+                if owned is not None and self._pmap is not None:
+                    plan = await _scope_plan(conn, plan, self._pmap, owned)
+                res = await _apply_sweep(conn, ev.rule, plan)
             if res.opened or res.closed:
                 # The sweep wrote alerts of this rule that reconciliation did not see.
                 i = self._evaluators.index(ev)
@@ -471,6 +593,41 @@ class DetectorRunner:
             if self._on_alerts is not None:
                 self._on_alerts(opened)
         return SweepResult(opened=opened, closed=closed)
+
+
+_CLAIM_ALL = (
+    "WITH claimed AS (DELETE FROM pending_eval WHERE id IN ("
+    " SELECT id FROM pending_eval ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
+    " RETURNING device_id, t_min, t_max)"
+    " SELECT device_id, min(t_min), max(t_max), count(*) FROM claimed"
+    " GROUP BY device_id"
+)
+# Only rows whose key maps to an owned partition (a key missing from the map: partition 0).
+_CLAIM_OWNED = (
+    "WITH claimed AS (DELETE FROM pending_eval WHERE id IN ("
+    " SELECT p.id FROM pending_eval p LEFT JOIN runner_partition_keys k ON k.key = p.device_id"
+    " WHERE coalesce(k.part, 0) = ANY(%s::int[])"
+    " ORDER BY p.id LIMIT %s FOR UPDATE OF p SKIP LOCKED)"
+    " RETURNING device_id, t_min, t_max)"
+    " SELECT device_id, min(t_min), max(t_max), count(*) FROM claimed"
+    " GROUP BY device_id"
+)
+
+
+async def _scope_plan(conn: psycopg.AsyncConnection[Any], plan: SweepPlan, pmap: PartitionMap,
+                      owned: frozenset[int]) -> SweepPlan:
+    """What of a wall-clock sweep's plan concerns the owned partitions (a subject's partition
+    is its device's; a correction's, its alert's subject's)."""
+    subjects: dict[int, str] = {}
+    if plan.corrections:
+        cur = await conn.execute("SELECT id, subject FROM alerts WHERE id = ANY(%s)",
+                                 ([c.alert_id for c in plan.corrections],))
+        subjects = {int(r[0]): r[1] for r in await cur.fetchall()}
+    return SweepPlan(
+        opens=[d for d in plan.opens if pmap.of(d.subject) in owned],
+        resumed=[r for r in plan.resumed if pmap.of(r.subject) in owned],
+        corrections=[c for c in plan.corrections
+                     if c.alert_id in subjects and pmap.of(subjects[c.alert_id]) in owned])
 
 
 async def _apply_sweep(conn: psycopg.AsyncConnection[Any], rule: str, plan: SweepPlan) -> SweepResult:
