@@ -110,10 +110,12 @@ class _Cdp:
         from_browser_r, from_browser_w = os.pipe()
         log = (self.profile.parent / f"{self.profile.name}.log").open("wb")
         # On Linux Chromium takes its language (the one its date-time pickers are drawn in) from
-        # the environment; --lang alone leaves them in English.
-        posix = self.lang.replace("-", "_")
-        env = {**os.environ, "LANGUAGE": f"{posix}:{self.lang.split('-')[0]}", "LANG": f"{posix}.UTF-8"}
-        env.pop("LC_ALL", None)
+        # LANGUAGE; --lang alone leaves them in English. The character set stays the machine's
+        # UTF-8 one (a zh_CN locale that is not installed would make file names with Chinese in
+        # them unreadable to the file chooser).
+        env = {**os.environ, "LANGUAGE": f"{self.lang.replace('-', '_')}:{self.lang.split('-')[0]}"}
+        if env.get("LANG", "C") in ("C", "POSIX"):
+            env["LANG"] = "C.UTF-8"  # glibc ignores LANGUAGE under the C locale
         self._proc = await asyncio.create_subprocess_exec(
             "bash", "-c", f'exec "$@" 3<&{to_browser_r} 4>&{from_browser_w}', "chromium", CHROMIUM,
             "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
