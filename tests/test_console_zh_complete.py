@@ -594,3 +594,49 @@ async def test_alert_and_evidence_pages_as_a_chinese_officer_sees_them(
         params = await tab.text("table.fields")
         await tab.full_shot("evidence-zh.png")
         assert "最短持续时长\t10 分钟" in params, params
+
+
+async def test_the_enterprise_list_says_what_needs_an_answer_and_by_when(api: ApiEnv) -> None:
+    """An enterprise's alert list says, per alert told to it, whether it answered, by when it
+    must answer, or that the deadline passed unanswered; in Chinese and in English."""
+    w = World(api)
+    due = datetime.now(CST).replace(second=0, microsecond=0) + timedelta(days=2)
+    waiting, late, answered = (await api.insert_alert(), await api.insert_alert(), await api.insert_alert())
+    for alert, due_at in ((waiting, due), (late, due - timedelta(days=5)), (answered, due)):
+        await api.execute("UPDATE alerts SET status = 'dispatched', due_at = %s WHERE id = %s", (due_at, alert))
+    await w.be("enterprise")
+    await w.get(f"/console/alerts/{answered}")
+    await w.post(f"/console/alerts/{answered}/answer", {"kind": "explanation", "text": "设备检修", "attachments": ""})
+    page = (await api.client.get("/console")).text
+    cells = dict(re.findall(r'<a href="/console/alerts/(\d+)">.*?<td class="answer[^"]*">([^<]*)</td>', page, re.S))
+    assert cells[str(waiting)] == f"请于 {due:%Y-%m-%d %H:%M} 前答复"
+    assert cells[str(late)] == f"已逾期未答复（期限 {due - timedelta(days=5):%Y-%m-%d %H:%M}）"
+    assert cells[str(answered)] == "已答复"
+    en = (await api.client.get("/console", params={"lang": "en"})).text
+    assert f"answer by {due:%Y-%m-%d %H:%M}" in en and "overdue, not answered" in en
+
+
+async def test_alert_evidence_ledger_and_rectification_link_each_other(api: ApiEnv, instant_repair: None) -> None:
+    """A confirmed alert's page links its ledger entry (to its line of the enterprise's credit
+    record) and its evidence package; the package page links back to the alert and the credit
+    record, whose line links the alert and the package; an alert's rectification links the
+    package of its submitted files."""
+    w = World(api)
+    await seed(w)
+    await w.be("officer")
+    confirmed, evidence = w.ids["confirmed"], w.ids["evidence"]
+    (entry,), = await api.execute("SELECT id FROM credit_ledger WHERE alert_id = %s AND entry_type = 'deduction'",
+                                  (confirmed,))
+    page = (await api.client.get(f"/console/alerts/{confirmed}")).text
+    credit = re.search(r'<ul id="credit-entries">.*?</ul>', page, re.S)
+    assert credit, "no credit section on the confirmed alert's page"
+    assert f'href="/console/enterprises/{CEMENT}#entry-{entry}"' in credit.group(0)
+    assert f'href="/console/evidence/{evidence}"' in credit.group(0) and "确认违法，扣 " in credit.group(0)
+    package = (await api.client.get(f"/console/evidence/{evidence}")).text
+    assert f'href="/console/alerts/{confirmed}"' in package and f'href="/console/enterprises/{CEMENT}"' in package
+    record = (await api.client.get(f"/console/enterprises/{CEMENT}")).text
+    line = re.search(rf'<td [^>]*id="entry-{entry}">.*?</tr>', record, re.S)
+    assert line and f'href="/console/alerts/{confirmed}"' in line.group(0)
+    assert f'href="/console/evidence/{evidence}"' in line.group(0)
+    rectified = (await api.client.get(f"/console/alerts/{w.ids['treatment_off']}")).text
+    assert f'href="/console/evidence/{w.ids["document"]}"' in rectified

@@ -11,6 +11,7 @@ are named with their units.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -142,10 +143,11 @@ def _device_view(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def render_evidence(env: Environment, row: dict[str, Any], *, lang: Lang | None = None,
-                    registry: Registry | None = None) -> str:
+                    registry: Registry | None = None, links: Sequence[tuple[str, str]] = ()) -> str:
     """HTML of the evidence package in ``row`` (an ``evidence_packages`` row), in ``lang`` alone
-    or Chinese with English; ``registry`` names the devices in the facts. A filed document (not
-    an alert's evidence) gets :func:`render_document`."""
+    or Chinese with English; ``registry`` names the devices in the facts; ``links`` (url, text)
+    lead back to the alert and the credit record. A filed document (not an alert's evidence)
+    gets :func:`render_document`."""
     package = json.loads(row["canonical"])
     if "alert" not in package:
         return render_document(env, row)
@@ -173,7 +175,7 @@ def render_evidence(env: Environment, row: dict[str, Any], *, lang: Lang | None 
 
     severity = str(alert.get("severity") or "")
     return env.get_template("evidence.html").render(
-        L=labels, only=lang, id=row["id"], sha256=row["sha256"], chain_seq=row["chain_seq"],
+        L=labels, only=lang, links=links, id=row["id"], sha256=row["sha256"], chain_seq=row["chain_seq"],
         prev_hash=row["prev_hash"], chain_hash=row["hash"],
         sha_note={k: v.replace("{id}", str(row["id"])) for k, v in labels["sha256_note"].items()},
         alert={**alert, "start_local": _local(alert["start"]), "end_local": _local(alert.get("end"))},

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
+import psycopg
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -36,6 +37,7 @@ from ecowarn.api._console_errors import FormFailure
 from ecowarn.api._console_fields import evidence_rows, metric_label, metric_name, unit_symbol
 from ecowarn.api._console_forms import FormGuard
 from ecowarn.api._console_lang import lang_of, local_minute, url_for
+from ecowarn.api._console_ledger import describe_entry
 from ecowarn.api._db import connect
 from ecowarn.api._paths import CONSOLE_LOGIN, CONSOLE_PREFIX
 from ecowarn.api._svg import Line, line_chart
@@ -172,6 +174,7 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
         async with connect(ctx) as conn:
             rows, last = await list_alerts(conn, f, scope=scope, limit=PAGE_SIZE,
                                            after=ALERT_CURSOR.decode(cursor))
+            answering = await _answer_states(conn, [int(r["id"]) for r in rows], lang)
         items = [{
             "url": url_for(f"/console/alerts/{r['id']}", lang),
             "rule": rule_name(r["rule"], lang),
@@ -182,6 +185,7 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
             "severity": status_label(r["severity"], lang), "status": r["status"],
             "status_text": status_label(r["status"], lang),
             "summary": r["summary_zh"] if lang == "zh" else r["summary"],
+            "answer": answering.get(int(r["id"]), ("", "")),
         } for r in rows]
         older = None if last is None else url_for("/console", lang, **selected,
                                                   cursor=ALERT_CURSOR.encode(*last))
@@ -209,6 +213,7 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
             workflow = await alert_workflow_context(conn, reg, principal, alert_id, lang, guard,
                                                     request, seen=seen, params=ctx.workflow,
                                                     failed=failed)
+            credit = await _credit_entries(conn, alert_id, row["enterprise_id"], lang)
         charts = []
         for device_id, metrics in specs:
             device = reg.devices[device_id]
@@ -238,7 +243,7 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
             evidence=evidence_rows(evidence, reg, lang, kind=kind, metric=metric),
             params=evidence_rows(row["params"] or {}, reg, lang, kind=kind, metric=metric),
             back=url_for("/console", lang), logout=url_for("/console/logout", lang),
-            nav=nav_links(principal, lang), **workflow)
+            nav=nav_links(principal, lang), credit=credit, **workflow)
 
     @router.get("/alerts/{alert_id}")
     async def alert_page(
@@ -265,6 +270,50 @@ def _safe_next(path: str | None) -> str | None:
     if "//" in path or "\\" in path or any(ord(ch) < 0x20 for ch in path):
         return None
     return path
+
+
+async def _credit_entries(conn: Any, alert_id: int, enterprise_id: str | None, lang: Lang) -> list[dict[str, Any]]:
+    """The credit-ledger entries the alert led to, each linked to its line of the enterprise's
+    credit record and to its evidence package."""
+    if enterprise_id is None:
+        return []
+    try:
+        async with conn.transaction():  # a savepoint: the ledger belongs to the credit component
+            cur = await conn.execute(
+                "SELECT id, entry_type, points, reason, evidence_id FROM credit_ledger WHERE alert_id = %s"
+                " ORDER BY id", (alert_id,))
+            rows = await cur.fetchall()
+    except psycopg.errors.UndefinedTable:
+        return []
+    t = TEXTS[lang]
+    types = catalog(lang, "ENTRY_TYPES")
+    return [{"text": t["credit_entry"].format(id=entry_id, what=types.get(kind, kind), points=points),
+             "url": url_for(f"/console/enterprises/{enterprise_id}", lang) + f"#entry-{entry_id}",
+             "reason": describe_entry(kind, int(points), str(reason), lang),
+             "evidence": t["evidence_of"].format(id=evidence_id) if evidence_id else None,
+             "evidence_url": url_for(f"/console/evidence/{evidence_id}", lang) if evidence_id else None}
+            for entry_id, kind, points, reason, evidence_id in rows]
+
+
+async def _answer_states(conn: Any, alert_ids: list[int], lang: Lang) -> dict[int, tuple[str, str]]:
+    """Per alert told to its enterprise (with an answer deadline): (css class, what the answer
+    column says): answered, to answer by its deadline, or overdue."""
+    if not alert_ids:
+        return {}
+    cur = await conn.execute(
+        "SELECT id, due_at, EXISTS (SELECT 1 FROM alert_answers x WHERE x.alert_id = alerts.id)"
+        " FROM alerts WHERE id = ANY(%s) AND due_at IS NOT NULL", (alert_ids,))
+    t = TEXTS[lang]
+    now = datetime.now(UTC)
+    out: dict[int, tuple[str, str]] = {}
+    for alert_id, due_at, answered in await cur.fetchall():
+        if answered:
+            out[int(alert_id)] = ("ok", t["answer_done"])
+        elif due_at < now:
+            out[int(alert_id)] = ("overdue", t["answer_late"].format(due=local_minute(due_at)))
+        else:
+            out[int(alert_id)] = ("due", t["answer_by"].format(due=local_minute(due_at)))
+    return out
 
 
 def _chart_limits(device: Device, metrics: list[str], lang: Lang) -> list[tuple[str, float, str]]:

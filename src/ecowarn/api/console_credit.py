@@ -278,7 +278,12 @@ def build_credit_console(ctx: ApiContext, viewers: Viewers, render: Renderer,
             raise NotFound(f"no evidence package {evidence_id}")
         package = json.loads(row["canonical"])
         if package.get("format") != DOCUMENT_FORMAT:
-            return HTMLResponse(render_evidence(env, row, lang=lang_of(request), registry=reg), headers=PAGE_HEADERS)
+            lang = lang_of(request)
+            t = catalog(lang, "CONSOLE")
+            back = [(url_for(f"/console/alerts/{package['alert']['id']}", lang),
+                     t["back_to_alert"].format(id=package["alert"]["id"])),
+                    (url_for(f"/console/enterprises/{row['enterprise_id']}", lang), t["back_to_credit"])]
+            return HTMLResponse(render_evidence(env, row, lang=lang, registry=reg, links=back), headers=PAGE_HEADERS)
         lang = lang_of(request)
         c = CREDIT_TEXTS[lang]
         actor = package.get("actor") or {}
