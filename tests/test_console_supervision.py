@@ -98,7 +98,7 @@ async def test_file_page_in_chinese_and_english(api: ApiEnv) -> None:
     assert r.status_code == 200, r.text
     text = _text(r)
     for expected in ("企业环境监管档案（一企一档）", "石家庄某某水泥有限公司", "统一社会信用代码", CEMENT,
-                     "第 2 段：PWR-DS-1 或 PWR-DS-2", "pm 10, so2 35, nox 50 mg/m3", "典型运行负荷",
+                     "第 2 段：PWR-DS-1 或 PWR-DS-2", "颗粒物 10、二氧化硫 35、氮氧化物 50 mg/m³", "典型运行负荷",
                      "已学习，1800 个运行分钟，3 天", "限产 30%", "已列入：正面清单", "初次评价", "治污设施未运行",
                      "未登记排污许可证", "信用等级"):
         assert expected in text, expected
