@@ -21,7 +21,8 @@ event time = the scheduled wall-clock time, each device at a fixed second of its
 share the devices; the offered and the achieved publish rates are both reported.
 
 The service runs as ``ecowarn serve`` runs it (``open_service``: collector, pipeline, HTTP
-API in this process, the detector runner in a child process) on a fresh database, with a
+API in this process, the detector runners in child processes, ``--runners`` of them sharing
+the enterprise partitions) on a fresh database, with a
 Mosquitto of the benchmark's own with sized queues (``benchmarks/_infra.py``).
 
 Phases: warm-up (``--warmup`` s of load, at least one full minute so every device has
@@ -400,7 +401,9 @@ def _machine_busy() -> float:
 
 
 class Sampler:
-    def __init__(self, dsn: str, metrics: CollectorRegistry, pids: dict[str, list[int]]) -> None:
+    def __init__(self, dsn: str, metrics: CollectorRegistry, pids: dict[str, list[int]],
+                 runner: Any = None) -> None:
+        self.runner = runner  # the service's runner: its child processes' pids, as they start
         self.dsn = dsn
         self.metrics = metrics
         self.pids = pids
@@ -425,6 +428,10 @@ class Sampler:
             " AND pid <> pg_backend_pid() ORDER BY query_start LIMIT 1")
         active = await cur.fetchone()
         self.pids["pg_backends"] = backends
+        children = getattr(self.runner, "pids", None)
+        if children is None:
+            children = [getattr(self.runner, "pid", None)]
+        self.pids["runner"] = [p for p in children if p]
         for name, comp in self.comps.items():
             comp.update(self.pids.get(name, []), anon=name.startswith("pg_"))
         s = Sample(time.monotonic() - self.t0, self.phase, self.committed(), int(row[0]) if row else 0,
@@ -567,10 +574,16 @@ async def _run(args: argparse.Namespace, fraction: float, c: Counts, registry: R
                shards: list[list[Entry]], broker: Broker, db: Database, gen_s: float, load_s: float,
                out: Path) -> Result:
     prefix = f"soak{uuid.uuid4().hex[:6]}/"
+    runner_opts: dict[str, object] = {}
+    if args.runners:
+        runner_opts["runners"] = args.runners
+    if args.partitions is not None:
+        runner_opts["runner_partitions"] = args.partitions
     settings = load_settings(database_url=db.dsn, mqtt_url=f"mqtt://127.0.0.1:{broker.port}",
                              http_port=0, hj212_port=0, mqtt_client_id=f"bench-{prefix}",
                              runner="process",
-                             spool_dir=Path(tempfile.mkdtemp(prefix="ecowarn-bench-spool-")))
+                             spool_dir=Path(tempfile.mkdtemp(prefix="ecowarn-bench-spool-")),
+                             **runner_opts)
     metrics = CollectorRegistry()
     t_open = time.perf_counter()
     async with open_service(settings, registry, rule_params=default_params(), hj212=False,
@@ -587,11 +600,10 @@ async def _run(args: argparse.Namespace, fraction: float, c: Counts, registry: R
                  for s in shards]
         for p in procs:
             p.start()
-        runner_pid = getattr(svc.runner, "pid", None)
-        pids = {"service": [os.getpid()], "runner": [runner_pid] if runner_pid else [],
+        pids = {"service": [os.getpid()], "runner": [],
                 "publishers": [p.pid for p in procs if p.pid], "mosquitto": [broker.proc.pid],
                 "pg_server": _postgres_server_pids()}
-        sampler = Sampler(db.dsn, metrics, pids)
+        sampler = Sampler(db.dsn, metrics, pids, svc.runner)
         print(f"service started in {start_s:.1f} s; {len(procs)} publisher(s); warming up "
               f"{args.warmup:.0f} s", flush=True)
         try:
@@ -812,7 +824,7 @@ def summary(res: Result) -> None:
         batches = r.get("batches", 0.0)
         print(f"runner over the window: {r.get('rows claimed', 0):,.0f} pending rows claimed in {batches:,.0f} "
               f"batches ({r.get('batch seconds', 0) / max(batches, 1):.2f} s each, "
-              f"{r.get('batch seconds', 0) / res.window_s:.0%} of the time in a batch); "
+              f"batch time {r.get('batch seconds', 0) / res.window_s:.0%} of the window, summed over runners); "
               f"{r.get('evaluations', 0):,.0f} evaluations, {r.get('skipped: quiet tail', 0):,.0f} quiet tails "
               f"and {r.get('skipped: minute already evaluated', 0):,.0f} unchanged minutes skipped")
         per_rule = sorted(((k[12:], v) for k, v in r.items() if k.startswith("evaluations ")), key=lambda kv: -kv[1])
@@ -912,6 +924,11 @@ def main() -> None:
     ap.add_argument("--per-publisher", type=float, default=2500.0,
                     help="messages/s one publisher process is given at most (default 2500)")
     ap.add_argument("--probe-pairs", type=int, default=10)
+    ap.add_argument("--runners", type=int, default=0,
+                    help="runner child processes (ECOWARN_RUNNERS; default: the service's own, one per core "
+                         "beyond the first); their CPU and memory are summed as 'runner'")
+    ap.add_argument("--partitions", type=int, default=None,
+                    help="enterprise partitions of the runners (ECOWARN_RUNNER_PARTITIONS; default the service's)")
     ap.add_argument("--yaml-compare", action="store_true",
                     help="also time the registry's YAML passes with the pure-Python and the libyaml loader")
     ap.add_argument("--sample-s", type=float, default=5.0, help="sampling interval (default 5 s)")
