@@ -42,6 +42,7 @@ from ecowarn.api import create_app
 from ecowarn.config import packaged_file
 from ecowarn.credit import CreditService, install, load_credit_params
 from ecowarn.credit.evaluation import default_credit_model
+from ecowarn.credit.ledger import AUTO_REPAIR_REASON, repair_due
 from ecowarn.credit.supervision import today_cst
 from ecowarn.store.tokens import create_token
 
@@ -294,10 +295,10 @@ async def seed(w: World) -> None:
     await w.be("officer")
     alert = w.ids["treatment_off"]
     await w.get(f"/console/alerts/{alert}")
-    for action in ("acknowledge", "dispatch"):
-        await w.post(f"/console/alerts/{alert}/transition", {"action": action, "reason": "现场核实"})
+    await w.post(f"/console/alerts/{alert}/transition", {"action": "acknowledge", "reason": "现场核实"})
     await w.post(f"/console/alerts/{alert}/comment", {"text": "已电话联系企业环保负责人"})
     due = (now + timedelta(days=7)).date().isoformat()
+    # Ordered while acknowledged: the order dispatches the alert, a step with the system's reason.
     await w.post(f"/console/alerts/{alert}/rectification", {"due": due, "requirements": "更换布袋除尘器滤袋"})
     (rid,), = await api.execute("SELECT id FROM rectifications WHERE alert_id = %s", (alert,))
     w.ids["rectification"] = int(rid)
@@ -313,9 +314,8 @@ async def seed(w: World) -> None:
     # repair application against it.
     await w.be("officer")
     coking = w.ids["coking"]
-    await w.get(f"/console/alerts/{coking}")
-    for action in ("acknowledge",):
-        await w.post(f"/console/alerts/{coking}/transition", {"action": action, "reason": "核实"})
+    await w.get("/console/queue")  # claimed from the queue: acknowledged with the system's reason
+    await w.post(f"/console/alerts/{coking}/claim", {"next": "queue"})
     confirmed = await _alert(
         w, rule="treatment_off", enterprise=CEMENT, devices=("PWR-KILN-1", "PWR-BAG-1"), severity="high",
         start=t0 - timedelta(days=2), end=t0 - timedelta(days=2) + timedelta(minutes=45),
@@ -323,6 +323,15 @@ async def seed(w: World) -> None:
         evidence={"facts": {"duration_min": 45.0, "production_mean_kw": 500.0, "severity": "high"}, "metric": "p"},
         params={"min_duration_min": 10})
     w.ids["confirmed"] = confirmed
+    # An older violation of the coking works, confirmed with no waiting period, is repaired
+    # automatically (the ledger entry with the system's reason).
+    repaired = await _alert(
+        w, rule="treatment_off", enterprise=COKING, devices=("PWR-COKE-1", "PWR-DESOX-1"), severity="low",
+        start=t0 - timedelta(days=400), end=t0 - timedelta(days=400) + timedelta(minutes=20),
+        summary=("Coke oven ran while its desulfurisation was off", "焦炉运行期间脱硫设施未运行"),
+        evidence={"facts": {"duration_min": 20.0, "production_mean_kw": 300.0, "severity": "low"}, "metric": "p"},
+        params={"min_duration_min": 10})
+    w.ids["repaired"] = repaired
     async with await psycopg.AsyncConnection.connect(api.dsn, autocommit=True) as conn:
 
         class Officer:
@@ -330,12 +339,15 @@ async def seed(w: World) -> None:
             role = "officer"
             label = "张伟"
 
+        no_wait = dataclasses.replace(load_credit_params(), waiting_days=MappingProxyType({}), default_waiting_days=0)
+        await CreditService(api.ctx.registry, no_wait).on_alert_confirmed(conn, repaired, Officer())
+        assert [e["reason"] for e in await repair_due(conn)] == [AUTO_REPAIR_REASON]
         await CreditService(api.ctx.registry, load_credit_params()).on_alert_confirmed(conn, confirmed, Officer())
     (entry,), = await api.execute("SELECT id FROM credit_ledger WHERE alert_id = %s ORDER BY id DESC LIMIT 1",
                                   (confirmed,))
-    for kind, (evidence_id,) in zip(("document", "evidence"),
+    for kind, (evidence_id,) in zip(("document", "repaired_evidence", "evidence"),
                                     await api.execute("SELECT id FROM evidence_packages ORDER BY id"), strict=True):
-        w.ids[kind] = int(evidence_id)  # the rectification submission's, then the confirmed alert's
+        w.ids[kind] = int(evidence_id)  # the rectification submission's, then the confirmed alerts'
     await w.be("enterprise")
     await w.get(f"/console/enterprises/{CEMENT}")
     await w.post(f"/console/enterprises/{CEMENT}",
@@ -398,7 +410,7 @@ def pages(w: World) -> dict[str, list[str]]:
         "/console/login": [],  # fetched without a session, below
         "/console": ["/console", "/console?severity=high&status=active"],
         "/console/alerts/{alert_id}": [f"/console/alerts/{ids[k]}" for k in
-                                       ("treatment_off", "exceedance", "air", "coking", "confirmed")]
+                                       ("treatment_off", "exceedance", "air", "coking", "confirmed", "repaired")]
         + ["/console/alerts/987654"],
         "/console/queue": ["/console/queue"],
         "/console/overview": ["/console/overview"],
@@ -640,3 +652,52 @@ async def test_alert_evidence_ledger_and_rectification_link_each_other(api: ApiE
     assert f'href="/console/evidence/{evidence}"' in line.group(0)
     rectified = (await api.client.get(f"/console/alerts/{w.ids['treatment_off']}")).text
     assert f'href="/console/evidence/{w.ids["document"]}"' in rectified
+
+
+async def test_system_reasons_are_worded_in_the_reader_language(api: ApiEnv, instant_repair: None) -> None:
+    """Reasons the platform writes (a claim from the queue acknowledging the alert, a rectification
+    order dispatching it, an automatic credit repair) read in Chinese on zh pages and in English on
+    en pages; the JSON trail keeps the English text with the code in ``data.reason_code``; a trail
+    event recorded before the codes (text only) is worded too, and a typed reason shows as typed."""
+    w = World(api)
+    await seed(w)
+    await w.be("officer")
+    coking, ordered = w.ids["coking"], w.ids["treatment_off"]
+
+    def reasons(page: str) -> list[str]:
+        trail = re.search(r"<h2>(?:处理记录|Trail)</h2>\s*<table>.*?</table>", page, re.S)
+        assert trail, "no trail table"
+        rows = re.findall(r"<tr><td class=\"t\">(.*?)</tr>", trail.group(0), re.S)
+        return [re.findall(r"<td>(.*?)</td>", r, re.S)[-1].strip() for r in rows]
+
+    zh, en = [(await api.client.get(f"/console/alerts/{coking}", params=q)).text for q in ({}, {"lang": "en"})]
+    assert "认领即受理" in reasons(zh) and "claimed from the queue" not in zh
+    assert "claimed from the queue" in reasons(en)
+    zh = (await api.client.get(f"/console/alerts/{ordered}")).text
+    assert reasons(zh).count("责令整改") == 1 and "rectification ordered" not in zh
+    assert "现场核实" in reasons(zh)  # typed by the officer: as typed
+    trail = (await api.client.get(f"/api/v1/alerts/{ordered}/audit",
+                                  headers={"Authorization": f"Bearer {w.tokens['officer']}"})).json()["items"]
+    dispatch = [e for e in trail if e["action"] == "dispatch"]
+    assert [(e["reason"], e["data"]["reason_code"]) for e in dispatch] == [("rectification ordered",
+                                                                             "rectification_ordered")]
+
+    # An event from before the codes: only the English text; and an escalation, worded from its text.
+    (officer,), = await api.execute("SELECT id FROM api_tokens WHERE role = 'officer'")
+    await api.execute("INSERT INTO alert_events (alert_id, kind, action, from_status, to_status, actor_token,"
+                      " actor_role, reason, public, data) VALUES (%s, 'transition', 'acknowledge', 'open',"
+                      " 'acknowledged', %s, 'officer', 'claimed from the queue', false, '{}')", (w.ids["air"], officer))
+    await api.execute("INSERT INTO alert_events (alert_id, kind, actor_role, reason, public, data) VALUES"
+                      " (%s, 'escalated', 'system', 'not acknowledged 42 min after it was raised (low: every 30 min)',"
+                      " false, '{\"level\": 1}')", (w.ids["air"],))
+    zh = (await api.client.get(f"/console/alerts/{w.ids['air']}")).text
+    assert reasons(zh)[-2:] == ["认领即受理", "预警发出 42 分钟仍未受理（级别低：每 30 分钟升级一次）"], reasons(zh)
+
+    for lang, repaired in (("zh", "自动信用修复：等待期已满"), ("en", "automatic credit repair: waiting period passed")):
+        q = {"lang": "en"} if lang == "en" else {}
+        for url in (f"/console/enterprises/{COKING}", f"/console/enterprises/{COKING}/file",
+                    f"/console/alerts/{w.ids['repaired']}"):
+            page = (await api.client.get(url, params=q)).text
+            assert repaired in page, (lang, url)
+    (stored,), = await api.execute("SELECT reason FROM credit_ledger WHERE entry_type = 'repair'")
+    assert stored == AUTO_REPAIR_REASON

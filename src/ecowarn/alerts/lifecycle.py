@@ -230,8 +230,13 @@ async def transition(
     reason: str | None = None, disposition: str | None = None,
     params: WorkflowParams | None = None, on_confirmed: ConfirmHook = no_confirm_hook,
     scope: str | Collection[str] | None = None, now: datetime | None = None,
+    reason_code: str | None = None,
 ) -> AlertState:
     """Take ``action`` on the alert; returns its new state.
+
+    ``reason_code`` (one of :data:`alerts.audit.SYSTEM_REASONS`) is a reason the system gives
+    for a step it takes on its own (a rectification order dispatching the alert); it takes
+    the place of ``reason`` in the trail.
 
     Raises :class:`AlertNotFound` outside ``scope``; :class:`IllegalTransition` (with the
     allowed actions) when the current status forbids it; :class:`InvalidWorkflowInput`
@@ -286,7 +291,7 @@ async def transition(
                            (*values, alert_id))
         await record_event(conn, alert_id, "transition", actor, public=action in PUBLIC_ACTIONS,
                            action=action, from_status=state.status, to_status=target,
-                           reason=reason, disposition=disposition)
+                           reason=reason, disposition=disposition, reason_code=reason_code)
         if action == "confirm":
             await on_confirmed(conn, alert_id, actor, disposition=disposition)
         return await fetch_state(conn, alert_id)
@@ -323,7 +328,7 @@ async def claim(conn: psycopg.AsyncConnection[Any], alert_id: int, actor: Actor,
                 (alert_id,))
             await record_event(conn, alert_id, "transition", actor, public=False,
                                action="acknowledge", from_status="open", to_status="acknowledged",
-                               reason="claimed from the queue")
+                               reason_code="claimed")
         return await fetch_state(conn, alert_id)
 
 

@@ -324,7 +324,7 @@ async def order_rectification(conn: psycopg.AsyncConnection[Any], alert_id: int,
             steps = ("acknowledge", "dispatch") if state.status == "open" else ("dispatch",)
             for action in steps:
                 state = await transition(conn, alert_id, action, actor, params=params, scope=scope,
-                                         reason="rectification ordered")
+                                         reason_code="rectification_ordered")
         cur = await conn.execute("SELECT id, status FROM rectifications WHERE alert_id = %s"
                                  " AND status IN ('ordered', 'submitted')", (alert_id,))
         current = await cur.fetchone()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+from ecowarn.credit.ledger import AUTO_REPAIR_REASON
 from ecowarn.i18n import Lang, catalog
 
 __all__ = ["describe_entry", "entry_text"]
@@ -18,7 +19,6 @@ __all__ = ["describe_entry", "entry_text"]
 _APPLICATION: Final = re.compile(r"credit repair application (\d+) for deduction (\d+) filed")
 _DECIDED: Final = re.compile(r"credit repair application (\d+) (approved|rejected): (.*)", re.S)
 _EVALUATION: Final = re.compile(r"(\w+) evaluation (\d+) against catalog \S+: score (-?\d+) \(\S+ (\S+)\)")
-_AUTOMATIC: Final = "automatic credit repair:"
 _CONFIRMED: Final = "confirmed violation "
 
 
@@ -36,7 +36,7 @@ def describe_entry(entry_type: str, points: int, reason: str, lang: Lang, *, rep
     if entry_type in ("repair", "repair_rejection") and (m := _DECIDED.match(reason)):
         key = "desc_approved" if m.group(2) == "approved" else "desc_rejected"
         return c[key].format(id=m.group(1), points=points, reason=m.group(3))
-    if entry_type == "repair" and reason.startswith(_AUTOMATIC):
+    if entry_type == "repair" and reason == AUTO_REPAIR_REASON:
         return c["desc_auto_repair"].format(points=points)
     if entry_type == "evaluation" and (m := _EVALUATION.match(reason)):
         kinds = catalog(lang, "DOSSIER")

@@ -66,6 +66,7 @@ from ecowarn.api._console_forms import (
     read_form,
 )
 from ecowarn.api._console_lang import lang_of, local_minute, url_for, with_lang
+from ecowarn.api._console_reasons import trail_reason
 from ecowarn.api._db import connect
 from ecowarn.api._paths import CONSOLE_PREFIX
 from ecowarn.api._svg_days import DaySeries, day_chart
@@ -231,7 +232,7 @@ async def rectification_section(conn: psycopg.AsyncConnection[Any], principal: P
             "at": local_minute(e["at"]), "what": texts.get(f"ev_{e['action']}", e["action"]),
             "by": _who(e["actor_role"], e["actor_token"], e["actor_label"], lang,
                        hidden=for_enterprise and e["actor_role"] != "enterprise"),
-            "reason": e["reason"] or "",
+            "reason": trail_reason(e, lang),
         } for e in await events_of(conn, rid)]
         base = f"{CONSOLE_PREFIX}/rectifications/{rid}"
         items.append({

@@ -70,6 +70,7 @@ from ecowarn.api._console_nav import nav_links
 from ecowarn.api._console_offsite import FORM as OFFSITE_FORM
 from ecowarn.api._console_offsite import off_site_section
 from ecowarn.api._console_queue_csv import queue_csv
+from ecowarn.api._console_reasons import trail_reason
 from ecowarn.api._db import connect
 from ecowarn.api._paths import CONSOLE_PREFIX
 from ecowarn.api.auth import Auth, Visibility, enterprise_scope, visibility
@@ -227,7 +228,7 @@ async def alert_workflow_context(
             "change": (f"{label(e['from_status'], lang)} → {label(e['to_status'], lang)}"
                        if e["from_status"] and e["to_status"] else label(e["to_status"], lang)),
             "by": _who(e["actor_role"], e["actor_token"], e["actor_label"], lang),
-            "reason": e["reason"] or "",
+            "reason": trail_reason(e, lang),
             "disposition": label(e["disposition"], lang),
         } for e in events],
         **await rectification_section(conn, principal, state, lang, failed),

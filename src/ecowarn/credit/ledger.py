@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import psycopg
 from psycopg.rows import dict_row
@@ -35,6 +35,7 @@ from ecowarn.credit.chain import ChainSlot, ledger_payload, lock_chain, next_slo
 from ecowarn.credit.errors import EntryNotFound, NotEligible
 
 __all__ = [
+    "AUTO_REPAIR_REASON",
     "FULL_SCORE",
     "LEVELS",
     "SYSTEM_ACTOR",
@@ -62,6 +63,11 @@ FULL_SCORE = 100
 # Entry types that record a confirmed violation (with points, or without: 首违不罚).
 VIOLATION_TYPES: tuple[str, ...] = ("deduction", "first_offence")
 SYSTEM_ACTOR: Mapping[str, Any] = {"token_id": None, "role": "system", "label": "automatic credit repair"}
+# The reason of every automatic repair, always this text: the ledger has no code column and its
+# hash chain covers the reason, so the fixed text is the entry's code, and pages word the entry
+# in their reader's language from it (api/_console_ledger.py); the JSON ledger keeps the text.
+AUTO_REPAIR_REASON: Final = ("automatic credit repair: waiting period passed, condition ended, "
+                             "no repeat since")
 
 _COLUMNS = ("id, enterprise_id, entry_type, points, score_after, level_after, alert_id, rule,"
             " severity, repeat_count, evidence_id, ref_id, repair_after, occurred_at, reason, actor,"
@@ -282,8 +288,7 @@ async def repair_due(conn: psycopg.AsyncConnection[Any], *, now: datetime | None
         try:
             written.append(await repair(
                 conn, int(deduction_id), actor=SYSTEM_ACTOR, now=at,
-                reason="automatic credit repair: waiting period passed, condition ended, "
-                       "no repeat since"))
+                reason=AUTO_REPAIR_REASON))
         except NotEligible as exc:  # raced with an officer's repair or reversal
             log.info("automatic repair of %s skipped: %s", deduction_id, exc)
     return written

@@ -347,6 +347,11 @@ WORKFLOW: Final[dict[str, str]] = {
     "err_note": "write what was seen (1 to {max} characters)",
     "err_method": "choose a method from the list",
     "err_result": "choose a result from the list",
+    # reasons the platform writes on the trail (api/_console_reasons.py)
+    "sys_reason_claimed": "claimed from the queue",
+    "sys_reason_rectification_ordered": "rectification ordered",
+    "sys_reason_escalated": "not acknowledged {minutes} min after it was raised ({severity}: every {every} min)",
+    "sys_reason_merged": "merged into alert #{alert}",
 }
 
 # rule names (CONTRACT section 3)

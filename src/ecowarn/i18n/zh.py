@@ -331,6 +331,11 @@ WORKFLOW: Final[dict[str, str]] = {
     "err_note": "请填写核查情况（1 至 {max} 个字符）",
     "err_method": "请从列表中选择核查方式",
     "err_result": "请从列表中选择核查结果",
+    # reasons the platform writes on the trail (api/_console_reasons.py)
+    "sys_reason_claimed": "认领即受理",
+    "sys_reason_rectification_ordered": "责令整改",
+    "sys_reason_escalated": "预警发出 {minutes} 分钟仍未受理（级别{severity}：每 {every} 分钟升级一次）",
+    "sys_reason_merged": "已并入预警 #{alert}",
 }
 
 # rule names (CONTRACT section 3)
