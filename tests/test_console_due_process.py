@@ -456,7 +456,7 @@ async def test_existing_forms_show_refusals_inline(api: ApiEnv) -> None:
                       "start": "2026-11-20T08:00", "end": ""})
     assert r.status_code == 422
     form = form_of(r, "form-answer")
-    assert "运维时段须选择本预警的设备并填写开始和结束时间" in form and "更换滤袋</textarea>" in form
+    assert "运维结束时间：未填写。申报运维时段须填写开始和结束时间" in form and "更换滤袋</textarea>" in form
     assert 'value="2026-11-20T08:00"' in form and 'value="PWR-BAG-1" selected' in form
     assert await api.execute("SELECT count(*) FROM alert_answers") == [(0,)]
     [(mid,)] = await api.execute(

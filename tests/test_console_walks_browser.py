@@ -32,6 +32,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 OFFICER_LABEL = "执法支队 王芳"
 ANSWER = "11月20日8时起1号窑窑尾布袋除尘器停机更换滤袋，检修期间窑已降负荷，附检修工单和更换记录。"
 REFERENCES = "检修工单 JX-2026-1120\n滤袋更换记录 LD-118"
+WORK_ORDER = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"  # a small, well-formed PDF
 
 
 async def _world(api: ApiEnv) -> tuple[int, int]:
@@ -126,7 +127,7 @@ async def test_officer_walk_from_the_queue_to_a_confirmed_violation(
         assert charts == 2 and await off.js("!!document.querySelector('main svg path[d^=\"M\"]')")
         assert await off.text("#workflow-status") == "已受理"
         by = f"执法人员 #{officer_id} {OFFICER_LABEL}"
-        assert [e[:3] for e in await _trail(off)] == [["认领", "", by], ["状态变更", "待处理 → 已受理", by]]
+        assert await _trail(off) == [["认领", "", by, ""], ["状态变更", "待处理 → 已受理", by, "认领即受理"]]
         assert "暂无企业答复" in await off.text("main")
         await off.full_shot("walk-officer-4-alert.png")
 
@@ -221,7 +222,8 @@ async def test_enterprise_walk_answers_with_a_maintenance_window(
         assert await ent.js("document.querySelectorAll('#form-dispatch, #form-confirm, #form-comment').length") == 0
         await ent.full_shot("walk-enterprise-3-alert.png")
 
-        # The window's end left out: refused beside the form, everything typed kept.
+        # The window's end left out: refused beside the end input, which the message names,
+        # everything typed kept.
         await ent.fill("#form-answer select[name=kind]", "maintenance_declared")
         await ent.fill("#form-answer textarea[name=text]", ANSWER)
         await ent.fill("#form-answer textarea[name=attachments]", REFERENCES)
@@ -229,33 +231,46 @@ async def test_enterprise_walk_answers_with_a_maintenance_window(
         await ent.fill("#form-answer input[name=start]", start.strftime("%Y-%m-%dT%H:%M"))
         await ent.click("#form-answer button[type=submit]")
         error = await ent.text("#form-answer fieldset.failed .error")
-        assert error.startswith("运维时段须选择本预警的设备并填写开始和结束时间，结束须晚于开始")
-        assert (await ent.text(".error-banner")).startswith("未能提交：运维时段须选择")
+        assert error == "运维结束时间：未填写。申报运维时段须填写开始和结束时间，结束须晚于开始", error
+        assert (await ent.text(".error-banner")) == f"未能提交：{error}"
         kept = json.loads(str(await ent.js(
             "JSON.stringify(Object.fromEntries(['kind', 'text', 'attachments', 'device_id', 'start', 'end']"
             ".map(n => [n, document.querySelector(`#form-answer [name=${n}]`).value])))")))
         assert kept == {"kind": "maintenance_declared", "text": ANSWER, "attachments": REFERENCES,
                         "device_id": "PWR-BAG-1", "start": start.strftime("%Y-%m-%dT%H:%M"), "end": ""}
-        # beside the fields: inside the answer form, above its first field
+        # beside the end input: right after it on the same line, the input marked invalid and
+        # focused; nothing at the top of the form
         assert await ent.js("(() => { const e = document.querySelector('#form-answer .error');"
-                            " const k = document.querySelector('#form-answer select[name=kind]');"
-                            " return e.compareDocumentPosition(k) === Node.DOCUMENT_POSITION_FOLLOWING"
-                            " && k.getBoundingClientRect().top - e.getBoundingClientRect().bottom < 60; })()")
+                            " const i = document.querySelector('#form-answer input[name=end]');"
+                            " const a = e.getClientRects()[0], b = i.getBoundingClientRect();"
+                            " return i.compareDocumentPosition(e) === Node.DOCUMENT_POSITION_FOLLOWING"
+                            " && a.top < b.bottom && a.bottom > b.top && a.left > b.right"
+                            " && i.getAttribute('aria-invalid') === 'true' && document.activeElement === i; })()")
+        assert await ent.js("document.querySelectorAll('#form-answer .error').length") == 1
         assert await api.execute("SELECT count(*) FROM alert_answers") == [(0,)]
         await ent.js("window.scrollTo(0, document.querySelector('#form-answer').getBoundingClientRect().top"
                      " + window.scrollY - 120)")
         await ent.shot("walk-enterprise-4-refused.png")
 
+        # Completed, with the work order scanned as a PDF.
         await ent.fill("#form-answer input[name=end]", end.strftime("%Y-%m-%dT%H:%M"))
+        scan = ARTIFACTS / "检修工单.pdf"
+        scan.write_bytes(WORK_ORDER)
+        await ent.files("#form-answer input[name=files]", [scan])
         await ent.click("#form-answer button[type=submit]")
         assert await ent.js("location.pathname") == page
         answers = await _rows(ent, "#answers")
         assert len(answers) == 1 and answers[0][1] == "申报运维"
-        assert answers[0][2] == f"{ANSWER}\n检修工单 JX-2026-1120\n滤袋更换记录 LD-118"
+        text, file_line = answers[0][2].rsplit("\n", 1)
+        assert text == f"{ANSWER}\n检修工单 JX-2026-1120\n滤袋更换记录 LD-118"
+        assert file_line.startswith(f"检修工单.pdf {len(WORK_ORDER)} B · PDF 文档 SHA-256 "), file_line
         assert answers[0][3] == "未查阅"
         assert "企业答复" in [e[0] for e in await _trail(ent)]
         await ent.full_shot("walk-enterprise-5-answered.png")
 
+    (files,), = await api.execute("SELECT files FROM alert_answers")
+    (stored,), = await api.execute("SELECT content FROM attachments WHERE id = %s", (files[0]["id"],))
+    assert [f["filename"] for f in files] == ["检修工单.pdf"] and bytes(stored) == WORK_ORDER
     (device, m_start, m_end, status), = await api.execute(
         "SELECT device_id, start_ts, end_ts, status FROM maintenance")
     assert (device, m_start, m_end, status) == ("PWR-BAG-1", start, end, "pending")
@@ -264,6 +279,9 @@ async def test_enterprise_walk_answers_with_a_maintenance_window(
         await off.goto(login_url(base_url, officer, page))
         answers = await _rows(off, "#answers")
         assert answers[0][2].startswith(ANSWER) and answers[0][3].startswith("已查阅")
+        link = await off.js("(() => { const a = document.querySelector('#answers a[download]');"
+                            " return [a.textContent, new URL(a.href).pathname]; })()")
+        assert link == ["检修工单.pdf", f"/console/attachments/{files[0]['id']}"]
         assert await off.text("#hearing") == "陈述申辩：企业已答复（1条），执法人员均已查阅"
         await off.full_shot("walk-enterprise-6-officer-reads.png")
         await _follow(off, "header a[href='/console/queue']")

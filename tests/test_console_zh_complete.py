@@ -693,7 +693,8 @@ async def test_system_reasons_are_worded_in_the_reader_language(api: ApiEnv, ins
     zh = (await api.client.get(f"/console/alerts/{w.ids['air']}")).text
     assert reasons(zh)[-2:] == ["认领即受理", "预警发出 42 分钟仍未受理（级别低：每 30 分钟升级一次）"], reasons(zh)
 
-    for lang, repaired in (("zh", "自动信用修复：等待期已满"), ("en", "automatic credit repair: waiting period passed")):
+    for lang, repaired in (("zh", "自动信用修复：等待期已满"),
+                           ("en", "automatic credit repair: waiting period passed")):
         q = {"lang": "en"} if lang == "en" else {}
         for url in (f"/console/enterprises/{COKING}", f"/console/enterprises/{COKING}/file",
                     f"/console/alerts/{w.ids['repaired']}"):

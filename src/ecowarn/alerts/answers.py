@@ -1,8 +1,10 @@
 """The enterprise's answers to an alert (Administrative Penalty Law art. 41: state its case).
 
 An answer is an ``explanation``, ``maintenance_declared`` or ``rectification_done``,
-with text and optional attachment references (document ids or URLs of material the
-enterprise filed elsewhere; no files are stored here). A ``maintenance_declared``
+with text, optional attachment references (document ids or URLs of material the
+enterprise filed elsewhere) and optional files (stored in ``attachments`` through
+:func:`store.attachments.store_uploads`, with its type and size limits; the answer keeps
+each file's id, name, type, size and SHA-256 in ``files``). A ``maintenance_declared``
 answer may carry the maintenance window of one of the alert's devices: it then also
 creates a ``maintenance`` row (CONTRACT section 5), which suppresses the rules it
 covers for that device and window in later evaluations.
@@ -20,12 +22,15 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from ecowarn.alerts.audit import record_event
 from ecowarn.alerts.errors import AlertNotFound, IllegalTransition, InvalidWorkflowInput
 from ecowarn.alerts.lifecycle import MAX_TEXT, fetch_state
 from ecowarn.alerts.maintenance import declare
 from ecowarn.alerts.model import ANSWER_KINDS, FINAL_STATUSES, Actor, MaintenancePolicy
+from ecowarn.alerts.rectification import RectificationInputError
+from ecowarn.store.attachments import AttachmentRejected, Upload, store_uploads
 
 __all__ = ["MAX_ATTACHMENTS", "MaintenanceWindow", "answers_of", "record_answers_read",
            "submit_answer"]
@@ -34,7 +39,7 @@ MAX_ATTACHMENTS = 20
 MAX_ATTACHMENT_LEN = 500
 
 _ANSWER_COLUMNS = (
-    "id, alert_id, enterprise_id, kind, body, attachments, maintenance_id, author_token,"
+    "id, alert_id, enterprise_id, kind, body, attachments, files, maintenance_id, author_token,"
     " author_role, author_label, created_at, first_read_at, first_read_token"
 )
 
@@ -49,9 +54,13 @@ class MaintenanceWindow:
 async def submit_answer(
     conn: psycopg.AsyncConnection[Any], alert_id: int, actor: Actor, kind: str, text: str, *,
     attachments: Sequence[str] = (), maintenance: MaintenanceWindow | None = None,
-    policy: MaintenancePolicy | None = None,
+    policy: MaintenancePolicy | None = None, uploads: Sequence[Upload] = (),
+    files_field: str = "body.files",
 ) -> dict[str, Any]:
     """Record an answer; returns it (with ``maintenance_id`` when a window was declared).
+
+    ``uploads`` are stored with the answer, all or none; a file the store refuses is
+    :class:`RectificationInputError` naming ``files_field[i]`` (both languages).
 
     A declared window goes through :func:`alerts.maintenance.declare` with ``policy``: one
     reaching back over the alert is ``pending`` and suppresses nothing until an officer
@@ -96,19 +105,29 @@ async def submit_answer(
                 start=maintenance.start, end=maintenance.end, reason=body, actor=actor,
                 policy=policy or MaintenancePolicy())
             maintenance_id = int(declared["id"])
+        files: list[dict[str, Any]] = []
+        if uploads:
+            if state.enterprise_id is None:
+                raise InvalidWorkflowInput(files_field, "this alert has no enterprise to file the files under")
+            try:
+                files = await store_uploads(conn, uploads, enterprise_id=state.enterprise_id,
+                                            uploaded_by=actor.token_id, field=files_field)
+            except AttachmentRejected as exc:
+                raise RectificationInputError.from_rejected(exc) from exc
         async with conn.cursor(row_factory=dict_row) as dcur:
             await dcur.execute(
-                "INSERT INTO alert_answers (alert_id, enterprise_id, kind, body, attachments,"
+                "INSERT INTO alert_answers (alert_id, enterprise_id, kind, body, attachments, files,"
                 " maintenance_id, author_token, author_role, author_label)"
-                f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_ANSWER_COLUMNS}",
-                (alert_id, state.enterprise_id, kind, body, refs, maintenance_id, actor.token_id,
-                 actor.role, actor.label))
+                f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_ANSWER_COLUMNS}",
+                (alert_id, state.enterprise_id, kind, body, refs, Jsonb(files), maintenance_id,
+                 actor.token_id, actor.role, actor.label))
             answer = await dcur.fetchone()
         assert answer is not None
         await conn.execute("UPDATE alerts SET updated_at = now() WHERE id = %s", (alert_id,))
         await record_event(conn, alert_id, "answer", actor, public=True,
                            data={"answer_id": answer["id"], "kind": kind,
-                                 "maintenance_id": maintenance_id})
+                                 "maintenance_id": maintenance_id,
+                                 "files": [f["id"] for f in files]})
     return answer
 
 

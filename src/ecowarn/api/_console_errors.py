@@ -10,7 +10,10 @@ large (413).
 
 :func:`form_failure` words the refusal: the domain's Chinese reason (``detail_zh``) or
 English one where the error carries them, otherwise a message of the ``WORKFLOW`` catalog
-built from the error's attributes (status, action, field).
+built from the error's attributes (status, action, field). When the refusal is about one
+input it names that input (``FormFailure.field``: ``end``, ``files``, ``reason``...), and a
+template shows the message beside that input, marked invalid, instead of at the top of the
+form (``alert.html``'s ``field_error`` and ``form_error`` macros).
 """
 
 from __future__ import annotations
@@ -34,12 +37,14 @@ from ecowarn.alerts.rectification import RectificationInputError
 from ecowarn.api.errors import InvalidRequest
 from ecowarn.i18n import WORKFLOW_TEXTS, Lang, catalog, label
 
-__all__ = ["INLINE_ERRORS", "FormFailure", "form_failure"]
+__all__ = ["INLINE_ERRORS", "WINDOW_MISSING", "FormFailure", "form_failure", "input_at_fault"]
 
 # Refusals rendered next to their form; anything else goes to the console's error page.
 INLINE_ERRORS: Final = (WorkflowConflict, DeclarationDecided, InvalidWorkflowInput, InvalidRequest)
 
 _FILE_FIELD = re.compile(r"files\[(\d+)\]")
+# What the answer form's window check says of an input left empty (api/console_workflow.py).
+WINDOW_MISSING: Final = "required for a maintenance window"
 # The last part of a rectification field's path -> its label (catalog RECTIFICATION).
 _RECTIFICATION_FIELDS: Final = {
     "due": "c_due", "requirements": "c_requirements", "text": "c_text", "attachments": "c_references",
@@ -59,6 +64,11 @@ class FormFailure:
     status: int
     kept: Mapping[str, str] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    field: str = ""  # the input at fault (its form name), "" when the refusal is the form's
+
+    def at(self, form: str, name: str) -> bool:
+        """Whether the refusal of ``form`` is about its input ``name``."""
+        return form == self.form and name == self.field
 
     def value(self, form: str, name: str, default: str = "") -> str:
         """The typed value of ``name`` when ``form`` is the refused one, else ``default``."""
@@ -74,7 +84,27 @@ def form_failure(exc: Exception, lang: Lang, form: str, kept: Mapping[str, str])
         text = text[:1].upper() + text[1:]
     return FormFailure(form, text, status,
                        {k: v for k, v in kept.items() if k != "csrf"},
-                       dict(extra) if isinstance(extra, dict) else {})
+                       dict(extra) if isinstance(extra, dict) else {}, field=input_at_fault(exc, form))
+
+
+# An answer's maintenance window refused by the domain (``body.maintenance...``): the input.
+_WINDOW_INPUT: Final = {"device_id": "device_id", "start": "start", "end": "end", "maintenance": "kind"}
+
+
+def input_at_fault(exc: Exception, form: str) -> str:
+    """The form input a refusal is about (``end``, ``files``, ``reason``...), or ""."""
+    if isinstance(exc, InvalidWorkflowInput):
+        path = exc.field
+    elif isinstance(exc, InvalidRequest) and exc.fields:
+        path = exc.fields[0].path
+    else:
+        return ""
+    if "maintenance" in path:
+        return _WINDOW_INPUT.get(path.rsplit(".", 1)[-1], "")
+    name = _field_name(path)
+    if form == "answer" and name == "attachments" and not path.startswith("form."):
+        return "attachments"
+    return name if re.fullmatch(r"[a-z_]+", name) else ""
 
 
 def _field_name(path: str) -> str:
@@ -141,7 +171,7 @@ def _input_message(path: str, detail: str, lang: Lang, form: str) -> str:
     w = WORKFLOW_TEXTS[lang]
     name = _field_name(path)
     if "maintenance" in path or (form == "answer" and name in ("start", "end", "device_id")):
-        return w["err_window"]
+        return _window_message(path, detail, lang)
     if name == "reason":
         return w["err_reason"].format(max=MAX_REASON if form.startswith("decide") else MAX_TEXT)
     if name == "text":
@@ -159,3 +189,20 @@ def _input_message(path: str, detail: str, lang: Lang, form: str) -> str:
     if name in ("method", "result"):
         return w[f"err_{name}"]
     return w["err_input"].format(field=path, detail=detail)
+
+
+def _window_message(path: str, detail: str, lang: Lang) -> str:
+    """A refused maintenance window of an answer, naming the input at fault."""
+    w = WORKFLOW_TEXTS[lang]
+    sep = "：" if lang == "zh" else ": "
+    last = path.rsplit(".", 1)[-1]
+    if last == "maintenance":  # a window on an answer of another kind
+        return f"{w['answer_kind']}{sep}{w['err_window_kind']}"
+    if last == "device_id":
+        key = "err_window_device_missing" if detail == WINDOW_MISSING else "err_window_device"
+    elif last in ("start", "end"):
+        key = (f"err_window_{last}_missing" if detail == WINDOW_MISSING
+               else "err_window_order" if last == "end" and "after" in detail else "err_window_datetime")
+    else:
+        return w["err_window"]
+    return f"{w[f'win_{last}']}{sep}{w[key]}"

@@ -132,9 +132,12 @@ def state_out(s: AlertState, *, for_enterprise: bool = False) -> dict[str, Any]:
 
 
 def answer_out(r: dict[str, Any]) -> dict[str, Any]:
-    """An answer as JSON; ``read_at``: when an officer first read it (null while unread)."""
+    """An answer as JSON; ``files``: the files filed with it (``{id, filename, content_type, size,
+    sha256}``, downloaded from ``GET /attachments/{id}``); ``read_at``: when an officer first read
+    it (null while unread)."""
     return {"id": r["id"], "kind": r["kind"], "text": r["body"],
-            "attachments": list(r["attachments"]), "maintenance_id": r["maintenance_id"],
+            "attachments": list(r["attachments"]), "files": list(r.get("files") or []),
+            "maintenance_id": r["maintenance_id"],
             "by": {"token_id": r["author_token"], "role": r["author_role"],
                    "label": r["author_label"]},
             "created_at": iso(r["created_at"]),

@@ -91,8 +91,8 @@ from ecowarn.store.attachments import (
 )
 from ecowarn.store.tokens import Principal
 
-__all__ = ["AlertPage", "build_rectifications_console", "data_check_view", "rectification_section",
-           "trail_event"]
+__all__ = ["AlertPage", "build_rectifications_console", "check_file_types", "data_check_view", "file_view",
+           "read_upload_form", "rectification_section", "trail_event"]
 
 AlertPage = Callable[[Request, Principal, int, FormFailure | None], Awaitable[Response]]
 Renderer = Callable[..., HTMLResponse]
@@ -199,7 +199,7 @@ async def data_check_view(conn: psycopg.AsyncConnection[Any], check: dict[str, A
             "chart": chart}
 
 
-def _file_view(item: dict[str, Any], lang: Lang) -> dict[str, Any]:
+def file_view(item: dict[str, Any], lang: Lang) -> dict[str, Any]:
     return {"name": item["filename"], "size": _size(int(item["size"])), "bytes": int(item["size"]),
             "sha256": item["sha256"], "type": file_kind(item["content_type"], lang),
             "url": with_lang(f"{CONSOLE_PREFIX}/attachments/{item['id']}", lang)}
@@ -222,7 +222,7 @@ async def rectification_section(conn: psycopg.AsyncConnection[Any], principal: P
         submissions = [{
             "at": local_minute(s["created_at"]), "text": s["body"],
             "by": s["author_label"] or label("enterprise", lang),
-            "files": [_file_view(a, lang) for a in s["attachments"] if a.get("kind") == "file"],
+            "files": [file_view(a, lang) for a in s["attachments"] if a.get("kind") == "file"],
             "references": [a["ref"] for a in s["attachments"] if a.get("kind") == "reference"],
             "evidence_url": (None if s["evidence_id"] is None
                              else with_lang(f"{CONSOLE_PREFIX}/evidence/{s['evidence_id']}", lang)),
@@ -269,7 +269,7 @@ async def rectification_section(conn: psycopg.AsyncConnection[Any], principal: P
     }
 
 
-async def _submission_form(request: Request) -> tuple[dict[str, str], list[Upload]]:
+async def read_upload_form(request: Request) -> tuple[dict[str, str], list[Upload]]:
     """The submission form: text fields (last value wins, ``references`` kept whole) and the
     chosen files. Multipart from the browser; url-encoded (no files) is taken too."""
     content_type = request.headers.get("content-type", "")
@@ -289,7 +289,7 @@ async def _submission_form(request: Request) -> tuple[dict[str, str], list[Uploa
     return fields, files
 
 
-def _check_types(files: list[Upload]) -> None:
+def check_file_types(files: list[Upload]) -> None:
     """A file of a type the store refuses, named with the types it takes in the users' words
     (the store checks every file again, content included)."""
     for i, upload in enumerate(files):
@@ -338,12 +338,12 @@ def build_rectifications_console(ctx: ApiContext, auth: Auth, render: Renderer, 
     @router.post("/rectifications/{rectification_id}/submit")
     async def submit_form(request: Request, principal: Annotated[Principal, Depends(enterprises)],
                           rectification_id: EntityId) -> Response:
-        fields, files = await _submission_form(request)
+        fields, files = await read_upload_form(request)
         guard.check(request, fields)
         alert_id = await alert_of(principal, rectification_id)
         text, references = fields.get("text", ""), fields.get("references", "")
         try:
-            _check_types(files)
+            check_file_types(files)
             async with connect(ctx) as conn:
                 await submit(conn, rectification_id, await actor_of(conn, principal), text=text,
                              keep=keep_submission, uploads=files,

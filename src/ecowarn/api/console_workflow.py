@@ -30,6 +30,7 @@ built after that reading, so it shows the hearing as it stands with the answers 
 # No "from __future__ import annotations": FastAPI resolves the Depends() in the
 # route signatures at definition time, and they name closure variables.
 
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -63,7 +64,7 @@ from ecowarn.alerts.maintenance import decide, pending_declarations
 from ecowarn.alerts.model import WorkflowParams, dispositions_after
 from ecowarn.alerts.remote_verification import record_verification
 from ecowarn.api._console_csv import CSV_MAX_ROWS
-from ecowarn.api._console_errors import INLINE_ERRORS, FormFailure, form_failure
+from ecowarn.api._console_errors import INLINE_ERRORS, WINDOW_MISSING, FormFailure, form_failure
 from ecowarn.api._console_forms import FORM_FIELD, FormGuard, local_datetime, read_form
 from ecowarn.api._console_lang import lang_of, local_minute, url_for, with_lang
 from ecowarn.api._console_nav import nav_links
@@ -74,7 +75,14 @@ from ecowarn.api._console_reasons import trail_reason
 from ecowarn.api._db import connect
 from ecowarn.api._paths import CONSOLE_PREFIX
 from ecowarn.api.auth import Auth, Visibility, enterprise_scope, visibility
-from ecowarn.api.console_rectifications import AlertPage, rectification_section, trail_event
+from ecowarn.api.console_rectifications import (
+    AlertPage,
+    check_file_types,
+    file_view,
+    read_upload_form,
+    rectification_section,
+    trail_event,
+)
 from ecowarn.api.context import ApiContext
 from ecowarn.api.errors import FieldError, InvalidRequest
 from ecowarn.api.pagination import BIGINT_MAX, CursorCodec
@@ -213,6 +221,7 @@ async def alert_workflow_context(
                     for d in state.device_ids],
         "answers": [{"kind": label(a["kind"], lang), "text": a["body"],
                      "attachments": list(a["attachments"]), "at": local_minute(a["created_at"]),
+                     "files": [file_view(f, lang) for f in a["files"]],
                      "maintenance_id": a["maintenance_id"], "read": a["first_read_at"] is not None,
                      "read_at": local_minute(a["first_read_at"])} for a in answers],
         "episodes": [{"start": local_minute(e["start_ts"]), "end": local_minute(e["end_ts"]),
@@ -419,18 +428,25 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer, guard:
     @router.post("/alerts/{alert_id}/answer")
     async def answer_form(request: Request, principal: Annotated[Principal, Depends(enterprises)],
                           alert_id: AlertId) -> Response:
-        form = await checked_form(request)
+        """The enterprise's answer: multipart with its files (the rectification form's upload,
+        same limits), or url-encoded without files."""
+        form, files = await read_upload_form(request)
+        guard.check(request, form)
         attachments = [line.strip() for line in form.get("attachments", "").splitlines()
                        if line.strip()]
         try:
+            check_file_types(files)
             window = _window(form)
             async with connect(ctx) as conn:
                 await submit_answer(conn, alert_id, await actor_of(conn, principal),
                                     form.get("kind", ""), form.get("text", ""),
                                     attachments=attachments, maintenance=window,
-                                    policy=ctx.workflow.maintenance)
+                                    policy=ctx.workflow.maintenance, uploads=files,
+                                    files_field="form.files")
         except INLINE_ERRORS as exc:
             failure = form_failure(exc, lang_of(request), "answer", form)
+            if files:
+                failure = dataclasses.replace(failure, extra={**failure.extra, "files_again": True})
             return await alert_page(request, principal, alert_id, failure)
         return back_to(request, alert_id)
 
@@ -442,10 +458,13 @@ def _window(form: dict[str, str]) -> MaintenanceWindow | None:
     device, start, end = _opt(form, "device_id"), _opt(form, "start"), _opt(form, "end")
     if not (start or end):
         return None
-    if not (device and start and end):
-        msg = "a maintenance window needs a device, a start and an end"
-        raise InvalidRequest(msg, fields=(FieldError("form.start", msg),))
-    return MaintenanceWindow(device, local_datetime(start, "form.start"), local_datetime(end, "form.end"))
+    for name, value in (("device_id", device), ("start", start), ("end", end)):
+        if not value:  # the first input left empty, named for the message beside it
+            raise InvalidRequest(f"form.maintenance.{name}: {WINDOW_MISSING}",
+                                 fields=(FieldError(f"form.maintenance.{name}", WINDOW_MISSING),))
+    assert device and start and end
+    return MaintenanceWindow(device, local_datetime(start, "form.maintenance.start"),
+                             local_datetime(end, "form.maintenance.end"))
 
 
 def _device_name(registry: Registry, device_id: str) -> str:

@@ -352,6 +352,20 @@ WORKFLOW: Final[dict[str, str]] = {
     "sys_reason_rectification_ordered": "rectification ordered",
     "sys_reason_escalated": "not acknowledged {minutes} min after it was raised ({severity}: every {every} min)",
     "sys_reason_merged": "merged into alert #{alert}",
+    # the answer form's maintenance window, refused beside the input at fault (api/_console_errors.py)
+    "win_device_id": "Maintained device",
+    "win_start": "Maintenance start",
+    "win_end": "Maintenance end",
+    "err_window_device_missing": ("not chosen; a maintenance window needs one of this alert's devices, "
+                                  "a start and an end"),
+    "err_window_device": "must be one of this alert's devices",
+    "err_window_start_missing": "missing; a maintenance window needs a start and an end",
+    "err_window_end_missing": "missing; a maintenance window needs a start and an end after the start",
+    "err_window_order": "must be after the maintenance start",
+    "err_window_datetime": "enter a whole date and time",
+    "err_window_kind": ("only a \"maintenance declared\" answer carries a maintenance window: choose it, "
+                        "or clear the device and times"),
+    "answer_files_hint": "work orders, photos and other proof may be uploaded",
 }
 
 # rule names (CONTRACT section 3)

@@ -336,6 +336,18 @@ WORKFLOW: Final[dict[str, str]] = {
     "sys_reason_rectification_ordered": "责令整改",
     "sys_reason_escalated": "预警发出 {minutes} 分钟仍未受理（级别{severity}：每 {every} 分钟升级一次）",
     "sys_reason_merged": "已并入预警 #{alert}",
+    # the answer form's maintenance window, refused beside the input at fault (api/_console_errors.py)
+    "win_device_id": "运维设备",
+    "win_start": "运维开始时间",
+    "win_end": "运维结束时间",
+    "err_window_device_missing": "未选择。申报运维时段须选择本预警的设备，并填写开始和结束时间",
+    "err_window_device": "须为本预警的设备之一",
+    "err_window_start_missing": "未填写。申报运维时段须填写开始和结束时间",
+    "err_window_end_missing": "未填写。申报运维时段须填写开始和结束时间，结束须晚于开始",
+    "err_window_order": "须晚于运维开始时间",
+    "err_window_datetime": "请按“年/月/日 时:分”填写完整的日期和时间",
+    "err_window_kind": "只有“申报运维”类答复可以填写运维时段：请选择“申报运维”，或清空运维设备和时间",
+    "answer_files_hint": "可上传检修工单、照片等证明材料",
 }
 
 # rule names (CONTRACT section 3)
