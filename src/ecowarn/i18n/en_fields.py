@@ -90,6 +90,9 @@ EVIDENCE_FIELDS: Final[dict[str, str]] = {
     "doc.recorded_at": "recorded", "doc.hash": "hash", "doc.publication": "publication", "doc.class": "class",
     "doc.allowed_from": "repair allowed from", "doc.filed_at": "filed", "doc.class_ordinary": "ordinary",
     "doc.class_serious": "serious", "doc.rectification_id": "rectification", "doc.submission_id": "submission",
+    # the stage members of a treatment_underload alert, a baseline's sample count, and the
+    # production power of alerts written by earlier builds
+    "members": "units of the stage", "n": "samples", "production_kw": "production power",
 }
 
 FILE_KINDS: Final[dict[str, str]] = {

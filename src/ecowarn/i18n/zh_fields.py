@@ -89,6 +89,9 @@ EVIDENCE_FIELDS: Final[dict[str, str]] = {
     "doc.publication": "公示", "doc.class": "类别", "doc.allowed_from": "可申请修复时间", "doc.filed_at": "提交时间",
     "doc.class_ordinary": "一般失信行为", "doc.class_serious": "严重失信行为", "doc.rectification_id": "整改编号",
     "doc.submission_id": "提交编号",
+    # the stage members of a treatment_underload alert, a baseline's sample count, and the
+    # production power of alerts written by earlier builds
+    "members": "同一治理环节的设施", "n": "样本数", "production_kw": "生产设施功率",
 }
 
 # content types of accepted files (store/attachments.py) -> name
