@@ -132,3 +132,21 @@ async def test_window_refusals_name_the_input_beside_it(api: ApiEnv) -> None:
             assert beside and "<br>" not in beside.group(0).split("</label>")[-1], (change, form)
             assert ">更换滤袋</textarea>" in form
     assert await api.execute("SELECT count(*) FROM alert_answers") == [(0,)]
+
+
+async def test_rectification_order_refusals_show_beside_the_input(api: ApiEnv) -> None:
+    """The rectification order form uses the same placement: a due date that is not a date is
+    refused beside the due input (named, marked invalid), not at the top of the form."""
+    alert = await api.insert_alert()
+    await _login(api, "officer")
+    page = await api.client.get(f"/console/alerts/{alert}")
+    r = await api.client.post(f"/console/alerts/{alert}/rectification",
+                              data={"csrf": _csrf(page), "due": "下周", "requirements": "更换滤袋"})
+    assert r.status_code == 422, r.text[:500]
+    form = re.search(r'<form[^>]*id="form-rectification".*?</form>', r.text, re.S)
+    assert form, "no order form"
+    beside = re.search(r'<input type="date" name="due"[^>]*aria-invalid="true"[^>]*>.*?</label> '
+                       r'<span class="error field-error" id="form-error" role="alert">([^<]*)</span>',
+                       form.group(0), re.S)
+    assert beside and beside.group(1).startswith("整改期限："), form.group(0)
+    assert len(re.findall(r'class="error[^"]*"', form.group(0))) == 1

@@ -102,8 +102,8 @@ def input_at_fault(exc: Exception, form: str) -> str:
     if "maintenance" in path:
         return _WINDOW_INPUT.get(path.rsplit(".", 1)[-1], "")
     name = _field_name(path)
-    if form == "answer" and name == "attachments" and not path.startswith("form."):
-        return "attachments"
+    if form.startswith("submit:") and name == "attachments":  # a submission's references
+        return "references"
     return name if re.fullmatch(r"[a-z_]+", name) else ""
 
 
