@@ -35,10 +35,14 @@ __all__ = [
     "plan_treatment",
 ]
 
+# Equipment names as registries write them, English or Chinese (磨边线, 包装车间, 回转窑, 焦炉...).
 _SHIFT_WORDS = ("grind", "cutting", "packing", "packag", "workshop", "assembly", "paint",
-                "spray", "mill", "crush", "line", "mixing", "welding", "printing")
+                "spray", "mill", "crush", "line", "mixing", "welding", "printing",
+                "磨", "切割", "包装", "车间", "装配", "喷涂", "涂装", "粉碎", "破碎", "线",
+                "搅拌", "焊接", "印刷")
 _CONTINUOUS_WORDS = ("kiln", "furnace", "oven", "boiler", "battery", "reactor", "sinter",
-                     "smelt", "incinerat", "converter", "calciner")
+                     "smelt", "incinerat", "converter", "calciner",
+                     "窑", "炉", "反应釜", "烧结", "冶炼", "焚烧", "煅烧")
 _CONTINUOUS_INDUSTRIES = frozenset({
     "cement", "coking", "glass", "steel", "iron", "power", "thermal_power", "chemical",
     "petrochemical", "refining", "ceramics", "nonferrous", "incineration", "lime",
