@@ -28,7 +28,7 @@ that makes it the 10th minute (``treatment_off``'s minimum) is published and the
 starts; the clock stops when ``GET /api/v1/alerts?rule=treatment_off&device_id=...``
 over HTTP returns the alert of that episode. Then the rest of the stretch (treatment
 back on) is sent. Prints latency quantiles, the background rate actually ingested, and
-the target: p99 under 5 s.
+the targets (issue 17): p50 under 0.5 s and p99 under 2 s, each MET or NOT MET.
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ from ecowarn.detectors.runtime.runner import DetectorRunner  # noqa: E402
 from ecowarn.service import open_service  # noqa: E402
 from ecowarn.store.tokens import create_token  # noqa: E402
 
-TARGET_P99_S = 5.0
+TARGET_P50_S = 0.5
+TARGET_P99_S = 2.0
 PROBE_START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=3)
 STRETCH_MIN = 20
 OUTAGE_AT = 5  # first minute of the outage within a stretch
@@ -251,12 +252,20 @@ async def run(args: argparse.Namespace, db: Database, broker: Broker) -> None:
                   f"warming up {warm:.0f} s, then until the runner has caught up", flush=True)
             await asyncio.sleep(warm)
             t_warm = time.monotonic()
+            async with svc.pool.connection() as conn:
+                cur = await conn.execute("SELECT coalesce(max(id), 0) FROM pending_eval")
+                row = await cur.fetchone()
+            mark = int(row[0]) if row else 0
             while True:
+                # Caught up: everything queued during warm-up evaluated and committed (rows a
+                # batch has claimed stay visible until it commits), and a small backlog.
                 async with svc.pool.connection() as conn:
-                    cur = await conn.execute("SELECT count(*) FROM pending_eval")
+                    cur = await conn.execute(
+                        "SELECT count(*), count(*) FILTER (WHERE id <= %s) FROM pending_eval",
+                        (mark,))
                     row = await cur.fetchone()
-                backlog = int(row[0]) if row else 0
-                if backlog <= max(2 * args.rate, 100):
+                backlog, warm_left = (int(row[0]), int(row[1])) if row else (0, 0)
+                if warm_left == 0 and backlog <= max(2 * args.rate, 100):
                     break
                 if time.monotonic() - t_warm > args.catch_up:
                     print(f"runner still {backlog:,} pending rows behind after "
@@ -314,7 +323,8 @@ async def run(args: argparse.Namespace, db: Database, broker: Broker) -> None:
           f"(target load {args.rate:,.0f}/s; each meter every {args.devices / max(args.rate, 1e-9):g} s)")
     print(f"detector batches that failed and were rolled back: {failed_batches:.0f}")
     if not visible:
-        print(f"no alert measured ({failure}); target p99 < {TARGET_P99_S:.0f} s: NOT met")
+        print(f"no alert measured ({failure}); targets p50 < {TARGET_P50_S:g} s: NOT MET, "
+              f"p99 < {TARGET_P99_S:g} s: NOT MET")
         return
     if failure:
         print(f"measuring stopped early: {failure}")
@@ -324,9 +334,10 @@ async def run(args: argparse.Namespace, db: Database, broker: Broker) -> None:
           f"p99 {quantile(visible, 0.99):.2f} s   max {max(visible):.2f} s")
     print(f"    of which until the alert row was created: p50 {quantile(created, 0.5):.2f} s   "
           f"p99 {quantile(created, 0.99):.2f} s")
-    p99 = quantile(visible, 0.99)
-    met = p99 < TARGET_P99_S and not failure
-    print(f"target p99 < {TARGET_P99_S:.0f} s: {'met' if met else 'NOT met'}")
+    for name, q, target in (("p50", 0.5, TARGET_P50_S), ("p99", 0.99, TARGET_P99_S)):
+        value = quantile(visible, q)
+        met = value < target and not failure
+        print(f"target {name} < {target:g} s: {value:.2f} s, {'MET' if met else 'NOT MET'}")
 
 
 def main() -> None:

@@ -114,18 +114,25 @@ class DataGapEvaluator(Evaluator):
         self._metrics: dict[str, list[str]] = {d.id: sorted(KIND_METRICS[d.kind])
                                                for d in registry.devices.values()}
         self._group_of = {d.id: group_key(d, params.group_window_min) for d in registry.devices.values()}
-        self._groups: dict[str, list[str]] = {}
+        groups: dict[str, list[str]] = {}
         for d, key in self._group_of.items():
-            self._groups.setdefault(key, []).append(d)
-        for members in self._groups.values():
-            for d in members:
-                self._add_subject(d, members)
+            groups.setdefault(key, []).append(d)
+        # One tuple per group, shared by its members as their subjects (``subjects_for``):
+        # an enterprise of thousands of devices costs one list, not one per device.
+        self._groups: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in groups.items()}
         self._drafter = OutageDrafter(registry, params, self._metrics)
         self._batch: int | None = None
         self._memo: dict[tuple[str, datetime, datetime], _GroupResult] = {}
         self._results: dict[str, _GroupResult] = {}
         # group -> event time of the newest reading its last evaluation read.
         self._seen: dict[str, float] = {}
+
+    def subjects_for(self, device_id: str) -> tuple[str, ...]:
+        key = self._group_of.get(device_id)
+        return () if key is None else self._groups[key]
+
+    def all_subjects(self) -> list[str]:
+        return sorted(self._group_of)
 
     def primary_keys(self, subject: str) -> list[tuple[str, str]]:
         return [(subject, m) for m in self._metrics[subject]]

@@ -166,6 +166,9 @@ class DetectorRunner:
         # Per evaluator, looked up once: whether it holds its grid, its tail check, its
         # primary series and look-back (for prefetching).
         self._held = [ev.held_grid for ev in evaluators]
+        # Per evaluator, device -> the subjects it touches (see ``_subject_set``).
+        self._subject_sets: list[dict[str, tuple[str, ...]]] = [{} for _ in evaluators]
+        self._interned: dict[tuple[str, ...], tuple[str, ...]] = {}
         # Counts of the batch being evaluated, added to the metrics once per batch.
         self._counts: collections.Counter[str] = collections.Counter()
         self._wake = asyncio.Event()
@@ -404,18 +407,30 @@ class DetectorRunner:
             if not spans:
                 return 0
             claimed = sum(int(r[3]) for r in spans)
-            work: dict[tuple[int, str], Window] = {}
-            touched: dict[str, list[tuple[int, str]]] = {}
+            # Devices that share a subject set (e.g. every device of an enterprise for
+            # data_gap's outages) first merge their spans per set, so a pass costs the
+            # devices plus the distinct sets' subjects, not devices x group size.
+            by_set: dict[tuple[int, int], tuple[tuple[str, ...], datetime, datetime]] = {}
+            touched: dict[str, list[tuple[int, int]]] = {}
             for device_id, t_min, t_max, _ in spans:
                 if self.cache is not None:
                     self.cache.invalidate(device_id, t_min)
-                items = touched[device_id] = []
-                for i, ev in enumerate(self._evaluators):
-                    for subject in ev.subjects_for(device_id):
-                        w = work.get((i, subject))
-                        work[(i, subject)] = Window(t_min, t_max) if w is None else Window(
-                            min(w.t_min, t_min), max(w.t_max, t_max))
-                        items.append((i, subject))
+                sets = touched[device_id] = []
+                for i in range(len(self._evaluators)):
+                    subjects = self._subject_set(i, device_id)
+                    if not subjects:
+                        continue
+                    k = (i, id(subjects))
+                    got = by_set.get(k)
+                    by_set[k] = (subjects, t_min, t_max) if got is None else (
+                        subjects, min(got[1], t_min), max(got[2], t_max))
+                    sets.append(k)
+            work: dict[tuple[int, str], Window] = {}
+            for (i, _), (subjects, lo, hi) in by_set.items():
+                for subject in subjects:
+                    w = work.get((i, subject))
+                    work[(i, subject)] = Window(lo, hi) if w is None else Window(
+                        min(w.t_min, lo), max(w.t_max, hi))
             if self.cache is not None:
                 # Rows committed after our last look but not claimed by this batch: a
                 # subject may read such a device (its own rows wait for a later batch).
@@ -423,8 +438,10 @@ class DetectorRunner:
                 # Work that will be evaluated; a device only other work touches stays
                 # stale in the cache (fetched again when something needs it).
                 due = {k: w for k, w in work.items() if not self._unchanged(k, w)}
-                await self._prefetch(conn, due, [d for d, items in touched.items()
-                                                 if any(k in due for k in items)])
+                set_due = {k: any((k[0], s) in due for s in subjects)
+                           for k, (subjects, _, _) in by_set.items()}
+                await self._prefetch(conn, due, [d for d, sets in touched.items()
+                                                 if any(set_due[k] for k in sets)])
             await self._learn_quiet(conn, work)
             batch = next(_BATCH_IDS)
             for ev in self._evaluators:
@@ -456,6 +473,16 @@ class DetectorRunner:
         if self._owned is None:
             return await conn.execute(_CLAIM_ALL, (self._claim_limit,))
         return await conn.execute(_CLAIM_OWNED, (sorted(self._owned), self._claim_limit))
+
+    def _subject_set(self, i: int, device_id: str) -> tuple[str, ...]:
+        """The subjects of rule ``i`` that ``device_id`` touches, as one tuple shared by every
+        device with the same subjects (the registry, hence the mapping, is fixed)."""
+        known = self._subject_sets[i]
+        got = known.get(device_id)
+        if got is None:
+            subjects = tuple(self._evaluators[i].subjects_for(device_id))
+            got = known[device_id] = self._interned.setdefault(subjects, subjects)
+        return got
 
     def _flush_counts(self) -> None:
         counts, self._counts = self._counts, collections.Counter()
