@@ -50,6 +50,27 @@ async def test_queue_page_lists_items_with_claim_buttons(api: ApiEnv) -> None:
     assert await _status(api, alert) == "acknowledged"
 
 
+async def test_queue_and_alert_list_name_the_equipment_and_a_station_in_place_of_an_enterprise(
+        api: ApiEnv) -> None:
+    """Each queue row names its equipment; an air station's alert names its station where an
+    enterprise's alert names the enterprise, in the queue and in the alert list, in both languages."""
+    await api.insert_alert()
+    await api.insert_alert(rule="air_hotspot", enterprise_id=None, device_ids=("AQ-0001",),
+                           summary="PM2.5 hotspot", summary_zh="PM2.5 高值")
+    await _login(api, "officer")
+    for path in ("/console/queue", "/console"):
+        page = await api.client.get(path)
+        assert page.status_code == 200, page.text
+        rows = re.findall(r"<tr>(.*?)</tr>", page.text, re.S)
+        kiln = [r for r in rows if "石家庄某某水泥有限公司" in r]
+        station = [r for r in rows if "空气站 长安区网格1" in r]
+        assert len(kiln) == 1 and len(station) == 1, (path, rows)
+        assert "1号回转窑、袋式除尘器" in kiln[0], path
+        assert "长安区网格1 (AQ-0001)" in station[0], path
+        page = await api.client.get(path, params={"lang": "en"})
+        assert "Air station 长安区网格1" in page.text and "1号回转窑, 袋式除尘器" in page.text, path
+
+
 async def test_alert_page_buttons_drive_the_lifecycle(api: ApiEnv) -> None:
     """Each allowed action is a form; posting it moves the alert and the trail shows it."""
     alert = await api.insert_alert()

@@ -38,6 +38,7 @@ from ecowarn.api._console_fields import evidence_rows, metric_label, metric_name
 from ecowarn.api._console_forms import FormGuard
 from ecowarn.api._console_lang import lang_of, local_minute, url_for
 from ecowarn.api._console_ledger import describe_entry
+from ecowarn.api._console_names import device_label, enterprise_cell, equipment
 from ecowarn.api._db import connect
 from ecowarn.api._paths import CONSOLE_LOGIN, CONSOLE_PREFIX
 from ecowarn.api._svg import Line, line_chart
@@ -178,8 +179,8 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
         items = [{
             "url": url_for(f"/console/alerts/{r['id']}", lang),
             "rule": rule_name(r["rule"], lang),
-            "enterprise": _enterprise_name(reg, r["enterprise_id"]),
-            "equipment": _equipment(reg, list(r["device_ids"]), lang),
+            "enterprise": enterprise_cell(reg, r["enterprise_id"], list(r["device_ids"]), lang),
+            "equipment": equipment(reg, list(r["device_ids"]), lang),
             "start": local_minute(r["start_ts"]),
             "end": local_minute(r["end_ts"]) if r["end_ts"] else None,
             "severity": status_label(r["severity"], lang), "status": r["status"],
@@ -218,7 +219,7 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
         for device_id, metrics in specs:
             device = reg.devices[device_id]
             unit = unit_symbol(UNITS[device.kind][metrics[0]], lang)
-            label = _device_label(reg, device_id)
+            label = device_label(reg, device_id)
             label = label if device_id in label else f"{label} ({device_id})"
             lines = [Line(metric_label(device.kind, m, lang), series.get((device_id, m), [])) for m in metrics]
             charts.append(line_chart(
@@ -231,8 +232,8 @@ def build_console(ctx: ApiContext, auth: Auth) -> tuple[APIRouter, HtmlErrorRend
         metric = str(evidence.get("metric") or next(iter(evidence.get("metrics") or []), ""))
         alert = {
             "id": row["id"], "rule": rule_name(row["rule"], lang), "rule_id": row["rule"],
-            "enterprise": _enterprise_name(reg, row["enterprise_id"]),
-            "equipment": _equipment(reg, list(row["device_ids"]), lang),
+            "enterprise": enterprise_cell(reg, row["enterprise_id"], list(row["device_ids"]), lang),
+            "equipment": equipment(reg, list(row["device_ids"]), lang),
             "start": local_minute(row["start_ts"]),
             "end": local_minute(row["end_ts"]) if row["end_ts"] else None,
             "severity": status_label(row["severity"], lang), "status": status_label(row["status"], lang),
@@ -339,22 +340,3 @@ def _error_detail(info: ErrorInfo, lang: Lang) -> str:
     return errors.get(f"code_{info.code}", errors["code_bad_request" if info.status < 500 else "internal_error"])
 
 
-def _enterprise_name(registry: Registry, enterprise_id: str | None) -> str:
-    if enterprise_id is None:
-        return ""
-    enterprise = registry.enterprises.get(enterprise_id)
-    return enterprise.name if enterprise else enterprise_id
-
-
-def _device_label(registry: Registry, device_id: str) -> str:
-    device = registry.devices.get(device_id)
-    if device is None:
-        return device_id
-    if not device.equipment and device.outlet:
-        return f"{device.outlet} ({device.id})"  # a CEMS is known by its outlet
-    return device.label
-
-
-def _equipment(registry: Registry, device_ids: list[str], lang: Lang) -> str:
-    labels = [_device_label(registry, d) for d in device_ids]
-    return ("、" if lang == "zh" else ", ").join(labels)

@@ -67,6 +67,7 @@ from ecowarn.api._console_csv import CSV_MAX_ROWS
 from ecowarn.api._console_errors import INLINE_ERRORS, WINDOW_MISSING, FormFailure, form_failure
 from ecowarn.api._console_forms import FORM_FIELD, FormGuard, local_datetime, read_form
 from ecowarn.api._console_lang import lang_of, local_minute, url_for, with_lang
+from ecowarn.api._console_names import enterprise_cell, equipment
 from ecowarn.api._console_nav import nav_links
 from ecowarn.api._console_offsite import FORM as OFFSITE_FORM
 from ecowarn.api._console_offsite import off_site_section
@@ -296,11 +297,11 @@ def build_workflow_console(ctx: ApiContext, auth: Auth, render: Renderer, guard:
         } for m in pending]
         items = []
         for r in rows:
-            enterprise = reg.enterprises.get(r["enterprise_id"] or "")
             items.append({
                 "id": r["id"], "url": with_lang(f"{CONSOLE_PREFIX}/alerts/{r['id']}", lang),
                 "score": f"{r['score'].total:.1f}", "rule": rule_name(r["rule"], lang),
-                "enterprise": enterprise.name if enterprise else (r["enterprise_id"] or ""),
+                "enterprise": enterprise_cell(reg, r["enterprise_id"], list(r["device_ids"]), lang),
+                "equipment": equipment(reg, list(r["device_ids"]), lang),
                 "start": local_minute(r["start_ts"]), "severity": label(r["severity"], lang),
                 "status": label(r["status"], lang),
                 "assignee": (None if r["assignee_token"] is None
