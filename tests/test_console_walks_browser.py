@@ -106,15 +106,16 @@ async def test_officer_walk_from_the_queue_to_a_confirmed_violation(
         assert await off.text("h1") == "执法队列"
         queue = await _rows(off, "main table")
         assert [row[1].split("#")[-1] for row in queue] == [str(top), str(other)]  # riskiest first
-        assert queue[0][1].startswith("治污设施未运行") and queue[0][4] == "高" and queue[0][5] == "待处理"
-        assert queue[1][4] == "低"
+        assert queue[0][1].startswith("治污设施未运行") and queue[0][5] == "高" and queue[0][6] == "待处理"
+        assert queue[0][3] == "1号回转窑、袋式除尘器"  # the equipment column
+        assert queue[1][5] == "低"
         await off.full_shot("walk-officer-2-queue.png")
 
         await off.click("main table tbody tr:first-child form button[type=submit]")  # 认领
         assert await off.js("location.pathname") == "/console/queue"
         queue = await _rows(off, "main table")
-        assert queue[0][5] == "已受理" and queue[0][6] == f"#{officer_id} {OFFICER_LABEL}"
-        assert queue[1][6] == "认领"  # the other item still offers its claim button
+        assert queue[0][6] == "已受理" and queue[0][7] == f"#{officer_id} {OFFICER_LABEL}"
+        assert queue[1][7] == "认领"  # the other item still offers its claim button
         await off.full_shot("walk-officer-3-claimed.png")
 
         await _follow(off, "main table tbody tr:first-child td:nth-child(2) a")
