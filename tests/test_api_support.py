@@ -8,7 +8,7 @@ plain INSERT into ``readings`` / ``dead_letters`` and a replay that marks the ro
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -134,3 +134,18 @@ async def api(database: str, sample_registry: Registry) -> AsyncIterator[ApiEnv]
 
 def dumps(obj: Any) -> bytes:
     return json.dumps(obj).encode()
+
+
+def app_routes(app: Any) -> Iterator[tuple[str, str]]:
+    """(method, path template) of every route, included routers resolved; HEAD left out."""
+    for route in app.routes:
+        if hasattr(route, "effective_route_contexts"):  # FastAPI's lazily included routers
+            entries = [(c.methods, c.path) for c in route.effective_route_contexts()]
+        elif hasattr(route, "routes") and not hasattr(route, "methods"):
+            entries = [(getattr(r, "methods", None), r.path) for r in route.routes]
+        else:
+            entries = [(getattr(route, "methods", None), route.path)]
+        for methods, path in entries:
+            for method in sorted(methods or ()):
+                if method not in ("HEAD", "OPTIONS"):
+                    yield method, path

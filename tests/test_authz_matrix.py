@@ -28,7 +28,6 @@ Every successful change of an alert must add to its audit trail.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,7 +35,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from test_api_support import CEMENT, COKING, GLASS, T0, ApiEnv
+from test_api_support import CEMENT, COKING, GLASS, T0, ApiEnv, app_routes
 
 from ecowarn.store.tokens import create_token, lookup_token, revoke_token
 
@@ -279,21 +278,6 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/console/enterprises/{enterprise_id}"): cookie(OFFICER, ENTERPRISE, scoped=True),
     ("GET", "/console/evidence/{evidence_id}"): cookie(OFFICER, ENTERPRISE, ok=404),
 }
-
-
-def app_routes(app: Any) -> Iterator[tuple[str, str]]:
-    """(method, path template) of every route, included routers resolved; HEAD left out."""
-    for route in app.routes:
-        if hasattr(route, "effective_route_contexts"):  # FastAPI's lazily included routers
-            entries = [(c.methods, c.path) for c in route.effective_route_contexts()]
-        elif hasattr(route, "routes") and not hasattr(route, "methods"):
-            entries = [(getattr(r, "methods", None), r.path) for r in route.routes]
-        else:
-            entries = [(getattr(route, "methods", None), route.path)]
-        for methods, path in entries:
-            for method in sorted(methods or ()):
-                if method not in ("HEAD", "OPTIONS"):
-                    yield method, path
 
 
 def expected_status(rule: Rule, caller: str) -> int:

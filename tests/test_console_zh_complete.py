@@ -36,7 +36,7 @@ import pytest
 import yaml
 from fix_browser import ARTIFACTS, CHROMIUM, NO_CHROMIUM, Browser, Tab, login_url, serve
 from prometheus_client import CollectorRegistry
-from test_api_support import CEMENT, COKING, CST, GLASS, ApiEnv
+from test_api_support import CEMENT, COKING, CST, GLASS, ApiEnv, app_routes
 
 from ecowarn.api import create_app
 from ecowarn.config import packaged_file
@@ -391,16 +391,7 @@ async def seed(w: World) -> None:
 def console_routes(api: ApiEnv) -> set[str]:
     """The path templates of the app's console GET routes (included routers resolved)."""
     app = api.client._transport.app  # type: ignore[attr-defined]  # httpx.ASGITransport keeps its app
-    out: set[str] = set()
-    for route in app.routes:
-        if hasattr(route, "effective_route_contexts"):  # FastAPI's lazily included routers
-            entries = [(c.methods, c.path) for c in route.effective_route_contexts()]
-        elif hasattr(route, "routes") and not hasattr(route, "methods"):
-            entries = [(getattr(r, "methods", None), r.path) for r in route.routes]
-        else:
-            entries = [(getattr(route, "methods", None), route.path)]
-        out.update(path for methods, path in entries if "GET" in (methods or ()) and path.startswith("/console"))
-    return out
+    return {path for method, path in app_routes(app) if method == "GET" and path.startswith("/console")}
 
 
 def pages(w: World) -> dict[str, list[str]]:

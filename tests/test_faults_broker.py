@@ -20,17 +20,30 @@ from ecowarn.ingest import mqtt as mqtt_mod
 N = 1500
 
 
+def _fast_reconnecting(monkeypatch: pytest.MonkeyPatch,
+                       broker: MosquittoProcess) -> tuple[str, str, Publisher]:
+    """Reconnect within a fraction of a second; a topic prefix, collector id and publisher of
+    the test's own."""
+    monkeypatch.setattr(mqtt_mod, "RECONNECT_INITIAL_S", 0.05)
+    monkeypatch.setattr(mqtt_mod, "RECONNECT_MAX_S", 0.3)
+    prefix = f"f{uuid.uuid4().hex[:8]}/"
+    return prefix, f"collector-{prefix[:-1]}", Publisher(broker.url, prefix)
+
+
+async def _end_session(broker: MosquittoProcess, cid: str) -> None:
+    """Drop the collector's persistent session from the broker."""
+    ep = parse_mqtt_url(broker.url)
+    async with aiomqtt.Client(ep.host, ep.port, identifier=cid, clean_session=True):
+        pass
+
+
 @pytest.mark.slow
 async def test_broker_restart_mid_stream_loses_and_duplicates_nothing(
         database: str, sample_registry: Registry, private_mosquitto: MosquittoProcess,
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Mosquitto stopped and restarted under a QoS 1 publisher: every reading is stored exactly once."""
-    monkeypatch.setattr(mqtt_mod, "RECONNECT_INITIAL_S", 0.05)
-    monkeypatch.setattr(mqtt_mod, "RECONNECT_MAX_S", 0.3)
     broker = private_mosquitto
-    prefix = f"f{uuid.uuid4().hex[:8]}/"
-    cid = f"collector-{prefix[:-1]}"
-    pub = Publisher(broker.url, prefix)
+    prefix, cid, pub = _fast_reconnecting(monkeypatch, broker)
     async with ingest_stack(database, sample_registry, broker.url, client_id=cid, prefix=prefix,
                             spool_dir=tmp_path / "spool") as stack:
         publishing = asyncio.create_task(pub.run(N))
@@ -52,9 +65,7 @@ async def test_broker_restart_mid_stream_loses_and_duplicates_nothing(
     rows = stored(database)
     assert len(rows) == N, "exactly once"
     assert {(d, ts) for d, ts, _ in rows} == pub.expected(N)
-    ep = parse_mqtt_url(broker.url)
-    async with aiomqtt.Client(ep.host, ep.port, identifier=cid, clean_session=True):
-        pass
+    await _end_session(broker, cid)
 
 
 @pytest.mark.timeout(60)
@@ -64,12 +75,8 @@ async def test_a_broker_back_without_the_session_is_reported_and_ingest_goes_on(
     """A broker that comes back without its persistence file (not written at shutdown) no longer
     holds the collector's session: the reconnection is logged as an error and counted, and the
     collector subscribes again so that new readings are stored."""
-    monkeypatch.setattr(mqtt_mod, "RECONNECT_INITIAL_S", 0.05)
-    monkeypatch.setattr(mqtt_mod, "RECONNECT_MAX_S", 0.3)
     broker = private_mosquitto
-    prefix = f"f{uuid.uuid4().hex[:8]}/"
-    cid = f"collector-{prefix[:-1]}"
-    pub = Publisher(broker.url, prefix)
+    prefix, cid, pub = _fast_reconnecting(monkeypatch, broker)
     async with ingest_stack(database, sample_registry, broker.url, client_id=cid, prefix=prefix,
                             spool_dir=tmp_path / "spool") as stack:
         await pub.run(5)
@@ -94,6 +101,4 @@ async def test_a_broker_back_without_the_session_is_reported_and_ingest_goes_on(
         await pub.run(10)
         await eventually(lambda: len(stored(database)) >= 10, 30, "the readings published after")
         assert stack.value("ecowarn_mqtt_sessions_lost_total") == 1
-    ep = parse_mqtt_url(broker.url)
-    async with aiomqtt.Client(ep.host, ep.port, identifier=cid, clean_session=True):
-        pass
+    await _end_session(broker, cid)
