@@ -91,7 +91,14 @@ class _Entry:
 
 
 def _empty() -> tuple[FloatArray, FloatArray, StrArray]:
-    return np.empty(0, np.float64), np.empty(0, np.float64), np.empty(0, "<U1")
+    out = np.empty(0, np.float64), np.empty(0, np.float64), np.empty(0, "<U1")
+    for a in out:
+        a.flags.writeable = False
+    return out
+
+
+# Shared by every pair a fetch found nothing for (read-only: entries replace, never write).
+_EMPTY = _empty()
 
 
 class SeriesCache:
@@ -170,9 +177,9 @@ class SeriesCache:
     async def _fetch(self, conn: psycopg.AsyncConnection[Any],
                      req: Sequence[tuple[str, str, float, float | None]],
                      ) -> dict[tuple[str, str], tuple[FloatArray, FloatArray, StrArray]]:
-        out = {(d, m): _empty() for d, m, _, _ in req}
         if not req:
-            return out
+            return {}
+        out: dict[tuple[str, str], tuple[FloatArray, FloatArray, StrArray]] = {}
         cur = await conn.execute(_FETCH_SQL, (
             _SEP.join(r[0] for r in req), _SEP.join(r[1] for r in req),
             _SEP.join(repr(r[2]) for r in req),
@@ -183,6 +190,9 @@ class SeriesCache:
             f = (np.frombuffer(flags.encode("utf-32-le"), dtype="<U1") if flags
                  else np.full(te.size, "N", "<U1"))
             out[(dev, metric)] = (te, v, f)
+        for d, m, _, _ in req:
+            if (d, m) not in out:
+                out[(d, m)] = _EMPTY
         return out
 
     async def ensure(self, conn: psycopg.AsyncConnection[Any], keys: Iterable[tuple[str, str]],
@@ -268,6 +278,42 @@ class SeriesCache:
             if t is not None and (best is None or t > best):
                 best = t
         return True, best
+
+    def since(self, keys: Sequence[tuple[str, str]],
+              since: float) -> tuple[float | None, float | None, list[FloatArray]] | None:
+        """What :meth:`latest`, :meth:`previous` (before ``since``) and :meth:`window` (from
+        ``since`` on) answer for ``keys``, in one walk: (newest event time, newest strictly
+        before ``since``, each pair's event times from ``since`` on). None when any of them
+        would be unknown, or a pair is not held from ``since`` on."""
+        latest: float | None = None
+        prev: float | None = None
+        parts: list[FloatArray] = []
+        stale = self._stale
+        for key in keys:
+            e = self._entries.get(key)
+            if e is None or key[0] in stale or since < e.lo:
+                return None
+            te = e.te
+            n = te.size
+            if n:
+                t = float(te[n - 1])
+            elif e.prior_known:
+                t = e.prior  # type: ignore[assignment]
+            else:
+                return None
+            if t is not None and (latest is None or t > latest):
+                latest = t
+            i = int(te.searchsorted(since, "left"))
+            if i > 0:
+                p: float | None = float(te[i - 1])
+            elif e.prior_known and since > e.lo:
+                p = e.prior
+            else:
+                return None
+            if p is not None and (prev is None or p > prev):
+                prev = p
+            parts.append(te[i:])
+        return latest, prev, parts
 
     def following(self, keys: Sequence[tuple[str, str]],
                   after: float) -> tuple[bool, float | None]:

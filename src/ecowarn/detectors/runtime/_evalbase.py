@@ -281,6 +281,13 @@ class Evaluator:
 
         return await self._widening(window, until, run)
 
+    async def evaluate_many(self, conn: psycopg.AsyncConnection[Any],
+                            items: Sequence[tuple[str, Window]],
+                            cache: SeriesCache | None = None) -> list[tuple[datetime, list[AlertDraft]]]:
+        """:meth:`evaluate` of each (subject, window), in order (see ``contract``); rules with
+        a batched form override it and keep its results identical (equivalence tests)."""
+        return [await self.evaluate(conn, subject, window, cache) for subject, window in items]
+
     def _nothing_new(self, window: Window, until: datetime) -> bool:
         """Whether the new data cannot change any finding (evaluation skipped)."""
         return False

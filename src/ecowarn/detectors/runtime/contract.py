@@ -14,7 +14,7 @@ tests with ``isinstance``: :class:`BatchAware` (look at the database once per ba
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -74,6 +74,14 @@ class RuleEvaluator(Protocol):
                        cache: SeriesCache | None = None) -> tuple[datetime, list[AlertDraft]]:
         """The window start actually evaluated and the findings as drafts. Reads go through
         ``cache`` when given (a runner batch), else to the database."""
+        ...
+
+    async def evaluate_many(self, conn: psycopg.AsyncConnection[Any],
+                            items: Sequence[tuple[str, Window]],
+                            cache: SeriesCache | None = None) -> list[tuple[datetime, list[AlertDraft]]]:
+        """:meth:`evaluate` of each (subject, window) of ``items``, in one call: the same results
+        in the same order as evaluating them one by one, in that order. The runner calls it
+        once per rule and batch; a rule shares its queries and work across the subjects."""
         ...
 
 

@@ -99,6 +99,16 @@ class _GroupResult:
     merged: dict[str, dict[int, int]] = field(default_factory=dict)
 
 
+def _max_step(times: np.ndarray, first: int | None) -> int:
+    """The longest step between consecutive ``times`` (sorted) after ``first`` when given;
+    0 when fewer than two."""
+    steps = np.diff(times)
+    top = int(steps.max()) if steps.size else 0
+    if first is not None and times.size:
+        top = max(top, int(times[0]) - first)
+    return top
+
+
 class DataGapEvaluator(Evaluator):
     rule = RULE_ID
     # A reading of one device can end another device's silence: see the module docstring.
@@ -181,18 +191,37 @@ class DataGapEvaluator(Evaluator):
         lo = since
         until_s: int | None = None
         seeds: list[Silence] = []
+        min_gap_s = self._params.min_gap_min * 60.0
+        since_s = since.timestamp()
+        if cache is not None:
+            # Every member's series at once: the cache holds what the runner prefetched.
+            await cache.fill_prior(conn, [k for d in self._groups[key] for k in self.primary_keys(d)])
         for d in self._groups[key]:
             keys = self.primary_keys(d)
-            until = await latest_ts(conn, cache, keys)
-            if until is None or until < since:
-                continue  # no new data: no new silence of this device ends in the window
+            held = None if cache is None else cache.since(keys, since_s)
+            if held is None:  # not all in the cache: the loaders read what is missing
+                newest = await latest_ts(conn, cache, keys)
+                if newest is None or newest < since:
+                    continue  # no new data: no new silence of this device ends in the window
+                until = newest
+                prev = await previous_ts(conn, cache, keys, since)
+                times = await load_times(conn, cache, d, self._metrics[d], since, until)
+            else:
+                # The same from the cache in one walk (``times`` sorted, not yet distinct).
+                latest, prev_s, parts = held
+                if latest is None or (until := as_dt(latest)) < since:
+                    continue
+                prev = None if prev_s is None else as_dt(prev_s)
+                times = np.floor(parts[0] if len(parts) == 1 else np.sort(np.concatenate(parts)))
+                times = times.astype(np.int64)
             until_s = max(until_s or 0, epoch(until))
-            prev = await previous_ts(conn, cache, keys, since)
-            times = await load_times(conn, cache, d, self._metrics[d], since, until)
             if prev is not None:
-                times = np.concatenate(([epoch(prev)], times))
                 lo = min(lo, prev)
-            if times.size >= 2 and int(np.max(np.diff(np.unique(times)))) >= self._params.min_gap_min * 60.0:
+            if (times.size + (prev is not None) >= 2
+                    and _max_step(times, None if prev is None else epoch(prev)) >= min_gap_s):
+                times = np.unique(times)
+                if prev is not None:
+                    times = np.concatenate(([epoch(prev)], times))
                 windows = await self._windows_of(conn, [d], int(times.min()), int(times.max()))
                 seeds.extend(event_silences(d, times, self._params, windows))
         # Data before what the group's last evaluation read (late, re-delivered, a declaration

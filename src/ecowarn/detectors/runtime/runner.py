@@ -447,9 +447,11 @@ class DetectorRunner:
             for ev in self._evaluators:
                 if isinstance(ev, BatchAware):
                     await ev.begin_batch(conn, batch)
-            for (i, subject), window in sorted(work.items(),
-                                               key=lambda kv: (kv[0][0], kv[0][1])):
-                opened_all.extend(await self._evaluate(conn, i, subject, window, quiet_now))
+            by_rule: dict[int, list[tuple[str, Window]]] = {}
+            for (i, subject), window in work.items():
+                by_rule.setdefault(i, []).append((subject, window))
+            for i in sorted(by_rule):
+                opened_all.extend(await self._evaluate_rule(conn, i, sorted(by_rule[i]), quiet_now))
         # Committed: what the batch learnt about quiet subjects now holds.
         for key, ws in quiet_now.items():
             if ws is None:
@@ -539,34 +541,61 @@ class DetectorRunner:
             if (rule, s) not in alerted:
                 self._quiet[(i, s)] = _BEGINNING
 
-    async def _evaluate(self, conn: psycopg.AsyncConnection[Any], i: int, subject: str,
-                        window: Window, quiet_now: dict[tuple[int, str], datetime | None],
-                        ) -> list[int]:
+    async def _evaluate_rule(self, conn: psycopg.AsyncConnection[Any], i: int,
+                             items: list[tuple[str, Window]],
+                             quiet_now: dict[tuple[int, str], datetime | None]) -> list[int]:
+        """Evaluate rule ``i`` for ``items`` (subject, window), sorted by subject: the subjects
+        whose new readings cannot change a finding are answered from memory, the others in
+        one batched evaluation (``evaluate_many``); then each is reconciled in turn."""
+        ev = self._evaluators[i]
+        held = self._held[i]
+        results: list[tuple[str, Window, datetime, list[AlertDraft]] | None] = []
+        due: list[tuple[str, Window]] = []
+        for subject, window in items:
+            key = (i, subject)
+            last = self._last.get(key) if held else None
+            if last is not None and self._unchanged(key, window):
+                # Only readings after everything evaluated so far, all within the minute of
+                # the newest one: no grid point up to that minute changes, nor any finding.
+                self._last[key] = (window.t_max, last[1], last[2])
+                results.append((subject, window, last[1], last[2]))
+                self._counts[_UNCHANGED] += 1
+            elif (last is not None and window.t_min > last[0] and not last[2]
+                  and _no_later(self._quiet_since(key, quiet_now), last[1])
+                  and ev.tail_quiet(subject, self.cache)):
+                # Only readings after everything evaluated so far; the last evaluation found
+                # nothing and left no alert; the evaluator sees from its cache that the rule's
+                # condition cannot hold anywhere in the new minutes: nothing can change.
+                self._last[key] = (window.t_max, last[1], [])
+                results.append((subject, window, last[1], []))
+                self._counts[_TAIL_QUIET] += 1
+            else:
+                results.append(None)
+                due.append((subject, window))
+        evaluated = iter(await ev.evaluate_many(conn, due, self.cache) if due else [])
+        due_it = iter(due)
+        opened: list[int] = []
+        for got in results:
+            if got is None:
+                subject, window = next(due_it)
+                window_start, drafts = next(evaluated)
+                self._counts[ev.rule] += 1
+                if held:
+                    last = self._last.get((i, subject))
+                    newest = window.t_max if last is None else max(last[0], window.t_max)
+                    self._last[(i, subject)] = (newest, window_start, drafts)
+            else:
+                subject, window, window_start, drafts = got
+            opened.extend(await self._reconcile(conn, i, subject, window_start, drafts, quiet_now))
+        return opened
+
+    async def _reconcile(self, conn: psycopg.AsyncConnection[Any], i: int, subject: str,
+                         window_start: datetime, drafts: list[AlertDraft],
+                         quiet_now: dict[tuple[int, str], datetime | None]) -> list[int]:
+        """Write one subject's findings of rule ``i`` from ``window_start`` on, unless nothing
+        can change (no finding where the last reconciliation left no alert)."""
         ev = self._evaluators[i]
         key = (i, subject)
-        held = self._held[i]
-        last = self._last.get(key) if held else None
-        if last is not None and self._unchanged(key, window):
-            # Only readings after everything evaluated so far, all within the minute of the
-            # newest one: no grid point up to that minute changes, nor any finding.
-            self._last[key] = (window.t_max, last[1], last[2])
-            window_start, drafts = last[1], last[2]
-            self._counts[_UNCHANGED] += 1
-        elif (last is not None and window.t_min > last[0] and not last[2]
-              and _no_later(self._quiet_since(key, quiet_now), last[1])
-              and ev.tail_quiet(subject, self.cache)):
-            # Only readings after everything evaluated so far; the last evaluation found
-            # nothing and left no alert; the evaluator sees from its cache that the rule's
-            # condition cannot hold anywhere in the new minutes: nothing can change.
-            self._last[key] = (window.t_max, last[1], [])
-            window_start, drafts = last[1], []
-            self._counts[_TAIL_QUIET] += 1
-        else:
-            window_start, drafts = await ev.evaluate(conn, subject, window, self.cache)
-            self._counts[ev.rule] += 1
-            if held:
-                newest = window.t_max if last is None else max(last[0], window.t_max)
-                self._last[key] = (newest, window_start, drafts)
         if not drafts:
             quiet_since = self._quiet_since(key, quiet_now)
             if quiet_since is not None and quiet_since <= window_start:
