@@ -237,3 +237,61 @@ async def test_rows_committed_but_not_claimed_are_read_fresh(eval_env: EvalEnv, 
     assert [(a.rule, a.start, a.end) for a in alerts] == [
         ("treatment_off", DAY + timedelta(minutes=150), None)]
     assert alerts[0].evidence["facts"]["stages_off_devices"] == [["PWR-SCR-1"]]
+
+
+def kiln_cycles() -> list[Row]:
+    """Eight hours of the sample kiln starting and stopping every hour (on from minute 10 to
+    minute 50 of each), readings every 20 s; its stages mostly follow it, except: hour 1 the
+    bag filter starts 4 minutes late, hour 2 the SCR stops 5 minutes early, hour 3 the bag
+    filter starts 12 minutes late (``treatment_off``'s, not this rule's), hour 5 the
+    desulphurisation switches to its second meter mid-run, hour 6 the SCR starts 2 minutes
+    late (too little), hour 7 the kiln runs between its thresholds for a while."""
+    rows: list[Row] = []
+    for s in range(0, 8 * 3600, 20):
+        ts = DAY + timedelta(seconds=s)
+        hour, m = divmod(s // 60, 60)
+        kiln_on = 10 <= m < 50
+        kiln = 560.0 if kiln_on else 5.0
+        if hour == 7 and 25 <= m < 32:
+            kiln = 72.0  # between off (64 kW) and on (80 kW)
+        bag_on = kiln_on and not (hour == 1 and m < 14) and not (hour == 3 and m < 22)
+        scr_on = kiln_on and not (hour == 2 and m >= 45) and not (hour == 6 and m < 12)
+        ds_second = hour == 5 and m >= 30
+        rows += [Row("PWR-KILN-1", "p", ts, kiln, "N"),
+                 Row("PWR-BAG-1", "p", ts, 110.0 if bag_on else 0.4, "N"),
+                 Row("PWR-DS-1", "p", ts, 150.0 if kiln_on and not ds_second else 0.5, "N"),
+                 Row("PWR-DS-2", "p", ts, 150.0 if kiln_on and ds_second else 0.5, "N"),
+                 Row("PWR-SCR-1", "p", ts, 85.0 if scr_on else 0.3, "N")]
+    return rows
+
+
+async def test_sequence_quiet_tails_change_no_result(database: str, second_database: str,
+                                                     sample_registry: Registry) -> None:
+    """treatment_sequence skips quiet tails (production steadily off, or steadily on with every
+    stage running): minute by minute in order, the runner with its memories raises exactly
+    the alerts of one that evaluates everything from the database, and it does skip."""
+    rules = frozenset({"treatment_sequence"})
+    metrics = CollectorRegistry()
+    chunks = delivery(kiln_cycles(), seed=1, late_fraction=0.0)
+    async with AsyncConnectionPool(database, min_size=1, max_size=4, open=False) as pool_a, \
+            AsyncConnectionPool(second_database, min_size=1, max_size=4, open=False) as pool_b:
+        runner_a = DetectorRunner(pool_a, sample_registry,
+                                  build_evaluators(sample_registry, default_params(), rules=rules),
+                                  RunnerMetrics(metrics))
+        runner_b = DetectorRunner(pool_b, sample_registry,
+                                  build_evaluators(sample_registry, default_params(), rules=rules),
+                                  RunnerMetrics(CollectorRegistry()), cache=False)
+        async with IngestPipeline(pool_a, sample_registry, IngestMetrics(CollectorRegistry()),
+                                  flush_ms=5) as pipe_a, \
+                IngestPipeline(pool_b, sample_registry, IngestMetrics(CollectorRegistry()),
+                               flush_ms=5) as pipe_b:
+            for k, chunk in enumerate(chunks):
+                for pipe, runner in ((pipe_a, runner_a), (pipe_b, runner_b)):
+                    await pipe.submit(chunk)
+                    await pipe.drain(30)
+                    await runner.drain()
+                assert await alert_state(pool_a) == await alert_state(pool_b), f"chunk {k}"
+        final = await alert_state(pool_a)
+    starts = [(r[2] - DAY) / timedelta(minutes=1) for r in final if r[0] == "treatment_sequence"]
+    assert starts == [70.0, 165.0], final  # hour 1's late start, hour 2's early stop
+    assert (metrics.get_sample_value("ecowarn_detector_tail_quiet_total") or 0) > 100

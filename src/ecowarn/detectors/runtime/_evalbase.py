@@ -187,9 +187,11 @@ class Evaluator:
         return None if not known or latest is None else (done, latest)
 
     def _tail_held(self, subject: str, keys: Sequence[tuple[str, str]], hold_s: int,
-                   cache: SeriesCache | None) -> tuple[IntArray, dict[tuple[str, str], FloatArray], float] | None:
+                   cache: SeriesCache | None, *, from_last: bool = False,
+                   ) -> tuple[IntArray, dict[tuple[str, str], FloatArray], float] | None:
         """The minute grid points after the subject's last full evaluation up to the latest
-        reading of its primary series, the value of each of ``keys`` held on them (as
+        reading of its primary series (``from_last``: and before them the last grid point
+        that evaluation judged), the value of each of ``keys`` held on them (as
         :func:`held_on_grid` gives it inside that evaluation's window) and the latest
         reading's time; None when unsure."""
         since = self._tail_since(subject, cache)
@@ -197,7 +199,7 @@ class Evaluator:
             return None
         done, latest = since
         assert cache is not None
-        first = (int(done[0]) // 60 + 1) * 60
+        first = (int(done[0]) // 60 + (0 if from_last else 1)) * 60
         grid = np.arange(first, int(latest) // 60 * 60 + 1, 60, dtype=np.int64)
         held: dict[tuple[str, str], FloatArray] = {}
         if grid.size == 0:

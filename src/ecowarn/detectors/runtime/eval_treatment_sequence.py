@@ -19,7 +19,7 @@ from ecowarn.config.registry import Device, Registry
 from ecowarn.detectors._core import Finding
 from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._evalbase import Evaluator
-from ecowarn.detectors.runtime._load import unit_power
+from ecowarn.detectors.runtime._load import reports_run_state, unit_power
 from ecowarn.detectors.runtime.contract import utc
 from ecowarn.detectors.treatment_sequence import RULE_ID, TreatmentSequenceParams, treatment_sequence
 from ecowarn.i18n import Join, Phrase, summary
@@ -51,6 +51,36 @@ class TreatmentSequenceEvaluator(Evaluator):
     def primary_keys(self, subject: str) -> list[tuple[str, str]]:
         prod, treats, _ = self._devices(subject)
         return [(d.id, "p") for d in (prod, *treats)]
+
+    def tail_quiet(self, subject: str, cache: SeriesCache | None) -> bool:
+        """At the last grid point the last full evaluation judged and at every new one,
+        either production is decidedly off (below its off threshold), or production is
+        decidedly on (at its running threshold) and every stage decidedly runs (a meter at
+        its threshold). Then no production start or stop lies in the new minutes, and no late
+        start or early stop judged before can be completed by them (a stage already ran, and
+        production has not stopped): nothing can change. Anything else (a value in between,
+        missing, a change of state) is evaluated in full."""
+        prod, treats, stages = self._devices(subject)
+        if any(reports_run_state(d) for d in (prod, *treats)):
+            return False  # run states change what power means: evaluate in full
+        tail = self._tail_held(subject, self.primary_keys(subject), self._params.max_hold_s, cache,
+                               from_last=True)
+        if tail is None:
+            return False
+        grid, held, _ = tail
+        if grid.size <= 1:
+            return True  # no new grid point
+        with np.errstate(invalid="ignore"):
+            p = held[(prod.id, "p")]
+            if bool((p < self._params.off_ratio * prod.running_threshold_kw).all()):
+                return True
+            if not bool((p >= prod.running_threshold_kw).all()):
+                return False
+            stage_of = {d: k for k, stage in enumerate(stages) for d in stage}
+            runs = np.zeros((len(stages), grid.size), dtype=bool)
+            for t in treats:
+                runs[stage_of[t.id]] |= held[(t.id, "p")] >= t.running_threshold_kw
+        return bool(runs.all())
 
     def _maintenance_devices(self, subject: str) -> list[str]:
         return [k[0] for k in self.primary_keys(subject)]
