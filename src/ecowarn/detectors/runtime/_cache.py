@@ -51,15 +51,19 @@ _PERIOD_S = 600.0
 # (device, metric, from inclusive, to exclusive or NULL for "up to now"). The request goes
 # as four delimited strings (unit separator; epoch seconds, empty for NULL): a batch asks
 # for tens of thousands of pairs, and dumping them as four arrays cost more than the query.
+# One index range scan per pair (a LATERAL subquery): a plain join of the request with
+# ``readings`` is planned as a hash join over the whole table once the request is a few
+# thousand pairs long (0.8 s at 1.2 million readings, growing with the table).
 _FETCH_SQL = (
-    "SELECT k.d, k.m, array_agg(date_part('epoch', r.ts) ORDER BY r.ts),"
-    " array_agg(r.value ORDER BY r.ts), string_agg(rpad(r.flag, 1), '' ORDER BY r.ts)"
+    "SELECT k.d, k.m, x.ts, x.v, x.f"
     " FROM unnest(string_to_array(%s, chr(31)), string_to_array(%s, chr(31)),"
     "  string_to_array(%s, chr(31))::float8[],"
     "  string_to_array(%s, chr(31), '')::float8[]) AS k(d, m, lo, hi)"
-    " JOIN readings r ON r.device_id = k.d AND r.metric = k.m"
-    "  AND r.ts >= to_timestamp(k.lo) AND (k.hi IS NULL OR r.ts < to_timestamp(k.hi))"
-    " GROUP BY k.d, k.m"
+    " CROSS JOIN LATERAL (SELECT array_agg(date_part('epoch', r.ts) ORDER BY r.ts) AS ts,"
+    "  array_agg(r.value ORDER BY r.ts) AS v, string_agg(rpad(r.flag, 1), '' ORDER BY r.ts) AS f"
+    "  FROM readings r WHERE r.device_id = k.d AND r.metric = k.m"
+    "  AND r.ts >= to_timestamp(k.lo) AND (k.hi IS NULL OR r.ts < to_timestamp(k.hi))) x"
+    " WHERE x.ts IS NOT NULL"
 )
 _SEP = "\x1f"
 
