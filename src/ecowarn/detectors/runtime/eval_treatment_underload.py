@@ -18,6 +18,7 @@ since one unit carries the stage), and the alert says so.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,7 +31,13 @@ from ecowarn.config.registry import Device, Registry
 from ecowarn.detectors._core import BoolArray, Finding, FloatArray, IntArray, minute_grid
 from ecowarn.detectors.baseline import Baseline
 from ecowarn.detectors.running import ON, running_state
-from ecowarn.detectors.runtime._baselines import Sampler, power_sampler
+from ecowarn.detectors.runtime._baselines import (
+    BaselineAsk,
+    GridSampler,
+    baselines_as_of_many,
+    invalidate_many,
+    power_sampler,
+)
 from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._evalbase import (
     Evaluator,
@@ -94,16 +101,11 @@ def combined_production(kws: list[FloatArray], thresholds: list[float]) -> tuple
     return np.where(known.any(axis=0), best, np.nan), 1.0
 
 
-def stage_sampler(stage: _Stage, off_ratio: float) -> Sampler:
+def stage_sampler(stage: _Stage, off_ratio: float) -> GridSampler:
     """The baseline :data:`Sampler` of a stage of alternatives: the members' combined power
     on the minute grid of ``[lo, hi)``, sampled where the stage and its production run."""
 
-    async def sample(conn: psycopg.AsyncConnection[Any], lo: datetime,
-                     hi: datetime) -> tuple[IntArray, FloatArray, BoolArray]:
-        ids = [d.id for d in (*stage.members, *stage.producers)]
-        series = await load_series(conn, None, ids, ["p"], lo, hi)
-        grid = minute_grid(epoch(lo), epoch(hi) - 60)
-
+    def sample(series: Mapping[tuple[str, str], Series], grid: IntArray) -> tuple[FloatArray, BoolArray]:
         def kw(dev: Device) -> FloatArray:
             return held_on_grid(series.get((dev.id, "p"), Series.empty()), grid)
 
@@ -112,9 +114,9 @@ def stage_sampler(stage: _Stage, off_ratio: float) -> Sampler:
         prod, prod_thr = combined_production([kw(p) for p in stage.producers],
                                              [p.running_threshold_kw for p in stage.producers])
         prod_on = running_state(prod, prod_thr, off_ratio * prod_thr) == ON
-        return grid, combined, np.asarray(stage_on & prod_on)
+        return combined, np.asarray(stage_on & prod_on)
 
-    return sample
+    return GridSampler(tuple(d.id for d in (*stage.members, *stage.producers)), ("p",), sample)
 
 
 class TreatmentUnderloadEvaluator(Evaluator):
@@ -154,7 +156,7 @@ class TreatmentUnderloadEvaluator(Evaluator):
         st = self._stages[subject]
         return [d.id for d in (*st.members, *st.producers)]
 
-    def _sampler(self, st: _Stage) -> Sampler:
+    def _sampler(self, st: _Stage) -> GridSampler:
         if len(st.members) == 1:
             return power_sampler(st.members[0], self._params.off_ratio)
         return stage_sampler(st, self._params.off_ratio)
@@ -167,8 +169,44 @@ class TreatmentUnderloadEvaluator(Evaluator):
             return window.t_min, []
         st = self._stages[subject]
         as_of, baseline = await self._new_data_baseline(
-            conn, window, until, f"load:{subject}", self._params.baseline_params(), st.rated_kw,
+            conn, window, until, _series(subject), self._params.baseline_params(), st.rated_kw,
             self._sampler(st))
+        return await self._judged(conn, cache, subject, window, until, as_of, baseline)
+
+    async def evaluate_many(self, conn: psycopg.AsyncConnection[Any],
+                            items: Sequence[tuple[str, Window]],
+                            cache: SeriesCache | None = None) -> list[tuple[datetime, list[AlertDraft]]]:
+        """:meth:`evaluate` of each item, the baselines of all in a few queries: the day
+        summaries the windows touch forgotten in one, the stored ones read in one, the
+        missing ones computed from one streamed read of history and stored in one
+        (:func:`baselines_as_of_many`); then each subject judged in turn."""
+        if len({s for s, _ in items}) != len(items):
+            return await super().evaluate_many(conn, items, cache)
+        untils = [await latest_ts(conn, cache, self.primary_keys(s)) for s, _ in items]
+        live = [(s, w, until) for (s, w), until in zip(items, untils, strict=True) if until is not None]
+        await invalidate_many(conn, [(_series(s), w.t_min, w.t_max) for s, w, _ in live],
+                              memo=self.baseline_memo)
+        asks = [BaselineAsk(_series(s), local_day_start(epoch(min(w.t_max, until))),
+                            self._stages[s].rated_kw, self._sampler(self._stages[s]))
+                for s, w, until in live]
+        baselines = iter(await baselines_as_of_many(conn, asks, self._params.baseline_params(),
+                                                    memo=self.baseline_memo))
+        asked = iter(asks)
+        out: list[tuple[datetime, list[AlertDraft]]] = []
+        for (subject, window), until in zip(items, untils, strict=True):
+            if until is None:
+                self._evaluated.pop(subject, None)
+                out.append((window.t_min, []))
+                continue
+            as_of, baseline = next(asked).as_of_s, next(baselines)
+            out.append(await self._judged(conn, cache, subject, window, until, as_of,
+                                          None if baseline is None or baseline.value <= 0 else baseline))
+        return out
+
+    async def _judged(self, conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None, subject: str,
+                      window: Window, until: datetime, as_of: int,
+                      baseline: Baseline | None) -> tuple[datetime, list[AlertDraft]]:
+        """The rest of :meth:`evaluate` once the baseline as of ``as_of`` is known."""
         if baseline is None:
             self._evaluated[subject] = (until.timestamp(), (as_of, None))
             return window.t_min, []
@@ -280,6 +318,11 @@ class TreatmentUnderloadEvaluator(Evaluator):
                       "baseline": baseline_evidence(baseline, bp, as_of),
                       "devices": {d.id: d.label for d in (*st.members, *producers)}},
         )
+
+
+def _series(subject: str) -> str:
+    """The baseline series of a subject (its typical running load)."""
+    return f"load:{subject}"
 
 
 def _stages_of(prod: Device) -> tuple[tuple[str, ...], ...]:
