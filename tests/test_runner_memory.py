@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -111,39 +111,52 @@ async def alert_state(pool: AsyncConnectionPool[Any]) -> list[tuple[Any, ...]]:
         return await cur.fetchall()
 
 
-@pytest.mark.parametrize("late_fraction", [0.1, 0.0], ids=["late", "in_order"])
-async def test_memories_change_no_result(database: str, second_database: str,
-                                         sample_registry: Registry, late_fraction: float) -> None:
-    # In order, every new minute extends what was evaluated: the quiet-tail skip decides.
-    chunks = delivery(plant_rows(seed=3), seed=5, late_fraction=late_fraction)
+async def twin_stream(database: str, second_database: str, registry: Registry,
+                      chunks: list[list[Row]], metrics: CollectorRegistry, *,
+                      rules: frozenset[str] | None = None,
+                      check: Callable[[int], bool] = lambda k: True,
+                      ) -> tuple[list[tuple[Any, ...]], int]:
+    """The chunks into both databases through the ingest pipeline, each drained by a runner:
+    the first with its memories (metrics into ``metrics``), the second with no cache. After
+    every chunk ``check`` selects, both hold the same alerts. Returns the first's alerts and
+    its cache's hits."""
     params = default_params()
-    metrics = CollectorRegistry()
     async with AsyncConnectionPool(database, min_size=1, max_size=4, open=False) as pool_a, \
             AsyncConnectionPool(second_database, min_size=1, max_size=4, open=False) as pool_b:
-        runner_a = DetectorRunner(pool_a, sample_registry,
-                                  build_evaluators(sample_registry, params),
+        runner_a = DetectorRunner(pool_a, registry, build_evaluators(registry, params, rules=rules),
                                   RunnerMetrics(metrics))
-        runner_b = DetectorRunner(pool_b, sample_registry,
-                                  build_evaluators(sample_registry, params),
+        runner_b = DetectorRunner(pool_b, registry, build_evaluators(registry, params, rules=rules),
                                   RunnerMetrics(CollectorRegistry()), cache=False)
-        async with IngestPipeline(pool_a, sample_registry, IngestMetrics(CollectorRegistry()),
+        async with IngestPipeline(pool_a, registry, IngestMetrics(CollectorRegistry()),
                                   flush_ms=5) as pipe_a, \
-                IngestPipeline(pool_b, sample_registry, IngestMetrics(CollectorRegistry()),
+                IngestPipeline(pool_b, registry, IngestMetrics(CollectorRegistry()),
                                flush_ms=5) as pipe_b:
             for k, chunk in enumerate(chunks):
                 for pipe, runner in ((pipe_a, runner_a), (pipe_b, runner_b)):
                     await pipe.submit(chunk)
                     await pipe.drain(30)
                     await runner.drain()
-                if not late_fraction or k % 40 == 0 or k == len(chunks) - 1:
+                if check(k):
                     assert await alert_state(pool_a) == await alert_state(pool_b), f"chunk {k}"
-        final = await alert_state(pool_a)
+        assert runner_a.cache is not None
+        return await alert_state(pool_a), runner_a.cache.hits
+
+
+@pytest.mark.parametrize("late_fraction", [0.1, 0.0], ids=["late", "in_order"])
+async def test_memories_change_no_result(database: str, second_database: str,
+                                         sample_registry: Registry, late_fraction: float) -> None:
+    # In order, every new minute extends what was evaluated: the quiet-tail skip decides.
+    chunks = delivery(plant_rows(seed=3), seed=5, late_fraction=late_fraction)
+    metrics = CollectorRegistry()
+    final, hits = await twin_stream(database, second_database, sample_registry, chunks, metrics,
+                                    check=lambda k: not late_fraction or k % 40 == 0
+                                    or k == len(chunks) - 1)
     rules = {(r[0], r[1]) for r in final}
     # The stream has something for the memories to get right.
     assert ("treatment_off", "PWR-KILN-1") in rules
     assert ("treatment_underload", "PWR-DESOX-1") in rules
     assert ("data_gap", "PWR-FURN-1") in rules
-    assert runner_a.cache is not None and runner_a.cache.hits > 0
+    assert hits > 0
     assert (metrics.get_sample_value("ecowarn_detector_reconciles_skipped_total") or 0) > 0
     if late_fraction:  # chunks of 16 readings: many within an evaluated minute
         assert (metrics.get_sample_value("ecowarn_detector_unchanged_total") or 0) > 0
@@ -270,28 +283,10 @@ async def test_sequence_quiet_tails_change_no_result(database: str, second_datab
     """treatment_sequence skips quiet tails (production steadily off, or steadily on with every
     stage running): minute by minute in order, the runner with its memories raises exactly
     the alerts of one that evaluates everything from the database, and it does skip."""
-    rules = frozenset({"treatment_sequence"})
     metrics = CollectorRegistry()
-    chunks = delivery(kiln_cycles(), seed=1, late_fraction=0.0)
-    async with AsyncConnectionPool(database, min_size=1, max_size=4, open=False) as pool_a, \
-            AsyncConnectionPool(second_database, min_size=1, max_size=4, open=False) as pool_b:
-        runner_a = DetectorRunner(pool_a, sample_registry,
-                                  build_evaluators(sample_registry, default_params(), rules=rules),
-                                  RunnerMetrics(metrics))
-        runner_b = DetectorRunner(pool_b, sample_registry,
-                                  build_evaluators(sample_registry, default_params(), rules=rules),
-                                  RunnerMetrics(CollectorRegistry()), cache=False)
-        async with IngestPipeline(pool_a, sample_registry, IngestMetrics(CollectorRegistry()),
-                                  flush_ms=5) as pipe_a, \
-                IngestPipeline(pool_b, sample_registry, IngestMetrics(CollectorRegistry()),
-                               flush_ms=5) as pipe_b:
-            for k, chunk in enumerate(chunks):
-                for pipe, runner in ((pipe_a, runner_a), (pipe_b, runner_b)):
-                    await pipe.submit(chunk)
-                    await pipe.drain(30)
-                    await runner.drain()
-                assert await alert_state(pool_a) == await alert_state(pool_b), f"chunk {k}"
-        final = await alert_state(pool_a)
+    final, _ = await twin_stream(database, second_database, sample_registry,
+                                 delivery(kiln_cycles(), seed=1, late_fraction=0.0), metrics,
+                                 rules=frozenset({"treatment_sequence"}))
     starts = [(r[2] - DAY) / timedelta(minutes=1) for r in final if r[0] == "treatment_sequence"]
     assert starts == [70.0, 165.0], final  # hour 1's late start, hour 2's early stop
     assert (metrics.get_sample_value("ecowarn_detector_tail_quiet_total") or 0) > 100
