@@ -8,6 +8,7 @@ subjects to evaluate, the transaction, reconciling drafts into alerts, suppressi
 
 Besides the members every evaluator has, optional capabilities are protocols the runner
 tests with ``isinstance``: :class:`BatchAware` (look at the database once per batch),
+:class:`SpanGated` (answer in-order data from the claimed spans alone),
 :class:`SilenceSweeper` (judge the wall clock), and in ``_suppress``
 ``MaintenanceAware`` and ``SelfCorrecting``.
 """
@@ -24,8 +25,8 @@ import psycopg
 from ecowarn.alerts.store import AlertDraft
 from ecowarn.detectors.runtime._cache import SeriesCache
 
-__all__ = ["BatchAware", "Correction", "Resumed", "RuleEvaluator", "SilenceSweeper", "SweepPlan", "SweepResult",
-           "Window", "utc"]
+__all__ = ["BatchAware", "Correction", "Resumed", "RuleEvaluator", "SilenceSweeper", "Span", "SpanGated",
+           "SweepPlan", "SweepResult", "Window", "utc"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,33 @@ class BatchAware(Protocol):
     """An evaluator that wants to look at the database once per claimed batch."""
 
     async def begin_batch(self, conn: psycopg.AsyncConnection[Any], batch: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """What one device's claimed ``pending_eval`` rows of a batch cover: event times in epoch
+    seconds; ``declared`` when any of them was queued by a declaration or an order (its
+    bounds are not readings' times)."""
+
+    device_id: str
+    t_min: float
+    t_max: float
+    declared: bool
+
+
+@runtime_checkable
+class SpanGated(Protocol):
+    """An evaluator whose rule ignores ``held_grid`` (a device's reading may change other
+    subjects' findings) but can tell from a batch's claimed spans alone that they cannot
+    change any finding of subjects without alerts."""
+
+    def spans_quiet(self, spans: Sequence[Span]) -> bool:
+        """Record ``spans`` (one subject set's claimed devices), and say whether they cannot
+        change what the rule finds for that set's subjects, given that none of them has an
+        alert: then the runner neither evaluates nor reconciles the set in this batch. False
+        when unsure. Called once per batch and set, evaluated or not; the runner's
+        ``forget`` (a rolled-back batch among others) makes it forget what it recorded."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,14 @@ group (``subjects_for``), once per runner batch: the group is worked out at its 
 and the others take their part of it. One device's reading can end another's silence, so the
 runner's same-minute and quiet-tail shortcuts do not apply (``held_grid`` false).
 
+Its own shortcut (:meth:`DataGapEvaluator.spans_quiet`, asked by the runner with a batch's
+claimed spans): when every claimed device's new readings all lie after the newest reading
+this runner saw of it, less than ``min_gap_min`` after it, no silence can be among them or
+end with them, and none is late; so a group whose subjects have no alert has nothing to
+find, and the runner neither reads the group's series nor evaluates it. A device seen for
+the first time since the runner's memories were last dropped, a span queued by a
+declaration or an order, or data out of order is evaluated in full.
+
 Declared maintenance of a device (when ``suppressed_by_maintenance``) removes its window from
 its event-time silences (what is left must still last ``min_gap_min``), drops a wall-clock
 silence it overlaps, and stops the sweep from opening one while it is in force.
@@ -34,6 +42,7 @@ silence it overlaps, and stops the sweep from opening one while it is in force.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -71,7 +80,7 @@ from ecowarn.detectors.runtime._load import (
     next_ts,
     previous_ts,
 )
-from ecowarn.detectors.runtime.contract import Correction, Resumed, SweepPlan, Window
+from ecowarn.detectors.runtime.contract import Correction, Resumed, Span, SweepPlan, Window
 from ecowarn.i18n import Minutes, Phrase, render, summary
 
 __all__ = ["DataGapEvaluator"]
@@ -136,6 +145,8 @@ class DataGapEvaluator(Evaluator):
         self._results: dict[str, _GroupResult] = {}
         # group -> event time of the newest reading its last evaluation read.
         self._seen: dict[str, float] = {}
+        # device -> event time (epoch s) of its newest reading in the spans claimed so far.
+        self._newest: dict[str, float] = {}
 
     def subjects_for(self, device_id: str) -> tuple[str, ...]:
         key = self._group_of.get(device_id)
@@ -155,6 +166,36 @@ class DataGapEvaluator(Evaluator):
         self._memo.clear()
         self._results.clear()
         self._seen.clear()
+        self._newest.clear()
+
+    def spans_quiet(self, spans: Sequence[Span]) -> bool:
+        """Whether these claimed spans of one group's devices show no new silence and nothing
+        late (see the module docstring): every device known, its readings after the newest
+        seen of it and, in whole seconds as the evaluation counts, less than ``min_gap_min``
+        after it; the group evaluated before. Records each device's newest reading either way."""
+        min_gap_s = self._params.min_gap_min * 60.0
+        newest = self._newest
+        quiet = True
+        top = -math.inf
+        for s in spans:
+            if s.declared:  # a declaration's bounds are not readings
+                quiet = False
+                continue
+            last = newest.get(s.device_id)
+            if last is None or s.t_max > last:
+                newest[s.device_id] = s.t_max
+            if last is None or s.t_min <= last or math.floor(s.t_max) - math.floor(last) >= min_gap_s:
+                quiet = False
+            top = max(top, s.t_max)
+        if not quiet or not spans:
+            return False
+        key = self._group_of.get(spans[0].device_id)
+        seen = None if key is None else self._seen.get(key)
+        if key is None or seen is None:
+            return False
+        # What an evaluation would have recorded as read (``late`` compares with it).
+        self._seen[key] = max(seen, math.floor(top))
+        return True
 
     async def begin_batch(self, conn: psycopg.AsyncConnection[Any], batch: int) -> None:
         if batch != self._batch:

@@ -73,6 +73,8 @@ from ecowarn.detectors.runtime.contract import (
     BatchAware,
     RuleEvaluator,
     SilenceSweeper,
+    Span,
+    SpanGated,
     SweepPlan,
     SweepResult,
     Window,
@@ -123,6 +125,10 @@ class RunnerMetrics:
             "ecowarn_detector_tail_quiet_total",
             "Evaluations skipped: quiet subject, rule's condition decidedly false in the new"
             " minutes", registry=registry)
+        self.gated = Counter(
+            "ecowarn_detector_gated_total",
+            "Evaluations skipped: the claimed spans alone show in-order data that cannot change"
+            " a finding of subjects without alerts (data_gap)", registry=registry)
         self.claimed = Counter("ecowarn_detector_pending_claimed_total",
                                "pending_eval rows claimed and evaluated", registry=registry)
         self.leader = Gauge("ecowarn_detector_leader",
@@ -166,6 +172,7 @@ class DetectorRunner:
         # Per evaluator, looked up once: whether it holds its grid, its tail check, its
         # primary series and look-back (for prefetching).
         self._held = [ev.held_grid for ev in evaluators]
+        self._gated = [isinstance(ev, SpanGated) for ev in evaluators]
         # Per evaluator, device -> the subjects it touches (see ``_subject_set``).
         self._subject_sets: list[dict[str, tuple[str, ...]]] = [{} for _ in evaluators]
         self._interned: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -416,10 +423,12 @@ class DetectorRunner:
             # devices plus the distinct sets' subjects, not devices x group size.
             by_set: dict[tuple[int, int], tuple[tuple[str, ...], datetime, datetime]] = {}
             touched: dict[str, list[tuple[int, int]]] = {}
-            for device_id, t_min, t_max, _ in spans:
+            gated: dict[tuple[int, int], list[Span]] = {}
+            for device_id, t_min, t_max, _, declared in spans:
                 if self.cache is not None:
                     self.cache.invalidate(device_id, t_min)
                 sets = touched[device_id] = []
+                span: Span | None = None
                 for i in range(len(self._evaluators)):
                     subjects = self._subject_set(i, device_id)
                     if not subjects:
@@ -429,6 +438,14 @@ class DetectorRunner:
                     by_set[k] = (subjects, t_min, t_max) if got is None else (
                         subjects, min(got[1], t_min), max(got[2], t_max))
                     sets.append(k)
+                    if self._gated[i]:
+                        if span is None:
+                            span = Span(device_id, t_min.timestamp(), t_max.timestamp(),
+                                        bool(declared))
+                        gated.setdefault(k, []).append(span)
+            for k, set_spans in gated.items():
+                if self._gate_passes(k[0], by_set[k], set_spans):
+                    del by_set[k]  # nothing the rule found can change: no work for it
             work: dict[tuple[int, str], Window] = {}
             for (i, _), (subjects, lo, hi) in by_set.items():
                 for subject in subjects:
@@ -445,7 +462,7 @@ class DetectorRunner:
                 set_due = {k: any((k[0], s) in due for s in subjects)
                            for k, (subjects, _, _) in by_set.items()}
                 await self._prefetch(conn, due, [d for d, sets in touched.items()
-                                                 if any(set_due[k] for k in sets)])
+                                                 if any(set_due.get(k, False) for k in sets)])
             await self._learn_quiet(conn, work)
             batch = next(_BATCH_IDS)
             for ev in self._evaluators:
@@ -480,6 +497,24 @@ class DetectorRunner:
             return await conn.execute(_CLAIM_ALL, (self._claim_limit,))
         return await conn.execute(_CLAIM_OWNED, (sorted(self._owned), self._claim_limit))
 
+    def _gate_passes(self, i: int, subject_set: tuple[tuple[str, ...], datetime, datetime],
+                     spans: list[Span]) -> bool:
+        """Whether rule ``i`` (:class:`SpanGated`) needs no evaluation of this subject set:
+        the spans cannot change a finding (asked first, so the evaluator records them every
+        batch) and no subject has had an alert from before the new data on."""
+        ev = self._evaluators[i]
+        assert isinstance(ev, SpanGated)
+        if not ev.spans_quiet(spans):
+            return False
+        subjects, t_min, _ = subject_set
+        quiet = self._quiet
+        for s in subjects:
+            since = quiet.get((i, s))
+            if since is None or since > t_min:
+                return False
+        self._counts[_GATED] += len(subjects)
+        return True
+
     def _subject_set(self, i: int, device_id: str) -> tuple[str, ...]:
         """The subjects of rule ``i`` that ``device_id`` touches, as one tuple shared by every
         device with the same subjects (the registry, hence the mapping, is fixed)."""
@@ -495,6 +530,8 @@ class DetectorRunner:
         for name, n in counts.items():
             if name == _UNCHANGED:
                 self._metrics.unchanged.inc(n)
+            elif name == _GATED:
+                self._metrics.gated.inc(n)
             elif name == _TAIL_QUIET:
                 self._metrics.tail_quiet.inc(n)
             elif name == _SKIPPED:
@@ -658,8 +695,8 @@ class DetectorRunner:
 _CLAIM_ALL = (
     "WITH claimed AS (DELETE FROM pending_eval WHERE id IN ("
     " SELECT id FROM pending_eval ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
-    " RETURNING device_id, t_min, t_max)"
-    " SELECT device_id, min(t_min), max(t_max), count(*) FROM claimed"
+    " RETURNING device_id, t_min, t_max, declared)"
+    " SELECT device_id, min(t_min), max(t_max), count(*), bool_or(declared) FROM claimed"
     " GROUP BY device_id"
 )
 # Only rows whose key maps to an owned partition (a key missing from the map: partition 0).
@@ -668,8 +705,8 @@ _CLAIM_OWNED = (
     " SELECT p.id FROM pending_eval p LEFT JOIN runner_partition_keys k ON k.key = p.device_id"
     " WHERE coalesce(k.part, 0) = ANY(%s::int[])"
     " ORDER BY p.id LIMIT %s FOR UPDATE OF p SKIP LOCKED)"
-    " RETURNING device_id, t_min, t_max)"
-    " SELECT device_id, min(t_min), max(t_max), count(*) FROM claimed"
+    " RETURNING device_id, t_min, t_max, declared)"
+    " SELECT device_id, min(t_min), max(t_max), count(*), bool_or(declared) FROM claimed"
     " GROUP BY device_id"
 )
 
@@ -708,7 +745,7 @@ async def _apply_sweep(conn: psycopg.AsyncConnection[Any], rule: str, plan: Swee
 
 _BEGINNING = datetime(1, 1, 1, tzinfo=UTC)
 # Keys of the per-batch counts besides rule ids (evaluations per rule).
-_UNCHANGED, _TAIL_QUIET, _SKIPPED = " unchanged", " tail_quiet", " skipped"
+_UNCHANGED, _TAIL_QUIET, _SKIPPED, _GATED = " unchanged", " tail_quiet", " skipped", " gated"
 
 
 def _no_later(a: datetime | None, b: datetime) -> bool:
