@@ -117,7 +117,8 @@ async def twin_stream(database: str, second_database: str, registry: Registry,
                       check: Callable[[int], bool] = lambda k: True,
                       ) -> tuple[list[tuple[Any, ...]], int]:
     """The chunks into both databases through the ingest pipeline, each drained by a runner:
-    the first with its memories (metrics into ``metrics``), the second with no cache. After
+    the first with its memories (metrics into ``metrics``), the second with no cache and
+    remembering nothing from one batch to the next. After
     every chunk ``check`` selects, both hold the same alerts. Returns the first's alerts and
     its cache's hits."""
     params = default_params()
@@ -126,7 +127,8 @@ async def twin_stream(database: str, second_database: str, registry: Registry,
         runner_a = DetectorRunner(pool_a, registry, build_evaluators(registry, params, rules=rules),
                                   RunnerMetrics(metrics))
         runner_b = DetectorRunner(pool_b, registry, build_evaluators(registry, params, rules=rules),
-                                  RunnerMetrics(CollectorRegistry()), cache=False)
+                                  RunnerMetrics(CollectorRegistry()), cache=False,
+                                  memories=False)
         async with IngestPipeline(pool_a, registry, IngestMetrics(CollectorRegistry()),
                                   flush_ms=5) as pipe_a, \
                 IngestPipeline(pool_b, registry, IngestMetrics(CollectorRegistry()),

@@ -153,7 +153,7 @@ class DetectorRunner:
                  poll_ms: int = 1000, claim_limit: int = 100_000, sweep_s: float = 60.0,
                  on_alerts: Callable[[list[int]], None] | None = None,
                  cache: bool = True, partitions: PartitionMap | None = None,
-                 rebalance_s: float = 2.0) -> None:
+                 rebalance_s: float = 2.0, memories: bool = True) -> None:
         self._pool = pool
         self._registry = registry
         self._evaluators = evaluators
@@ -163,18 +163,25 @@ class DetectorRunner:
         # (``alerts.store.lock_subject``), so a claim's lock count stays bounded.
         self._claim_limit = claim_limit
         self.cache: SeriesCache | None = SeriesCache() if cache else None
+        # False: every batch starts from nothing remembered (cache aside), as after a
+        # restart: a reference that reads the database for everything (tests, diagnosis).
+        self._memories = memories
         # (rule index, subject) -> window start of the last reconciliation that left no
         # alert from that window on (see the module docstring).
         self._quiet: dict[tuple[int, str], datetime] = {}
-        # (rule index, subject) -> newest event time claimed so far and the last result,
-        # for evaluators whose findings only change on a new grid minute (``held_grid``).
-        self._last: dict[tuple[int, str], tuple[datetime, datetime, list[AlertDraft]]] = {}
+        # (rule index, subject) -> newest event time claimed so far, the last result (window
+        # start, drafts) and the newest event time's minute (epoch minutes), for evaluators
+        # whose findings only change on a new grid minute (``held_grid``).
+        self._last: dict[tuple[int, str], tuple[datetime, datetime, list[AlertDraft], int]] = {}
         # Per evaluator, looked up once: whether it holds its grid, its tail check, its
         # primary series and look-back (for prefetching).
         self._held = [ev.held_grid for ev in evaluators]
         self._gated = [isinstance(ev, SpanGated) for ev in evaluators]
         # Per evaluator, device -> the subjects it touches (see ``_subject_set``).
         self._subject_sets: list[dict[str, tuple[str, ...]]] = [{} for _ in evaluators]
+        # Per device, the keys and subject sets it touches (``_learn_device``).
+        self._device_sets: dict[str, tuple[tuple[tuple[int, int], ...],
+                                           tuple[tuple[str, ...], ...]]] = {}
         self._interned: dict[tuple[str, ...], tuple[str, ...]] = {}
         # Counts of the batch being evaluated, added to the metrics once per batch.
         self._counts: collections.Counter[str] = collections.Counter()
@@ -404,6 +411,8 @@ class DetectorRunner:
 
     async def _run_once(self) -> int:
         t0 = time.perf_counter()
+        if not self._memories:
+            self._forget()
         opened_all: list[int] = []
         quiet_now: dict[tuple[int, str], datetime | None] = {}
         async with self._pool.connection() as conn, conn.transaction():
@@ -421,24 +430,28 @@ class DetectorRunner:
             # Devices that share a subject set (e.g. every device of an enterprise for
             # data_gap's outages) first merge their spans per set, so a pass costs the
             # devices plus the distinct sets' subjects, not devices x group size.
-            by_set: dict[tuple[int, int], tuple[tuple[str, ...], datetime, datetime]] = {}
-            touched: dict[str, list[tuple[int, int]]] = {}
+            by_set: dict[tuple[int, int], list[Any]] = {}  # [subjects, t_min, t_max]
+            touched: dict[str, tuple[tuple[int, int], ...]] = {}
             gated: dict[tuple[int, int], list[Span]] = {}
+            gates = self._gated
             for device_id, t_min, t_max, _, declared in spans:
                 if self.cache is not None:
                     self.cache.invalidate(device_id, t_min)
-                sets = touched[device_id] = []
+                entries = self._device_sets.get(device_id)
+                if entries is None:
+                    entries = self._learn_device(device_id)
+                touched[device_id] = entries[0]
                 span: Span | None = None
-                for i in range(len(self._evaluators)):
-                    subjects = self._subject_set(i, device_id)
-                    if not subjects:
-                        continue
-                    k = (i, id(subjects))
+                for k, subjects in zip(*entries, strict=True):
                     got = by_set.get(k)
-                    by_set[k] = (subjects, t_min, t_max) if got is None else (
-                        subjects, min(got[1], t_min), max(got[2], t_max))
-                    sets.append(k)
-                    if self._gated[i]:
+                    if got is None:
+                        by_set[k] = [subjects, t_min, t_max]
+                    else:
+                        if t_min < got[1]:
+                            got[1] = t_min
+                        if t_max > got[2]:
+                            got[2] = t_max
+                    if gates[k[0]]:
                         if span is None:
                             span = Span(device_id, t_min.timestamp(), t_max.timestamp(),
                                         bool(declared))
@@ -446,12 +459,18 @@ class DetectorRunner:
             for k, set_spans in gated.items():
                 if self._gate_passes(k[0], by_set[k], set_spans):
                     del by_set[k]  # nothing the rule found can change: no work for it
-            work: dict[tuple[int, str], Window] = {}
+            spans_of: dict[tuple[int, str], list[datetime]] = {}
             for (i, _), (subjects, lo, hi) in by_set.items():
                 for subject in subjects:
-                    w = work.get((i, subject))
-                    work[(i, subject)] = Window(lo, hi) if w is None else Window(
-                        min(w.t_min, lo), max(w.t_max, hi))
+                    w = spans_of.get((i, subject))
+                    if w is None:
+                        spans_of[(i, subject)] = [lo, hi]
+                    else:
+                        if lo < w[0]:
+                            w[0] = lo
+                        if hi > w[1]:
+                            w[1] = hi
+            work = self._answer_unchanged(spans_of)
             if self.cache is not None:
                 # Rows committed after our last look but not claimed by this batch: a
                 # subject may read such a device (its own rows wait for a later batch).
@@ -497,11 +516,11 @@ class DetectorRunner:
             return await conn.execute(_CLAIM_ALL, (self._claim_limit,))
         return await conn.execute(_CLAIM_OWNED, (sorted(self._owned), self._claim_limit))
 
-    def _gate_passes(self, i: int, subject_set: tuple[tuple[str, ...], datetime, datetime],
-                     spans: list[Span]) -> bool:
+    def _gate_passes(self, i: int, subject_set: list[Any], spans: list[Span]) -> bool:
         """Whether rule ``i`` (:class:`SpanGated`) needs no evaluation of this subject set:
         the spans cannot change a finding (asked first, so the evaluator records them every
-        batch) and no subject has had an alert from before the new data on."""
+        batch) and no subject has had an alert from before the new data on. ``subject_set``
+        is [subjects, earliest, latest event time of the set's new data]."""
         ev = self._evaluators[i]
         assert isinstance(ev, SpanGated)
         if not ev.spans_quiet(spans):
@@ -514,6 +533,44 @@ class DetectorRunner:
                 return False
         self._counts[_GATED] += len(subjects)
         return True
+
+    def _learn_device(self, device_id: str) -> tuple[tuple[tuple[int, int], ...],
+                                                     tuple[tuple[str, ...], ...]]:
+        """The subject sets ``device_id`` touches, once: their keys (rule index, set
+        identity) and the sets (the registry, hence the mapping, is fixed)."""
+        keys: list[tuple[int, int]] = []
+        sets: list[tuple[str, ...]] = []
+        for i in range(len(self._evaluators)):
+            subjects = self._subject_set(i, device_id)
+            if subjects:
+                keys.append((i, id(subjects)))
+                sets.append(subjects)
+        got = self._device_sets[device_id] = (tuple(keys), tuple(sets))
+        return got
+
+    def _answer_unchanged(self, spans_of: dict[tuple[int, str], list[datetime]],
+                          ) -> dict[tuple[int, str], Window]:
+        """The batch's work, (rule, subject) -> window, without what needs nothing at all:
+        a held-grid subject whose new readings all lie after everything evaluated, within
+        the newest minute (``_unchanged``), whose last evaluation found nothing where the
+        last reconciliation left no alert. Its memory moves on to the new readings; the
+        others are evaluated (or answered from memory and reconciled) by ``_evaluate_rule``."""
+        work: dict[tuple[int, str], Window] = {}
+        held, last_of, quiet = self._held, self._last, self._quiet
+        noop = 0
+        for key, (lo, hi) in spans_of.items():
+            last = last_of.get(key) if held[key[0]] else None
+            if (last is not None and not last[2] and lo > last[0]
+                    and int(hi.timestamp() // 60) == last[3]
+                    and (q := quiet.get(key)) is not None and q <= last[1]):
+                last_of[key] = (hi, last[1], last[2], last[3])
+                noop += 1
+                continue
+            work[key] = Window(lo, hi)
+        if noop:
+            self._counts[_UNCHANGED] += noop
+            self._counts[_SKIPPED] += noop
+        return work
 
     def _subject_set(self, i: int, device_id: str) -> tuple[str, ...]:
         """The subjects of rule ``i`` that ``device_id`` touches, as one tuple shared by every
@@ -543,8 +600,8 @@ class DetectorRunner:
         """Only readings after everything evaluated so far, all within the minute of the
         newest one (evaluators whose findings change only on a new grid minute)."""
         last = self._last.get(key) if self._held[key[0]] else None
-        return last is not None and window.t_min > last[0] and _same_minute(window.t_max,
-                                                                            last[0])
+        return (last is not None and window.t_min > last[0]
+                and int(window.t_max.timestamp() // 60) == last[3])
 
     async def _prefetch(self, conn: psycopg.AsyncConnection[Any],
                         work: dict[tuple[int, str], Window], devices: list[str]) -> None:
@@ -598,7 +655,7 @@ class DetectorRunner:
             if last is not None and self._unchanged(key, window):
                 # Only readings after everything evaluated so far, all within the minute of
                 # the newest one: no grid point up to that minute changes, nor any finding.
-                self._last[key] = (window.t_max, last[1], last[2])
+                self._last[key] = (window.t_max, last[1], last[2], last[3])
                 results.append((subject, window, last[1], last[2]))
                 self._counts[_UNCHANGED] += 1
             elif (last is not None and window.t_min > last[0] and not last[2]
@@ -607,7 +664,7 @@ class DetectorRunner:
                 # Only readings after everything evaluated so far; the last evaluation found
                 # nothing and left no alert; the evaluator sees from its cache that the rule's
                 # condition cannot hold anywhere in the new minutes: nothing can change.
-                self._last[key] = (window.t_max, last[1], [])
+                self._last[key] = _remember(window.t_max, last[1], [])
                 results.append((subject, window, last[1], []))
                 self._counts[_TAIL_QUIET] += 1
             else:
@@ -624,7 +681,7 @@ class DetectorRunner:
                 if held:
                     last = self._last.get((i, subject))
                     newest = window.t_max if last is None else max(last[0], window.t_max)
-                    self._last[(i, subject)] = (newest, window_start, drafts)
+                    self._last[(i, subject)] = _remember(newest, window_start, drafts)
             else:
                 subject, window, window_start, drafts = got
             opened.extend(await self._reconcile(conn, i, subject, window_start, drafts, quiet_now))
@@ -755,8 +812,9 @@ def _no_later(a: datetime | None, b: datetime) -> bool:
 _PREFETCH_HOLD_S = 600.0
 
 
-def _same_minute(a: datetime, b: datetime) -> bool:
-    return int(a.timestamp() // 60) == int(b.timestamp() // 60)
+def _remember(newest: datetime, window_start: datetime,
+              drafts: list[AlertDraft]) -> tuple[datetime, datetime, list[AlertDraft], int]:
+    return newest, window_start, drafts, int(newest.timestamp() // 60)
 
 
 async def _conninfo(pool: AsyncConnectionPool[Any]) -> str:
