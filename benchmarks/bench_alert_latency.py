@@ -156,7 +156,7 @@ async def _wait_committed(svc: Any, device: str, ts: datetime, limit_s: float = 
 
 
 async def trial(svc: Any, pub: aiomqtt.Client, http: httpx.AsyncClient, prefix: str, pair: int,
-                stretch: int, at: float) -> tuple[float, float, float]:
+                stretch: int, at: float = 0.0) -> tuple[float, float, float]:
     """One outage, its completing reading published at ``at`` (monotonic) or as soon as the
     readings before it are in; returns (seconds to visible in the API, seconds to the alert
     row's creation, wall-clock second within the minute when it was published)."""

@@ -535,7 +535,7 @@ async def _probe(svc: Any, broker: Broker, prefix: str, token: str, probe_pairs:
         k = 0
         while time.monotonic() < until:
             try:
-                visible, _ = await trial(svc, pub, http, prefix, k % probe_pairs, k // probe_pairs)
+                visible, _, _ = await trial(svc, pub, http, prefix, k % probe_pairs, k // probe_pairs)
                 res.latencies.append(visible)
             except (RuntimeError, httpx.HTTPError) as exc:
                 res.failures.append(f"trial {k + 1}: {exc}")
