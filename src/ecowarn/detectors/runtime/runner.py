@@ -21,6 +21,10 @@ Two memories make a batch cheap (a subject evaluation used to cost several queri
   reconciling could change nothing and is skipped. Wall-clock sweeps and a rolled-back
   batch forget what they may have changed.
 
+Besides, an evaluator may remember what the claimed spans show (``contract.SpanGated``:
+``data_gap`` keeps each device's newest reading, so devices reporting on time leave a group
+without alerts unevaluated).
+
 Both are exact only while this runner sees every ``pending_eval`` row of the subjects it
 evaluates. :meth:`DetectorRunner.run` ensures it in one of two ways:
 
