@@ -181,8 +181,6 @@ class DetectorRunner:
         # primary series and look-back (for prefetching).
         self._held = [ev.held_grid for ev in evaluators]
         self._gated = [isinstance(ev, SpanGated) for ev in evaluators]
-        # Per evaluator, device -> the subjects it touches (see ``_subject_set``).
-        self._subject_sets: list[dict[str, tuple[str, ...]]] = [{} for _ in evaluators]
         # Per device, the keys and subject sets it touches (``_learn_device``).
         self._device_sets: dict[str, tuple[tuple[tuple[int, int], ...],
                                            tuple[tuple[str, ...], ...]]] = {}
@@ -541,11 +539,13 @@ class DetectorRunner:
     def _learn_device(self, device_id: str) -> tuple[tuple[tuple[int, int], ...],
                                                      tuple[tuple[str, ...], ...]]:
         """The subject sets ``device_id`` touches, once: their keys (rule index, set
-        identity) and the sets (the registry, hence the mapping, is fixed)."""
+        identity) and the sets, each one tuple shared by every device with the same subjects
+        of the rule (the registry, hence the mapping, is fixed)."""
         keys: list[tuple[int, int]] = []
         sets: list[tuple[str, ...]] = []
-        for i in range(len(self._evaluators)):
-            subjects = self._subject_set(i, device_id)
+        for i, ev in enumerate(self._evaluators):
+            found = tuple(ev.subjects_for(device_id))
+            subjects = self._interned.setdefault(found, found)
             if subjects:
                 keys.append((i, id(subjects)))
                 sets.append(subjects)
@@ -564,8 +564,7 @@ class DetectorRunner:
         noop = 0
         for key, (lo, hi) in spans_of.items():
             last = last_of.get(key) if held[key[0]] else None
-            if (last is not None and not last[2] and lo > last[0]
-                    and int(hi.timestamp() // 60) == last[3]
+            if (last is not None and not last[2] and _within_last_minute(last, lo, hi)
                     and (q := quiet.get(key)) is not None and q <= last[1]):
                 last_of[key] = (hi, last[1], last[2], last[3])
                 noop += 1
@@ -575,16 +574,6 @@ class DetectorRunner:
             self._counts[_UNCHANGED] += noop
             self._counts[_SKIPPED] += noop
         return work
-
-    def _subject_set(self, i: int, device_id: str) -> tuple[str, ...]:
-        """The subjects of rule ``i`` that ``device_id`` touches, as one tuple shared by every
-        device with the same subjects (the registry, hence the mapping, is fixed)."""
-        known = self._subject_sets[i]
-        got = known.get(device_id)
-        if got is None:
-            subjects = tuple(self._evaluators[i].subjects_for(device_id))
-            got = known[device_id] = self._interned.setdefault(subjects, subjects)
-        return got
 
     def _flush_counts(self) -> None:
         counts, self._counts = self._counts, collections.Counter()
@@ -604,8 +593,7 @@ class DetectorRunner:
         """Only readings after everything evaluated so far, all within the minute of the
         newest one (evaluators whose findings change only on a new grid minute)."""
         last = self._last.get(key) if self._held[key[0]] else None
-        return (last is not None and window.t_min > last[0]
-                and int(window.t_max.timestamp() // 60) == last[3])
+        return last is not None and _within_last_minute(last, window.t_min, window.t_max)
 
     async def _prefetch(self, conn: psycopg.AsyncConnection[Any],
                         work: dict[tuple[int, str], Window], devices: list[str]) -> None:
@@ -814,6 +802,13 @@ def _no_later(a: datetime | None, b: datetime) -> bool:
 
 # Readings before a look-back window that still stand for its first minutes.
 _PREFETCH_HOLD_S = 600.0
+
+
+def _within_last_minute(last: tuple[datetime, datetime, list[AlertDraft], int], t_min: datetime,
+                        t_max: datetime) -> bool:
+    """New readings ``[t_min, t_max]`` all after the newest remembered in ``last`` and within
+    its minute."""
+    return t_min > last[0] and int(t_max.timestamp() // 60) == last[3]
 
 
 def _remember(newest: datetime, window_start: datetime,
