@@ -112,6 +112,9 @@ class SeriesCache:
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._by_device: dict[str, set[str]] = {}
         self._stale: dict[str, float] = {}  # device -> earliest instant to fetch again
+        # Cached devices :meth:`expect_newer`'s last call has been applied to; the others
+        # are stale from their newest cached reading (worked out when next looked at).
+        self._settled: set[str] = set()
         self._max_points = max_points
         self._period_end = time.monotonic() + _PERIOD_S
         self.hits = 0
@@ -128,6 +131,7 @@ class SeriesCache:
         self._entries.clear()
         self._by_device.clear()
         self._stale.clear()
+        self._settled.clear()
 
     # --- keeping it exact ---------------------------------------------------------------
 
@@ -144,22 +148,54 @@ class SeriesCache:
         runner having claimed their ``pending_eval`` rows yet (a batch claims a limited number
         of rows, and a subject reads devices whose rows wait for a later batch): every cached
         device becomes stale from its newest cached reading on, and its tail is fetched again
-        when something next reads it (one query per batch for the devices read)."""
-        for dev, metrics in self._by_device.items():
-            newest = [e.te[-1] for m in metrics if (e := self._entries[(dev, m)]).te.size]
-            t = float(max(newest)) if newest else min(self._entries[(dev, m)].lo for m in metrics)
-            prev = self._stale.get(dev)
-            self._stale[dev] = t if prev is None else min(prev, t)
+        when something next reads it (one query per batch for the devices read).
+
+        Lazily: each device's instant is worked out when the device is next looked at
+        (:meth:`_settle`), so a batch costs the devices it reads, not every cached one. Until
+        then only a refresh changes the device's newest cached reading (settling it first),
+        and a trim at :meth:`end_batch` can only make the instant earlier (fetch more)."""
+        self._settled = set()
+
+    def _settle(self, dev: str) -> None:
+        """Apply the last :meth:`expect_newer` to cached ``dev``: stale from its newest cached
+        reading (from its earliest ``lo`` when it holds none)."""
+        if dev in self._settled:
+            return
+        self._settled.add(dev)
+        newest = -math.inf
+        lo = math.inf
+        for m in self._by_device[dev]:
+            e = self._entries[(dev, m)]
+            n = e.te.size
+            if n:
+                t = float(e.te[n - 1])
+                if t > newest:
+                    newest = t
+            elif e.lo < lo:
+                lo = e.lo
+        t = newest if newest != -math.inf else lo
+        prev = self._stale.get(dev)
+        self._stale[dev] = t if prev is None else min(prev, t)
+
+    def _is_stale(self, dev: str) -> bool:
+        return dev in self._stale or dev not in self._settled
 
     async def refresh(self, conn: psycopg.AsyncConnection[Any],
                       devices: Iterable[str] | None = None) -> None:
         """Fetch again, in one query, what was invalidated since the last refresh: of
         ``devices`` only, when given (the others stay stale: not read until refreshed)."""
-        if not self._stale:
-            return
+        by_device = self._by_device
         if devices is None:
+            for d in by_device:
+                self._settle(d)
             stale, self._stale = self._stale, {}
         else:
+            settled = self._settled
+            for d in devices:
+                if d not in settled and d in by_device:
+                    self._settle(d)
+            if not self._stale:
+                return
             stale = {d: t for d in devices if (t := self._stale.pop(d, None)) is not None}
         req: list[tuple[str, str, float, float | None]] = []
         for dev, t in stale.items():
@@ -228,6 +264,8 @@ class SeriesCache:
             e = self._entries.get((dev, m))
             if e is None:
                 self._entries[(dev, m)] = _Entry(since, te, v, f, now, since)
+                if dev not in self._by_device:  # complete up to now: nothing newer to expect
+                    self._settled.add(dev)
                 self._by_device.setdefault(dev, set()).add(m)
             else:
                 e.te = np.concatenate((te, e.te))
@@ -270,7 +308,7 @@ class SeriesCache:
         best: float | None = None
         for key in keys:
             e = self._entries.get(key)
-            if e is None or key[0] in self._stale:
+            if e is None or self._is_stale(key[0]):
                 return False, None
             i = int(np.searchsorted(e.te, before, "left")) - 1
             if i >= 0:
@@ -292,10 +330,10 @@ class SeriesCache:
         latest: float | None = None
         prev: float | None = None
         parts: list[FloatArray] = []
-        stale = self._stale
+        stale, settled = self._stale, self._settled
         for key in keys:
             e = self._entries.get(key)
-            if e is None or key[0] in stale or since < e.lo:
+            if e is None or (d := key[0]) in stale or d not in settled or since < e.lo:
                 return None
             te = e.te
             n = te.size
@@ -325,7 +363,7 @@ class SeriesCache:
         best: float | None = None
         for key in keys:
             e = self._entries.get(key)
-            if e is None or key[0] in self._stale or after < e.lo:
+            if e is None or self._is_stale(key[0]) or after < e.lo:
                 return False, None
             i = int(np.searchsorted(e.te, after, "right"))
             if i < e.te.size:
@@ -336,7 +374,7 @@ class SeriesCache:
     def covers(self, keys: Iterable[tuple[str, str]], since: float) -> bool:
         for key in keys:
             e = self._entries.get(key)
-            if e is None or key[0] in self._stale or since < e.lo:
+            if e is None or self._is_stale(key[0]) or since < e.lo:
                 return False
         return True
 
@@ -378,3 +416,4 @@ class SeriesCache:
             if not metrics:
                 del self._by_device[key[0]]
                 self._stale.pop(key[0], None)
+                self._settled.discard(key[0])
