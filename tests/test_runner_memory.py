@@ -23,7 +23,7 @@ from conftest import ADMIN_DSN, _dsn_for
 from prometheus_client import CollectorRegistry
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
-from test_eval_support import EvalEnv
+from test_eval_support import CEMENT, KILN, EvalEnv, insert_order
 
 from ecowarn.alerts.store import lock_subject
 from ecowarn.config.registry import Registry
@@ -252,6 +252,66 @@ async def test_rows_committed_but_not_claimed_are_read_fresh(eval_env: EvalEnv, 
     assert [(a.rule, a.start, a.end) for a in alerts] == [
         ("treatment_off", DAY + timedelta(minutes=150), None)]
     assert alerts[0].evidence["facts"]["stages_off_devices"] == [["PWR-SCR-1"]]
+
+
+@pytest.mark.parametrize("cache", [True, False], ids=["cache", "no_cache"])
+async def test_readings_older_than_what_an_evaluation_read_are_judged(eval_env: EvalEnv,
+                                                                      cache: bool) -> None:
+    """A full evaluation reads, through the refreshed cache, readings newer than anything its
+    batch claimed (the kiln and the other stages to 10:59, their pending rows not yet
+    visible). The SCR's logger then sends its half hour 10:30-10:59 late (0.3 kW: off): all
+    of it after everything the batch claimed, none of it after what the evaluation read.
+    Judged as a quiet tail from the evaluated 10:59 on, the outage would never be seen; it
+    must be evaluated in full: one treatment_off alert from 10:30."""
+    runner = DetectorRunner(eval_env.pool, eval_env.registry,
+                            build_evaluators(eval_env.registry, default_params(),
+                                             rules=frozenset({"treatment_off"})),
+                            RunnerMetrics(CollectorRegistry()), cache=cache)
+    await eval_env.write_rows(kiln_minutes(0, 150, scr_off_from=150))  # 08:00-10:29
+    await runner.drain()
+    half_hour = kiln_minutes(150, 180, scr_off_from=150)
+    others = [r for r in half_hour if r[0] != "PWR-SCR-1"]
+    async with eval_env.pool.connection() as conn, conn.cursor() as cur:
+        await cur.executemany("INSERT INTO readings (device_id, metric, ts, value, flag)"
+                              " VALUES (%s, %s, %s, %s, %s)", others)
+    # a late kiln reading, claimed alone: a full evaluation, which reads the others to 10:59
+    await eval_env.write_rows([("PWR-KILN-1", "p", DAY + timedelta(minutes=148, seconds=30), 555.0, "N")])
+    assert await runner.run_once() == 1
+    assert await eval_env.alerts() == []  # the SCR without a value: not decidedly off
+    await eval_env.execute(
+        "INSERT INTO pending_eval (device_id, t_min, t_max) SELECT d, %s, %s FROM unnest(%s::text[]) d",
+        (DAY + timedelta(minutes=150), DAY + timedelta(minutes=179), sorted({r[0] for r in others})))
+    await eval_env.write_rows([r for r in half_hour if r[0] == "PWR-SCR-1"])
+    await runner.drain()
+    alerts = await eval_env.alerts()
+    assert [(a.rule, a.start, a.end) for a in alerts] == [
+        ("treatment_off", DAY + timedelta(minutes=150), None)]
+
+
+async def test_an_order_declared_ahead_ends_the_quiet_tails(eval_env: EvalEnv) -> None:
+    """No order names the cement works: the kiln's new minutes are quiet tails for
+    emergency_noncompliance (nothing to find without an order). A shutdown order for
+    01:00-03:00, declared at 00:30 before any of its minutes came, queues its window, and
+    every minute up to its end is evaluated in full: the kiln running on from 01:00 is an
+    alert."""
+    metrics = CollectorRegistry()
+    runner = DetectorRunner(eval_env.pool, eval_env.registry,
+                            build_evaluators(eval_env.registry, default_params(),
+                                             rules=frozenset({"emergency_noncompliance"})),
+                            RunnerMetrics(metrics))
+
+    async def minutes(start: int, end: int) -> None:
+        for m in range(start, end):
+            await eval_env.write_rows([(KILN, "p", DAY + timedelta(minutes=m), 560.0, "N")])
+            await runner.drain()
+
+    await minutes(0, 30)
+    assert (metrics.get_sample_value("ecowarn_detector_tail_quiet_total") or 0) >= 20
+    await insert_order(eval_env, [CEMENT], DAY + timedelta(hours=1), DAY + timedelta(hours=3))
+    await minutes(30, 100)
+    alerts = await eval_env.alerts()
+    assert [(a.rule, a.subject, a.start, a.end) for a in alerts] == [
+        ("emergency_noncompliance", KILN, DAY + timedelta(hours=1), None)]
 
 
 def kiln_cycles() -> list[Row]:

@@ -177,6 +177,12 @@ class Evaluator:
         """
         return False
 
+    def read_until(self, subject: str) -> float | None:
+        """The newest reading of the subject's primary series its last full evaluation saw
+        (findings on a grid ending in that reading's minute, see ``contract``)."""
+        done = self._evaluated.get(subject)
+        return None if done is None else done[0]
+
     def _tail_since(self, subject: str, cache: SeriesCache | None) -> tuple[tuple[float, Any], float] | None:
         """What the subject's last full evaluation recorded, and the latest reading of its
         primary series now, from the runner's cache; None when either is not known."""

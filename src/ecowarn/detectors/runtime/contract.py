@@ -67,6 +67,12 @@ class RuleEvaluator(Protocol):
         it found (nothing): answered from ``cache`` alone; False when unsure."""
         ...
 
+    def read_until(self, subject: str) -> float | None:
+        """Event time (epoch s) of the newest reading the subject's last full evaluation could
+        use: with a held grid, readings after it cannot have changed that evaluation, readings
+        at or before it (committed later) can. None when not known."""
+        ...
+
     def forget(self) -> None:
         """Drop what the evaluator remembers of the database (the runner's memories went)."""
         ...

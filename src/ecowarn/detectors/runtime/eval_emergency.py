@@ -99,6 +99,14 @@ class EmergencyEvaluator(Evaluator):
     def _maintenance_devices(self, subject: str) -> list[str]:
         return [subject]
 
+    def tail_quiet(self, subject: str, cache: SeriesCache | None) -> bool:
+        """No order names the meter's enterprise (as of this batch): readings cannot make the
+        rule find anything. Orders are never deleted, and one declared later makes its
+        enterprise named from the next batch on (and queues its window again)."""
+        if self._ordered is None:
+            return False
+        return self._registry.devices[subject].enterprise_id not in self._ordered
+
     async def evaluate(self, conn: psycopg.AsyncConnection[Any], subject: str,
                        window: Window, cache: SeriesCache | None = None) -> tuple[datetime, list[AlertDraft]]:
         dev = self._registry.devices[subject]
@@ -108,7 +116,9 @@ class EmergencyEvaluator(Evaluator):
         until = await latest_ts(conn, cache, self.primary_keys(subject))
         lo = min(window.t_min, until or window.t_min) - self.lookback
         if until is None:
+            self._evaluated.pop(subject, None)
             return lo, []
+        self._evaluated[subject] = (until.timestamp(), None)
         if self._ordered is not None and dev.enterprise_id not in self._ordered:
             return lo, []
         orders = await load_orders(conn, dev.enterprise_id, lo, until)

@@ -671,8 +671,14 @@ class DetectorRunner:
                 window_start, drafts = next(evaluated)
                 self._counts[ev.rule] += 1
                 if held:
+                    # Everything the evaluation may have read: its batch's readings and any
+                    # newer ones it found committed (their rows not claimed yet). A reading
+                    # committed later at or before that is not "after everything evaluated".
                     last = self._last.get((i, subject))
                     newest = window.t_max if last is None else max(last[0], window.t_max)
+                    read = ev.read_until(subject)
+                    if read is not None and read > newest.timestamp():
+                        newest = datetime.fromtimestamp(read, UTC)
                     self._last[(i, subject)] = _remember(newest, window_start, drafts)
             else:
                 subject, window, window_start, drafts = got
