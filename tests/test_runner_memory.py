@@ -23,7 +23,7 @@ from conftest import ADMIN_DSN, _dsn_for
 from prometheus_client import CollectorRegistry
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
-from test_eval_support import CEMENT, KILN, EvalEnv, insert_order
+from test_eval_support import CEMENT, KILN, KILN_CEMS, EvalEnv, insert_order
 
 from ecowarn.alerts.store import lock_subject
 from ecowarn.config.registry import Registry
@@ -312,6 +312,39 @@ async def test_an_order_declared_ahead_ends_the_quiet_tails(eval_env: EvalEnv) -
     alerts = await eval_env.alerts()
     assert [(a.rule, a.subject, a.start, a.end) for a in alerts] == [
         ("emergency_noncompliance", KILN, DAY + timedelta(hours=1), None)]
+
+
+def stack_rows(seed: int) -> list[Row]:
+    """Five hours of the kiln's stack every 20 s while the kiln runs: SO2 frozen at 12.3
+    from minute 60 to 199 (an alert), NOx frozen for 100 minutes from 220 (too short); the
+    rest varying."""
+    rng = np.random.default_rng(seed)
+    rows: list[Row] = []
+    for s in range(0, 5 * 3600, 20):
+        ts = DAY + timedelta(seconds=s)
+        m = s // 60
+        rows.append(Row(KILN, "p", ts, float(560 + rng.normal(0, 25)), "N"))
+        rows.append(Row(KILN_CEMS, "so2", ts, 12.3 if 60 <= m < 200 else float(20 + rng.normal(0, 2)), "N"))
+        rows.append(Row(KILN_CEMS, "nox", ts, 31.0 if 220 <= m < 320 else float(40 + rng.normal(0, 3)), "N"))
+        rows.append(Row(KILN_CEMS, "pm", ts, float(5 + rng.normal(0, 0.5)), "N"))
+        rows.append(Row(KILN_CEMS, "o2", ts, float(10 + rng.normal(0, 0.3)), "N"))
+    return rows
+
+
+@pytest.mark.parametrize("late_fraction", [0.1, 0.0], ids=["late", "in_order"])
+async def test_flatline_quiet_tails_change_no_result(database: str, second_database: str,
+                                                     sample_registry: Registry,
+                                                     late_fraction: float) -> None:
+    chunks = delivery(stack_rows(seed=11), seed=13, late_fraction=late_fraction)
+    metrics = CollectorRegistry()
+    final, _ = await twin_stream(database, second_database, sample_registry, chunks, metrics,
+                                 rules=frozenset({"flatline"}),
+                                 check=lambda k: not late_fraction or k % 40 == 0
+                                 or k == len(chunks) - 1)
+    assert [(r[0], r[1], r[2], r[3]) for r in final] == [
+        ("flatline", f"{KILN_CEMS}/so2", DAY + timedelta(minutes=60), DAY + timedelta(minutes=200))]
+    if not late_fraction:  # whole timestamps, in order: new minutes extend what was read
+        assert (metrics.get_sample_value("ecowarn_detector_tail_quiet_total") or 0) > 1000
 
 
 def kiln_cycles() -> list[Row]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ecowarn.detectors._core import Finding
-from ecowarn.detectors.flatline import FlatlineParams, flatline
+from ecowarn.detectors.flatline import FlatlineParams, flatline, flatline_tail
 
 T0 = 1_795_363_200
 P = FlatlineParams()
@@ -117,3 +117,56 @@ def test_long_freeze_is_high_severity() -> None:
     """Six hours frozen is high severity."""
     [f] = check(np.full(360, 4.0))
     assert (f.end_s, f.facts["severity"]) == (None, "high")
+
+
+def test_tail_bound_holds_for_any_continuation() -> None:
+    """``flatline_tail`` bounds what later data can make fire (the runner's quiet tail): on
+    random short grids of two values (runs common), with the last point's value, flag and
+    production redone and ``k`` points added, and the grid starting anywhere up to the old
+    last point but one, nothing fires whenever the tail plus ``k + 1`` points stays under
+    the minimum; and a grid holding a long run, fired or not, gives None."""
+    rng = np.random.default_rng(7)
+    checked = fired_near = 0
+    for params in (FlatlineParams(min_duration_min=6), FlatlineParams(min_duration_min=6, tolerance=1.0)):
+        for _ in range(3000):
+            n = int(rng.integers(1, 14))
+            v = rng.choice([1.0, 2.0, 3.5], size=n)
+            f = rng.choice(["N", "N", "N", "M"], size=n)
+            r = rng.random(n) < 0.9
+            tail = flatline_tail(grid(n), v, f, r, params)
+            long_run = any(e - s + 1 >= 6 for s, e in zip(*runs_of(v, f, r, params), strict=True))
+            assert (tail is None) == long_run
+            if tail is None:
+                continue
+            k = int(rng.integers(0, 8))
+            more = (np.full(k + 1, v[-2]) if n > 1 and rng.random() < 0.5  # a run going on
+                    else rng.choice([1.0, 2.0, 3.5], size=k + 1))
+            v2 = np.concatenate((v[:-1], more))
+            f2 = np.concatenate((f[:-1], rng.choice(["N", "N", "M"], size=k + 1)))
+            r2 = np.concatenate((r[:-1], rng.random(k + 1) < 0.9))
+            start = int(rng.integers(0, max(1, n - 1)))
+            got = flatline(grid(n + k)[start:], v2[start:], f2[start:], r2[start:], params)
+            if tail + k + 1 < 6:
+                checked += 1
+                assert got == [], (v, v2, start)
+            elif got:
+                fired_near += 1
+    # both sides of the bound were met
+    assert checked > 1000 and fired_near > 50
+
+
+def runs_of(v: np.ndarray, f: np.ndarray, r: np.ndarray,
+            params: FlatlineParams) -> tuple[list[int], list[int]]:
+    """Constant runs [first, last] by a plain loop (the definition, not the vectorised code)."""
+    starts: list[int] = []
+    ends: list[int] = []
+    for i in range(v.size):
+        ok = f[i] == "N" and r[i]
+        linked = (ok and i > 0 and f[i - 1] == "N" and r[i - 1]
+                  and abs(v[i] - v[i - 1]) <= params.tolerance)
+        if linked and ends and ends[-1] == i - 1:
+            ends[-1] = i
+        elif linked:
+            starts.append(i - 1)
+            ends.append(i)
+    return starts, ends

@@ -19,7 +19,7 @@ from ecowarn.detectors._core import BoolArray, Finding, FloatArray, IntArray, ru
 from ecowarn.detectors._series import Episode, as_float, check_1d, grid_step_s, positive
 from ecowarn.detectors.hj75 import flag_in
 
-__all__ = ["RULE_ID", "FlatlineParams", "flatline"]
+__all__ = ["RULE_ID", "FlatlineParams", "flatline", "flatline_tail", "minimum_points"]
 
 RULE_ID = "flatline"
 
@@ -50,12 +50,10 @@ class FlatlineParams:
         positive("water_min_duration_min", self.water_min_duration_min)
 
 
-def flatline(times_s: IntArray, values: FloatArray, flags: npt.NDArray[np.str_],
-             production_running: BoolArray, params: FlatlineParams) -> list[Finding]:
-    """Frozen stretches of one metric of one outlet, on the grid ``times_s``."""
-    v = as_float(values)
-    f = np.asarray(flags)
-    running = np.asarray(production_running, dtype=bool)
+def _candidates(times_s: IntArray, v: FloatArray, f: npt.NDArray[np.str_], running: BoolArray,
+                params: FlatlineParams) -> tuple[BoolArray, int, int]:
+    """Where each point is linked to the one before (both eligible, within tolerance), the
+    grid step and the fewest points of a run that fires."""
     check_1d(times_s, values=v, flags=f, production_running=running)
     step = grid_step_s(times_s)
     eligible = flag_in(f, params.flags_checked) & np.isfinite(v) & running
@@ -64,8 +62,16 @@ def flatline(times_s: IntArray, values: FloatArray, flags: npt.NDArray[np.str_],
     with np.errstate(invalid="ignore"):
         close[1:] = np.abs(np.diff(v)) <= params.tolerance
     link = eligible & np.concatenate(([False], eligible[:-1])) & close
+    return link, step, minimum_points(params, step)
+
+
+def flatline(times_s: IntArray, values: FloatArray, flags: npt.NDArray[np.str_],
+             production_running: BoolArray, params: FlatlineParams) -> list[Finding]:
+    """Frozen stretches of one metric of one outlet, on the grid ``times_s``."""
+    v = as_float(values)
+    link, step, min_points = _candidates(times_s, v, np.asarray(flags),
+                                         np.asarray(production_running, dtype=bool), params)
     # A linked run [a, b) is the constant run [a - 1, b): its first point is unlinked.
-    min_points = max(2, int(np.ceil(params.min_duration_min * 60.0 / step)))
     l_starts, l_ends = runs(link)
     c_starts = l_starts - 1
     keep = (l_ends - c_starts) >= min_points
@@ -74,6 +80,38 @@ def flatline(times_s: IntArray, values: FloatArray, flags: npt.NDArray[np.str_],
         for seg_s, seg_e in _anchored(v, s, e, params.tolerance, min_points):
             out.append(_finding(times_s, v, seg_s, seg_e, step, params))
     return out
+
+
+def flatline_tail(times_s: IntArray, values: FloatArray, flags: npt.NDArray[np.str_],
+                  production_running: BoolArray, params: FlatlineParams) -> int | None:
+    """How many points of a constant run end at the last point but one (0: none), or None
+    when a run of ``min_duration_min`` lies anywhere on the grid (found or not: with a
+    tolerance, a long run may split into short segments).
+
+    With the last point's minute still filling and more minutes to come, a run that fires on a
+    later grid is either such a run or one through the last point: it holds at most this many
+    points before the last one, so it needs at least ``min_points`` minus this many more
+    (:meth:`FlatlineEvaluator.tail_quiet`)."""
+    v = as_float(values)
+    link, _, min_points = _candidates(times_s, v, np.asarray(flags),
+                                      np.asarray(production_running, dtype=bool), params)
+    l_starts, l_ends = runs(link)
+    if ((l_ends - l_starts + 1) >= min_points).any():
+        return None
+    n = v.size
+    if n < 2:
+        return 0
+    # the linked run through n - 2 (link[n - 2] true), if any: its constant run starts one
+    # point before it; n - l_start of its points lie at or before n - 2
+    hit = np.flatnonzero((l_starts <= n - 2) & (l_ends > n - 2))
+    if hit.size:
+        return int(n - l_starts[hit[0]])
+    return 1  # the point alone, if it takes part at all
+
+
+def minimum_points(params: FlatlineParams, step_s: int = 60) -> int:
+    """The fewest grid points of a run that fires."""
+    return max(2, int(np.ceil(params.min_duration_min * 60.0 / step_s)))
 
 
 def _anchored(v: FloatArray, s: int, e: int, tol: float,

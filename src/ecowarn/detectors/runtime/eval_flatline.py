@@ -16,7 +16,7 @@ import psycopg
 from ecowarn.alerts.store import AlertDraft
 from ecowarn.config.registry import Registry
 from ecowarn.detectors._core import Finding
-from ecowarn.detectors.flatline import RULE_ID, FlatlineParams, flatline
+from ecowarn.detectors.flatline import RULE_ID, FlatlineParams, flatline, flatline_tail, minimum_points
 from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._evalbase import fmt, local_hm, metric_phrase, outlet_phrase, state
 from ecowarn.detectors.runtime._outlet import POLLUTANTS, OutletData, OutletEvaluator, seg_bounds, split_subject
@@ -35,6 +35,22 @@ class FlatlineEvaluator(OutletEvaluator):
         self._params = params
         self.suppressed_by_maintenance = params.suppressed_by_maintenance
         self.lookback = timedelta(minutes=params.min_duration_min + 60)
+        self._min_points = minimum_points(params)
+
+    def tail_quiet(self, subject: str, cache: SeriesCache | None) -> bool:
+        """No run of ``min_duration_min`` on the last full evaluation's grid, and the run
+        through its last minute but one plus every minute from its last one to the newest
+        reading's stays shorter than that: values, flags, maintenance and production can only
+        break runs, and the minutes before the last one are as that evaluation saw them (the
+        runner asks only when every new reading came after what it read)."""
+        since = self._tail_since(subject, cache)
+        if since is None:
+            return False
+        (until_s, run), latest = since
+        if run is None:
+            return False
+        new_minutes = int(latest) // 60 - int(until_s) // 60 + 1
+        return bool(int(run) + new_minutes < self._min_points)
 
     async def _run(self, conn: psycopg.AsyncConnection[Any], cache: SeriesCache | None, subject: str, since: datetime,
                    until: datetime) -> list[AlertDraft]:
@@ -42,6 +58,8 @@ class FlatlineEvaluator(OutletEvaluator):
         data = await self._outlet_data(conn, cache, subject, (metric,), since, until)
         findings = flatline(data.grid, data.values[metric], data.flags[metric], data.running,
                             self._params)
+        self._evaluated[subject] = (until.timestamp(), flatline_tail(
+            data.grid, data.values[metric], data.flags[metric], data.running, self._params))
         return [self._draft(subject, metric, data, f) for f in findings]
 
     def _draft(self, subject: str, metric: str, data: OutletData, f: Finding) -> AlertDraft:

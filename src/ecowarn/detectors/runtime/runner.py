@@ -643,8 +643,8 @@ class DetectorRunner:
         due: list[tuple[str, Window]] = []
         for subject, window in items:
             key = (i, subject)
-            last = self._last.get(key) if held else None
-            if last is not None and self._unchanged(key, window):
+            last = self._last.get(key)
+            if held and last is not None and self._unchanged(key, window):
                 # Only readings after everything evaluated so far, all within the minute of
                 # the newest one: no grid point up to that minute changes, nor any finding.
                 self._last[key] = (window.t_max, last[1], last[2], last[3])
@@ -670,16 +670,15 @@ class DetectorRunner:
                 subject, window = next(due_it)
                 window_start, drafts = next(evaluated)
                 self._counts[ev.rule] += 1
-                if held:
-                    # Everything the evaluation may have read: its batch's readings and any
-                    # newer ones it found committed (their rows not claimed yet). A reading
-                    # committed later at or before that is not "after everything evaluated".
-                    last = self._last.get((i, subject))
-                    newest = window.t_max if last is None else max(last[0], window.t_max)
-                    read = ev.read_until(subject)
-                    if read is not None and read > newest.timestamp():
-                        newest = datetime.fromtimestamp(read, UTC)
-                    self._last[(i, subject)] = _remember(newest, window_start, drafts)
+                # Everything the evaluation may have read: its batch's readings and any
+                # newer ones it found committed (their rows not claimed yet). A reading
+                # committed later at or before that is not "after everything evaluated".
+                last = self._last.get((i, subject))
+                newest = window.t_max if last is None else max(last[0], window.t_max)
+                read = ev.read_until(subject)
+                if read is not None and read > newest.timestamp():
+                    newest = datetime.fromtimestamp(read, UTC)
+                self._last[(i, subject)] = _remember(newest, window_start, drafts)
             else:
                 subject, window, window_start, drafts = got
             opened.extend(await self._reconcile(conn, i, subject, window_start, drafts, quiet_now))
