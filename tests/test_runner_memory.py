@@ -221,6 +221,28 @@ def kiln_minutes(start: int, end: int, scr_off_from: int) -> list[tuple[str, str
     return rows
 
 
+async def kiln_runner(eval_env: EvalEnv, cache: bool) -> DetectorRunner:
+    """A treatment_off runner that has evaluated the kiln's minutes 08:00-10:29, all running."""
+    runner = DetectorRunner(eval_env.pool, eval_env.registry,
+                            build_evaluators(eval_env.registry, default_params(),
+                                             rules=frozenset({"treatment_off"})),
+                            RunnerMetrics(CollectorRegistry()), cache=cache)
+    await eval_env.write_rows(kiln_minutes(0, 150, scr_off_from=150))  # 08:00-10:29
+    await runner.drain()
+    return runner
+
+
+async def claim_late_kiln_reading(eval_env: EvalEnv, runner: DetectorRunner,
+                                  unclaimed: list[tuple[str, str, datetime, float, str]]) -> None:
+    """Commit ``unclaimed`` without pending rows, then a late kiln reading (10:28:30) with
+    one, and run the one batch that claims it alone."""
+    async with eval_env.pool.connection() as conn, conn.cursor() as cur:
+        await cur.executemany("INSERT INTO readings (device_id, metric, ts, value, flag)"
+                              " VALUES (%s, %s, %s, %s, %s)", unclaimed)
+    await eval_env.write_rows([("PWR-KILN-1", "p", DAY + timedelta(minutes=148, seconds=30), 555.0, "N")])
+    assert await runner.run_once() == 1
+
+
 @pytest.mark.parametrize("cache", [True, False], ids=["cache", "no_cache"])
 async def test_rows_committed_but_not_claimed_are_read_fresh(eval_env: EvalEnv, cache: bool) -> None:
     """The SCR stops at 10:30 (the last half hour of the data). A late kiln reading (10:28:30)
@@ -231,18 +253,9 @@ async def test_rows_committed_but_not_claimed_are_read_fresh(eval_env: EvalEnv, 
     see no stage off, and the next batch, all of it newer than anything claimed before, would
     be skipped as a quiet tail. One treatment_off alert from 10:30, ongoing, with or without
     the cache."""
-    runner = DetectorRunner(eval_env.pool, eval_env.registry,
-                            build_evaluators(eval_env.registry, default_params(),
-                                             rules=frozenset({"treatment_off"})),
-                            RunnerMetrics(CollectorRegistry()), cache=cache)
-    await eval_env.write_rows(kiln_minutes(0, 150, scr_off_from=150))  # 08:00-10:29
-    await runner.drain()
+    runner = await kiln_runner(eval_env, cache)
     late_half_hour = kiln_minutes(150, 180, scr_off_from=150)
-    async with eval_env.pool.connection() as conn, conn.cursor() as cur:
-        await cur.executemany("INSERT INTO readings (device_id, metric, ts, value, flag)"
-                              " VALUES (%s, %s, %s, %s, %s)", late_half_hour)
-    await eval_env.write_rows([("PWR-KILN-1", "p", DAY + timedelta(minutes=148, seconds=30), 555.0, "N")])
-    assert await runner.run_once() == 1
+    await claim_late_kiln_reading(eval_env, runner, late_half_hour)
     devices = sorted({r[0] for r in late_half_hour})
     await eval_env.execute(
         "INSERT INTO pending_eval (device_id, t_min, t_max) SELECT d, %s, %s FROM unnest(%s::text[]) d",
@@ -263,20 +276,11 @@ async def test_readings_older_than_what_an_evaluation_read_are_judged(eval_env: 
     of it after everything the batch claimed, none of it after what the evaluation read.
     Judged as a quiet tail from the evaluated 10:59 on, the outage would never be seen; it
     must be evaluated in full: one treatment_off alert from 10:30."""
-    runner = DetectorRunner(eval_env.pool, eval_env.registry,
-                            build_evaluators(eval_env.registry, default_params(),
-                                             rules=frozenset({"treatment_off"})),
-                            RunnerMetrics(CollectorRegistry()), cache=cache)
-    await eval_env.write_rows(kiln_minutes(0, 150, scr_off_from=150))  # 08:00-10:29
-    await runner.drain()
+    runner = await kiln_runner(eval_env, cache)
     half_hour = kiln_minutes(150, 180, scr_off_from=150)
     others = [r for r in half_hour if r[0] != "PWR-SCR-1"]
-    async with eval_env.pool.connection() as conn, conn.cursor() as cur:
-        await cur.executemany("INSERT INTO readings (device_id, metric, ts, value, flag)"
-                              " VALUES (%s, %s, %s, %s, %s)", others)
-    # a late kiln reading, claimed alone: a full evaluation, which reads the others to 10:59
-    await eval_env.write_rows([("PWR-KILN-1", "p", DAY + timedelta(minutes=148, seconds=30), 555.0, "N")])
-    assert await runner.run_once() == 1
+    # a full evaluation, which reads the others to 10:59
+    await claim_late_kiln_reading(eval_env, runner, others)
     assert await eval_env.alerts() == []  # the SCR without a value: not decidedly off
     await eval_env.execute(
         "INSERT INTO pending_eval (device_id, t_min, t_max) SELECT d, %s, %s FROM unnest(%s::text[]) d",
