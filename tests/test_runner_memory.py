@@ -23,7 +23,7 @@ from conftest import ADMIN_DSN, _dsn_for
 from prometheus_client import CollectorRegistry
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
-from test_eval_support import CEMENT, KILN, KILN_CEMS, EvalEnv, insert_order
+from test_eval_support import CEMENT, KILN, KILN_CEMS, EvalEnv, at, insert_order, sim_rows, simulate_days
 
 from ecowarn.alerts.store import lock_subject
 from ecowarn.config.registry import Registry
@@ -31,6 +31,7 @@ from ecowarn.detectors.catalog import default_params
 from ecowarn.detectors.runtime.evaluators import build_evaluators
 from ecowarn.detectors.runtime.runner import DetectorRunner, RunnerMetrics
 from ecowarn.ingest.pipeline import IngestMetrics, IngestPipeline
+from ecowarn.simulator.scenario import AirHotspot
 from ecowarn.store import migrate
 from ecowarn.store.model import Row
 
@@ -349,6 +350,32 @@ async def test_flatline_quiet_tails_change_no_result(database: str, second_datab
         ("flatline", f"{KILN_CEMS}/so2", DAY + timedelta(minutes=60), DAY + timedelta(minutes=200))]
     if not late_fraction:  # whole timestamps, in order: new minutes extend what was read
         assert (metrics.get_sample_value("ecowarn_detector_tail_quiet_total") or 0) > 1000
+
+
+def station_rows(registry: Registry) -> list[Row]:
+    """05:30-08:30 of the simulated air stations, AQ-0001 far above its neighbours from 06:00
+    to 08:00; each station reports once a minute at a second of its own (so a station's
+    neighbours report within the minute of its newest reading)."""
+    sim = simulate_days(registry, 1,
+                        [AirHotspot(("AQ-0001",), at(0, 6), at(0, 8))], enterprises=(), stations=True)
+    offset = {d: 7 + 11 * k % 50 for k, d in enumerate(sorted(sim.series))}
+    rows = [Row(d, m, ts + timedelta(seconds=offset[d]), v, f)
+            for d, m, ts, v, f in sim_rows(sim, start=at(0, 5, 30), end=at(0, 8, 30))
+            if m in ("pm25", "pm10", "wind_dir", "wind_speed")]
+    return sorted(rows, key=lambda r: r.ts)
+
+
+@pytest.mark.parametrize("late_fraction", [0.1, 0.0], ids=["late", "in_order"])
+async def test_air_hotspot_memories_change_no_result(database: str, second_database: str,
+                                                     sample_registry: Registry,
+                                                     late_fraction: float) -> None:
+    chunks = delivery(station_rows(sample_registry), seed=17, late_fraction=late_fraction)
+    metrics = CollectorRegistry()
+    final, _ = await twin_stream(database, second_database, sample_registry, chunks, metrics,
+                                 rules=frozenset({"air_hotspot"}),
+                                 check=lambda k: k % 25 == 0 or k == len(chunks) - 1)
+    assert {(r[0], r[1]) for r in final} == {("air_hotspot", "AQ-0001")}
+    assert (metrics.get_sample_value("ecowarn_detector_unchanged_total") or 0) > 0
 
 
 def kiln_cycles() -> list[Row]:

@@ -84,6 +84,9 @@ def _merge(found: list[tuple[str, int, int | None, dict[str, Any]]]) -> list[_Ep
 
 class AirHotspotEvaluator(Evaluator):
     rule = RULE_ID
+    # Every value (pm25, pm10, wind) is held on the minute grid: a neighbour's reading later
+    # in the minute the station's newest reading is in changes nothing until the next minute.
+    held_grid = True
 
     def __init__(self, registry: Registry, params: AirHotspotParams) -> None:
         super().__init__()
