@@ -11,6 +11,7 @@ production is stopped (zero flow, ambient O2) is not considered.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -19,7 +20,7 @@ from ecowarn.detectors._core import BoolArray, Finding, FloatArray, IntArray, ru
 from ecowarn.detectors._series import Episode, as_float, check_1d, grid_step_s, positive
 from ecowarn.detectors.hj75 import flag_in
 
-__all__ = ["RULE_ID", "FlatlineParams", "flatline", "flatline_tail", "minimum_points"]
+__all__ = ["RULE_ID", "FlatlineParams", "flatline", "flatline_and_tail", "flatline_tail", "minimum_points"]
 
 RULE_ID = "flatline"
 
@@ -50,10 +51,23 @@ class FlatlineParams:
         positive("water_min_duration_min", self.water_min_duration_min)
 
 
-def _candidates(times_s: IntArray, v: FloatArray, f: npt.NDArray[np.str_], running: BoolArray,
-                params: FlatlineParams) -> tuple[BoolArray, int, int]:
-    """Where each point is linked to the one before (both eligible, within tolerance), the
-    grid step and the fewest points of a run that fires."""
+class _Runs(NamedTuple):
+    """The constant-run candidates of a grid: values, step, the fewest points of a run that
+    fires, and the linked runs [start, end) (a linked run [a, b) is the constant run
+    [a - 1, b): its first point is unlinked)."""
+
+    v: FloatArray
+    step: int
+    min_points: int
+    starts: IntArray
+    ends: IntArray
+
+
+def _candidate_runs(times_s: IntArray, values: FloatArray, flags: npt.NDArray[np.str_],
+                    production_running: BoolArray, params: FlatlineParams) -> _Runs:
+    v = as_float(values)
+    f = np.asarray(flags)
+    running = np.asarray(production_running, dtype=bool)
     check_1d(times_s, values=v, flags=f, production_running=running)
     step = grid_step_s(times_s)
     eligible = flag_in(f, params.flags_checked) & np.isfinite(v) & running
@@ -62,24 +76,39 @@ def _candidates(times_s: IntArray, v: FloatArray, f: npt.NDArray[np.str_], runni
     with np.errstate(invalid="ignore"):
         close[1:] = np.abs(np.diff(v)) <= params.tolerance
     link = eligible & np.concatenate(([False], eligible[:-1])) & close
-    return link, step, minimum_points(params, step)
+    starts, ends = runs(link)
+    return _Runs(v, step, minimum_points(params, step), starts, ends)
+
+
+def _findings(times_s: IntArray, r: _Runs, params: FlatlineParams) -> list[Finding]:
+    c_starts = r.starts - 1
+    keep = (r.ends - c_starts) >= r.min_points
+    out = []
+    for s, e in zip(c_starts[keep].tolist(), r.ends[keep].tolist(), strict=True):
+        for seg_s, seg_e in _anchored(r.v, s, e, params.tolerance, r.min_points):
+            out.append(_finding(times_s, r.v, seg_s, seg_e, r.step, params))
+    return out
+
+
+def _tail(r: _Runs) -> int | None:
+    if ((r.ends - r.starts + 1) >= r.min_points).any():
+        return None
+    n = r.v.size
+    if n < 2:
+        return 0
+    # the linked run through n - 2 (link[n - 2] true), if any: its constant run starts one
+    # point before it; n - start of its points lie at or before n - 2
+    hit = np.flatnonzero((r.starts <= n - 2) & (r.ends > n - 2))
+    if hit.size:
+        return int(n - r.starts[hit[0]])
+    return 1  # the point alone, if it takes part at all
 
 
 def flatline(times_s: IntArray, values: FloatArray, flags: npt.NDArray[np.str_],
              production_running: BoolArray, params: FlatlineParams) -> list[Finding]:
     """Frozen stretches of one metric of one outlet, on the grid ``times_s``."""
-    v = as_float(values)
-    link, step, min_points = _candidates(times_s, v, np.asarray(flags),
-                                         np.asarray(production_running, dtype=bool), params)
-    # A linked run [a, b) is the constant run [a - 1, b): its first point is unlinked.
-    l_starts, l_ends = runs(link)
-    c_starts = l_starts - 1
-    keep = (l_ends - c_starts) >= min_points
-    out = []
-    for s, e in zip(c_starts[keep].tolist(), l_ends[keep].tolist(), strict=True):
-        for seg_s, seg_e in _anchored(v, s, e, params.tolerance, min_points):
-            out.append(_finding(times_s, v, seg_s, seg_e, step, params))
-    return out
+    return _findings(times_s, _candidate_runs(times_s, values, flags, production_running, params),
+                     params)
 
 
 def flatline_tail(times_s: IntArray, values: FloatArray, flags: npt.NDArray[np.str_],
@@ -92,21 +121,15 @@ def flatline_tail(times_s: IntArray, values: FloatArray, flags: npt.NDArray[np.s
     later grid is either such a run or one through the last point: it holds at most this many
     points before the last one, so it needs at least ``min_points`` minus this many more
     (:meth:`FlatlineEvaluator.tail_quiet`)."""
-    v = as_float(values)
-    link, _, min_points = _candidates(times_s, v, np.asarray(flags),
-                                      np.asarray(production_running, dtype=bool), params)
-    l_starts, l_ends = runs(link)
-    if ((l_ends - l_starts + 1) >= min_points).any():
-        return None
-    n = v.size
-    if n < 2:
-        return 0
-    # the linked run through n - 2 (link[n - 2] true), if any: its constant run starts one
-    # point before it; n - l_start of its points lie at or before n - 2
-    hit = np.flatnonzero((l_starts <= n - 2) & (l_ends > n - 2))
-    if hit.size:
-        return int(n - l_starts[hit[0]])
-    return 1  # the point alone, if it takes part at all
+    return _tail(_candidate_runs(times_s, values, flags, production_running, params))
+
+
+def flatline_and_tail(times_s: IntArray, values: FloatArray, flags: npt.NDArray[np.str_],
+                      production_running: BoolArray,
+                      params: FlatlineParams) -> tuple[list[Finding], int | None]:
+    """:func:`flatline` and :func:`flatline_tail` of one grid, its runs found once."""
+    r = _candidate_runs(times_s, values, flags, production_running, params)
+    return _findings(times_s, r, params), _tail(r)
 
 
 def minimum_points(params: FlatlineParams, step_s: int = 60) -> int:

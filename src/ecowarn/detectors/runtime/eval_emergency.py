@@ -103,9 +103,11 @@ class EmergencyEvaluator(Evaluator):
         """No order names the meter's enterprise (as of this batch): readings cannot make the
         rule find anything. Orders are never deleted, and one declared later makes its
         enterprise named from the next batch on (and queues its window again)."""
-        if self._ordered is None:
-            return False
-        return self._registry.devices[subject].enterprise_id not in self._ordered
+        return self._unordered(self._registry.devices[subject])
+
+    def _unordered(self, dev: Device) -> bool:
+        """No order names ``dev``'s enterprise (False before the first batch's list)."""
+        return self._ordered is not None and dev.enterprise_id not in self._ordered
 
     async def evaluate(self, conn: psycopg.AsyncConnection[Any], subject: str,
                        window: Window, cache: SeriesCache | None = None) -> tuple[datetime, list[AlertDraft]]:
@@ -119,7 +121,7 @@ class EmergencyEvaluator(Evaluator):
             self._evaluated.pop(subject, None)
             return lo, []
         self._evaluated[subject] = (until.timestamp(), None)
-        if self._ordered is not None and dev.enterprise_id not in self._ordered:
+        if self._unordered(dev):
             return lo, []
         orders = await load_orders(conn, dev.enterprise_id, lo, until)
         if not orders:

@@ -16,7 +16,7 @@ import psycopg
 from ecowarn.alerts.store import AlertDraft
 from ecowarn.config.registry import Registry
 from ecowarn.detectors._core import Finding
-from ecowarn.detectors.flatline import RULE_ID, FlatlineParams, flatline, flatline_tail, minimum_points
+from ecowarn.detectors.flatline import RULE_ID, FlatlineParams, flatline_and_tail, minimum_points
 from ecowarn.detectors.runtime._cache import SeriesCache
 from ecowarn.detectors.runtime._evalbase import fmt, local_hm, metric_phrase, outlet_phrase, state
 from ecowarn.detectors.runtime._outlet import POLLUTANTS, OutletData, OutletEvaluator, seg_bounds, split_subject
@@ -56,10 +56,9 @@ class FlatlineEvaluator(OutletEvaluator):
                    until: datetime) -> list[AlertDraft]:
         metric = split_subject(subject)[1] or ""
         data = await self._outlet_data(conn, cache, subject, (metric,), since, until)
-        findings = flatline(data.grid, data.values[metric], data.flags[metric], data.running,
-                            self._params)
-        self._evaluated[subject] = (until.timestamp(), flatline_tail(
-            data.grid, data.values[metric], data.flags[metric], data.running, self._params))
+        findings, tail = flatline_and_tail(data.grid, data.values[metric], data.flags[metric],
+                                           data.running, self._params)
+        self._evaluated[subject] = (until.timestamp(), tail)
         return [self._draft(subject, metric, data, f) for f in findings]
 
     def _draft(self, subject: str, metric: str, data: OutletData, f: Finding) -> AlertDraft:

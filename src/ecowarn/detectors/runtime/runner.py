@@ -644,7 +644,7 @@ class DetectorRunner:
         for subject, window in items:
             key = (i, subject)
             last = self._last.get(key)
-            if held and last is not None and self._unchanged(key, window):
+            if held and last is not None and _within_last_minute(last, window.t_min, window.t_max):
                 # Only readings after everything evaluated so far, all within the minute of
                 # the newest one: no grid point up to that minute changes, nor any finding.
                 self._last[key] = (window.t_max, last[1], last[2], last[3])
